@@ -1,0 +1,1 @@
+"""printmanager's built-in sync plugin (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""printmanager's built-in thumbnails plugin (placeholder until its issue lands)."""

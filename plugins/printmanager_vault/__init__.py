@@ -1,0 +1,1 @@
+"""printmanager's built-in vault plugin (placeholder until its issue lands)."""

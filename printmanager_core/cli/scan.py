@@ -1,0 +1,51 @@
+"""``printmanager scan``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import LibraryContext, echo_json, pass_library
+
+
+def register(cli: click.Group) -> None:
+    """Add ``scan`` to the CLI."""
+
+    @cli.command()
+    @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.option("--json", "as_json", is_flag=True, help="Print the scan report as JSON.")
+    @click.option("--workers", type=click.IntRange(1, 64), help="Reader processes (default: CPU count).")
+    @click.option("--no-thumbnails", is_flag=True, help="Don't make thumbnails during this scan.")
+    @pass_library
+    def scan(state: LibraryContext, paths: tuple[Path, ...], as_json: bool, workers: int | None,
+             no_thumbnails: bool) -> None:
+        """Add folders to the library and catalogue their files (all roots if none given)."""
+        lib = state.library
+        if not paths and not lib.roots():
+            raise click.UsageError("give a folder to scan; the library has no roots yet")
+        show_bar = not as_json and sys.stderr.isatty()
+        if show_bar:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), transient=True) as bar:
+                task = bar.add_task("Reading", total=None)
+                report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+        else:
+            report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails)
+        if as_json:
+            echo_json(report.as_json())
+        else:
+            click.echo(
+                f"{report.added} added, {report.updated} updated, {report.moved} moved, "
+                f"{report.missing} missing, {report.unchanged} unchanged, {report.errors} errors "
+                f"in {report.seconds:.2f}s"
+            )
+            for err in report.error_files:
+                click.echo(f"  error: {err.path}: {err.error}", err=True)
+        if report.interrupted:
+            click.echo("Interrupted: the files read so far are catalogued; run scan again to finish.", err=True)
+            sys.exit(130)

@@ -1,0 +1,159 @@
+"""Hook specifications for printmanager plugins.
+
+One line each here; the explaining lives in ``docs/plugin_hooks.md``. The project
+name "printmanager" is used for the markers, the plugin manager and the
+entry-point group.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import click
+
+    from .library import Library
+    from .records import FileRecord
+
+hookspec = pluggy.HookspecMarker("printmanager")
+hookimpl = pluggy.HookimplMarker("printmanager")
+
+
+# --- readers -------------------------------------------------------------
+
+
+@hookspec
+def register_readers(register: Callable[..., None]) -> None:
+    """Register format readers: call ``register(reader)`` once per reader.
+
+    :param register: callback taking an object that satisfies
+        :class:`printmanager_core.readers.base.Reader`.
+    """
+
+
+# --- command line --------------------------------------------------------
+
+
+@hookspec
+def register_commands(cli: "click.Group") -> None:
+    """Add commands or command groups to the ``printmanager`` CLI.
+
+    :param cli: the top-level click group.
+    """
+
+
+# --- catalogue events ----------------------------------------------------
+
+
+@hookspec
+def file_added(library: "Library", file: "FileRecord") -> None:
+    """A file was catalogued for the first time.
+
+    :param library: the library the file belongs to.
+    :param file: the new file record.
+    """
+
+
+@hookspec
+def file_changed(library: "Library", file: "FileRecord") -> None:
+    """A catalogued file's content changed, or it was moved or renamed.
+
+    :param library: the library the file belongs to.
+    :param file: the updated file record.
+    """
+
+
+@hookspec
+def file_removed(library: "Library", file: "FileRecord") -> None:
+    """A catalogued file disappeared from disk and was marked missing.
+
+    :param library: the library the file belongs to.
+    :param file: the file record, now with ``missing`` set.
+    """
+
+
+@hookspec
+def scan_finished(library: "Library", report: Any) -> None:
+    """A scan finished (not called for an interrupted scan).
+
+    :param library: the scanned library.
+    :param report: the :class:`printmanager_core.records.ScanReport`.
+    """
+
+
+# --- thumbnails ----------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def make_thumbnail(library: "Library", file: "FileRecord", size: int) -> Any:
+    """Make a thumbnail of ``file`` at most ``size`` pixels square, or return None.
+
+    Plugins are tried in order (``tryfirst``/``trylast``); the first result that is
+    not None wins.
+
+    :param library: the library the file belongs to.
+    :param file: the file record to picture.
+    :param size: the edge length in pixels of the square thumbnail wanted.
+    :returns: a thumbnail object (see the thumbnails plugin) or None.
+    """
+
+
+# --- credentials ---------------------------------------------------------
+
+
+@hookspec
+def register_credential_stores(register: Callable[..., None]) -> None:
+    """Register credential-store backends: call ``register(store_factory)``.
+
+    :param register: callback taking a credential-store backend.
+    """
+
+
+# --- sync ----------------------------------------------------------------
+
+
+@hookspec
+def register_sync_backends(register: Callable[..., None]) -> None:
+    """Register sync backends: call ``register(name, backend_factory)``.
+
+    :param register: callback taking a backend name and a factory.
+    """
+
+
+# --- privacy -------------------------------------------------------------
+
+
+@hookspec
+def register_analytics_sinks(register: Callable[..., None]) -> None:
+    """Register analytics sinks that ship aggregate counters: ``register(sink)``.
+
+    :param register: callback taking a sink object.
+    """
+
+
+@hookspec
+def export_user_data(library: "Library", export: Any) -> None:
+    """Add what this plugin holds about the user to a privacy export.
+
+    :param library: the library being exported.
+    :param export: the export being built; see ``docs/plugin_hooks.md``.
+    """
+
+
+@hookspec
+def delete_user_data(library: "Library", report: Any) -> None:
+    """Delete everything this plugin holds about the user (never the user's model files).
+
+    :param library: the library being deleted.
+    :param report: records what was removed; see ``docs/plugin_hooks.md``.
+    """
+
+
+@hookspec
+def register_crash_report_sinks(register: Callable[..., None]) -> None:
+    """Register sinks that send scrubbed crash reports: ``register(sink)``.
+
+    :param register: callback taking a sink object.
+    """

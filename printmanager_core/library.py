@@ -1,0 +1,362 @@
+"""The library: the public API over one catalogue.
+
+    from printmanager_core import Library
+
+    with Library("~/prints-library") as lib:
+        lib.scan(["~/Prints"])
+        for f in lib.files("format:stl triangles>100000"):
+            print(f.path, f.triangles, f.bbox_mm)
+
+The database indexes the user's files in place; nothing here moves or changes them.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import IO, Any, Callable, Iterable, Sequence
+
+from .errors import NotFound, UsageError
+from .paths import resolve_library_dir
+from .plugins import get_plugin_manager
+from .readers.base import DEFAULT_LIMITS, Limits
+from .records import FileRecord, ModelRecord, ScanReport
+from .settings import Settings, now_iso
+from .store import DB_NAME, open_database
+
+#: separator between an archive's path and a member path in ``FileRecord.path``
+ARCHIVE_SEP = "!/"
+
+_FILE_SELECT = (
+    "select files.*, models.name as model_name from files left join models on models.id = files.model_id"
+)
+_MODEL_SELECT = (
+    "select models.*, "
+    "(select count(*) from files where files.model_id = models.id and files.missing = 0) as file_count, "
+    "(select group_concat(collections.name, char(31)) from collection_models "
+    " join collections on collections.id = collection_models.collection_id "
+    " where collection_models.model_id = models.id) as collection_names "
+    "from models"
+)
+
+
+def _clean_tags(tags: Iterable[str]) -> list[str]:
+    cleaned = []
+    for tag in tags:
+        t = tag.strip()
+        if not t or any(c.isspace() for c in t):
+            raise UsageError(f"tag {tag!r} must be one word without spaces")
+        cleaned.append(t)
+    return cleaned
+
+
+class Library:
+    """One catalogue: a library directory holding the database and caches.
+
+    :param directory: the library directory; default ``$PRINTMANAGER_LIBRARY``,
+        else the platform's user data directory. Created if missing.
+    :param limits: bounds for reading hostile files.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *, limits: Limits = DEFAULT_LIMITS):
+        self.directory: Path = resolve_library_dir(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.limits = limits
+        self.db = open_database(self.directory / DB_NAME)
+        self.settings = Settings(self.db)
+        self.pm = get_plugin_manager()
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database file."""
+        return self.directory / DB_NAME
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- roots and scanning --------------------------------------------------
+
+    def add_root(self, path: str | os.PathLike[str]) -> int:
+        """Add a folder to the library (not scanned yet); returns its id."""
+        p = Path(path).expanduser().resolve()
+        if not p.is_dir():
+            raise NotFound(f"{path}: not a folder")
+        existing = self.db.execute("select id from roots where path = ?", [str(p)]).fetchone()
+        if existing:
+            return int(existing[0])
+        return int(self.db["roots"].insert({"path": str(p), "added_at": now_iso()}).last_pk)
+
+    def roots(self) -> list[str]:
+        """The folders added to the library."""
+        return [r[0] for r in self.db.execute("select path from roots order by path")]
+
+    def scan(
+        self,
+        paths: Sequence[str | os.PathLike[str]] = (),
+        *,
+        workers: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        thumbnails: bool = True,
+    ) -> ScanReport:
+        """Add ``paths`` as roots (if given) and scan them, or every root.
+
+        Incremental: a file with the same size and mtime is not read again.
+
+        :param workers: reader processes (default: the CPU count; 1 reads in-process).
+        :param progress: called as ``progress(done, total)`` while files are read.
+        :param thumbnails: let plugins make thumbnails after the scan.
+        """
+        from .scan import Scanner
+
+        root_paths = [Path(self.db["roots"].get(self.add_root(p))["path"]) for p in paths]
+        if not paths:
+            root_paths = [Path(p) for p in self.roots()]
+        scanner = Scanner(self, workers=workers, progress=progress)
+        report = scanner.scan(root_paths)
+        report.thumbnails = thumbnails
+        if not report.interrupted:
+            self.pm.hook.scan_finished(library=self, report=report)
+        return report
+
+    # -- browsing ------------------------------------------------------------
+
+    def files(
+        self, query: str = "", *, include_missing: bool = False, limit: int | None = None
+    ) -> list[FileRecord]:
+        """Files matching ``query`` (see docs/query.md), ordered by path."""
+        from .query import parse_query
+
+        where, params = parse_query(query).sql()
+        if not include_missing:
+            where = f"({where}) and files.missing = 0"
+        sql = f"{_FILE_SELECT} where {where} order by files.path"
+        if limit is not None:
+            sql += f" limit {int(limit)}"
+        return [FileRecord.from_row(dict(r)) for r in self._rows(sql, params)]
+
+    def models(self, query: str = "", *, include_missing: bool = False) -> list[ModelRecord]:
+        """Models with at least one file matching ``query``, ordered by name."""
+        from .query import parse_query
+
+        where, params = parse_query(query).sql()
+        missing = "" if include_missing else " and models.missing = 0"
+        sql = (
+            f"{_MODEL_SELECT} where models.id in (select files.model_id from files where {where}"
+            f"{'' if include_missing else ' and files.missing = 0'}){missing} order by models.name, models.path"
+        )
+        return [ModelRecord.from_row(dict(r)) for r in self._rows(sql, params)]
+
+    def file(self, id_or_path: int | str | os.PathLike[str]) -> FileRecord:
+        """One file by id or by path (absolute or relative to the current directory)."""
+        row = None
+        if isinstance(id_or_path, int) or (isinstance(id_or_path, str) and id_or_path.isdigit()):
+            row = self._one(f"{_FILE_SELECT} where files.id = ?", [int(id_or_path)])
+        if row is None:
+            text = str(id_or_path)
+            candidates = [text]
+            if ARCHIVE_SEP not in text:
+                candidates.append(str(Path(text).expanduser().resolve()))
+            else:
+                archive, member = text.split(ARCHIVE_SEP, 1)
+                candidates.append(str(Path(archive).expanduser().resolve()) + ARCHIVE_SEP + member)
+            for cand in candidates:
+                row = self._one(f"{_FILE_SELECT} where files.path = ?", [cand])
+                if row:
+                    break
+        if row is None:
+            raise NotFound(f"no file {id_or_path!s} in the library")
+        return FileRecord.from_row(row)
+
+    def model(self, id_or_path: int | str | os.PathLike[str]) -> ModelRecord:
+        """One model by id or by its folder/archive path."""
+        row = None
+        if isinstance(id_or_path, int) or (isinstance(id_or_path, str) and id_or_path.isdigit()):
+            row = self._one(f"{_MODEL_SELECT} where models.id = ?", [int(id_or_path)])
+        if row is None:
+            p = str(Path(str(id_or_path)).expanduser().resolve())
+            row = self._one(f"{_MODEL_SELECT} where models.path = ?", [p])
+        if row is None:
+            raise NotFound(f"no model {id_or_path!s} in the library")
+        return ModelRecord.from_row(row)
+
+    def model_files(self, model_id: int, *, include_missing: bool = False) -> list[FileRecord]:
+        """The files of one model."""
+        missing = "" if include_missing else " and files.missing = 0"
+        sql = f"{_FILE_SELECT} where files.model_id = ?{missing} order by files.path"
+        return [FileRecord.from_row(dict(r)) for r in self._rows(sql, [model_id])]
+
+    def duplicates(self) -> list[list[FileRecord]]:
+        """Groups of present files with the same content hash (two or more each)."""
+        sql = (
+            f"{_FILE_SELECT} where files.missing = 0 and files.hash in "
+            "(select hash from files where missing = 0 and hash is not null group by hash having count(*) > 1) "
+            "order by files.hash, files.path"
+        )
+        groups: dict[str, list[FileRecord]] = {}
+        for row in self._rows(sql, []):
+            rec = FileRecord.from_row(dict(row))
+            groups.setdefault(rec.hash or "", []).append(rec)
+        return list(groups.values())
+
+    def open_file(self, file: FileRecord | int | str) -> IO[bytes]:
+        """Open a catalogued file's content for reading (archive members too)."""
+        rec = file if isinstance(file, FileRecord) else self.file(file)
+        if rec.archive_path:
+            from .readers.ziputil import read_member, safe_members
+
+            member = rec.path.split(ARCHIVE_SEP, 1)[1]
+            zf = zipfile.ZipFile(rec.archive_path)
+            try:
+                infos = {i.filename: i for i in safe_members(zf, self.limits)}
+                if member not in infos:
+                    raise NotFound(f"{member} is no longer in {rec.archive_path}")
+                import io
+
+                return io.BytesIO(read_member(zf, infos[member], self.limits))
+            finally:
+                zf.close()
+        return open(rec.path, "rb")
+
+    # -- tags, notes, model fields -------------------------------------------
+
+    def tag(self, file_id: int | str, *tags: str) -> FileRecord:
+        """Add tags to a file."""
+        return self._change_tags("file", file_id, _clean_tags(tags), add=True)
+
+    def untag(self, file_id: int | str, *tags: str) -> FileRecord:
+        """Remove tags from a file (absent tags are ignored)."""
+        return self._change_tags("file", file_id, _clean_tags(tags), add=False)
+
+    def tag_model(self, model_id: int | str, *tags: str) -> ModelRecord:
+        """Add tags to a model."""
+        return self._change_tags("model", model_id, _clean_tags(tags), add=True)
+
+    def untag_model(self, model_id: int | str, *tags: str) -> ModelRecord:
+        """Remove tags from a model."""
+        return self._change_tags("model", model_id, _clean_tags(tags), add=False)
+
+    def tags(self) -> dict[str, int]:
+        """Every tag in use and how many files and models carry it."""
+        rows = self.db.execute(
+            "select tags.name, "
+            "(select count(*) from file_tags where tag_id = tags.id) + "
+            "(select count(*) from model_tags where tag_id = tags.id) "
+            "from tags order by tags.name"
+        ).fetchall()
+        return {name: count for name, count in rows if count}
+
+    def set_file_notes(self, file_id: int | str, notes: str) -> FileRecord:
+        """Replace a file's notes."""
+        rec = self.file(file_id)
+        with self.db.conn:
+            self.db["files"].update(rec.id, {"notes": notes})
+        return self.file(rec.id)
+
+    def update_model(self, model_id: int | str, **fields: Any) -> ModelRecord:
+        """Set a model's ``name``, ``creator``, ``source_url``, ``licence`` or ``notes``."""
+        allowed = {"name", "creator", "source_url", "licence", "notes"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise UsageError(f"cannot set {', '.join(sorted(unknown))} on a model (allowed: {', '.join(sorted(allowed))})")
+        rec = self.model(model_id)
+        with self.db.conn:
+            self.db["models"].update(rec.id, {**fields, "updated_at": now_iso()})
+        return self.model(rec.id)
+
+    # -- collections -----------------------------------------------------------
+
+    def collections(self) -> list[dict[str, Any]]:
+        """Every collection with its description and model ids."""
+        out = []
+        for row in self.db.execute("select id, name, description from collections order by name").fetchall():
+            ids = [r[0] for r in self.db.execute(
+                "select model_id from collection_models where collection_id = ? order by model_id", [row[0]]
+            )]
+            out.append({"id": row[0], "name": row[1], "description": row[2] or "", "models": ids})
+        return out
+
+    def create_collection(self, name: str, description: str = "") -> int:
+        """Create a collection (or return the existing one's id)."""
+        if not name.strip():
+            raise UsageError("a collection needs a name")
+        row = self.db.execute("select id from collections where name = ?", [name]).fetchone()
+        if row:
+            return int(row[0])
+        with self.db.conn:
+            return int(self.db["collections"].insert(
+                {"name": name, "description": description, "created_at": now_iso()}
+            ).last_pk)
+
+    def add_to_collection(self, name: str, *model_ids: int | str) -> None:
+        """Add models to a collection, creating it if needed."""
+        cid = self.create_collection(name)
+        ids = [self.model(m).id for m in model_ids]
+        with self.db.conn:
+            self.db["collection_models"].insert_all(
+                [{"collection_id": cid, "model_id": i} for i in ids], ignore=True
+            )
+
+    def remove_from_collection(self, name: str, *model_ids: int | str) -> None:
+        """Remove models from a collection."""
+        row = self.db.execute("select id from collections where name = ?", [name]).fetchone()
+        if row is None:
+            raise NotFound(f"no collection {name!r}")
+        ids = [self.model(m).id for m in model_ids]
+        with self.db.conn:
+            for i in ids:
+                self.db.execute(
+                    "delete from collection_models where collection_id = ? and model_id = ?", [row[0], i]
+                )
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection (its models stay)."""
+        row = self.db.execute("select id from collections where name = ?", [name]).fetchone()
+        if row is None:
+            raise NotFound(f"no collection {name!r}")
+        with self.db.conn:
+            self.db.execute("delete from collection_models where collection_id = ?", [row[0]])
+            self.db.execute("delete from collections where id = ?", [row[0]])
+
+    # -- internals ---------------------------------------------------------
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, list(params))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _change_tags(self, kind: str, target: int | str, tags: list[str], *, add: bool) -> Any:
+        rec = self.file(target) if kind == "file" else self.model(target)
+        table, link, key = (
+            ("files", "file_tags", "file_id") if kind == "file" else ("models", "model_tags", "model_id")
+        )
+        with self.db.conn:
+            for tag in tags:
+                if add:
+                    self.db.execute("insert or ignore into tags (name) values (?)", [tag])
+                    tag_id = self.db.execute("select id from tags where name = ?", [tag]).fetchone()[0]
+                    self.db.execute(f"insert or ignore into {link} ({key}, tag_id) values (?, ?)", [rec.id, tag_id])
+                else:
+                    self.db.execute(
+                        f"delete from {link} where {key} = ? and tag_id = (select id from tags where name = ?)",
+                        [rec.id, tag],
+                    )
+            names = [r[0] for r in self.db.execute(
+                f"select tags.name from {link} join tags on tags.id = {link}.tag_id where {key} = ? order by tags.name",
+                [rec.id],
+            )]
+            self.db.execute(f"update {table} set tags = ? where id = ?", [" ".join(names), rec.id])
+        return self.file(rec.id) if kind == "file" else self.model(rec.id)

@@ -1,0 +1,155 @@
+"""What a format reader is, what it gets and what it returns.
+
+A reader is any object with ``name``, ``extensions`` and ``read(source)``;
+plugins register readers through the ``register_readers`` hook. A reader raises
+:class:`ReadError` with a clear, one-line message for input it cannot read; any
+other exception is caught by the scan and recorded as an error too, but a
+``ReadError`` message is what the user sees.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import IO, Any, Callable, Protocol, runtime_checkable
+
+import attrs
+
+
+class ReadError(Exception):
+    """The file cannot be read; the message says why, in one line."""
+
+
+@attrs.frozen
+class Limits:
+    """Bounds that keep hostile input from exhausting memory or time."""
+
+    #: refuse meshes claiming more triangles than this
+    max_triangles: int = 50_000_000
+    #: refuse a single file (or archive member) larger than this when it must be read whole
+    max_read_bytes: int = 2 * 1024**3
+    #: refuse archive members whose uncompressed size exceeds this
+    max_member_bytes: int = 1024**3
+    #: refuse archive members whose compression ratio exceeds this (zip bombs)
+    max_compression_ratio: float = 250.0
+    #: refuse archives with more members than this
+    max_members: int = 10_000
+    #: above this many triangles watertightness is not computed (reported unknown)
+    watertight_max_triangles: int = 2_000_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@attrs.define
+class Source:
+    """One file to read: on disk, or a member of an archive.
+
+    :ivar name: the file name (last path component), used for format detection.
+    :ivar size: size in bytes (uncompressed for archive members).
+    :ivar path: the path on disk, or None for an archive member.
+    :ivar opener: returns a new binary stream over the content.
+    """
+
+    name: str
+    size: int
+    opener: Callable[[], IO[bytes]]
+    path: Path | None = None
+    limits: Limits = DEFAULT_LIMITS
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> "Source":
+        """A source for a file on disk."""
+        p = Path(path)
+        return cls(name=p.name, size=p.stat().st_size, opener=lambda: open(p, "rb"), path=p, limits=limits)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> "Source":
+        """A source over bytes in memory (archive members, tests)."""
+        return cls(name=name, size=len(data), opener=lambda: io.BytesIO(data), limits=limits)
+
+    def open(self) -> IO[bytes]:
+        """Open a new binary stream over the content."""
+        return self.opener()
+
+    def read_bytes(self) -> bytes:
+        """Read the whole content, refusing sizes beyond ``limits.max_read_bytes``."""
+        if self.size > self.limits.max_read_bytes:
+            raise ReadError(
+                f"file is {self.size} bytes, more than the {self.limits.max_read_bytes}-byte limit"
+            )
+        with self.open() as fh:
+            data = fh.read(self.limits.max_read_bytes + 1)
+        if len(data) > self.limits.max_read_bytes:
+            raise ReadError(f"file is larger than the {self.limits.max_read_bytes}-byte limit")
+        return data
+
+    @property
+    def suffix(self) -> str:
+        """The lower-cased file name, for extension matching."""
+        return self.name.lower()
+
+
+@attrs.frozen
+class SlicerInfo:
+    """Facts a slicer wrote into a sliced file; None where the file does not say."""
+
+    printer_model: str | None = None
+    layer_height_mm: float | None = None
+    print_time_s: float | None = None
+    filament_g: float | None = None
+    filament_mm: float | None = None
+    slicer: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The facts the file has (None values dropped)."""
+        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+
+
+@attrs.frozen
+class EmbeddedImage:
+    """A picture embedded in a file (3MF thumbnail, G-code thumbnail block)."""
+
+    width: int | None
+    height: int | None
+    format: str  # "png", "jpg" or "qoi"
+    data: bytes = attrs.field(repr=False)
+    name: str = ""
+
+
+@attrs.define
+class ReadResult:
+    """What a reader learnt about one file. Unknown is None, never a guess.
+
+    ``problems`` are non-fatal findings (e.g. a 3MF that breaks the spec but can
+    still be read); a fatal one is a :class:`ReadError` instead.
+    """
+
+    format: str
+    triangles: int | None = None
+    bbox_mm: tuple[float, float, float] | None = None
+    volume_mm3: float | None = None
+    area_mm2: float | None = None
+    watertight: bool | None = None
+    thumbnails: int = 0
+    slicer: SlicerInfo | None = None
+    problems: list[str] = attrs.field(factory=list)
+    meta: dict[str, Any] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """A format reader.
+
+    :ivar name: unique reader name, e.g. ``"stl"``.
+    :ivar extensions: lower-case file-name endings it reads, with the dot,
+        e.g. ``(".stl",)`` or ``(".gcode.3mf",)``; the longest match wins.
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+
+    def read(self, source: Source) -> ReadResult:
+        """Read ``source`` and return what it holds; raise ReadError if it can't."""
+        ...

@@ -1,0 +1,585 @@
+"""Scanning: walk the roots, read what changed, write the catalogue.
+
+* Incremental: a file with the same size and mtime as catalogued is not read.
+* Moves keep user data: a new path whose content hash equals that of a file
+  that disappeared takes over that file's row (tags, notes, id).
+* Deletions are soft: a file no longer on disk is marked ``missing``.
+* Bad input never stops the scan: a file that cannot be read is recorded with
+  its ``error``.
+* Reading (hash + reader) runs in worker processes when there is enough to
+  read; the main process alone writes the database, in short transactions, so
+  Ctrl-C leaves the catalogue consistent (files read so far are kept; nothing
+  is marked missing by an interrupted scan).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+import attrs
+
+from .readers import reader_for
+from .readers.base import Limits, ReadError, ReadResult, Source
+from .records import FileRecord, ScanError, ScanReport
+from .settings import now_iso
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .library import Library
+
+ARCHIVE_SEP = "!/"
+
+#: extensions of files catalogued without a reader (hash and size only)
+PLAIN_FORMATS: dict[str, str] = {
+    ".png": "png",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".webp": "webp",
+    ".gif": "gif",
+    ".pdf": "pdf",
+    ".txt": "txt",
+    ".md": "md",
+}
+ARCHIVE_EXTENSIONS = (".zip",)
+
+#: folders whose files belong to the parent folder's model
+PART_FOLDERS = frozenset(
+    {"files", "parts", "stl", "stls", "3mf", "obj", "images", "image", "pictures", "photos",
+     "gcode", "gcodes", "print files", "printfiles", "sliced", "supported", "unsupported", "renders"}
+)
+
+#: files read whole into memory (hashed and parsed from one read) up to this size
+IN_MEMORY_MAX = 64 * 1024 * 1024
+#: a worker task carries up to this many files / bytes
+TASK_FILES = 32
+TASK_BYTES = 16 * 1024 * 1024
+#: below this much to read, reading stays in-process
+PARALLEL_MIN_FILES = 8
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+#: commit the write transaction at least this often (seconds)
+COMMIT_EVERY_S = 0.5
+
+COLUMNS = (
+    "format", "size_bytes", "mtime_ns", "hash", "triangles", "bbox_x", "bbox_y", "bbox_z",
+    "volume_mm3", "area_mm2", "watertight", "thumbnails", "printer_model", "layer_height_mm",
+    "print_time_s", "filament_g", "filament_mm", "slicer", "problems", "meta", "error",
+)
+
+
+@attrs.frozen
+class Entry:
+    """A file found on disk by the walk."""
+
+    path: str
+    name: str
+    size: int
+    mtime_ns: int
+    kind: str  # "file" | "archive"
+
+
+def is_catalogued(name: str) -> str | None:
+    """How a file name is catalogued: "archive", "file", or None (ignored)."""
+    lower = name.lower()
+    if lower.endswith(ARCHIVE_EXTENSIONS):
+        return "archive"
+    if reader_for(lower) is not None or os.path.splitext(lower)[1] in PLAIN_FORMATS:
+        return "file"
+    return None
+
+
+def walk(root: Path, skip: Iterable[Path] = ()) -> Iterator[Entry]:
+    """Every catalogued file under ``root`` (hidden files and folders skipped)."""
+    skip_set = {str(p) for p in skip}
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            it = os.scandir(folder)
+        except OSError:
+            continue
+        with it:
+            for de in it:
+                if de.name.startswith("."):
+                    continue
+                try:
+                    if de.is_dir(follow_symlinks=False):
+                        if de.path not in skip_set:
+                            stack.append(de.path)
+                        continue
+                    if not de.is_file():
+                        continue
+                    kind = is_catalogued(de.name)
+                    if kind is None:
+                        continue
+                    st = de.stat()
+                except OSError:
+                    continue
+                yield Entry(de.path, de.name, st.st_size, st.st_mtime_ns, kind)
+
+
+# --------------------------------------------------------------------------
+# reading (runs in worker processes)
+# --------------------------------------------------------------------------
+
+
+def _hash_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _hash_file(path: str) -> str:
+    with open(path, "rb") as fh:
+        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _result_columns(result: ReadResult) -> dict[str, Any]:
+    bbox = result.bbox_mm or (None, None, None)
+    slicer = result.slicer.as_dict() if result.slicer else {}
+    return {
+        "format": result.format,
+        "triangles": result.triangles,
+        "bbox_x": bbox[0],
+        "bbox_y": bbox[1],
+        "bbox_z": bbox[2],
+        "volume_mm3": result.volume_mm3,
+        "area_mm2": result.area_mm2,
+        "watertight": None if result.watertight is None else int(result.watertight),
+        "thumbnails": result.thumbnails,
+        "printer_model": slicer.get("printer_model"),
+        "layer_height_mm": slicer.get("layer_height_mm"),
+        "print_time_s": slicer.get("print_time_s"),
+        "filament_g": slicer.get("filament_g"),
+        "filament_mm": slicer.get("filament_mm"),
+        "slicer": slicer.get("slicer"),
+        "problems": json.dumps(result.problems) if result.problems else None,
+        "meta": json.dumps(result.meta, default=str) if result.meta else None,
+    }
+
+
+def _read_source(source: Source, name: str) -> dict[str, Any]:
+    """Run the reader for ``name`` on ``source``; an error becomes the ``error`` column."""
+    lower = name.lower()
+    reader = reader_for(lower)
+    if reader is None:
+        return {"format": PLAIN_FORMATS.get(os.path.splitext(lower)[1])}
+    try:
+        return _result_columns(reader.read(source))
+    except ReadError as exc:
+        return {"format": reader.name, "error": str(exc) or "unreadable"}
+    except MemoryError:
+        return {"format": reader.name, "error": "file too large to read in memory"}
+    except RecursionError:
+        return {"format": reader.name, "error": "file is nested too deeply to read"}
+    except Exception as exc:  # a reader bug must not stop the scan
+        return {"format": reader.name, "error": f"{reader.name} reader failed: {type(exc).__name__}: {exc}"}
+
+
+def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]:
+    """Hash and read one file on disk; never raises for bad content."""
+    try:
+        if size <= IN_MEMORY_MAX:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            digest = _hash_bytes(data)
+            source = Source(name=name, size=len(data), opener=lambda: io.BytesIO(data), path=Path(path), limits=limits)
+        else:
+            digest = _hash_file(path)
+            source = Source(name=name, size=size, opener=lambda: open(path, "rb"), path=Path(path), limits=limits)
+    except OSError as exc:
+        return {"error": f"cannot read file: {exc.strerror or exc}"}
+    cols = _read_source(source, name)
+    cols["hash"] = digest
+    return cols
+
+
+def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[str, dict[str, Any]]]:
+    """Hash and read every catalogued member of a zip archive.
+
+    :returns: (member name, columns) pairs; a single ("", columns-with-error)
+        pair when the archive itself cannot be read.
+    """
+    from .readers.ziputil import read_member, safe_members
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return [("", {"format": "zip", "error": f"not a readable zip archive: {exc}"})]
+    out: list[tuple[str, dict[str, Any]]] = []
+    with zf:
+        try:
+            members = safe_members(zf, limits)
+        except ReadError as exc:
+            return [("", {"format": "zip", "error": str(exc)})]
+        for info in members:
+            if info.is_dir():
+                continue
+            member_name = info.filename.rsplit("/", 1)[-1]
+            if member_name.startswith(".") or is_catalogued(member_name) != "file":
+                continue
+            try:
+                data = read_member(zf, info, limits)
+            except ReadError as exc:
+                out.append((info.filename, {"error": str(exc), "size_bytes": info.file_size}))
+                continue
+            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, ValueError) as exc:
+                out.append((info.filename, {"error": f"cannot extract from archive: {exc}",
+                                            "size_bytes": info.file_size}))
+                continue
+            source = Source(name=member_name, size=len(data), opener=lambda d=data: io.BytesIO(d), limits=limits)
+            cols = _read_source(source, member_name)
+            cols["hash"] = _hash_bytes(data)
+            cols["size_bytes"] = len(data)
+            out.append((info.filename, cols))
+    if not out:
+        return [("", {"format": "zip", "error": "archive holds no files printmanager can catalogue"})]
+    return out
+
+
+def read_task(entries: list[Entry], limits: Limits) -> list[tuple[Entry, list[tuple[str, dict[str, Any]]]]]:
+    """Worker entry point: read a batch of entries."""
+    results = []
+    for e in entries:
+        if e.kind == "archive":
+            results.append((e, read_archive(e.path, e.name, e.size, limits)))
+        else:
+            results.append((e, [("", read_file(e.path, e.name, e.size, limits))]))
+    return results
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the parent's to handle: it stops submitting and commits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _batches(entries: list[Entry]) -> Iterator[list[Entry]]:
+    batch: list[Entry] = []
+    size = 0
+    for e in entries:
+        batch.append(e)
+        size += e.size
+        if len(batch) >= TASK_FILES or size >= TASK_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+# --------------------------------------------------------------------------
+# the scanner (main process)
+# --------------------------------------------------------------------------
+
+
+class Scanner:
+    """Scans roots into a library. Use :meth:`Library.scan` rather than this directly."""
+
+    def __init__(
+        self,
+        library: "Library",
+        *,
+        workers: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        self.library = library
+        self.db = library.db
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.progress = progress
+        self.report = ScanReport()
+        self._model_ids: dict[str, int] = {}
+        self._last_commit = time.monotonic()
+        self._hooks = library.pm.hook
+        self._want_events = any(
+            getattr(self._hooks, h).get_hookimpls() for h in ("file_added", "file_changed", "file_removed")
+        )
+
+    # -- public --------------------------------------------------------------
+
+    def scan(self, roots: list[Path]) -> ScanReport:
+        """Scan every root; returns the report (``interrupted`` after Ctrl-C)."""
+        start = time.perf_counter()
+        for root in roots:
+            if not root.is_dir():
+                raise FileNotFoundError(f"{root}: folder not found")
+        try:
+            for root in roots:
+                self._scan_root(root)
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+        finally:
+            if self.db.conn.in_transaction:
+                self.db.conn.commit()
+            self.report.seconds = time.perf_counter() - start
+        return self.report
+
+    # -- one root --------------------------------------------------------------
+
+    def _scan_root(self, root: Path) -> None:
+        root = root.resolve()
+        root_id = self.library.add_root(root)
+        rows = self._existing(root_id)
+        by_path = {r["path"]: r for r in rows}
+        archive_rows: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            if r["archive_path"]:
+                archive_rows.setdefault(r["archive_path"], []).append(r)
+
+        to_read: list[Entry] = []
+        seen: set[str] = set()
+        for e in walk(root, skip=[self.library.directory]):
+            if e.kind == "archive":
+                members = archive_rows.get(e.path)
+                if members is None and e.path in by_path:
+                    members = [by_path[e.path]]  # archive recorded as one unreadable file
+                if members and all(
+                    m["mtime_ns"] == e.mtime_ns and (m["archive_size"] or m["size_bytes"]) == e.size
+                    and not m["missing"] for m in members
+                ):
+                    seen.update(m["path"] for m in members)
+                    self.report.unchanged += len(members)
+                else:
+                    to_read.append(e)
+                continue
+            row = by_path.get(e.path)
+            if row is not None and row["size_bytes"] == e.size and row["mtime_ns"] == e.mtime_ns and not row["missing"]:
+                seen.add(e.path)
+                self.report.unchanged += 1
+            else:
+                to_read.append(e)
+
+        # Rows that disappeared (by path) are candidates for moves, else missing.
+        read_paths = {e.path for e in to_read}
+        gone = [
+            r for r in rows
+            if r["path"] not in seen and r["path"] not in read_paths
+            and (r["archive_path"] or "") not in read_paths
+        ]
+        self._gone_by_hash: dict[str, list[dict[str, Any]]] = {}
+        for r in gone:
+            if r["hash"]:
+                self._gone_by_hash.setdefault(r["hash"], []).append(r)
+        self._by_path = by_path
+        self._root = root
+        self._root_id = root_id
+
+        self._read_all(to_read)
+
+        # Whatever disappeared and did not move is missing now.
+        moved_ids = self._moved_ids
+        stale_members: list[dict[str, Any]] = []
+        for r in gone:
+            if r["id"] in moved_ids or r["missing"]:
+                continue
+            self._mark_missing(r)
+        # members of re-read archives that are no longer in the archive
+        for e in to_read:
+            if e.kind == "archive":
+                for m in archive_rows.get(e.path, []):
+                    if m["path"] not in self._written and m["id"] not in moved_ids and not m["missing"]:
+                        stale_members.append(m)
+        for m in stale_members:
+            self._mark_missing(m)
+        self._refresh_models(root_id)
+        self._commit()
+
+    def _existing(self, root_id: int) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "select id, path, archive_path, archive_size, size_bytes, mtime_ns, hash, missing "
+            "from files where root_id = ?",
+            [root_id],
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    # -- reading ---------------------------------------------------------------
+
+    def _read_all(self, entries: list[Entry]) -> None:
+        self._moved_ids: set[int] = set()
+        self._written: set[str] = set()
+        total = len(entries)
+        done = 0
+        if self.progress:
+            self.progress(0, total)
+        limits = self.library.limits
+        total_bytes = sum(e.size for e in entries)
+        parallel = (
+            self.workers > 1 and total >= PARALLEL_MIN_FILES and total_bytes >= PARALLEL_MIN_BYTES
+        )
+        if not parallel:
+            for batch in _batches(entries):
+                for e, results in read_task(batch, limits):
+                    self._write(e, results)
+                    done += 1
+                    if self.progress:
+                        self.progress(done, total)
+            return
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        batches = iter(_batches(entries))
+        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init)
+        pending: set[cf.Future[Any]] = set()
+        try:
+            for _ in range(self.workers * 2):
+                b = next(batches, None)
+                if b is None:
+                    break
+                pending.add(pool.submit(read_task, b, limits))
+            while pending:
+                finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    for e, results in fut.result():
+                        self._write(e, results)
+                        done += 1
+                        if self.progress:
+                            self.progress(done, total)
+                    b = next(batches, None)
+                    if b is not None:
+                        pending.add(pool.submit(read_task, b, limits))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- writing ---------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self.db.conn.in_transaction:
+            self.db.execute("begin")
+
+    def _commit(self) -> None:
+        if self.db.conn.in_transaction:
+            self.db.conn.commit()
+        self._last_commit = time.monotonic()
+
+    def _write(self, e: Entry, results: list[tuple[str, dict[str, Any]]]) -> None:
+        self._begin()
+        for member, cols in results:
+            if member:
+                path = e.path + ARCHIVE_SEP + member
+                name = member.rsplit("/", 1)[-1]
+                extra = {"archive_path": e.path, "archive_size": e.size, "mtime_ns": e.mtime_ns}
+            else:
+                path, name = e.path, e.name
+                extra = {"archive_path": None, "archive_size": None, "mtime_ns": e.mtime_ns,
+                         "size_bytes": e.size}
+            row = {c: None for c in COLUMNS}
+            row["thumbnails"] = 0
+            row.update(cols)
+            row.update(extra)
+            if member:
+                row.setdefault("size_bytes", None)
+            row["name"] = name
+            row["model_id"] = self._model_for(e, member)
+            row["root_id"] = self._root_id
+            row["scanned_at"] = now_iso()
+            row["missing"] = 0
+            self._upsert(path, row)
+            if row.get("error"):
+                self.report.errors += 1
+                self.report.error_files.append(ScanError(path, row["error"]))
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+            self._commit()
+
+    def _upsert(self, path: str, row: dict[str, Any]) -> None:
+        self._written.add(path)
+        existing = self._by_path.get(path)
+        if existing is not None:
+            self.db["files"].update(existing["id"], row)
+            self.report.updated += 1
+            self._event("file_changed", existing["id"])
+            self.report.changed_ids.append(existing["id"])
+            return
+        h = row.get("hash")
+        candidates = self._gone_by_hash.get(h) if h else None
+        if candidates:
+            old = candidates.pop(0)
+            self.db["files"].update(old["id"], {**row, "path": path})
+            self._moved_ids.add(old["id"])
+            self.report.moved += 1
+            self._event("file_changed", old["id"])
+            self.report.changed_ids.append(old["id"])
+            return
+        moved_elsewhere = self._moved_from_other_root(path, h)
+        if moved_elsewhere is not None:
+            self.db["files"].update(moved_elsewhere, {**row, "path": path})
+            self.report.moved += 1
+            self._event("file_changed", moved_elsewhere)
+            self.report.changed_ids.append(moved_elsewhere)
+            return
+        row["path"] = path
+        row["added_at"] = row["scanned_at"]
+        new_id = int(self.db["files"].insert(row).last_pk)
+        self.report.added += 1
+        self._event("file_added", new_id)
+        self.report.changed_ids.append(new_id)
+
+    def _moved_from_other_root(self, path: str, h: str | None) -> int | None:
+        """A missing file anywhere in the library with this content takes the new path."""
+        if not h:
+            return None
+        row = self.db.execute(
+            "select id from files where hash = ? and missing = 1 order by id limit 1", [h]
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def _mark_missing(self, r: dict[str, Any]) -> None:
+        self._begin()
+        self.db.execute("update files set missing = 1 where id = ?", [r["id"]])
+        self.report.missing += 1
+        self._event("file_removed", r["id"])
+
+    def _event(self, hook_name: str, file_id: int) -> None:
+        if not self._want_events:
+            return
+        cur = self.db.execute(
+            "select files.*, models.name as model_name from files "
+            "left join models on models.id = files.model_id where files.id = ?",
+            [file_id],
+        )
+        cols = [d[0] for d in cur.description]
+        rec = FileRecord.from_row(dict(zip(cols, cur.fetchone())))
+        getattr(self._hooks, hook_name)(library=self.library, file=rec)
+
+    # -- models ----------------------------------------------------------------
+
+    def _model_for(self, e: Entry, member: str) -> int:
+        path = Path(e.path)
+        if e.kind == "archive":
+            return self._model_id(str(path), path.stem, "archive")
+        folder = path.parent
+        if folder == self._root:
+            return self._model_id(str(path), path.name.split(".")[0] or path.name, "file")
+        while folder.name.lower() in PART_FOLDERS and folder.parent != self._root and folder != self._root:
+            folder = folder.parent
+        if folder.name.lower() in PART_FOLDERS and folder.parent == self._root:
+            pass  # a part folder directly in the root is a model of its own
+        return self._model_id(str(folder), folder.name, "folder")
+
+    def _model_id(self, path: str, name: str, kind: str) -> int:
+        cached = self._model_ids.get(path)
+        if cached is not None:
+            return cached
+        row = self.db.execute("select id from models where path = ?", [path]).fetchone()
+        if row:
+            mid = int(row[0])
+        else:
+            now = now_iso()
+            mid = int(self.db["models"].insert(
+                {"root_id": self._root_id, "path": path, "name": name, "kind": kind,
+                 "created_at": now, "updated_at": now}
+            ).last_pk)
+        self._model_ids[path] = mid
+        return mid
+
+    def _refresh_models(self, root_id: int) -> None:
+        self._begin()
+        self.db.execute(
+            "update models set missing = case when exists "
+            "(select 1 from files where files.model_id = models.id and files.missing = 0) then 0 else 1 end "
+            "where root_id = ?",
+            [root_id],
+        )

@@ -1,0 +1,124 @@
+"""Per-library settings, with the privacy switches and their consent ledger.
+
+Every change of a privacy switch is appended to the consent ledger (what, when,
+which policy version, optional detail such as the sync backend). The ledger
+cannot be updated or deleted row by row (SQLite triggers enforce it); only
+deleting the whole library removes it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+from .errors import NotFound, UsageError
+
+#: Version of the privacy policy that consent is given under.
+POLICY_VERSION = "2026-11-01"
+
+#: Switches whose changes are recorded in the consent ledger.
+PRIVACY_SWITCHES = frozenset({"privacy.analytics", "privacy.crash_reports", "privacy.sync"})
+
+#: Every known setting and its default. Plugins may use their own keys
+#: ("<plugin>.<name>"); unknown keys are accepted only with a dot in them.
+DEFAULTS: dict[str, Any] = {
+    "privacy.analytics": True,
+    "privacy.crash_reports": False,
+    "privacy.sync": False,
+    "thumbnails.on_scan": True,
+    "thumbnails.size": 256,
+}
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with microseconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse_value(text: str) -> Any:
+    """Turn a CLI string into a value: JSON if it parses (true, 3, "x"), else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("on", "yes"):
+        return True
+    if lowered in ("off", "no"):
+        return False
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Settings:
+    """Settings of one library, stored in its database."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def get(self, key: str) -> Any:
+        """The value of ``key`` (its default when never set); NotFound for an unknown key."""
+        row = self.db.execute("select value from settings where key = ?", [key]).fetchone()
+        if row is not None:
+            return json.loads(row[0])
+        if key in DEFAULTS:
+            return DEFAULTS[key]
+        raise NotFound(f"unknown setting {key!r}")
+
+    def set(self, key: str, value: Any, *, detail: dict[str, Any] | None = None, source: str = "api") -> None:
+        """Set ``key``; a privacy switch change is also recorded in the consent ledger.
+
+        :param detail: what the consent covers (e.g. ``{"backend": "s3"}``), ledger only.
+        :param source: who changed it (``"api"``, ``"cli"``).
+        """
+        self._check(key, value)
+        at = now_iso()
+        with self.db.conn:
+            self.db.execute(
+                "insert into settings (key, value, updated_at) values (?, ?, ?) "
+                "on conflict(key) do update set value = excluded.value, updated_at = excluded.updated_at",
+                [key, json.dumps(value), at],
+            )
+            if key in PRIVACY_SWITCHES:
+                self.db.execute(
+                    "insert into consent_ledger (at, switch, value, policy_version, detail, source) "
+                    "values (?, ?, ?, ?, ?, ?)",
+                    [at, key, json.dumps(value), POLICY_VERSION, json.dumps(detail or {}), source],
+                )
+
+    def all(self) -> dict[str, Any]:
+        """Every setting: defaults overlaid with stored values."""
+        values = dict(DEFAULTS)
+        for row in self.db.execute("select key, value from settings"):
+            values[row[0]] = json.loads(row[1])
+        return dict(sorted(values.items()))
+
+    def consent_ledger(self) -> list[dict[str, Any]]:
+        """Every recorded change of a privacy switch, oldest first."""
+        rows = self.db.execute(
+            "select id, at, switch, value, policy_version, detail, source from consent_ledger order by id"
+        ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "at": r[1],
+                "switch": r[2],
+                "value": json.loads(r[3]),
+                "policy_version": r[4],
+                "detail": json.loads(r[5] or "{}"),
+                "source": r[6],
+            }
+            for r in rows
+        ]
+
+    @staticmethod
+    def _check(key: str, value: Any) -> None:
+        if key not in DEFAULTS and "." not in key:
+            raise UsageError(f"unknown setting {key!r} (plugin settings are named 'plugin.name')")
+        default = DEFAULTS.get(key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise UsageError(f"{key} takes true or false, not {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{key} takes a whole number, not {value!r}")
