@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``printmanager`` console script."""
     group = load_commands()
     try:
-        group.main(args=argv, prog_name="printmanager", standalone_mode=False)
+        rv = group.main(args=argv, prog_name="printmanager", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -92,3 +92,5 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    if isinstance(rv, int) and rv:
+        sys.exit(rv)

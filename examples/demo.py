@@ -1,0 +1,43 @@
+"""`make demo`: scan the example models into a temporary library and print the catalogue.
+
+Runs the real command line (the same as a user would type), then shows the
+library API in a few lines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODELS = HERE / "models"
+
+
+def run(library: str, *args: str) -> None:
+    cmd = [sys.executable, "-m", "printmanager_core", "--library", library, *args]
+    print("$ printmanager --library", library, " ".join(args), flush=True)
+    subprocess.run(cmd, check=True)
+    print(flush=True)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="printmanager-demo-") as library:
+        run(library, "scan", str(MODELS))
+        run(library, "models")
+        run(library, "ls")
+        run(library, "ls", "format:stl", "triangles>1000")
+
+        from printmanager_core import Library
+
+        with Library(library) as lib:
+            wheel = lib.files("wheel")[0]
+            lib.tag(wheel.id, "benchy", "calibration")
+            print("API: tagged", wheel.name, "->", lib.file(wheel.id).tags)
+            for f in lib.files("tag:benchy"):
+                print(f"API: {f.name}: {f.triangles} triangles, {f.volume_mm3:.0f} mm³, bbox {f.bbox_mm}")
+
+
+if __name__ == "__main__":
+    main()

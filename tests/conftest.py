@@ -1,0 +1,47 @@
+"""Test configuration: isolated user dirs, only our own plugins, the corpus fixture."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Only our built-in plugin packages load in the test run; whatever else is
+# installed in the environment stays out (sqlite-utils' lesson). Tests that want
+# a third-party plugin register it explicitly.
+os.environ["PRINTMANAGER_LOAD_PLUGINS"] = "thumbnails,vault,sync"
+os.environ.pop("PRINTMANAGER_BLOCK_PLUGINS", None)
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point every per-user directory at a temp dir so no test touches the real ones."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("PRINTMANAGER_LIBRARY", str(home / "library"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared corpus of real files (../shared/corpus). Required in CI."""
+    if not CORPUS.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"the corpus is missing at {CORPUS}; CI must provide it")
+        pytest.skip(f"the corpus is not at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture
+def library(tmp_path: Path):
+    """A fresh library in a temp dir."""
+    from printmanager_core import Library
+
+    lib = Library(tmp_path / "library")
+    yield lib
+    lib.close()
