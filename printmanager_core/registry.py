@@ -38,6 +38,8 @@ class Registry(Generic[T]):
     hook_name: str
     entries: dict[str, Entry[T]] = attrs.field(factory=dict)
     clashes: list[Entry[T]] = attrs.field(factory=list)
+    #: room for lookups derived from the entries (dropped with the registry)
+    derived: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[Entry[T]]:
         return iter(self.entries.values())

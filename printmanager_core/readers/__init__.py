@@ -33,15 +33,29 @@ def get_readers() -> Registry[Reader]:
     return collect("register_readers", lambda reader: reader.name)
 
 
+def _extension_table() -> dict[str, Reader]:
+    registry = get_readers()
+    table: dict[str, Reader] | None = registry.derived.get("extensions")
+    if table is None:
+        table = {}
+        for entry in registry:
+            for ext in entry.value.extensions:
+                table.setdefault(ext.lower(), entry.value)
+        registry.derived["extensions"] = table
+    return table
+
+
 def reader_for(name: str) -> Reader | None:
     """The reader for a file name (longest matching extension wins), or None."""
     lower = name.lower()
-    best: tuple[int, Reader] | None = None
-    for entry in get_readers():
-        for ext in entry.value.extensions:
-            if lower.endswith(ext) and (best is None or len(ext) > best[0]):
-                best = (len(ext), entry.value)
-    return best[1] if best else None
+    table = _extension_table()
+    pos = lower.find(".")
+    while pos != -1:
+        reader = table.get(lower[pos:])
+        if reader is not None:
+            return reader
+        pos = lower.find(".", pos + 1)
+    return None
 
 
 def read_source(source: Source) -> ReadResult:
