@@ -29,7 +29,8 @@ from .store import DB_NAME, open_database
 ARCHIVE_SEP = "!/"
 
 _FILE_SELECT = (
-    "select files.*, models.name as model_name from files left join models on models.id = files.model_id"
+    "select files.*, models.name as model_name, models.tags as model_tags "
+    "from files left join models on models.id = files.model_id"
 )
 _MODEL_SELECT = (
     "select models.*, "

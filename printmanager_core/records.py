@@ -66,6 +66,8 @@ class FileRecord:
     error: str | None = None
     missing: bool = False
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
+    #: the tags of the file's model (a query ``tag:x`` matches either)
+    model_tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
     notes: str = ""
     thumbnail: str | None = None
     added_at: str | None = None
@@ -103,6 +105,7 @@ class FileRecord:
             error=row.get("error"),
             missing=bool(row.get("missing")),
             tags=row.get("tags"),
+            model_tags=row.get("model_tags"),
             notes=row.get("notes") or "",
             thumbnail=row.get("thumbnail_path"),
             added_at=row.get("added_at"),
@@ -114,6 +117,7 @@ class FileRecord:
         d = attrs.asdict(self, recurse=False)
         d["bbox_mm"] = list(self.bbox_mm) if self.bbox_mm else None
         d["tags"] = list(self.tags)
+        d["model_tags"] = list(self.model_tags)
         d["problems"] = list(self.problems)
         return d
 

@@ -1,0 +1,632 @@
+"""The query language: small term objects that build SQL and match records.
+
+    q = parse_query('benchy tag:boat -format:gcode triangles>100k size<10MB')
+    where, params = q.sql()      # a WHERE expression over the ``files`` table
+    q.match(file_record)         # the same decision, made in Python
+
+As in beets (``dbcore/query.py``), every term is a small object: ``sql()`` gives
+an expression and its parameters, ``match()`` decides the same for one
+:class:`~printmanager_core.records.FileRecord`. Terms are ANDed; ``-term`` negates
+one; ``a OR b`` joins neighbours. The user reference is docs/query.md.
+
+Every term's SQL may be NULL where the Python side says False (an unknown value
+compared with a number); :class:`NotQuery` turns NULL into False before negating,
+so a negated term matches exactly the records the term does not.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import unicodedata
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import attrs
+
+from .errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .records import FileRecord, ModelRecord
+
+__all__ = [
+    "AndQuery",
+    "CompareQuery",
+    "FormatQuery",
+    "HasQuery",
+    "IsQuery",
+    "ModelIdQuery",
+    "ModelNameQuery",
+    "NotQuery",
+    "OrQuery",
+    "Query",
+    "SubstringQuery",
+    "TagQuery",
+    "TextQuery",
+    "parse_query",
+    "parse_value",
+    "tokenize",
+]
+
+SQL = tuple[str, list[Any]]
+
+# -- text helpers ---------------------------------------------------------------
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case A-Z only: what SQLite's built-in ``lower()`` does."""
+    return text.translate(_ASCII_LOWER)
+
+
+def like_contains(text: str) -> str:
+    """A LIKE pattern (with ``escape '\\'``) matching values that contain ``text``."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _is_diacritic(cp: int) -> bool:
+    # The combining marks FTS5's unicode61 tokenizer treats as diacritics
+    # (sqlite3Fts5UnicodeIsdiacritic): part of a token, dropped when folding.
+    if cp < 768 or cp > 817:
+        return False
+    if cp < 800:
+        return bool(0x08029FDF & (1 << (cp - 768)))
+    return bool(0x000361F8 & (1 << (cp - 800)))
+
+
+def _is_token_char(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    # unicode61's default categories "L* N* Co"; code points it does not know are token characters too
+    return cat[0] in "LN" or cat in ("Co", "Cn") or _is_diacritic(ord(ch))
+
+
+def _fold(ch: str) -> str:
+    cp = ord(ch)
+    if cp < 128:
+        return ch.lower()
+    if _is_diacritic(cp):
+        return ""
+    folded = ch.casefold()
+    if len(folded) != 1:  # full folds (ß → ss) are not unicode61's simple fold
+        folded = ch.lower()[0]
+    parts = unicodedata.normalize("NFD", folded)
+    if len(parts) == 2 and ord(parts[0]) < 128 and _is_diacritic(ord(parts[1])):
+        return parts[0]  # one ASCII letter + one diacritic: remove_diacritics=1
+    return folded
+
+
+def tokenize(text: str | None) -> list[str]:
+    """Split ``text`` into search tokens the way FTS5's ``unicode61`` tokenizer does.
+
+    Letters, digits and private-use characters make tokens; everything else
+    separates them. Tokens are case-folded, and a Latin letter with one accent
+    loses it ("Café" → "cafe"). This mirrors SQLite for the Unicode repertoire
+    its tables know.
+    """
+    tokens: list[str] = []
+    current: list[str] = []
+    inside = False
+    for ch in text or "":
+        if _is_token_char(ch):
+            current.append(_fold(ch))
+            inside = True
+        elif inside:
+            tokens.append("".join(current))
+            current, inside = [], False
+    if inside:
+        tokens.append("".join(current))
+    return [t for t in tokens if t]
+
+
+def _contains_run(haystack: list[str], needle: list[str], prefix: bool) -> bool:
+    k = len(needle)
+    head, last = needle[:-1], needle[-1]
+    for i in range(len(haystack) - k + 1):
+        if haystack[i : i + k - 1] == head:
+            tail = haystack[i + k - 1]
+            if tail.startswith(last) if prefix else tail == last:
+                return True
+    return False
+
+
+def _model_tags(file: "FileRecord", model: "ModelRecord | None") -> Sequence[str]:
+    if model is not None:
+        return model.tags
+    return getattr(file, "model_tags", None) or ()
+
+
+# -- terms ------------------------------------------------------------------------
+
+
+class Query:
+    """A query term: builds SQL over ``files`` and matches a file in Python."""
+
+    def sql(self) -> SQL:
+        """A WHERE expression over the ``files`` table and its parameters."""
+        raise NotImplementedError
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        """Whether ``file`` matches. ``model`` (the file's model) supplies model tags."""
+        raise NotImplementedError
+
+
+@attrs.frozen
+class AndQuery(Query):
+    """All of ``terms``; no terms matches everything."""
+
+    terms: tuple[Query, ...] = attrs.field(default=(), converter=tuple)
+
+    def sql(self) -> SQL:
+        if not self.terms:
+            return "1", []
+        parts, params = [], []
+        for term in self.terms:
+            s, p = term.sql()
+            parts.append(f"({s})")
+            params.extend(p)
+        return " and ".join(parts), params
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return all(t.match(file, model) for t in self.terms)
+
+
+@attrs.frozen
+class OrQuery(Query):
+    """Any of ``terms``."""
+
+    terms: tuple[Query, ...] = attrs.field(converter=tuple)
+
+    def sql(self) -> SQL:
+        if not self.terms:
+            return "0", []
+        parts, params = [], []
+        for term in self.terms:
+            s, p = term.sql()
+            parts.append(f"({s})")
+            params.extend(p)
+        return " or ".join(parts), params
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return any(t.match(file, model) for t in self.terms)
+
+
+@attrs.frozen
+class NotQuery(Query):
+    """Everything ``term`` does not match (an unknown value counts as no match)."""
+
+    term: Query
+
+    def sql(self) -> SQL:
+        s, p = self.term.sql()
+        return f"not coalesce(({s}), 0)", p
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return not self.term.match(file, model)
+
+
+@attrs.frozen
+class TextQuery(Query):
+    """Full-text search over a file's name, path, tags and notes.
+
+    A word matches tokens that start with it (``bench`` finds "Benchy"); a phrase
+    (``phrase=True``, from double quotes) matches its whole words in a row.
+    """
+
+    text: str
+    phrase: bool = False
+
+    def fts(self) -> str:
+        """The FTS5 expression: the text as one quoted string, ``*`` for prefix."""
+        quoted = '"' + self.text.replace('"', '""') + '"'
+        return quoted if self.phrase else quoted + "*"
+
+    def sql(self) -> SQL:
+        return "files.id in (select rowid from files_fts where files_fts match ?)", [self.fts()]
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        needle = tokenize(self.text)
+        if not needle:
+            return False
+        columns = (file.name, file.path, " ".join(file.tags), file.notes)
+        return any(_contains_run(tokenize(col), needle, not self.phrase) for col in columns)
+
+
+# ids of files carrying a tag themselves or through their model; ``{tag_ids}`` is
+# "" (any tag) or an IN filter. Written so the planner starts from the small tags
+# table and the tag_id indexes even without ANALYZE statistics.
+_TAGGED = (
+    "select file_tags.file_id from file_tags{tag_ids} "
+    "union select tagged_files.id from files as tagged_files where tagged_files.model_id in "
+    "(select model_tags.model_id from model_tags{tag_ids})"
+)
+_TAG_IDS = " where tag_id in (select tags.id from tags where lower(tags.name) = ?)"
+
+
+@attrs.frozen
+class TagQuery(Query):
+    """Files tagged ``name``, or whose model is (A-Z case-insensitive)."""
+
+    name: str
+
+    def sql(self) -> SQL:
+        sub = _TAGGED.format(tag_ids=_TAG_IDS)
+        key = ascii_lower(self.name)
+        return f"files.id in ({sub})", [key, key]
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        key = ascii_lower(self.name)
+        return any(ascii_lower(t) == key for t in (*file.tags, *_model_tags(file, model)))
+
+
+@attrs.frozen
+class FormatQuery(Query):
+    """Files of one format ("stl", "3mf", "gcode.3mf", ...)."""
+
+    format: str
+
+    def sql(self) -> SQL:
+        # Unary + keeps the planner off single-column indexes: a format or a
+        # range usually matches thousands of files, and walking the files_search
+        # index in path order (m006) beats fetching and sorting them all.
+        return "+files.format = ?", [self.format]
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return file.format == self.format
+
+
+def _slicer_value(key: str) -> Callable[["FileRecord"], Any]:
+    return lambda f: f.slicer.get(key)
+
+
+#: text fields: query field → (column, value of a FileRecord)
+TEXT_FIELDS: dict[str, tuple[str, Callable[["FileRecord"], Any]]] = {
+    "printer": ("printer_model", _slicer_value("printer_model")),
+    "slicer": ("slicer", _slicer_value("slicer")),
+    "name": ("name", lambda f: f.name),
+    "path": ("path", lambda f: f.path),
+}
+
+
+@attrs.frozen
+class SubstringQuery(Query):
+    """A text field contains ``text`` (A-Z case-insensitive)."""
+
+    field: str
+    text: str
+
+    def sql(self) -> SQL:
+        column = TEXT_FIELDS[self.field][0]
+        # LIKE ignores case for A-Z only, as ascii_lower does in match()
+        return f"files.{column} like ? escape '\\'", [like_contains(self.text)]
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        value = TEXT_FIELDS[self.field][1](file)
+        return value is not None and ascii_lower(str(value)).find(ascii_lower(self.text)) >= 0
+
+
+@attrs.frozen
+class ModelIdQuery(Query):
+    """Files of the model with this id."""
+
+    id: int
+
+    def sql(self) -> SQL:
+        return "files.model_id = ?", [self.id]
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return file.model_id == self.id
+
+
+@attrs.frozen
+class ModelNameQuery(Query):
+    """Files whose model's name contains ``text`` (A-Z case-insensitive)."""
+
+    text: str
+
+    def sql(self) -> SQL:
+        return (
+            "files.model_id in (select models.id from models where models.name like ? escape '\\')",
+            [like_contains(self.text)],
+        )
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return file.model is not None and ascii_lower(self.text) in ascii_lower(file.model)
+
+
+#: numeric fields: query field → (column, value of a FileRecord)
+NUMERIC_FIELDS: dict[str, tuple[str, Callable[["FileRecord"], Any]]] = {
+    "triangles": ("triangles", lambda f: f.triangles),
+    "size": ("size_bytes", lambda f: f.size_bytes),
+    "volume": ("volume_mm3", lambda f: f.volume_mm3),
+    "area": ("area_mm2", lambda f: f.area_mm2),
+    "layer": ("layer_height_mm", _slicer_value("layer_height_mm")),
+    "time": ("print_time_s", _slicer_value("print_time_s")),
+    "filament": ("filament_g", _slicer_value("filament_g")),
+}
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "=": operator.eq,
+}
+
+
+@attrs.frozen
+class CompareQuery(Query):
+    """A numeric field compared with a number; an unknown value never matches."""
+
+    field: str
+    op: str = attrs.field(validator=attrs.validators.in_(_OPS))
+    value: float | int
+
+    def sql(self) -> SQL:
+        column = NUMERIC_FIELDS[self.field][0]
+        return f"+files.{column} {self.op} ?", [self.value]  # unary +: see FormatQuery.sql
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        value = NUMERIC_FIELDS[self.field][1](file)
+        return value is not None and _OPS[self.op](value, self.value)
+
+
+#: has:WHAT → (SQL, test of a file and its model tags)
+HAS: dict[str, tuple[str, Callable[["FileRecord", Sequence[str]], bool]]] = {
+    "error": ("coalesce(files.error, '') != ''", lambda f, mt: bool(f.error)),
+    "thumbnail": (
+        "(coalesce(files.thumbnail_path, '') != '' or coalesce(files.thumbnails, 0) > 0)",
+        lambda f, mt: bool(f.thumbnail) or (f.thumbnails or 0) > 0,
+    ),
+    "problem": (
+        "case when json_valid(files.problems) then json_array_length(files.problems) > 0 else 0 end",
+        lambda f, mt: bool(f.problems),
+    ),
+    "tag": (f"files.id in ({_TAGGED.format(tag_ids='')})", lambda f, mt: bool(f.tags) or bool(mt)),
+    "notes": ("coalesce(files.notes, '') != ''", lambda f, mt: bool(f.notes)),
+}
+HAS_ALIASES = {"errors": "error", "thumbnails": "thumbnail", "problems": "problem", "tags": "tag", "note": "notes"}
+
+
+@attrs.frozen
+class HasQuery(Query):
+    """``has:error``, ``has:thumbnail``, ``has:problem``, ``has:tag``, ``has:notes``."""
+
+    what: str = attrs.field(validator=attrs.validators.in_(HAS))
+
+    def sql(self) -> SQL:
+        return HAS[self.what][0], []
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return HAS[self.what][1](file, _model_tags(file, model))
+
+
+#: is:WHAT → (SQL, test of a file)
+IS: dict[str, tuple[str, Callable[["FileRecord"], bool]]] = {
+    "missing": ("coalesce(files.missing, 0) != 0", lambda f: bool(f.missing)),
+    "watertight": ("coalesce(files.watertight, 0) != 0", lambda f: f.watertight is True),
+}
+
+
+@attrs.frozen
+class IsQuery(Query):
+    """``is:missing``, ``is:watertight``."""
+
+    what: str = attrs.field(validator=attrs.validators.in_(IS))
+
+    def sql(self) -> SQL:
+        return IS[self.what][0], []
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return IS[self.what][1](file)
+
+
+# -- values ------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*((?:[^\d\s.]\S*)?)")
+
+SIZE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+}  # fmt: skip
+#: units per numeric field (lower-case) → factor to the stored unit
+UNITS: dict[str, dict[str, float]] = {
+    "triangles": {"": 1, "k": 1000, "m": 1000**2},
+    "size": SIZE_UNITS,
+    "volume": {"": 1, "mm3": 1, "mm³": 1, "cm3": 1000, "cm³": 1000, "ml": 1000},
+    "area": {"": 1, "mm2": 1, "mm²": 1, "cm2": 100, "cm²": 100},
+    "layer": {"": 1, "mm": 1},
+    "filament": {"": 1, "g": 1, "kg": 1000},
+}
+_EXAMPLES = {
+    "triangles": "100000 or 100k",
+    "size": "10MB, 512KiB",
+    "volume": "50000 (mm³) or 50cm3",
+    "area": "2000 (mm²) or 20cm2",
+    "layer": "0.2 (mm)",
+    "time": "90m, 1h30m, 3600s",
+    "filament": "25 (g) or 1kg",
+}
+_DURATION = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?$"
+)
+
+
+def _bad_value(field: str, value: str) -> UsageError:
+    return UsageError(f"{field}: cannot read {value!r} (try {_EXAMPLES[field]})")
+
+
+def _tidy(number: float) -> float | int:
+    return int(number) if number == int(number) else number
+
+
+def parse_value(field: str, value: str) -> float | int:
+    """A numeric field's value with its unit, in the stored unit (bytes, mm³, s...)."""
+    text = value.strip()
+    if field == "time":
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            return _tidy(float(text))
+        m = _DURATION.fullmatch(text.lower())
+        if not text or not m or not any(m.groups()):
+            raise _bad_value(field, value)
+        d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+        return _tidy(d * 86400 + h * 3600 + mi * 60 + s)
+    m = _NUMBER.fullmatch(text)
+    if not m:
+        raise _bad_value(field, value)
+    unit = m.group(2).lower()
+    units = UNITS[field]
+    if unit not in units:
+        if field == "size" and unit in ("k", "m", "g", "t"):
+            raise UsageError(
+                f"size: {value!r} is ambiguous; write {m.group(1)}{unit.upper()}B (×1000) "
+                f"or {m.group(1)}{unit.upper()}iB (×1024)"
+            )
+        raise UsageError(
+            f"{field}: unknown unit {m.group(2)!r} in {value!r} (units: {', '.join(u for u in units if u)})"
+        )
+    return _tidy(float(m.group(1)) * units[unit])
+
+
+# -- parser --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Token:
+    raw: str
+    negate: bool
+    parts: tuple[tuple[str, bool], ...]  # (text, was quoted)
+
+    @property
+    def quoted(self) -> bool:
+        return any(q for _, q in self.parts)
+
+    @property
+    def text(self) -> str:
+        return "".join(t for t, _ in self.parts)
+
+
+def _lex(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start = i
+        negate = False
+        if text[i] == "-":
+            if i + 1 >= n or text[i + 1].isspace():
+                raise UsageError("'-' must be followed by a term with no space, as in -tag:draft")
+            negate, i = True, i + 1
+        parts: list[tuple[str, bool]] = []
+        buf: list[str] = []
+        while i < n and not text[i].isspace():
+            if text[i] == '"':
+                end = text.find('"', i + 1)
+                if end < 0:
+                    raise UsageError(f"unbalanced quote in query: {text[start:]}")
+                if buf:
+                    parts.append(("".join(buf), False))
+                    buf = []
+                parts.append((text[i + 1 : end], True))
+                i = end + 1
+            else:
+                buf.append(text[i])
+                i += 1
+        if buf:
+            parts.append(("".join(buf), False))
+        tokens.append(_Token(text[start:i], negate, tuple(parts)))
+    return tokens
+
+
+_FIELD = re.compile(r"([A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.S)
+FIELDS = sorted(["tag", "format", "model", "has", "is", *TEXT_FIELDS, *NUMERIC_FIELDS])
+
+
+def _numeric_term(field: str, op: str, value: str) -> Query:
+    if op != ":":
+        return CompareQuery(field, op, parse_value(field, value))
+    if ".." not in value:
+        return CompareQuery(field, "=", parse_value(field, value))
+    low, high = value.split("..", 1)
+    if not low and not high:
+        raise UsageError(f"{field}: a range needs a number on at least one side of '..'")
+    terms = []
+    if low:
+        terms.append(CompareQuery(field, ">=", parse_value(field, low)))
+    if high:
+        terms.append(CompareQuery(field, "<=", parse_value(field, high)))
+    return terms[0] if len(terms) == 1 else AndQuery(terms)
+
+
+def _field_term(field: str, op: str, value: str, raw: str) -> Query:
+    if field not in FIELDS:
+        raise UsageError(
+            f"unknown field {field!r} in {raw!r} (fields: {', '.join(FIELDS)}); "
+            "put a word containing ':', '<', '>' or '=' in double quotes"
+        )
+    if field in NUMERIC_FIELDS:
+        if not value:
+            raise UsageError(f"{field}: {raw!r} needs a number after {op!r}")
+        return _numeric_term(field, op, value)
+    if op != ":":
+        raise UsageError(f"{field}: {raw!r} cannot use {op!r}; write {field}:VALUE")
+    if not value.strip():
+        raise UsageError(f"{field}: {raw!r} needs a value after ':'")
+    if field == "tag":
+        return TagQuery(value)
+    if field == "format":
+        return FormatQuery(value.lower().lstrip("."))
+    if field == "model":
+        return ModelIdQuery(int(value)) if value.isascii() and value.isdigit() else ModelNameQuery(value)
+    if field == "has":
+        what = HAS_ALIASES.get(value.lower(), value.lower())
+        if what not in HAS:
+            raise UsageError(f"has: unknown {value!r} (has: {', '.join(HAS)})")
+        return HasQuery(what)
+    if field == "is":
+        if value.lower() not in IS:
+            raise UsageError(f"is: unknown {value!r} (is: {', '.join(IS)})")
+        return IsQuery(value.lower())
+    return SubstringQuery(field, value)
+
+
+def _term(token: _Token) -> Query:
+    first, first_quoted = token.parts[0]
+    m = None if first_quoted else _FIELD.fullmatch(first)
+    if m:
+        rest = m.group(3) + "".join(t for t, _ in token.parts[1:])
+        term = _field_term(m.group(1).lower(), m.group(2), rest, token.raw)
+    else:
+        if not tokenize(token.text):
+            raise UsageError(f"{token.raw!r} has no letters or digits to search for")
+        term = TextQuery(token.text, phrase=token.quoted)
+    return NotQuery(term) if token.negate else term
+
+
+def parse_query(text: str | None) -> Query:
+    """Parse a query string into a term object (see docs/query.md).
+
+    The empty query matches every file. Raises
+    :class:`~printmanager_core.errors.UsageError` naming the problem (an unknown
+    field, a bad number or unit, an unbalanced quote, a dangling ``OR``).
+    """
+    groups: list[list[Query]] = []
+    join_next = False
+    for token in _lex(text or ""):
+        if token.raw == "OR":
+            if not groups or join_next:
+                raise UsageError("'OR' needs a term on each side")
+            join_next = True
+            continue
+        term = _term(token)
+        if join_next:
+            groups[-1].append(term)
+            join_next = False
+        else:
+            groups.append([term])
+    if join_next:
+        raise UsageError("'OR' needs a term on each side")
+    terms = [g[0] if len(g) == 1 else OrQuery(g) for g in groups]
+    return terms[0] if len(terms) == 1 else AndQuery(terms)
