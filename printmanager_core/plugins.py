@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "printmanager_core.readers.gcode",
     "printmanager_core.readers.bgcode",
     "printmanager_core.cli.commands",
+    "printmanager_core.privacy.plugin",
 )
 
 _lock = threading.Lock()
@@ -75,7 +76,7 @@ def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> None:
     for ep in metadata.entry_points(group=PROJECT):
         if allow is not None and ep.name not in allow:
             continue
-        if ep.name in blocked or pm.is_registered(pm.get_plugin(ep.name)):
+        if ep.name in blocked or pm.has_plugin(ep.name):
             continue
         plugin = ep.load()
         if pm.is_registered(plugin):

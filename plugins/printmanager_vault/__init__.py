@@ -1,1 +1,116 @@
-"""printmanager's built-in vault plugin (placeholder until its issue lands)."""
+"""printmanager's built-in encrypted credential vault.
+
+Secrets (tokens, access keys, the sync key) live in ``<library>/vault.bin``,
+encrypted with AES-256-GCM under a key kept by a credential store: DPAPI on
+Windows, the OS keyring where there is a usable one, otherwise scrypt of a
+passphrase. Plaintext only when the user asks for it by name. See ``docs/vault.md``.
+
+Other plugins use :func:`get_secret`, :func:`set_secret` and :func:`delete_secret`,
+or :class:`Vault` directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from printmanager_core.hookspecs import hookimpl
+
+from .errors import (
+    BackendUnavailable,
+    PlaintextRefused,
+    SecretNotFound,
+    UnsupportedVaultVersion,
+    VaultCorrupted,
+    VaultError,
+    VaultLocked,
+    WrongKey,
+    WrongPassphrase,
+)
+from .store import CredentialStore, KeyRequest, KeySlot, Passphrases, choose_backend, credential_stores
+from .vault import (
+    DestroyResult,
+    PlaintextVaultWarning,
+    Vault,
+    VaultInfo,
+    delete_secret,
+    get_secret,
+    library_directory,
+    open_vault,
+    set_secret,
+)
+
+__all__ = [
+    "BackendUnavailable",
+    "CredentialStore",
+    "DestroyResult",
+    "KeyRequest",
+    "KeySlot",
+    "Passphrases",
+    "PlaintextRefused",
+    "PlaintextVaultWarning",
+    "SecretNotFound",
+    "UnsupportedVaultVersion",
+    "Vault",
+    "VaultCorrupted",
+    "VaultError",
+    "VaultInfo",
+    "VaultLocked",
+    "WrongKey",
+    "WrongPassphrase",
+    "choose_backend",
+    "credential_stores",
+    "delete_secret",
+    "get_secret",
+    "open_vault",
+    "set_secret",
+]
+
+EXPORT_DESCRIPTION = "Names of stored credentials (values are never exported)"
+
+
+@hookimpl
+def register_credential_stores(register: Callable[..., None]) -> None:
+    """The built-in stores: dpapi, keyring, passphrase, plaintext."""
+    from .backends import BUILTIN_STORES
+
+    for factory in BUILTIN_STORES:
+        register(factory)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """``printmanager secrets ...``."""
+    from . import cli as vault_cli
+
+    vault_cli.register(cli)
+
+
+@hookimpl
+def export_user_data(library: Any, export: Any) -> None:
+    """Export the NAMES of the stored secrets and the backend; never a value."""
+    vault = open_vault(library)
+    data: dict[str, Any] = {"names": [], "backend": None}
+    try:
+        info = vault.info()
+        data["backend"] = info.backend
+        if info.exists:
+            data["names"] = vault.names()
+    except VaultError as exc:
+        data["names"] = None
+        data["error"] = f"names not exported: {exc}"
+    export.add_json("vault.json", data, EXPORT_DESCRIPTION)
+
+
+@hookimpl
+def delete_user_data(library: Any, report: Any) -> None:
+    """Delete the vault file and the key its store keeps (the keyring entry)."""
+    result = Vault(library_directory(library), prompt=None).destroy()
+    detail = "; ".join(result.notes)
+    if result.entries is not None:
+        report.removed("vault entries", result.entries, detail=detail)
+    elif result.file_removed:
+        report.removed("vault file", 1, detail=detail or "entries not counted")
+    if result.key_forgotten:
+        report.removed("vault key in the OS keyring", 1)
