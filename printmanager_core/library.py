@@ -67,6 +67,9 @@ class Library:
         self.db = open_database(self.directory / DB_NAME)
         self.settings = Settings(self.db)
         self.pm = get_plugin_manager()
+        from .privacy.retention import apply_on_open
+
+        apply_on_open(self)
 
     @property
     def db_path(self) -> Path:

@@ -30,6 +30,13 @@ DEFAULTS: dict[str, Any] = {
     "privacy.sync": False,
     "thumbnails.on_scan": True,
     "thumbnails.size": 256,
+    # Retention (docs/privacy.md): days a record is kept before it is deleted.
+    "retention.on_open": True,
+    "retention.access_log_days": 90,
+    "retention.crash_report_days": 30,
+    "retention.analytics_days": 90,
+    "retention.ended_share_days": 30,
+    "retention.unused_recipient_days": 365,
 }
 
 
@@ -122,3 +129,5 @@ class Settings:
         if isinstance(default, int) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"{key} takes a whole number, not {value!r}")
+            if key.startswith("retention.") and value < 1:
+                raise UsageError(f"{key} takes a number of days of at least 1, not {value!r}")

@@ -77,8 +77,12 @@ def load_commands() -> click.Group:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``printmanager`` console script."""
-    group = load_commands()
+    from ..privacy import clihooks
+
+    group = cli
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
+        group = load_commands()
         rv = group.main(args=argv, prog_name="printmanager", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -92,5 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug, not the user's input: keep a scrubbed crash report
+        click.echo(clihooks.after_crash(group, args, exc), err=True)
+        sys.exit(1)
     if isinstance(rv, int) and rv:
         sys.exit(rv)
+    if not {"--help", "-h", "--version"} & set(args):
+        clihooks.after_command(group, args)

@@ -9,7 +9,7 @@ import click
 from ..hookspecs import hookimpl
 
 #: modules of this package that define ``register(cli)``
-COMMAND_MODULES = ("scan", "browse", "tags", "plugins_cmd")
+COMMAND_MODULES = ("scan", "browse", "tags", "plugins_cmd", "settings_cmd", "analytics_cmd", "privacy_cmd")
 
 
 @hookimpl

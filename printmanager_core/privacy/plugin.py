@@ -1,0 +1,133 @@
+"""The core's privacy plugin: counts scans, exports and deletes the core's own data.
+
+Registered from :data:`printmanager_core.plugins.DEFAULT_PLUGINS` like any plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hookspecs import hookimpl
+from ..settings import DEFAULTS
+from .analytics import Analytics, record
+from .crash import CrashReports
+from .sharing import Shares
+
+
+def _rows(library: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = library.db.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+@hookimpl
+def scan_finished(library: Any, report: Any) -> None:
+    """Count the scan (a feature use; nothing about what was scanned)."""
+    record(library, "library.scan")
+
+
+def _all_models(library: Any) -> list[Any]:
+    """Every model, as the library API gives it (models without files too)."""
+    models = library.models(include_missing=True)
+    seen = {m.id for m in models}
+    extra = [r[0] for r in library.db.execute("select id from models order by id") if r[0] not in seen]
+    return models + [library.model(i) for i in extra]
+
+
+def catalogue(library: Any) -> dict[str, Any]:
+    """The catalogue as the export writes it: roots, models, files, tags, collections."""
+    tags = []
+    for tag_id, name in library.db.execute("select id, name from tags order by name").fetchall():
+        tags.append(
+            {
+                "name": name,
+                "files": [r[0] for r in library.db.execute(
+                    "select file_id from file_tags where tag_id = ? order by file_id", [tag_id])],
+                "models": [r[0] for r in library.db.execute(
+                    "select model_id from model_tags where tag_id = ? order by model_id", [tag_id])],
+            }
+        )
+    return {
+        "roots": _rows(library, "select id, path, added_at from roots order by id"),
+        "models": [m.as_json() for m in _all_models(library)],
+        "files": [f.as_json() for f in library.files(include_missing=True)],
+        "tags": tags,
+        "collections": library.collections(),
+    }
+
+
+@hookimpl
+def export_user_data(library: Any, export: Any) -> None:
+    """Add settings, the consent ledger, the catalogue, analytics, crash reports and shares."""
+    settings = library.settings
+    stored = _rows(library, "select key, value, updated_at from settings order by key")
+    export.add_json(
+        "settings.json",
+        {
+            "values": settings.all(),
+            "defaults": DEFAULTS,
+            "changed": [{"key": r["key"], "value": _json(r["value"]), "updated_at": r["updated_at"]} for r in stored],
+        },
+        "Every setting (values), the built-in defaults, and the ones you changed with when.",
+    )
+    export.add_json(
+        "consent_ledger.json",
+        settings.consent_ledger(),
+        "Every change of a privacy switch: when, which, the new value, the policy version, by whom.",
+    )
+    cat = catalogue(library)
+    descriptions = {
+        "roots": "Folders the library indexes (your files stay there; they are not in this export).",
+        "models": "Models as `printmanager models --json` shows them: names, tags, notes, collections.",
+        "files": "Files as `printmanager ls --json --missing` shows them: metadata, tags, notes.",
+        "tags": "Every tag with the ids of the files and models that carry it.",
+        "collections": "Collections with their description and model ids.",
+    }
+    for key, description in descriptions.items():
+        export.add_json(f"catalogue/{key}.json", cat[key], description)
+    analytics = Analytics.for_library(library)
+    export.add_json(
+        "analytics.json",
+        {"enabled": analytics.enabled, "aggregates": [a.as_json() for a in analytics.aggregates()]},
+        "Usage counts per feature per day (count; sent = how many of them were sent to a sink).",
+    )
+    export.add_json(
+        "crash_reports.json",
+        [r.as_json() for r in CrashReports.for_library(library).list()],
+        "Crash reports kept in the library (paths and file names removed), and when each was sent.",
+    )
+    export.add_json(
+        "shares.json",
+        Shares.for_library(library).as_json(),
+        "Share records: recipients, distribution lists, share links and their access log.",
+    )
+
+
+def _json(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+@hookimpl(trylast=True)
+def delete_user_data(library: Any, report: Any) -> None:
+    """Clear analytics, crash reports and share records; count what goes with the index."""
+    db = library.db
+    report.removed("analytics aggregates", Analytics.for_library(library).clear())
+    report.removed("crash reports", CrashReports.for_library(library).clear())
+    shares = Shares.for_library(library).count()
+    with db.conn:
+        for table in ("share_access_log", "share_list_members", "share_links", "share_lists", "share_recipients"):
+            db.execute(f"delete from {table}")
+    report.removed("share records", shares)
+    for what, table in (
+        ("file records", "files"),
+        ("model records", "models"),
+        ("tags", "tags"),
+        ("collections", "collections"),
+        ("roots", "roots"),
+        ("settings", "settings"),
+        ("consent ledger entries", "consent_ledger"),
+    ):
+        n = db.execute(f"select count(*) from {table}").fetchone()[0]
+        report.removed(what, n, "with the index database")

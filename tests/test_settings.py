@@ -1,0 +1,105 @@
+"""Settings: per library, from Python and the CLI; privacy switches go into an append-only ledger."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from printmanager_core import Library
+from printmanager_core.cli import main
+from printmanager_core.errors import NotFound, UsageError
+from printmanager_core.settings import DEFAULTS, POLICY_VERSION
+
+
+def run(capsys: pytest.CaptureFixture[str], library: Path, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in this process, as ``printmanager --library LIBRARY ARGS``."""
+    code = 0
+    try:
+        main(["--library", str(library), *args])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_settings_cli_lists_gets_and_sets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lib = tmp_path / "lib"
+    code, out, _ = run(capsys, lib, "settings", "--json")
+    assert code == 0
+    assert json.loads(out) == dict(sorted(DEFAULTS.items()))
+
+    code, out, _ = run(capsys, lib, "settings", "set", "retention.access_log_days", "14", "--json")
+    assert code == 0 and json.loads(out) == {"retention.access_log_days": 14}
+    code, out, _ = run(capsys, lib, "settings", "get", "retention.access_log_days")
+    assert code == 0 and out.strip() == "14"
+    code, out, _ = run(capsys, lib, "settings", "set", "privacy.crash_reports", "on")
+    assert code == 0 and out.strip() == "privacy.crash_reports = true"
+    code, out, _ = run(capsys, lib, "settings")
+    assert "retention.access_log_days = 14" in out.splitlines()
+    assert "privacy.crash_reports = true" in out.splitlines()
+
+    with Library(lib) as library:  # the same values from Python
+        assert library.settings.get("retention.access_log_days") == 14
+        assert library.settings.get("privacy.crash_reports") is True
+        assert library.settings.all()["privacy.analytics"] is True
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["settings", "get", "nosuchkey"], "unknown setting 'nosuchkey'"),
+        (["settings", "set", "retention.crash_report_days", "0"], "at least 1"),
+        (["settings", "set", "retention.crash_report_days", "soon"], "whole number"),
+        (["settings", "set", "privacy.analytics", "maybe"], "true or false"),
+        (["settings", "set", "privacy.sync", "on"], "sync enable"),
+    ],
+)
+def test_settings_bad_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
+) -> None:
+    code, out, err = run(capsys, tmp_path / "lib", *args)
+    assert code != 0 and out == ""
+    assert fragment in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_privacy_switch_changes_are_in_an_append_only_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lib = tmp_path / "lib"
+    assert run(capsys, lib, "analytics", "off")[0] == 0
+    assert run(capsys, lib, "settings", "set", "privacy.crash_reports", "true")[0] == 0
+    assert run(capsys, lib, "settings", "set", "thumbnails.size", "128")[0] == 0  # not a privacy switch
+    with Library(lib) as library:
+        library.settings.set("privacy.sync", True, detail={"backend": "folder"}, source="sync")
+        ledger = library.settings.consent_ledger()
+        assert [(e["switch"], e["value"], e["source"]) for e in ledger] == [
+            ("privacy.analytics", False, "cli"),
+            ("privacy.crash_reports", True, "cli"),
+            ("privacy.sync", True, "sync"),
+        ]
+        assert all(e["policy_version"] == POLICY_VERSION for e in ledger)
+        assert ledger[2]["detail"] == {"backend": "folder"}
+        assert [e["at"] for e in ledger] == sorted(e["at"] for e in ledger)
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            library.db.execute("update consent_ledger set value = 'true'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            library.db.execute("delete from consent_ledger")
+        assert len(library.settings.consent_ledger()) == 3
+
+
+def test_settings_api_checks_values(library: Library) -> None:
+    with pytest.raises(UsageError):
+        library.settings.set("privacy.analytics", "yes please")
+    with pytest.raises(UsageError):
+        library.settings.set("retention.analytics_days", -3)
+    with pytest.raises(UsageError):
+        library.settings.set("nodot", 1)
+    with pytest.raises(NotFound):
+        library.settings.get("plugin.never_set")
+    library.settings.set("plugin.colour", "red")
+    assert library.settings.get("plugin.colour") == "red"
+    assert library.settings.consent_ledger() == []
