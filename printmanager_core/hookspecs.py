@@ -107,7 +107,8 @@ def make_thumbnail(library: "Library", file: "FileRecord", size: int) -> Any:
 def register_credential_stores(register: Callable[..., None]) -> None:
     """Register credential-store backends: call ``register(store_factory)``.
 
-    :param register: callback taking a credential-store backend.
+    :param register: callback taking a factory with a ``name`` attribute that,
+        called with no arguments, returns a credential store (see ``docs/plugin_hooks.md``).
     """
 
 
@@ -129,7 +130,11 @@ def register_sync_backends(register: Callable[..., None]) -> None:
 def register_analytics_sinks(register: Callable[..., None]) -> None:
     """Register analytics sinks that ship aggregate counters: ``register(sink)``.
 
-    :param register: callback taking a sink object.
+    Sinks get aggregates only while the ``privacy.analytics`` switch is on.
+
+    :param register: callback taking a sink with a ``name`` and
+        ``send(aggregates) -> None`` (each aggregate has ``feature``, ``day``,
+        ``count``; raise to say they were not delivered).
     """
 
 
@@ -138,7 +143,10 @@ def export_user_data(library: "Library", export: Any) -> None:
     """Add what this plugin holds about the user to a privacy export.
 
     :param library: the library being exported.
-    :param export: the export being built; see ``docs/plugin_hooks.md``.
+    :param export: the export being built: ``add_json(name, data, description)``,
+        ``add_bytes(arcname, data, description="")``,
+        ``add_file(arcname, path, description="")`` and ``include_cloud`` (bool);
+        see ``docs/plugin_hooks.md``.
     """
 
 
@@ -146,8 +154,11 @@ def export_user_data(library: "Library", export: Any) -> None:
 def delete_user_data(library: "Library", report: Any) -> None:
     """Delete everything this plugin holds about the user (never the user's model files).
 
+    Runs before the core deletes the index; raise to stop the delete (the index is kept).
+
     :param library: the library being deleted.
-    :param report: records what was removed; see ``docs/plugin_hooks.md``.
+    :param report: call ``report.removed(what, count=1, detail="")`` for what was removed;
+        see ``docs/plugin_hooks.md``.
     """
 
 
@@ -155,5 +166,8 @@ def delete_user_data(library: "Library", report: Any) -> None:
 def register_crash_report_sinks(register: Callable[..., None]) -> None:
     """Register sinks that send scrubbed crash reports: ``register(sink)``.
 
-    :param register: callback taking a sink object.
+    Sinks get reports only while the ``privacy.crash_reports`` switch is on.
+
+    :param register: callback taking a sink with a ``name`` and
+        ``send(report: dict) -> None`` (raise to say it was not delivered).
     """

@@ -149,3 +149,135 @@ def m002_settings(db: Database) -> None:
         "CREATE TRIGGER consent_ledger_no_delete BEFORE DELETE ON consent_ledger "
         "BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END"
     )
+
+
+@migrations()
+def m004_privacy(db: Database) -> None:
+    """Analytics aggregates, crash reports and share records (see docs/privacy.md)."""
+    # Analytics: counts per registered feature per day, nothing else. The CHECKs
+    # keep free text, paths and numbers out; the triggers make "off" collect
+    # nothing and drop what was not yet sent, however the switch is flipped.
+    db.execute(
+        "CREATE TABLE analytics_aggregates ("
+        " feature TEXT NOT NULL CHECK (length(feature) BETWEEN 1 AND 41 AND feature GLOB '[a-z]*'"
+        "  AND feature NOT GLOB '*[^a-z0-9_.]*'),"
+        " day TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),"
+        " count INTEGER NOT NULL DEFAULT 0 CHECK (count >= 0),"
+        " sent INTEGER NOT NULL DEFAULT 0 CHECK (sent >= 0 AND sent <= count),"
+        " PRIMARY KEY (feature, day))"
+    )
+    db["analytics_aggregates"].create_index(["day"])
+    off = "(SELECT value FROM settings WHERE key = 'privacy.analytics') = 'false'"
+    db.execute(
+        f"CREATE TRIGGER analytics_off_no_insert BEFORE INSERT ON analytics_aggregates WHEN {off} "
+        "BEGIN SELECT RAISE(IGNORE); END"
+    )
+    db.execute(
+        "CREATE TRIGGER analytics_off_no_count BEFORE UPDATE OF count ON analytics_aggregates "
+        f"WHEN NEW.count > OLD.count AND {off} BEGIN SELECT RAISE(IGNORE); END"
+    )
+    for event in ("INSERT", "UPDATE"):
+        db.execute(
+            f"CREATE TRIGGER analytics_off_purge_{event.lower()} AFTER {event} ON settings "
+            "WHEN NEW.key = 'privacy.analytics' AND NEW.value = 'false' BEGIN "
+            "DELETE FROM analytics_aggregates WHERE sent = 0; "
+            "UPDATE analytics_aggregates SET count = sent WHERE count > sent; END"
+        )
+
+    db["crash_reports"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "context": str,  # "cli" | "api"
+            "app_version": str,
+            "python_version": str,
+            "os": str,
+            "exception_type": str,
+            "report": str,  # JSON, scrubbed
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"created_at", "report"},
+    )
+    db["crash_reports"].create_index(["created_at"])
+
+    db["share_recipients"].create(
+        {"id": int, "address": str, "name": str, "created_at": str, "last_used_at": str},
+        pk="id",
+        not_null={"address", "created_at"},
+    )
+    db["share_recipients"].create_index(["address"], unique=True)
+    db["share_lists"].create(
+        {"id": int, "name": str, "created_at": str, "last_used_at": str},
+        pk="id",
+        not_null={"name", "created_at"},
+    )
+    db["share_lists"].create_index(["name"], unique=True)
+    db["share_list_members"].create(
+        {"list_id": int, "recipient_id": int},
+        pk=("list_id", "recipient_id"),
+        foreign_keys=[("list_id", "share_lists", "id"), ("recipient_id", "share_recipients", "id")],
+    )
+    db["share_list_members"].create_index(["recipient_id"])
+    db["share_links"].create(
+        {
+            "id": int,
+            "token": str,
+            "target_kind": str,  # "file" | "model" | "collection"
+            "target_id": int,
+            "recipient_id": int,
+            "list_id": int,
+            "created_at": str,
+            "expires_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+        foreign_keys=[("recipient_id", "share_recipients", "id"), ("list_id", "share_lists", "id")],
+        not_null={"token", "target_kind", "target_id", "created_at"},
+    )
+    db["share_links"].create_index(["token"], unique=True)
+    db["share_links"].create_index(["expires_at"])
+    db["share_links"].create_index(["revoked_at"])
+    db["share_links"].create_index(["recipient_id"])
+    db["share_links"].create_index(["list_id"])
+    db["share_access_log"].create(
+        {"id": int, "link_id": int, "at": str, "action": str, "allowed": int, "client": str},
+        pk="id",
+        foreign_keys=[("link_id", "share_links", "id")],
+        not_null={"link_id", "at", "action"},
+    )
+    db["share_access_log"].create_index(["at"])
+    db["share_access_log"].create_index(["link_id"])
+
+
+@migrations()
+def m005_sync(db: Database) -> None:
+    """Sync plugin state: settings, local file ids, known remote blobs, upload journal."""
+    db["sync_state"].create({"key": str, "value": str}, pk="key")
+    db["sync_files"].create({"path": str, "size": int, "mtime_ns": int, "blob": str}, pk="path")
+    db["sync_blobs"].create({"id": str, "size": int}, pk="id")
+    db["sync_uploads"].create(
+        {"name": str, "upload_id": str, "salt": str, "source": str, "size": int, "mtime_ns": int,
+         "part_size": int, "object_size": int, "created_at": str},
+        pk="name",
+    )  # fmt: skip
+    db["sync_upload_parts"].create(
+        {"name": str, "number": int, "etag": str, "size": int},
+        pk=("name", "number"),
+        foreign_keys=[("name", "sync_uploads", "name")],
+    )
+
+
+@migrations()
+def m006_search_indexes(db: Database) -> None:
+    """A path-ordered index holding the columns queries filter on (docs/query.md).
+
+    ``files(query, limit=N)`` walks it in path order and tests every filter inside
+    the index, reading the wide ``files`` row only for the files it returns.
+    """
+    db["files"].create_index(
+        ["path", "missing", "format", "triangles", "size_bytes", "volume_mm3", "area_mm2", "watertight",
+         "print_time_s", "layer_height_mm", "filament_g", "thumbnails", "model_id", "printer_model",
+         "slicer", "error"],
+        index_name="files_search",
+    )  # fmt: skip
