@@ -1,0 +1,498 @@
+"""A CPU renderer for triangle meshes: numpy z-buffer, Pillow for the image.
+
+No GPU, no display, no OpenGL. The whole mesh is drawn from a three-quarter view
+with an orthographic camera, centred and scaled so that every vertex lands
+inside the picture (nothing is cropped), flat-shaded with two lights and an
+ambient term, and correctly occluded by a per-pixel depth test.
+
+How it stays fast (a 1.3M-triangle mesh at 256 px in about 0.15 s on one core):
+every step is a numpy operation over many triangles at once, in chunks of
+:data:`CHUNK_TRIANGLES` so the working set stays in cache. Each triangle becomes
+*fragments* — (pixel, depth, shade) — and ``np.minimum.at`` over a packed 64-bit
+key (depth in the high bits, shade in the low byte) keeps the nearest fragment
+of every pixel, whatever the drawing order:
+
+* a triangle covering at most two pixel centres becomes one fragment at its
+  centre (dense scans and sculpts are almost all such triangles), so sub-pixel
+  triangles never leave holes;
+* one whose bounding box holds at most 2×2 pixel centres is tested at those
+  four centres;
+* a larger one is scan-converted: for each of its pixel rows the span of pixel
+  centres inside it is solved for, so only covered pixels are generated, in
+  pieces of at most :data:`CHUNK_FRAGMENTS` fragments however large it is.
+
+The image is drawn at ``supersample`` times the size and averaged down, which
+anti-aliases the edges; the background is transparent unless one is given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+import attrs
+import numpy as np
+from PIL import Image
+
+__all__ = ["RenderError", "Style", "View", "render_triangles"]
+
+#: triangles set up at once (small enough for the working set to stay in cache)
+CHUNK_TRIANGLES = 32_768
+#: fragments generated at once by the scan converter (bounds memory)
+CHUNK_FRAGMENTS = 1_000_000
+#: the supersampled canvas is at most this many pixels wide (bounds memory for big sizes)
+MAX_CANVAS = 2048
+#: depth bits in the packed z-buffer key (the low 8 bits hold the shade)
+_DEPTH_BITS = 40
+_EMPTY = np.iinfo(np.int64).max
+_ZMAX = float(2**_DEPTH_BITS - 1)
+
+
+class RenderError(Exception):
+    """The triangles cannot be drawn (none, or none with finite coordinates)."""
+
+
+@attrs.frozen
+class View:
+    """Where the camera is: around the model (azimuth) and above it (elevation).
+
+    The model is taken to be Z-up, as 3D-printing files are. Azimuth 0 looks from
+    the front (-Y) towards the back; positive azimuth moves the camera to the right.
+    """
+
+    azimuth_deg: float = 35.0
+    elevation_deg: float = 28.0
+
+    def basis(self) -> np.ndarray:
+        """The 3×3 matrix whose columns are screen right, screen down, and depth (into the screen)."""
+        a = math.radians(self.azimuth_deg)
+        e = math.radians(self.elevation_deg)
+        to_camera = np.array([math.cos(e) * math.sin(a), -math.cos(e) * math.cos(a), math.sin(e)])
+        forward = -to_camera
+        up = np.array([0.0, 0.0, 1.0])
+        right = np.cross(forward, up)
+        right /= np.linalg.norm(right)
+        cam_up = np.cross(right, forward)
+        return np.stack([right, -cam_up, forward], axis=1)
+
+
+@attrs.frozen
+class Style:
+    """How the picture looks.
+
+    :ivar color: the model's RGB colour.
+    :ivar background: RGB background, or None for a transparent one.
+    :ivar margin: empty border on each side, as a fraction of the size.
+    :ivar supersample: drawn at this many times the size, then averaged down
+        (less for big sizes: the canvas is at most :data:`MAX_CANVAS` wide).
+    :ivar ambient: light that reaches every face.
+    :ivar outline: darken pixels where the depth jumps (creases and overlaps), 0..1.
+    """
+
+    color: tuple[int, int, int] = (74, 144, 226)
+    background: tuple[int, int, int] | None = None
+    margin: float = attrs.field(default=0.06)
+    supersample: int = attrs.field(default=2)
+    ambient: float = 0.28
+    outline: float = 0.35
+
+    @margin.validator
+    def _check_margin(self, attribute: object, value: float) -> None:
+        if not 0 <= value < 0.5:
+            raise ValueError("margin must be in [0, 0.5)")
+
+    @supersample.validator
+    def _check_supersample(self, attribute: object, value: int) -> None:
+        if not 1 <= value <= 4:
+            raise ValueError("supersample must be 1..4")
+
+
+DEFAULT_VIEW = View()
+DEFAULT_STYLE = Style()
+
+# Lights in screen space (x right, y down, z into the screen), pointing towards the light.
+_KEY = np.array([-0.45, -0.65, -0.62], dtype=np.float32)
+_KEY /= np.linalg.norm(_KEY)
+_FILL = np.array([0.7, -0.1, -0.7], dtype=np.float32)
+_FILL /= np.linalg.norm(_FILL)
+
+
+def _as_triangles(triangles: np.ndarray | Sequence[float]) -> np.ndarray:
+    tri = np.asarray(triangles, dtype=np.float32)
+    if tri.size == 0:
+        raise RenderError("the mesh has no triangles")
+    if tri.ndim != 3 or tri.shape[1:] != (3, 3):
+        if tri.size % 9:
+            raise RenderError(f"triangles must be an (n, 3, 3) array, not {tri.shape}")
+        tri = tri.reshape(-1, 3, 3)
+    return np.ascontiguousarray(tri)
+
+
+def _corner_matrix(basis: np.ndarray, scale: tuple[float, float, float]) -> np.ndarray:
+    """A 9×9 matrix taking a triangle's corners (x0 y0 z0 x1 … z2) to view space
+    ordered by axis then corner (X0 X1 X2 Y0 … Z2), each axis multiplied by ``scale``."""
+    m = np.zeros((9, 9), dtype=np.float64)
+    for axis in range(3):
+        for corner in range(3):
+            m[axis * 3 + corner, corner * 3 : corner * 3 + 3] = basis[:, axis] * scale[axis]
+    return m.astype(np.float32)
+
+
+def _chunks(tri: np.ndarray, m: np.ndarray) -> Iterator[np.ndarray]:
+    """View-space corners of ``tri`` in chunks: ``(9, c)`` arrays, one contiguous row per
+    axis and corner. Triangles with a NaN or infinite coordinate are dropped."""
+    flat = tri.reshape(-1, 9)
+    for start in range(0, len(flat), CHUNK_TRIANGLES):
+        # elementwise rather than a BLAS matmul: BLAS would spread this small product
+        # over every core, and the renderer is meant to use one
+        src = np.ascontiguousarray(flat[start : start + CHUNK_TRIANGLES].T)
+        p = np.empty_like(src)
+        for row in range(9):
+            cols = np.flatnonzero(m[row])
+            if len(cols) == 0:
+                p[row] = 0
+                continue
+            np.multiply(src[cols[0]], m[row, cols[0]], out=p[row])
+            for col in cols[1:]:
+                p[row] += src[col] * m[row, col]
+        if not math.isfinite(float(p.sum())):  # rare: find and drop the bad triangles
+            p = np.ascontiguousarray(p[:, np.isfinite(p).all(axis=0)])
+        if p.shape[1]:
+            yield p
+
+
+def _bounds(tri: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Min and max of the view-space coordinates: ``[[xlo, ylo, zlo], [xhi, yhi, zhi]]``."""
+    m = _corner_matrix(basis, (1.0, 1.0, 1.0))
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for p in _chunks(tri, m):
+        q = p.reshape(3, -1)
+        lo = np.minimum(lo, q.min(axis=1))
+        hi = np.maximum(hi, q.max(axis=1))
+    if not np.isfinite(lo).all() or not np.isfinite(hi).all():
+        raise RenderError("the mesh has no triangles with finite coordinates")
+    return np.stack([lo, hi])
+
+
+def _shade(
+    dx1: np.ndarray, dy1: np.ndarray, dz1: np.ndarray,
+    dx2: np.ndarray, dy2: np.ndarray, dz2: np.ndarray,
+    ambient: float,
+) -> np.ndarray:
+    """Per-triangle brightness 0..255 from two view-space edge vectors per triangle.
+
+    Two-sided: every face is lit as if it faced the camera, so open meshes and
+    inconsistent winding (common in STL files) still look right.
+    """
+    nx = dy1 * dz2 - dz1 * dy2
+    ny = dz1 * dx2 - dx1 * dz2
+    nz = dx1 * dy2 - dy1 * dx2
+    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+    # face the camera (z grows into the screen): flip where nz > 0; zero-area faces get ambient only
+    flip = np.where(nz > 0, np.float32(-1), np.float32(1))
+    inv = np.divide(flip, norm, out=np.zeros_like(norm), where=norm > 0)
+    nx *= inv
+    ny *= inv
+    nz *= inv
+    key = nx * _KEY[0] + ny * _KEY[1] + nz * _KEY[2]
+    fill = nx * _FILL[0] + ny * _FILL[1] + nz * _FILL[2]
+    np.maximum(key, 0, out=key)
+    np.maximum(fill, 0, out=fill)
+    light = np.float32(ambient) + np.float32(1 - ambient) * (np.float32(0.78) * key + np.float32(0.32) * fill)
+    return np.clip(light * np.float32(255.0), 0, 255).astype(np.int64)
+
+
+def render_triangles(
+    triangles: np.ndarray | Sequence[float],
+    size: int = 256,
+    *,
+    view: View = DEFAULT_VIEW,
+    style: Style = DEFAULT_STYLE,
+) -> Image.Image:
+    """Draw a triangle mesh and return a ``size``×``size`` RGBA image.
+
+    :param triangles: an ``(n, 3, 3)`` array of triangle corners (any float type);
+        triangles with NaN or infinite coordinates are skipped.
+    :param size: edge length of the square picture in pixels.
+    :param view: the camera direction.
+    :param style: colours, margin, anti-aliasing.
+    :raises RenderError: nothing drawable.
+    """
+    if size < 1:
+        raise RenderError("size must be at least 1 pixel")
+    tri = _as_triangles(triangles)
+    ss = max(1, min(style.supersample, MAX_CANVAS // size))
+    w = size * ss
+    basis = view.basis()
+    (xlo, ylo, zlo), (xhi, yhi, zhi) = _bounds(tri, basis)
+
+    # Orthographic fit of the projected bounding box, centred: every corner lands
+    # inside the picture, so nothing is cropped. Depth is normalised to 0..1.
+    extent = max(xhi - xlo, yhi - ylo)
+    usable = w * (1 - 2 * style.margin)
+    scale = usable / extent if extent > 0 else 1.0
+    depth = (zhi - zlo) or 1.0
+    m = _corner_matrix(basis, (scale, scale, 1.0 / depth))
+    shift = np.repeat(
+        np.array([w / 2 - scale * (xlo + xhi) / 2, w / 2 - scale * (ylo + yhi) / 2, -zlo / depth]), 3
+    ).astype(np.float32)[:, None]
+    # shading needs depth back in pixel units (the same scale as x and y)
+    zscale = float(depth * scale)
+    zbuf = np.full(w * w, _EMPTY, dtype=np.int64)
+    for p in _chunks(tri, m):
+        p += shift
+        _draw(p, zbuf, w, style.ambient, zscale)
+    return _compose(zbuf, w, size, ss, style)
+
+
+class _Tris:
+    """Per-triangle setup shared by the rasterising passes (all float32, contiguous)."""
+
+    def __init__(self, p: np.ndarray):
+        self.x0, self.y0, self.z0 = p[0], p[3], p[6]
+        self.dx1 = p[1] - self.x0
+        self.dy1 = p[4] - self.y0
+        self.dz1 = p[7] - self.z0
+        self.dx2 = p[2] - self.x0
+        self.dy2 = p[5] - self.y0
+        self.dz2 = p[8] - self.z0
+        self.area2 = self.dx1 * self.dy2 - self.dy1 * self.dx2  # twice the signed screen area
+
+    def take(self, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The setup of triangles ``idx``, in the order :func:`_cover` wants it."""
+        area = self.area2[idx]
+        return (
+            self.x0[idx], self.y0[idx], self.z0[idx],
+            self.dx1[idx], self.dy1[idx], self.dz1[idx],
+            self.dx2[idx], self.dy2[idx], self.dz2[idx],
+            np.float32(1.0) / area,
+        )
+
+
+_EPS = np.float32(-1e-5)
+
+
+def _cover(
+    px: np.ndarray, py: np.ndarray, t: tuple[np.ndarray, ...], shade: np.ndarray,
+    zbuf: np.ndarray, w: int, valid: np.ndarray | None = None,
+) -> None:
+    """Depth-test pixel (px, py) against its triangle (setup ``t``, aligned with px)."""
+    x0, y0, z0, dx1, dy1, dz1, dx2, dy2, dz2, inv = t
+    rx = px.astype(np.float32)
+    rx += np.float32(0.5)
+    rx -= x0
+    ry = py.astype(np.float32)
+    ry += np.float32(0.5)
+    ry -= y0
+    w1 = (rx * dy2 - ry * dx2) * inv
+    w2 = (dx1 * ry - dy1 * rx) * inv
+    inside = (w1 >= _EPS) & (w2 >= _EPS) & (w1 + w2 <= 1 - _EPS)
+    if valid is not None:
+        inside &= valid
+    sel = np.flatnonzero(inside)
+    if len(sel) == 0:
+        return
+    w1 = w1[sel]
+    w2 = w2[sel]
+    depth = z0[sel] + w1 * dz1[sel] + w2 * dz2[sel]
+    np.clip(depth, 0.0, 1.0, out=depth)
+    key = ((depth * np.float32(_ZMAX)).astype(np.int64) << 8) | shade[sel]
+    np.minimum.at(zbuf, py[sel] * w + px[sel], key)
+
+
+def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float) -> None:
+    """Rasterise triangles (view-space corners ``p``, see :func:`_chunks`) into the packed
+    z-buffer; ``zscale`` converts depth units to pixels for shading."""
+    t = _Tris(p)
+    zf = np.float32(zscale)
+    shade = _shade(t.dx1, t.dy1, t.dz1 * zf, t.dx2, t.dy2, t.dz2 * zf, ambient)
+    x1, x2 = p[1], p[2]
+    y1, y2 = p[4], p[5]
+    xmin = np.minimum(np.minimum(t.x0, x1), x2)
+    xmax = np.maximum(np.maximum(t.x0, x1), x2)
+    ymin = np.minimum(np.minimum(t.y0, y1), y2)
+    ymax = np.maximum(np.maximum(t.y0, y1), y2)
+    # the pixel centres (i + 0.5) inside each bounding box
+    half = np.float32(0.5)
+    ix0 = np.ceil(xmin - half).astype(np.int64)
+    ix1 = np.floor(xmax - half).astype(np.int64)
+    iy0 = np.ceil(ymin - half).astype(np.int64)
+    iy1 = np.floor(ymax - half).astype(np.int64)
+    np.clip(ix0, 0, w - 1, out=ix0)
+    np.clip(iy0, 0, w - 1, out=iy0)
+    np.clip(ix1, -1, w - 1, out=ix1)
+    np.clip(iy1, -1, w - 1, out=iy1)
+    nx = ix1 - ix0 + 1
+    ny = iy1 - iy0 + 1
+    np.maximum(nx, 0, out=nx)
+    np.maximum(ny, 0, out=ny)
+    counts = nx * ny
+    flat = t.area2 == 0
+
+    # 1. Triangles covering at most two pixel centres, and edge-on ones, are splatted
+    #    at their centroid, so sub-pixel triangles never leave holes.
+    small = np.flatnonzero((counts <= 2) | flat)
+    if len(small):
+        third = np.float32(1 / 3)
+        cx = ((xmin[small] + xmax[small]) * half).astype(np.int64)
+        cy = ((ymin[small] + ymax[small]) * half).astype(np.int64)
+        np.clip(cx, 0, w - 1, out=cx)
+        np.clip(cy, 0, w - 1, out=cy)
+        cz = t.z0[small] + (t.dz1[small] + t.dz2[small]) * third
+        key = ((cz * np.float32(_ZMAX)).astype(np.int64) << 8) | shade[small]
+        np.minimum.at(zbuf, cy * w + cx, key)
+
+    # 2. Triangles whose box holds at most 2×2 pixel centres: four fixed offsets.
+    drawable = (counts > 0) & ~flat
+    quad = np.flatnonzero(drawable & (nx <= 2) & (ny <= 2))
+    if len(quad):
+        tq = t.take(quad)
+        qx, qy, qnx, qny, qs = ix0[quad], iy0[quad], nx[quad], ny[quad], shade[quad]
+        for ox in (0, 1):
+            for oy in (0, 1):
+                valid = (qnx > ox) & (qny > oy)
+                _cover(qx + ox, qy + oy, tq, qs, zbuf, w, valid)
+
+    # 3. The rest: scan-converted row by row.
+    rest = np.flatnonzero(drawable & ((nx > 2) | (ny > 2)))
+    if len(rest):
+        _cover_spans(rest, t, iy0, ny, xmin, xmax, shade, zbuf, w)
+
+
+def _cover_spans(
+    idx: np.ndarray, t: _Tris, iy0: np.ndarray, ny: np.ndarray, xmin: np.ndarray, xmax: np.ndarray,
+    shade: np.ndarray, zbuf: np.ndarray, w: int,
+) -> None:
+    """Scanline rasterisation of triangles ``idx``: for each pixel row the span of pixel
+    centres inside the triangle is solved for, so only covered pixels are generated."""
+    x0, y0, z0, dx1, dy1, dz1, dx2, dy2, dz2, inv = (a.astype(np.float64) for a in t.take(idx))
+    # Barycentric weights as planes in pixel coordinates: w_k(x, y) = A_k x + B_k y + C_k
+    # (w_1, w_2 from the edges at corner 0; w_0 = 1 - w_1 - w_2).
+    a1, b1 = dy2 * inv, -dx2 * inv
+    a2, b2 = -dy1 * inv, dx1 * inv
+    c1 = -(a1 * x0 + b1 * y0)
+    c2 = -(a2 * x0 + b2 * y0)
+    planes = ((-(a1 + a2), -(b1 + b2), 1.0 - c1 - c2), (a1, b1, c1), (a2, b2, c2))
+    # On row y, w_k >= -tol bounds x from the left (A_k > 0) or the right (A_k < 0):
+    # x >= P_k y + Q_k, or x <= P_k y + Q_k. Unused bounds are +-inf.
+    tol = 1e-6
+    lefts: list[tuple[np.ndarray, np.ndarray]] = []
+    rights: list[tuple[np.ndarray, np.ndarray]] = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for ak, bk, ck in planes:
+            pk = np.where(ak != 0, -bk / ak, 0.0)
+            qk = np.where(ak != 0, (-tol - ck) / ak, 0.0)
+            lefts.append((np.where(ak > 0, pk, 0.0), np.where(ak > 0, qk, -np.inf)))
+            rights.append((np.where(ak < 0, pk, 0.0), np.where(ak < 0, qk, np.inf)))
+    # depth plane in key units: key_depth(x, y) = ZX x + ZY y + Z0
+    zx = (a1 * dz1 + a2 * dz2) * _ZMAX
+    zy = (b1 * dz1 + b2 * dz2) * _ZMAX
+    z00 = (z0 + c1 * dz1 + c2 * dz2) * _ZMAX
+    left_edge = xmin[idx].astype(np.float64) - 0.5
+    right_edge = xmax[idx].astype(np.float64) + 0.5
+    first_row = iy0[idx]
+    tri_shade = shade[idx]
+    rows = ny[idx]
+    row_csum = np.cumsum(rows)
+    start = 0
+    n = len(idx)
+    while start < n:
+        base = int(row_csum[start - 1]) if start else 0
+        stop = max(int(np.searchsorted(row_csum, base + CHUNK_FRAGMENTS // 4, side="right")), start + 1)
+        r = rows[start:stop]
+
+        def per_row(values: np.ndarray, sl: slice = slice(start, stop), r: np.ndarray = r) -> np.ndarray:
+            return np.repeat(values[sl], r)
+
+        npairs = int(r.sum())
+        row = np.arange(npairs, dtype=np.int64) + per_row(first_row - (row_csum - rows - base))
+        yc = row + 0.5
+        lo = per_row(left_edge)
+        hi = per_row(right_edge)
+        for pk, qk in lefts:
+            np.maximum(lo, per_row(pk) * yc + per_row(qk), out=lo)
+        for pk, qk in rights:
+            np.minimum(hi, per_row(pk) * yc + per_row(qk), out=hi)
+        i0 = np.ceil(lo - 0.5)
+        i1 = np.floor(hi - 0.5)
+        np.clip(i0, 0, w, out=i0)
+        np.clip(i1, -1, w - 1, out=i1)
+        i0 = i0.astype(np.int64)
+        length = np.maximum(i1.astype(np.int64) - i0 + 1, 0)
+        # depth along the row, in key units: key_depth = zc + zs * (x + 0.5)
+        zs = per_row(zx)
+        zc = per_row(z00) + per_row(zy) * yc
+        pair_shade = per_row(tri_shade)
+        base_pix = row * w + i0
+        # expand the spans to pixels, in bounded pieces: fragment j of the piece belongs
+        # to the pair whose span starts at j0, and lies at x = i0 + (j - j0)
+        lcsum = np.cumsum(length)
+        s0 = 0
+        m = len(length)
+        while s0 < m:
+            b0 = int(lcsum[s0 - 1]) if s0 else 0
+            s1 = max(int(np.searchsorted(lcsum, b0 + CHUNK_FRAGMENTS, side="right")), s0 + 1)
+            ln = length[s0:s1]
+            total = int(lcsum[s1 - 1]) - b0
+            if total:
+                j0 = lcsum[s0:s1] - ln - b0
+                j = np.arange(total, dtype=np.int64)
+                pix = j + np.repeat(base_pix[s0:s1] - j0, ln)
+                zsl = zs[s0:s1]
+                depth = np.repeat(zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5), ln)
+                depth += np.repeat(zsl, ln) * j
+                np.clip(depth, 0.0, _ZMAX, out=depth)
+                key = depth.astype(np.int64)
+                key <<= 8
+                key |= np.repeat(pair_shade[s0:s1], ln)
+                np.minimum.at(zbuf, pix, key)
+            s0 = s1
+        start = stop
+
+
+def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Image.Image:
+    """Turn the packed z-buffer into an anti-aliased RGBA image."""
+    hit = zbuf != _EMPTY
+    shade = np.where(hit, zbuf & 0xFF, 0).astype(np.float32) / 255.0
+    if style.outline > 0 and hit.any():
+        depth = np.where(hit, (zbuf >> 8).astype(np.float64) / float(2**_DEPTH_BITS), np.inf).reshape(w, w)
+        edge = _depth_edges(depth, hit.reshape(w, w), w)
+        shade = shade * (1 - style.outline * edge.reshape(-1))
+    color = np.asarray(style.color, dtype=np.float32) / 255.0
+    rgb = shade[:, None] * color[None, :]
+    # a touch of the light's own colour on the brightest faces (a soft highlight)
+    rgb += (np.clip(shade - 0.8, 0, None) * 1.2)[:, None]
+    alpha = hit.astype(np.float32)
+    premul = np.clip(rgb, 0, 1) * alpha[:, None]
+    rgba = np.concatenate([premul, alpha[:, None]], axis=1).reshape(w, w, 4)
+    if ss > 1:
+        rgba = rgba.reshape(size, ss, size, ss, 4).mean(axis=(1, 3))
+    a = rgba[..., 3:4]
+    if style.background is None:
+        rgb_out = np.where(a > 0, rgba[..., :3] / np.maximum(a, 1e-6), 0)
+        out = np.concatenate([rgb_out, a], axis=2)
+    else:
+        bg = np.asarray(style.background, dtype=np.float32) / 255.0
+        rgb_out = rgba[..., :3] + (1 - a) * bg
+        out = np.concatenate([rgb_out, np.ones_like(a)], axis=2)
+    img = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(img, "RGBA")
+
+
+def _depth_edges(depth: np.ndarray, hit: np.ndarray, w: int) -> np.ndarray:
+    """1.0 where the depth jumps between neighbouring pixels (the nearer side stays unmarked)."""
+    d = np.where(hit, depth, np.nan)
+    # a jump larger than a few pixels' worth of depth (depth is normalised to the model's depth range)
+    threshold = 4.0 / w
+    edge = np.zeros((w, w), dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        dx = d[:, 1:] - d[:, :-1]
+        dy = d[1:, :] - d[:-1, :]
+        # mark the farther pixel of a jump: the near surface's outline stays clean
+        edge[:, 1:] = np.maximum(edge[:, 1:], (dx > threshold).astype(np.float32))
+        edge[:, :-1] = np.maximum(edge[:, :-1], (dx < -threshold).astype(np.float32))
+        edge[1:, :] = np.maximum(edge[1:, :], (dy > threshold).astype(np.float32))
+        edge[:-1, :] = np.maximum(edge[:-1, :], (dy < -threshold).astype(np.float32))
+    edge[~hit] = 0
+    return edge
