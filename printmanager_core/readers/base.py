@@ -80,7 +80,11 @@ class Source:
                 f"file is {self.size} bytes, more than the {self.limits.max_read_bytes}-byte limit"
             )
         with self.open() as fh:
-            data = fh.read(self.limits.max_read_bytes + 1)
+            # never ask for more than the file claims (+1 to notice a lie), so a small
+            # file does not reserve a buffer of the whole limit
+            data = fh.read(min(self.size, self.limits.max_read_bytes) + 1)
+            if len(data) > self.size:
+                data += fh.read(self.limits.max_read_bytes + 1 - len(data))
         if len(data) > self.limits.max_read_bytes:
             raise ReadError(f"file is larger than the {self.limits.max_read_bytes}-byte limit")
         return data

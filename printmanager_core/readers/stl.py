@@ -1,1 +1,215 @@
-"""Reader placeholder: being written."""
+"""STL reader: binary and ASCII.
+
+Binary or ASCII is decided by size first: a file whose size is exactly
+``84 + 50 * count`` (count from bytes 80-83) is binary, even if its header
+starts with ``solid`` (many CAD exporters write that). Otherwise a file
+starting with ``solid`` is read as ASCII, and anything else as binary, whose
+declared count must then fit the file: a header claiming more triangles than
+the file holds is refused before anything is allocated.
+
+ASCII is parsed strictly, case-insensitively, with one regular expression that
+accepts ``facet normal n n n / outer loop / vertex x y z (x3) / endloop /
+endfacet`` blocks inside any number of ``solid [name]`` ... ``endsolid [name]``
+blocks; anything else is an error naming the line. The numbers are converted
+by numpy in one call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ..hookspecs import hookimpl
+from .base import ReadError, ReadResult, Source
+from .mesh import measure_triangles, read_all
+
+__all__ = ["StlReader", "parse_ascii_stl", "parse_binary_stl", "read_stl_triangles"]
+
+HEADER_SIZE = 84
+RECORD_SIZE = 50
+#: one binary STL triangle record: normal, three corners, attribute bytes
+RECORD = np.dtype([("normal", "<f4", (3,)), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
+assert RECORD.itemsize == RECORD_SIZE
+
+_NUM = rb"[-+.0-9a-z]{1,64}"
+_XYZ = _NUM + rb"\s+" + _NUM + rb"\s+" + _NUM
+_ASCII_TOKEN = re.compile(
+    rb"\s*(?:"
+    rb"facet\s+normal\s+" + _XYZ + rb"\s+outer\s+loop\s+"
+    rb"vertex\s+(" + _XYZ + rb"\s+vertex\s+" + _XYZ + rb"\s+vertex\s+" + _XYZ + rb")"
+    rb"\s+endloop\s+endfacet(?=\s|$)"
+    rb"|(endsolid|solid)(?:[ \t\f\v]+[^\r\n]*)?(?=[\r\n]|$)"
+    rb"|(\S+))"
+)
+_TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 12, 13}
+
+
+def _looks_ascii(head: bytes) -> bool:
+    """Starts with ``solid`` and the first bytes are printable text."""
+    stripped = head.lstrip()
+    if not stripped[:5].lower() == b"solid":
+        return False
+    sample = head[:512]
+    return sum(b not in _TEXT_BYTES for b in sample) <= len(sample) // 100
+
+
+def parse_binary_stl(data: bytes, limits_max_triangles: int) -> tuple[np.ndarray, list[str]]:
+    """The ``(n, 3, 3)`` float32 corners of a binary STL (a view into ``data``).
+
+    :returns: (corners, problems)
+    :raises ReadError: truncated, or more triangles than allowed.
+    """
+    size = len(data)
+    if size < HEADER_SIZE:
+        raise ReadError(f"truncated binary STL: {size} bytes, less than the 84-byte header")
+    count = int.from_bytes(data[80:84], "little")
+    _check_binary_count(count, size, limits_max_triangles)
+    problems: list[str] = []
+    extra = size - HEADER_SIZE - RECORD_SIZE * count
+    if extra:
+        problems.append(f"binary STL has {extra} bytes after its {count} triangles")
+    records = np.frombuffer(data, dtype=RECORD, count=count, offset=HEADER_SIZE)
+    return records["corners"], problems
+
+
+def _check_binary_count(count: int, size: int, max_triangles: int) -> None:
+    if count > max_triangles:
+        raise ReadError(f"binary STL header declares {count} triangles, more than the limit of {max_triangles}")
+    need = HEADER_SIZE + RECORD_SIZE * count
+    if size < need:
+        raise ReadError(
+            f"truncated binary STL: the header declares {count} triangles ({need} bytes) "
+            f"but the file has {size} bytes"
+        )
+
+
+def parse_ascii_stl(data: bytes) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+    """The ``(n, 3, 3)`` float64 corners of an ASCII STL.
+
+    :returns: (corners, meta, problems)
+    :raises ReadError: anything that is not the ASCII STL grammar, or a bad number.
+    """
+    low = data.lower()
+    found = _ASCII_TOKEN.findall(low)
+    spans: list[bytes] = []
+    keywords: list[bytes] = []
+    for corners, keyword, junk in found:
+        if corners:
+            if not keywords or keywords[-1] != b"solid":
+                raise ReadError(f"malformed ASCII STL: a facet outside 'solid' ... 'endsolid' (line {_line_of_facet(low, len(spans))})")
+            spans.append(corners)
+        elif keyword:
+            expected = b"endsolid" if keywords and keywords[-1] == b"solid" else b"solid"
+            if keyword != expected:
+                raise ReadError(f"malformed ASCII STL: unexpected '{keyword.decode()}' (line {_line_of_token(low, keyword, len(keywords))})")
+            keywords.append(keyword)
+        else:
+            raise ReadError(
+                f"malformed ASCII STL at line {_junk_line(low)}: expected 'facet normal x y z / outer loop / "
+                f"3 x vertex x y z / endloop / endfacet', found {junk[:40].decode('latin-1')!r}"
+            )
+    problems: list[str] = []
+    if not keywords:
+        raise ReadError("not an ASCII STL: no 'solid' line")
+    if keywords[-1] == b"solid":
+        problems.append("ASCII STL ends without 'endsolid' (truncated?)")
+    if not spans:
+        return np.empty((0, 3, 3)), {"solids": (len(keywords) + 1) // 2}, problems
+    text = b" ".join(spans).replace(b"vertex", b" ")
+    try:
+        numbers = np.fromstring(text, dtype=np.float64, sep=" ")  # text mode: fast, strict
+    except ValueError:
+        raise ReadError(f"ASCII STL has a vertex coordinate that is not a number: {_bad_number(text)!r}") from None
+    if numbers.size != 9 * len(spans):
+        raise ReadError(f"ASCII STL has a vertex coordinate that is not a number: {_bad_number(text)!r}")
+    return numbers.reshape(-1, 3, 3), {"solids": (len(keywords) + 1) // 2}, problems
+
+
+def _bad_number(text: bytes) -> str:
+    for token in text.split():
+        try:
+            float(token)
+        except ValueError:
+            return token[:40].decode("latin-1")
+    return "?"
+
+
+def _junk_line(low: bytes) -> int:
+    for m in _ASCII_TOKEN.finditer(low):
+        if m.group(3):
+            return low.count(b"\n", 0, m.start(3)) + 1
+    return 0
+
+
+def _line_of_facet(low: bytes, index: int) -> int:
+    for i, m in enumerate(m for m in _ASCII_TOKEN.finditer(low) if m.group(1)):
+        if i == index:
+            return low.count(b"\n", 0, m.start(1)) + 1
+    return 0
+
+
+def _line_of_token(low: bytes, keyword: bytes, index: int) -> int:
+    for i, m in enumerate(m for m in _ASCII_TOKEN.finditer(low) if m.group(2)):
+        if i == index:
+            return low.count(b"\n", 0, m.start(2)) + 1
+    return 0
+
+
+def read_stl_triangles(source: Source) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+    """Read an STL source into ``(n, 3, 3)`` corners, meta and problems.
+
+    :raises ReadError: empty, truncated, malformed or over the limits.
+    """
+    limits = source.limits
+    with source.open() as fh:
+        head = fh.read(512)
+    if not head:
+        raise ReadError("empty file")
+    size = source.size
+    ascii_like = _looks_ascii(head)
+    count = int.from_bytes(head[80:84], "little") if len(head) >= HEADER_SIZE else -1
+    exact_binary = count >= 0 and size == HEADER_SIZE + RECORD_SIZE * count
+    if not ascii_like:
+        # binary: refuse a count that cannot fit before reading the rest
+        if count < 0:
+            raise ReadError(f"truncated binary STL: {size} bytes, less than the 84-byte header")
+        _check_binary_count(count, size, limits.max_triangles)
+    data = read_all(source)
+    if ascii_like and not exact_binary:
+        tris, meta, problems = parse_ascii_stl(data)
+        meta = {"encoding": "ascii", **meta}
+    elif ascii_like:
+        # size fits binary exactly and the header starts with 'solid': try ASCII, else binary
+        try:
+            tris, meta, problems = parse_ascii_stl(data)
+            meta = {"encoding": "ascii", **meta}
+        except ReadError:
+            tris, problems = parse_binary_stl(data, limits.max_triangles)
+            meta = {"encoding": "binary"}
+    else:
+        tris, problems = parse_binary_stl(data, limits.max_triangles)
+        meta = {"encoding": "binary"}
+    if len(tris) == 0:
+        raise ReadError("the STL has no triangles")
+    return tris, meta, problems
+
+
+class StlReader:
+    """Binary and ASCII STL files."""
+
+    name = "stl"
+    extensions = (".stl",)
+
+    def read(self, source: Source) -> ReadResult:
+        """Triangles, box, volume, area and watertightness of an STL file."""
+        tris, meta, problems = read_stl_triangles(source)
+        metrics = measure_triangles(tris, source.limits)
+        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
+
+
+@hookimpl
+def register_readers(register: Any) -> None:
+    """The STL reader."""
+    register(StlReader())
