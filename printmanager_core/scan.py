@@ -25,9 +25,8 @@ import sys
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
-import attrs
 
 from .readers import reader_for
 from .readers.base import Limits, ReadError, ReadResult, Source
@@ -76,8 +75,7 @@ COLUMNS = (
 )
 
 
-@attrs.frozen
-class Entry:
+class Entry(NamedTuple):
     """A file found on disk by the walk."""
 
     path: str
@@ -101,6 +99,8 @@ def walk(root: Path, skip: Iterable[Path] = ()) -> Iterator[Entry]:
     """Every catalogued file under ``root`` (hidden files and folders skipped)."""
     skip_set = {str(p) for p in skip}
     stack = [str(root)]
+    # whether a name is catalogued depends only on what follows its first dot
+    kinds: dict[str, str | None] = {}
     while stack:
         folder = stack.pop()
         try:
@@ -109,22 +109,25 @@ def walk(root: Path, skip: Iterable[Path] = ()) -> Iterator[Entry]:
             continue
         with it:
             for de in it:
-                if de.name.startswith("."):
+                name = de.name
+                if name[0] == ".":
                     continue
                 try:
                     if de.is_dir(follow_symlinks=False):
                         if de.path not in skip_set:
                             stack.append(de.path)
                         continue
-                    if not de.is_file():
-                        continue
-                    kind = is_catalogued(de.name)
-                    if kind is None:
+                    dot = name.find(".")
+                    key = name[dot:].lower() if dot > 0 else ""
+                    kind = kinds.get(key, "?")
+                    if kind == "?":
+                        kind = kinds[key] = is_catalogued(name) if key else None
+                    if kind is None or not de.is_file():
                         continue
                     st = de.stat()
                 except OSError:
                     continue
-                yield Entry(de.path, de.name, st.st_size, st.st_mtime_ns, kind)
+                yield Entry(de.path, name, st.st_size, st.st_mtime_ns, kind)
 
 
 # --------------------------------------------------------------------------
@@ -362,9 +365,12 @@ class Scanner:
             and (r["archive_path"] or "") not in read_paths
         ]
         self._gone_by_hash: dict[str, list[dict[str, Any]]] = {}
-        for r in gone:
-            if r["hash"]:
-                self._gone_by_hash.setdefault(r["hash"], []).append(r)
+        if gone:
+            hashes = self._hashes([r["id"] for r in gone])
+            for r in gone:
+                r["hash"] = hashes.get(r["id"])
+                if r["hash"]:
+                    self._gone_by_hash.setdefault(r["hash"], []).append(r)
         self._by_path = by_path
         self._root = root
         self._root_id = root_id
@@ -386,17 +392,28 @@ class Scanner:
                         stale_members.append(m)
         for m in stale_members:
             self._mark_missing(m)
-        self._refresh_models(root_id)
+        if to_read or gone or stale_members:
+            self._refresh_models(root_id)
         self._commit()
 
+    _EXISTING_COLUMNS = ("id", "path", "archive_path", "archive_size", "size_bytes", "mtime_ns", "missing")
+
     def _existing(self, root_id: int) -> list[dict[str, Any]]:
+        """What the walk compares against (hashes are fetched only when needed)."""
         cur = self.db.execute(
-            "select id, path, archive_path, archive_size, size_bytes, mtime_ns, hash, missing "
-            "from files where root_id = ?",
-            [root_id],
+            f"select {', '.join(self._EXISTING_COLUMNS)} from files where root_id = ?", [root_id]
         )
-        cols = [d[0] for d in cur.description]
+        cols = self._EXISTING_COLUMNS
         return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def _hashes(self, ids: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            out.update(self.db.execute(
+                f"select id, hash from files where id in ({', '.join('?' * len(chunk))})", chunk
+            ).fetchall())
+        return out
 
     # -- reading ---------------------------------------------------------------
 
