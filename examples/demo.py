@@ -28,6 +28,7 @@ def main() -> None:
         run(library, "models")
         run(library, "ls")
         run(library, "ls", "format:stl", "triangles>1000")
+        run(library, "thumbnail", str(MODELS / "3MF samples" / "torus.3mf"), "--json")
 
         from printmanager_core import Library
 
@@ -36,7 +37,9 @@ def main() -> None:
             lib.tag(wheel.id, "benchy", "calibration")
             print("API: tagged", wheel.name, "->", lib.file(wheel.id).tags)
             for f in lib.files("tag:benchy"):
-                print(f"API: {f.name}: {f.triangles} triangles, {f.volume_mm3:.0f} mm³, bbox {f.bbox_mm}")
+                size = " x ".join(f"{v:.1f}" for v in f.bbox_mm or ())
+                print(f"API: {f.name}: {f.triangles} triangles, {f.volume_mm3:.0f} mm³, {size} mm, "
+                      f"watertight={f.watertight}")
 
 
 if __name__ == "__main__":
