@@ -119,7 +119,8 @@ def register_credential_stores(register: Callable[..., None]) -> None:
 def register_sync_backends(register: Callable[..., None]) -> None:
     """Register sync backends: call ``register(name, backend_factory)``.
 
-    :param register: callback taking a backend name and a factory.
+    :param register: callback taking a backend name and a factory
+        ``factory(config, library) -> backend`` (see ``docs/plugin_hooks.md``).
     """
 
 

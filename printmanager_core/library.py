@@ -98,7 +98,7 @@ class Library:
         existing = self.db.execute("select id from roots where path = ?", [str(p)]).fetchone()
         if existing:
             return int(existing[0])
-        return int(self.db["roots"].insert({"path": str(p), "added_at": now_iso()}).last_pk)
+        return int(self.db.table("roots").insert({"path": str(p), "added_at": now_iso()}).last_pk)
 
     def roots(self) -> list[str]:
         """The folders added to the library."""
@@ -122,7 +122,7 @@ class Library:
         """
         from .scan import Scanner
 
-        root_paths = [Path(self.db["roots"].get(self.add_root(p))["path"]) for p in paths]
+        root_paths = [Path(self.db.table("roots").get(self.add_root(p))["path"]) for p in paths]
         if not paths:
             root_paths = [Path(p) for p in self.roots()]
         scanner = Scanner(self, workers=workers, progress=progress)
@@ -263,7 +263,7 @@ class Library:
         """Replace a file's notes."""
         rec = self.file(file_id)
         with self.db.conn:
-            self.db["files"].update(rec.id, {"notes": notes})
+            self.db.table("files").update(rec.id, {"notes": notes})
         return self.file(rec.id)
 
     def update_model(self, model_id: int | str, **fields: Any) -> ModelRecord:
@@ -274,7 +274,7 @@ class Library:
             raise UsageError(f"cannot set {', '.join(sorted(unknown))} on a model (allowed: {', '.join(sorted(allowed))})")
         rec = self.model(model_id)
         with self.db.conn:
-            self.db["models"].update(rec.id, {**fields, "updated_at": now_iso()})
+            self.db.table("models").update(rec.id, {**fields, "updated_at": now_iso()})
         return self.model(rec.id)
 
     # -- collections -----------------------------------------------------------
@@ -297,7 +297,7 @@ class Library:
         if row:
             return int(row[0])
         with self.db.conn:
-            return int(self.db["collections"].insert(
+            return int(self.db.table("collections").insert(
                 {"name": name, "description": description, "created_at": now_iso()}
             ).last_pk)
 
@@ -306,7 +306,7 @@ class Library:
         cid = self.create_collection(name)
         ids = [self.model(m).id for m in model_ids]
         with self.db.conn:
-            self.db["collection_models"].insert_all(
+            self.db.table("collection_models").insert_all(
                 [{"collection_id": cid, "model_id": i} for i in ids], ignore=True
             )
 

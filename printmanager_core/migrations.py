@@ -11,14 +11,14 @@ migrations = Migrations("printmanager")
 @migrations()
 def m001_catalogue(db: Database) -> None:
     """Roots, models, files, tags, collections, and full-text search."""
-    db["roots"].create(
+    db.table("roots").create(
         {"id": int, "path": str, "added_at": str},
         pk="id",
         not_null={"path", "added_at"},
     )
-    db["roots"].create_index(["path"], unique=True)
+    db.table("roots").create_index(["path"], unique=True)
 
-    db["models"].create(
+    db.table("models").create(
         {
             "id": int,
             "root_id": int,
@@ -39,9 +39,9 @@ def m001_catalogue(db: Database) -> None:
         not_null={"path", "name", "kind"},
         defaults={"missing": 0, "tags": "", "notes": ""},
     )
-    db["models"].create_index(["path"], unique=True)
+    db.table("models").create_index(["path"], unique=True)
 
-    db["files"].create(
+    db.table("files").create(
         {
             "id": int,
             "root_id": int,
@@ -83,42 +83,42 @@ def m001_catalogue(db: Database) -> None:
         not_null={"path", "name"},
         defaults={"missing": 0, "thumbnails": 0, "tags": "", "notes": ""},
     )
-    db["files"].create_index(["path"], unique=True)
-    db["files"].create_index(["hash"])
-    db["files"].create_index(["model_id"])
-    db["files"].create_index(["format"])
-    db["files"].create_index(["triangles"])
-    db["files"].create_index(["size_bytes"])
+    db.table("files").create_index(["path"], unique=True)
+    db.table("files").create_index(["hash"])
+    db.table("files").create_index(["model_id"])
+    db.table("files").create_index(["format"])
+    db.table("files").create_index(["triangles"])
+    db.table("files").create_index(["size_bytes"])
 
-    db["tags"].create({"id": int, "name": str}, pk="id", not_null={"name"})
-    db["tags"].create_index(["name"], unique=True)
-    db["file_tags"].create(
+    db.table("tags").create({"id": int, "name": str}, pk="id", not_null={"name"})
+    db.table("tags").create_index(["name"], unique=True)
+    db.table("file_tags").create(
         {"file_id": int, "tag_id": int},
         pk=("file_id", "tag_id"),
         foreign_keys=[("file_id", "files", "id"), ("tag_id", "tags", "id")],
     )
-    db["file_tags"].create_index(["tag_id"])
-    db["model_tags"].create(
+    db.table("file_tags").create_index(["tag_id"])
+    db.table("model_tags").create(
         {"model_id": int, "tag_id": int},
         pk=("model_id", "tag_id"),
         foreign_keys=[("model_id", "models", "id"), ("tag_id", "tags", "id")],
     )
-    db["model_tags"].create_index(["tag_id"])
+    db.table("model_tags").create_index(["tag_id"])
 
-    db["collections"].create(
+    db.table("collections").create(
         {"id": int, "name": str, "description": str, "created_at": str},
         pk="id",
         not_null={"name"},
     )
-    db["collections"].create_index(["name"], unique=True)
-    db["collection_models"].create(
+    db.table("collections").create_index(["name"], unique=True)
+    db.table("collection_models").create(
         {"collection_id": int, "model_id": int},
         pk=("collection_id", "model_id"),
         foreign_keys=[("collection_id", "collections", "id"), ("model_id", "models", "id")],
     )
 
-    db["files"].enable_fts(["name", "path", "tags", "notes"], create_triggers=True, tokenize="unicode61")
-    db["models"].enable_fts(
+    db.table("files").enable_fts(["name", "path", "tags", "notes"], create_triggers=True, tokenize="unicode61")
+    db.table("models").enable_fts(
         ["name", "path", "tags", "notes", "creator"], create_triggers=True, tokenize="unicode61"
     )
 
@@ -126,8 +126,8 @@ def m001_catalogue(db: Database) -> None:
 @migrations()
 def m002_settings(db: Database) -> None:
     """Per-library settings and the append-only consent ledger."""
-    db["settings"].create({"key": str, "value": str, "updated_at": str}, pk="key")
-    db["consent_ledger"].create(
+    db.table("settings").create({"key": str, "value": str, "updated_at": str}, pk="key")
+    db.table("consent_ledger").create(
         {
             "id": int,
             "at": str,
@@ -166,7 +166,7 @@ def m004_privacy(db: Database) -> None:
         " sent INTEGER NOT NULL DEFAULT 0 CHECK (sent >= 0 AND sent <= count),"
         " PRIMARY KEY (feature, day))"
     )
-    db["analytics_aggregates"].create_index(["day"])
+    db.table("analytics_aggregates").create_index(["day"])
     off = "(SELECT value FROM settings WHERE key = 'privacy.analytics') = 'false'"
     db.execute(
         f"CREATE TRIGGER analytics_off_no_insert BEFORE INSERT ON analytics_aggregates WHEN {off} "
@@ -184,7 +184,7 @@ def m004_privacy(db: Database) -> None:
             "UPDATE analytics_aggregates SET count = sent WHERE count > sent; END"
         )
 
-    db["crash_reports"].create(
+    db.table("crash_reports").create(
         {
             "id": int,
             "created_at": str,
@@ -199,27 +199,27 @@ def m004_privacy(db: Database) -> None:
         pk="id",
         not_null={"created_at", "report"},
     )
-    db["crash_reports"].create_index(["created_at"])
+    db.table("crash_reports").create_index(["created_at"])
 
-    db["share_recipients"].create(
+    db.table("share_recipients").create(
         {"id": int, "address": str, "name": str, "created_at": str, "last_used_at": str},
         pk="id",
         not_null={"address", "created_at"},
     )
-    db["share_recipients"].create_index(["address"], unique=True)
-    db["share_lists"].create(
+    db.table("share_recipients").create_index(["address"], unique=True)
+    db.table("share_lists").create(
         {"id": int, "name": str, "created_at": str, "last_used_at": str},
         pk="id",
         not_null={"name", "created_at"},
     )
-    db["share_lists"].create_index(["name"], unique=True)
-    db["share_list_members"].create(
+    db.table("share_lists").create_index(["name"], unique=True)
+    db.table("share_list_members").create(
         {"list_id": int, "recipient_id": int},
         pk=("list_id", "recipient_id"),
         foreign_keys=[("list_id", "share_lists", "id"), ("recipient_id", "share_recipients", "id")],
     )
-    db["share_list_members"].create_index(["recipient_id"])
-    db["share_links"].create(
+    db.table("share_list_members").create_index(["recipient_id"])
+    db.table("share_links").create(
         {
             "id": int,
             "token": str,
@@ -235,33 +235,33 @@ def m004_privacy(db: Database) -> None:
         foreign_keys=[("recipient_id", "share_recipients", "id"), ("list_id", "share_lists", "id")],
         not_null={"token", "target_kind", "target_id", "created_at"},
     )
-    db["share_links"].create_index(["token"], unique=True)
-    db["share_links"].create_index(["expires_at"])
-    db["share_links"].create_index(["revoked_at"])
-    db["share_links"].create_index(["recipient_id"])
-    db["share_links"].create_index(["list_id"])
-    db["share_access_log"].create(
+    db.table("share_links").create_index(["token"], unique=True)
+    db.table("share_links").create_index(["expires_at"])
+    db.table("share_links").create_index(["revoked_at"])
+    db.table("share_links").create_index(["recipient_id"])
+    db.table("share_links").create_index(["list_id"])
+    db.table("share_access_log").create(
         {"id": int, "link_id": int, "at": str, "action": str, "allowed": int, "client": str},
         pk="id",
         foreign_keys=[("link_id", "share_links", "id")],
         not_null={"link_id", "at", "action"},
     )
-    db["share_access_log"].create_index(["at"])
-    db["share_access_log"].create_index(["link_id"])
+    db.table("share_access_log").create_index(["at"])
+    db.table("share_access_log").create_index(["link_id"])
 
 
 @migrations()
 def m005_sync(db: Database) -> None:
     """Sync plugin state: settings, local file ids, known remote blobs, upload journal."""
-    db["sync_state"].create({"key": str, "value": str}, pk="key")
-    db["sync_files"].create({"path": str, "size": int, "mtime_ns": int, "blob": str}, pk="path")
-    db["sync_blobs"].create({"id": str, "size": int}, pk="id")
-    db["sync_uploads"].create(
+    db.table("sync_state").create({"key": str, "value": str}, pk="key")
+    db.table("sync_files").create({"path": str, "size": int, "mtime_ns": int, "blob": str}, pk="path")
+    db.table("sync_blobs").create({"id": str, "size": int}, pk="id")
+    db.table("sync_uploads").create(
         {"name": str, "upload_id": str, "salt": str, "source": str, "size": int, "mtime_ns": int,
          "part_size": int, "object_size": int, "created_at": str},
         pk="name",
     )  # fmt: skip
-    db["sync_upload_parts"].create(
+    db.table("sync_upload_parts").create(
         {"name": str, "number": int, "etag": str, "size": int},
         pk=("name", "number"),
         foreign_keys=[("name", "sync_uploads", "name")],
@@ -275,7 +275,7 @@ def m006_search_indexes(db: Database) -> None:
     ``files(query, limit=N)`` walks it in path order and tests every filter inside
     the index, reading the wide ``files`` row only for the files it returns.
     """
-    db["files"].create_index(
+    db.table("files").create_index(
         ["path", "missing", "format", "triangles", "size_bytes", "volume_mm3", "area_mm2", "watertight",
          "print_time_s", "layer_height_mm", "filament_g", "thumbnails", "model_id", "printer_model",
          "slicer", "error"],

@@ -483,7 +483,7 @@ class Scanner:
                 path, name = e.path, e.name
                 extra = {"archive_path": None, "archive_size": None, "mtime_ns": e.mtime_ns,
                          "size_bytes": e.size}
-            row = {c: None for c in COLUMNS}
+            row: dict[str, Any] = {c: None for c in COLUMNS}
             row["thumbnails"] = 0
             row.update(cols)
             row.update(extra)
@@ -505,7 +505,7 @@ class Scanner:
         self._written.add(path)
         existing = self._by_path.get(path)
         if existing is not None:
-            self.db["files"].update(existing["id"], row)
+            self.db.table("files").update(existing["id"], row)
             self.report.updated += 1
             self._event("file_changed", existing["id"])
             self.report.changed_ids.append(existing["id"])
@@ -514,7 +514,7 @@ class Scanner:
         candidates = self._gone_by_hash.get(h) if h else None
         if candidates:
             old = candidates.pop(0)
-            self.db["files"].update(old["id"], {**row, "path": path})
+            self.db.table("files").update(old["id"], {**row, "path": path})
             self._moved_ids.add(old["id"])
             self.report.moved += 1
             self._event("file_changed", old["id"])
@@ -522,14 +522,14 @@ class Scanner:
             return
         moved_elsewhere = self._moved_from_other_root(path, h)
         if moved_elsewhere is not None:
-            self.db["files"].update(moved_elsewhere, {**row, "path": path})
+            self.db.table("files").update(moved_elsewhere, {**row, "path": path})
             self.report.moved += 1
             self._event("file_changed", moved_elsewhere)
             self.report.changed_ids.append(moved_elsewhere)
             return
         row["path"] = path
         row["added_at"] = row["scanned_at"]
-        new_id = int(self.db["files"].insert(row).last_pk)
+        new_id = int(self.db.table("files").insert(row).last_pk)
         self.report.added += 1
         self._event("file_added", new_id)
         self.report.changed_ids.append(new_id)
@@ -585,7 +585,7 @@ class Scanner:
             mid = int(row[0])
         else:
             now = now_iso()
-            mid = int(self.db["models"].insert(
+            mid = int(self.db.table("models").insert(
                 {"root_id": self._root_id, "path": path, "name": name, "kind": kind,
                  "created_at": now, "updated_at": now}
             ).last_pk)

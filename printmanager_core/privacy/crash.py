@@ -257,7 +257,7 @@ class CrashReports:
         scrubber = Scrubber.for_database(self.db, self.library_dir)
         report = build_report(exc, scrubber, context=context, command=command)
         with self.db.conn:
-            rid = self.db["crash_reports"].insert(
+            rid = self.db.table("crash_reports").insert(
                 {
                     "created_at": report["created_at"],
                     "context": context,

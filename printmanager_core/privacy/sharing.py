@@ -204,7 +204,7 @@ class Shares:
         lid = self.distribution_list(distribution_list).id if distribution_list else None
         token = secrets.token_urlsafe(18)
         with self.db.conn:
-            link_id = self.db["share_links"].insert(
+            link_id = self.db.table("share_links").insert(
                 {
                     "token": token,
                     "target_kind": target_kind,
@@ -256,7 +256,7 @@ class Shares:
         when = _iso(at or _dt.datetime.now(_dt.timezone.utc))
         allowed = link.active(when) and action != "denied"
         with self.db.conn:
-            entry_id = self.db["share_access_log"].insert(
+            entry_id = self.db.table("share_access_log").insert(
                 {"link_id": link.id, "at": when, "action": action, "allowed": int(allowed), "client": client}
             ).last_pk
         return AccessLogEntry(int(entry_id), link.id, when, action, allowed, client)

@@ -156,49 +156,64 @@ def _empty() -> MeshMetrics:
     return MeshMetrics(0, None, None, None, None, False)
 
 
-def _measure_corners(
-    x0: np.ndarray, y0: np.ndarray, z0: np.ndarray,
-    x1: np.ndarray, y1: np.ndarray, z1: np.ndarray,
-    x2: np.ndarray, y2: np.ndarray, z2: np.ndarray,
-) -> tuple[tuple[float, float, float], tuple[float, float, float], float, float]:
-    """bbox min/max, signed volume and area from contiguous float64 corner arrays."""
-    lo = []
-    hi = []
-    for a, b, c in ((x0, x1, x2), (y0, y1, y2), (z0, z1, z2)):
-        # np.min / np.max propagate NaN (Python's min() would skip it)
-        lo.append(float(np.min((a.min(), b.min(), c.min()))))
-        hi.append(float(np.max((a.max(), b.max(), c.max()))))
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+#: elementwise work runs in blocks of this many triangles, so its temporaries stay
+#: small and in cache; the sums still run over whole arrays (same rounding)
+_BLOCK = 8192
+
+
+def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tuple[float, float, float], float, float]:
+    """bbox min/max, signed volume and area from a C-contiguous ``(9, n)`` float64 array.
+
+    Row ``3 * k + a`` holds coordinate ``a`` (x, y, z) of corner ``k`` of every triangle.
+    """
+    n = cols.shape[1]
+    mins = cols.min(axis=1)  # NaN propagates: a non-finite coordinate shows up here
+    maxs = cols.max(axis=1)
+    if not (np.isfinite(mins).all() and np.isfinite(maxs).all()):
         raise ReadError("the mesh has vertex coordinates that are not finite numbers (NaN or infinity)")
-    # signed volume: sum of v0 . (v1 x v2) / 6
-    cx = y1 * z2
-    cx -= z1 * y2
-    cy = z1 * x2
-    cy -= x1 * z2
-    cz = x1 * y2
-    cz -= y1 * x2
-    six_volume = float(np.dot(x0, cx) + np.dot(y0, cy) + np.dot(z0, cz))
-    # area: |(v1 - v0) x (v2 - v0)| / 2
-    ax = x1 - x0
-    ay = y1 - y0
-    az = z1 - z0
-    bx = x2 - x0
-    by = y2 - y0
-    bz = z2 - z0
-    nx = ay * bz
-    nx -= az * by
-    ny = az * bx
-    ny -= ax * bz
-    nz = ax * by
-    nz -= ay * bx
-    nx *= nx
-    ny *= ny
-    nz *= nz
-    nx += ny
-    nx += nz
-    np.sqrt(nx, out=nx)
-    area = float(nx.sum()) / 2.0
-    return (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2]), six_volume / 6.0, area
+    lo = (float(min(mins[0], mins[3], mins[6])), float(min(mins[1], mins[4], mins[7])),
+          float(min(mins[2], mins[5], mins[8])))
+    hi = (float(max(maxs[0], maxs[3], maxs[6])), float(max(maxs[1], maxs[4], maxs[7])),
+          float(max(maxs[2], maxs[5], maxs[8])))
+    # whole-length per-triangle terms: v1 x v2 (signed volume: sum of v0 . (v1 x v2) / 6)
+    # and |(v1 - v0) x (v2 - v0)| (area: sum / 2)
+    out = np.empty((4, n))
+    cx, cy, cz, norm = out
+    block = min(_BLOCK, n)
+    scratch = np.empty((10, block))
+    mul, sub = np.multiply, np.subtract
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        x0, y0, z0, x1, y1, z1, x2, y2, z2 = cols[:, s:e]
+        ax, ay, az, bx, by, bz, nx, ny, nz, t = scratch[:, : e - s]
+        ocx, ocy, ocz, onorm = out[:, s:e]
+        mul(y1, z2, out=ocx)
+        ocx -= mul(z1, y2, out=t)
+        mul(z1, x2, out=ocy)
+        ocy -= mul(x1, z2, out=t)
+        mul(x1, y2, out=ocz)
+        ocz -= mul(y1, x2, out=t)
+        sub(x1, x0, out=ax)
+        sub(y1, y0, out=ay)
+        sub(z1, z0, out=az)
+        sub(x2, x0, out=bx)
+        sub(y2, y0, out=by)
+        sub(z2, z0, out=bz)
+        mul(ay, bz, out=nx)
+        nx -= mul(az, by, out=t)
+        mul(az, bx, out=ny)
+        ny -= mul(ax, bz, out=t)
+        mul(ax, by, out=nz)
+        nz -= mul(ay, bx, out=t)
+        nx *= nx
+        ny *= ny
+        nz *= nz
+        nx += ny
+        nx += nz
+        np.sqrt(nx, out=onorm)
+    six_volume = float(np.dot(cols[0], cx) + np.dot(cols[1], cy) + np.dot(cols[2], cz))
+    area = float(norm.sum()) / 2.0
+    return lo, hi, six_volume / 6.0, area
 
 
 def _check_count(n: int, limits: Limits) -> None:
@@ -224,7 +239,7 @@ def measure_triangles(
     # one copy into (9, n): row k holds coordinate k % 3 of corner k // 3, contiguous
     cols = np.empty((9, n), dtype=np.float64)
     cols[...] = tris.reshape(n, 9).T
-    lo, hi, volume, area = _measure_corners(*cols)
+    lo, hi, volume, area = _measure_corners(cols)
     tight = _watertight_soup(tris, limits) if watertight else None
     return MeshMetrics(n, lo, hi, volume, area, tight)
 
@@ -247,13 +262,14 @@ def measure_indexed(
         return _empty()
     _check_count(n, limits)
     check_faces(f, len(verts))
-    x = np.ascontiguousarray(verts[:, 0])
-    y = np.ascontiguousarray(verts[:, 1])
-    z = np.ascontiguousarray(verts[:, 2])
-    i0 = np.ascontiguousarray(f[:, 0])
-    i1 = np.ascontiguousarray(f[:, 1])
-    i2 = np.ascontiguousarray(f[:, 2])
-    lo, hi, volume, area = _measure_corners(x[i0], y[i0], z[i0], x[i1], y[i1], z[i1], x[i2], y[i2], z[i2])
+    # gather the corners straight into the (9, n) rows (indices checked above)
+    cols = np.empty((9, n), dtype=np.float64)
+    xyz = (np.ascontiguousarray(verts[:, 0]), np.ascontiguousarray(verts[:, 1]), np.ascontiguousarray(verts[:, 2]))
+    for k in range(3):
+        idx = np.ascontiguousarray(f[:, k])
+        for a in range(3):
+            np.take(xyz[a], idx, out=cols[3 * k + a], mode="clip")
+    lo, hi, volume, area = _measure_corners(cols)
     tight = is_watertight(verts, f, limits) if watertight else None
     return MeshMetrics(n, lo, hi, volume, area, tight)
 
@@ -290,13 +306,87 @@ def metrics_from_indexed(
 
 
 def _vertex_ids(coords: np.ndarray) -> np.ndarray:
-    """An id per row of ``coords`` (m, 3): equal ids for bit-identical rows (-0.0 == 0.0)."""
+    """An id per row of ``coords`` (m, 3): equal ids for bit-identical rows (-0.0 == 0.0).
+
+    The ids are dense (0 .. k-1). Rows are grouped by a 64-bit hash of their
+    coordinate bits (one plain sort of hash-and-row-number keys), then every group
+    is checked to hold bit-identical rows only; on a hash collision the rows are
+    grouped again by an exact sort of the coordinates.
+    """
     c = np.asarray(coords)
+    # + 0.0 turns -0.0 into 0.0 (and makes a contiguous copy, whatever the layout of c)
     if c.dtype == np.float32:
-        bits = np.ascontiguousarray(c + np.float32(0.0)).view(np.uint32).astype(np.uint64)
-        keys = ((bits[:, 0] << np.uint64(32)) | bits[:, 1], bits[:, 2])
+        bits = np.ascontiguousarray(c + np.float32(0.0)).view(np.uint32).reshape(-1, 3)
     else:
-        bits = np.ascontiguousarray(c.astype(np.float64, copy=False) + 0.0).view(np.uint64)
+        bits = np.ascontiguousarray(c.astype(np.float64, copy=False) + 0.0).view(np.uint64).reshape(-1, 3)
+    if len(bits) == 0:
+        return np.empty(0, dtype=np.int64)
+    ids = _hashed_ids(bits)
+    return ids if ids is not None else _sorted_ids(bits)
+
+
+#: odd multipliers for the coordinate hash (from splitmix64 / xxhash)
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_K3 = np.uint64(0x165667B19E3779F9)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _hashed_ids(bits: np.ndarray) -> np.ndarray | None:
+    """Dense ids for the rows of ``bits`` (contiguous (m, 3) uint32/uint64), or None on a hash collision."""
+    m = len(bits)
+    with np.errstate(over="ignore"):
+        h = bits[:, 0].astype(np.uint64)
+        h *= _K1
+        t = bits[:, 1].astype(np.uint64)
+        t *= _K2
+        h += t
+        np.copyto(t, bits[:, 2], casting="safe")
+        t *= _K3
+        h ^= t
+        # splitmix64 finaliser: every input bit reaches the top bits kept below
+        h ^= h >> np.uint64(30)
+        h *= _M1
+        h ^= h >> np.uint64(27)
+        h *= _M2
+        h ^= h >> np.uint64(31)
+    # key = top (64 - shift) hash bits, then the row number: one plain sort groups equal
+    # hashes and gives each row's position (several times faster than an argsort)
+    shift = max(1, (m - 1).bit_length())
+    low = np.uint64((1 << shift) - 1)
+    h &= ~low
+    h |= np.arange(m, dtype=np.uint64)
+    h.sort()
+    hashes = h >> np.uint64(shift)
+    h &= low
+    order = h.view(np.int64)
+    new = np.empty(m, dtype=bool)
+    new[0] = True
+    np.not_equal(hashes[1:], hashes[:-1], out=new[1:])
+    if not new.all():
+        # every group of equal hashes must hold bit-identical rows: compare each row
+        # with the one before it in sorted order
+        rows = np.take(bits.view(f"V{3 * bits.itemsize}").ravel(), order).view(bits.dtype).reshape(m, 3)
+        differs = rows[1:, 0] != rows[:-1, 0]
+        differs |= rows[1:, 1] != rows[:-1, 1]
+        differs |= rows[1:, 2] != rows[:-1, 2]
+        differs &= ~new[1:]
+        if differs.any():
+            return None
+    ranks = np.cumsum(new, dtype=np.int64)
+    ranks -= 1
+    ids = np.empty(m, dtype=np.int64)
+    np.put(ids, order, ranks)
+    return ids
+
+
+def _sorted_ids(bits: np.ndarray) -> np.ndarray:
+    """Dense ids for the rows of ``bits`` (m, 3) by an exact lexicographic sort (collision fallback)."""
+    if bits.dtype == np.uint32:
+        u = bits.astype(np.uint64)
+        keys = ((u[:, 0] << np.uint64(32)) | u[:, 1], u[:, 2])
+    else:
         keys = (bits[:, 0], bits[:, 1], bits[:, 2])
     order = np.lexsort(keys[::-1])  # lexsort sorts by the last key first
     new = np.zeros(len(order), dtype=bool)
@@ -312,15 +402,16 @@ def _vertex_ids(coords: np.ndarray) -> np.ndarray:
 def _edges_twice(ids: np.ndarray) -> bool:
     """True when every undirected edge of the (n, 3) id triangles occurs exactly twice."""
     f = ids.reshape(-1, 3)
-    if len(f) == 0:
+    if len(f) == 0 or len(f) % 2:  # 3n edge uses must pair up
         return False
     a = np.concatenate((f[:, 0], f[:, 1], f[:, 2]))
     b = np.concatenate((f[:, 1], f[:, 2], f[:, 0]))
     span = np.int64(int(ids.max()) + 1)
-    keys = np.minimum(a, b) * span + np.maximum(a, b)
+    high = np.maximum(a, b)
+    keys = np.minimum(a, b, out=a)
+    keys *= span
+    keys += high
     keys.sort()
-    if len(keys) % 2:
-        return False
     firsts = keys[0::2]
     seconds = keys[1::2]
     if not np.array_equal(firsts, seconds):
@@ -331,7 +422,7 @@ def _edges_twice(ids: np.ndarray) -> bool:
 def _watertight_soup(tris: np.ndarray, limits: Limits) -> bool | None:
     if len(tris) > limits.watertight_max_triangles:
         return None
-    return _edges_twice(_vertex_ids(tris.reshape(-1, 3)))
+    return _edges_twice(_vertex_ids(tris))
 
 
 def is_watertight(vertices: np.ndarray, faces: np.ndarray, limits: Limits = DEFAULT_LIMITS) -> bool | None:

@@ -199,16 +199,55 @@ def _kind(tag: str) -> str | None:
     return local if local in _HANDLED else None
 
 
-def _parse_model(data: bytes, part: str, problems: list[str]) -> _Model:
+def _parse_model(data: bytes, part: str, problems: list[str], geometry: bool = True) -> _Model:
+    """Parse one model part, keeping objects, build items and metadata.
+
+    The ``<vertices>`` and ``<triangles>`` blocks written the usual way are cut
+    out and read in bulk (see :func:`_cut_mesh_blocks`); the rest goes through
+    the XML parser. Whenever that cannot be done exactly (anything unusual in a
+    block, a parse error, a block the parser does not see as mesh content), the
+    whole part is parsed element by element instead, so results and error
+    messages are those of the element parser.
+
+    :param geometry: False to skip reading coordinates and indices of the
+        blocks cut out (their objects then get empty arrays): enough to follow
+        the build and find object thumbnails.
+    """
+    note = _encoding_problem(data, part)
+    if note:
+        problems.append(note)
+    else:
+        model = _parse_cut(data, part, problems, geometry)
+        if model is not None:
+            return model
+    return _parse_elements(data, part, problems, None)
+
+
+def _parse_cut(data: bytes, part: str, problems: list[str], geometry: bool) -> _Model | None:
+    """:func:`_parse_elements` over the part with its mesh blocks cut out, or None when that does not apply."""
+    cut = _cut_mesh_blocks(data, geometry)
+    if cut is None:
+        return None
+    text, blocks = cut
+    trial = list(problems)
+    try:
+        model = _parse_elements(text, part, trial, blocks)
+    except (ReadError, _NotCut):
+        return None
+    if not blocks.all_taken():
+        return None
+    problems[:] = trial
+    return model
+
+
+def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks | None) -> _Model:
     """Stream-parse one model part, keeping objects, build items and metadata.
 
     Only "end" events are used (an element's children are complete then): the
     vertices, triangles and components seen since the last object belong to the
     object that ends next. Handled elements are cleared to bound memory.
+    ``blocks`` holds the arrays of the mesh blocks cut out of ``data``.
     """
-    note = _encoding_problem(data, part)
-    if note:
-        problems.append(note)
     model = _Model(part)
     prefixes: dict[str, str] = {}
     kinds: dict[str, str | None] = {}
@@ -231,10 +270,12 @@ def _parse_model(data: bytes, part: str, problems: list[str]) -> _Model:
             if kind is None:
                 continue
             if kind == "vertices":
-                vertices = _vertices(elem, part)
+                ref = None if blocks is None else elem.get(BLOCK_ATTR)
+                vertices = _vertices(elem, part) if ref is None else blocks.take(ref)  # type: ignore[union-attr]
                 elem.clear()
             elif kind == "triangles":
-                faces = _triangles(elem, part)
+                ref = None if blocks is None else elem.get(BLOCK_ATTR)
+                faces = _triangles(elem, part) if ref is None else blocks.take(ref)  # type: ignore[union-attr]
                 elem.clear()
             elif kind == "beam":
                 beams += 1
@@ -317,16 +358,173 @@ def _triangles(elem: ElementTree.Element, part: str) -> np.ndarray:
     return faces.reshape(-1, 3)
 
 
+# --- mesh blocks read in bulk --------------------------------------------------
+
+#: attribute of the stand-in element left where a mesh block was cut out
+BLOCK_ATTR = "printmanager-block"
+_WS = rb"[ \t\r\n]"  # XML whitespace (not \f or \v, which XML forbids)
+_NUMBER = rb'"[-+.0-9eE]++"'  # each value must then parse as exactly one number (checked by count)
+_INDEX = rb'"[0-9]{1,18}+"'  # fits int64
+#: a <vertices> body: only <vertex x= y= z=/> elements (attributes in this order) and whitespace
+_VERTEX_BODY = re.compile(
+    rb"(?:%s*+<vertex%s++x=%s%s++y=%s%s++z=%s%s*+/>)*+%s*+" % (_WS, _WS, _NUMBER, _WS, _NUMBER, _WS, _NUMBER, _WS, _WS)
+)
+_PROPERTIES = (  # optional property attributes of a triangle, each at most once, in one of two usual orders
+    rb"(?>%s++pid=%s(?:%s++p1=%s)?+(?:%s++p2=%s)?+(?:%s++p3=%s)?+" % ((_WS, _INDEX) * 4)
+    + rb"|(?:%s++p1=%s)?+(?:%s++p2=%s)?+(?:%s++p3=%s)?+(?:%s++pid=%s)?+)" % ((_WS, _INDEX) * 4)
+)
+#: a <triangles> body: only <triangle v1= v2= v3= [properties]/> elements and whitespace
+_TRIANGLE_BODY = re.compile(
+    rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s%s*+/>)*+%s*+"
+    % (_WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _PROPERTIES, _WS, _WS)
+)
+#: the same without property attributes (quicker to check)
+_PLAIN_TRIANGLE_BODY = re.compile(
+    rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s*+/>)*+%s*+" % (_WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _WS, _WS)
+)
+_CORNER_INDEX = re.compile(rb'%sv[123]="([0-9]++)"' % _WS)
+_VERTEX_TEXT = bytes.maketrans(b'<>/="xyz', b"        ")
+_EMPTY_VERTICES = np.empty((0, 3), dtype=np.float64)
+_EMPTY_FACES = np.empty((0, 3), dtype=np.int64)
+
+
+class _NotCut(Exception):
+    """The parser met the stand-ins out of order: parse the part element by element."""
+
+
+@attrs.define
+class _Blocks:
+    """Arrays of the mesh blocks cut out of a model part, taken back in document order."""
+
+    arrays: list[np.ndarray] = attrs.field(factory=list)
+    taken: int = 0
+
+    def take(self, ref: str) -> np.ndarray:
+        """The array of stand-in number ``ref``, which must be the next one."""
+        if ref != str(self.taken) or self.taken >= len(self.arrays):
+            raise _NotCut(ref)
+        self.taken += 1
+        return self.arrays[self.taken - 1]
+
+    def all_taken(self) -> bool:
+        """Every block cut out was met by the parser as mesh content."""
+        return self.taken == len(self.arrays)
+
+
+def _cut_mesh_blocks(data: bytes, geometry: bool = True) -> tuple[bytes, _Blocks] | None:
+    """``data`` with each plainly written ``<vertices>``/``<triangles>`` block replaced
+    by an empty stand-in element, and the blocks' arrays; None when nothing was cut.
+
+    A block is cut only when its body is nothing but ``<vertex x="" y="" z=""/>``
+    (resp. ``<triangle v1="" v2="" v3="" .../>``) elements and XML whitespace, its
+    numbers all convert, and the part has no document type declaration and no
+    text that looks like a stand-in. Such a body is well-formed XML whatever
+    surrounds it, so the part parses the same with the stand-ins; one that sits
+    in a comment or CDATA section is not seen by the parser, which
+    :func:`_parse_cut` notices (a stand-in not taken) and then parses the
+    original. Other blocks stay in place for the element parser.
+    """
+    if BLOCK_ATTR.encode() in data or b"<!DOCTYPE" in data:
+        return None
+    pieces: list[bytes] = []
+    blocks = _Blocks()
+    pos = 0
+    found = {b"vertices": data.find(b"<vertices>"), b"triangles": data.find(b"<triangles>")}
+    while True:
+        live = [(at, name) for name, at in found.items() if at >= 0]
+        if not live:
+            break
+        start, name = min(live)
+        body_start = start + len(name) + 2
+        close = b"</" + name + b">"
+        end = data.find(close, body_start)
+        if end < 0:
+            break
+        if name == b"vertices":
+            array = _vertex_body(data, body_start, end, geometry)
+        else:
+            array = _triangle_body(data, body_start, end, geometry)
+        if array is not None:
+            pieces.append(data[pos:start])
+            pieces.append(b'<%s %s="%d"/>' % (name, BLOCK_ATTR.encode(), len(blocks.arrays)))
+            blocks.arrays.append(array)
+            pos = end + len(close)
+            resume = pos
+        else:
+            resume = body_start  # left in place
+        for key in found:
+            if found[key] >= 0 and found[key] < resume:
+                found[key] = data.find(b"<" + key + b">", resume)
+    if not blocks.arrays:
+        return None
+    pieces.append(data[pos:])
+    return b"".join(pieces), blocks
+
+
+def _vertex_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndarray | None:
+    """The (m, 3) coordinates of a plainly written <vertices> body ``data[start:end]``, else None."""
+    if _VERTEX_BODY.fullmatch(data, start, end) is None:
+        return None
+    if not geometry:
+        return _EMPTY_VERTICES
+    count = data.count(b"<", start, end)
+    try:  # after the check above only numbers and whitespace are left
+        text = data[start:end].replace(b"vertex", b"").translate(_VERTEX_TEXT)
+        values = np.fromstring(text, dtype=np.float64, sep=" ")
+    except ValueError:
+        return None
+    # a value reading as two numbers ("1-2") or none would change the count
+    if values.size != 3 * count:
+        return None
+    return values.reshape(-1, 3)
+
+
+def _triangle_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndarray | None:
+    """The (n, 3) vertex indices of a plainly written <triangles> body ``data[start:end]``, else None."""
+    plain = data.find(b"p", start, end) < 0
+    if (_PLAIN_TRIANGLE_BODY if plain else _TRIANGLE_BODY).fullmatch(data, start, end) is None:
+        return None
+    if not geometry:
+        return _EMPTY_FACES
+    count = data.count(b"<", start, end)
+    if plain:
+        values = _quoted_integers(np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start))
+    else:  # property attributes too: pick the corner indices out
+        found = _CORNER_INDEX.findall(data, start, end)
+        values = np.fromstring(b" ".join(found), dtype=np.int64, sep=" ")
+    if values.size != 3 * count:
+        return None
+    return values.reshape(-1, 3)
+
+
+def _quoted_integers(raw: np.ndarray) -> np.ndarray:
+    """Every quoted value in the bytes ``raw``, each 1 to 18 decimal digits (checked by the caller), as int64."""
+    quotes = np.flatnonzero(raw == ord('"'))
+    starts = quotes[0::2] + 1
+    lengths = quotes[1::2] - starts
+    values = np.zeros(len(starts), dtype=np.int64)
+    for place in range(int(lengths.max()) if len(starts) else 0):
+        more = lengths > place
+        if more.all():
+            values *= 10
+            values += raw[starts + place]
+            values -= ord("0")
+        else:
+            values[more] = values[more] * 10 + raw[starts[more] + place] - ord("0")
+    return values
+
+
 # --- the package -------------------------------------------------------------
 
 
 class _Package:
     """An open 3MF zip: members by (case-insensitive) part name, relationships, parsed models."""
 
-    def __init__(self, zf: zipfile.ZipFile, limits: Limits, problems: list[str]) -> None:
+    def __init__(self, zf: zipfile.ZipFile, limits: Limits, problems: list[str], geometry: bool = True) -> None:
         self.zf = zf
         self.limits = limits
         self.problems = problems
+        self.geometry = geometry  # False: model parts are parsed without reading mesh numbers
         infos = ziputil.safe_members(zf, limits)
         self.members = {i.filename.replace("\\", "/").lower(): i for i in infos if not i.is_dir()}
         self.models: dict[str, _Model] = {}
@@ -404,7 +602,7 @@ class _Package:
         if key not in self.models:
             if self.info(key) is None:
                 return None
-            self.models[key] = _parse_model(self.read(key), "/" + part.lstrip("/"), self.problems)
+            self.models[key] = _parse_model(self.read(key), "/" + part.lstrip("/"), self.problems, self.geometry)
         return self.models[key]
 
     def thumbnail_parts(self) -> list[str]:
@@ -723,10 +921,14 @@ class ThreeMfReader:
         )
 
     def embedded_images(self, source: Source) -> list[EmbeddedImage]:
-        """The thumbnails: package thumbnail first, then plate pictures, then per-object ones."""
+        """The thumbnails: package thumbnail first, then plate pictures, then per-object ones.
+
+        Model parts are parsed only for their structure (objects, components,
+        build items): the numbers of plainly written mesh blocks are not read.
+        """
         problems: list[str] = []
         with ziputil.open_zip(source) as zf:
-            pkg = _Package(zf, source.limits, problems)
+            pkg = _Package(zf, source.limits, problems, geometry=False)
             try:
                 root = pkg.model(pkg.root_part())
             except ReadError:
