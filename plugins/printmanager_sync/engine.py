@@ -1,0 +1,461 @@
+"""``sync now``: pull, merge, push.
+
+A sync is: read the head; if another device moved it since our last sync, pull
+(download its new and changed files, apply its catalogue edits by three-way
+merge, see ``merge.py``); upload every blob the container lacks; store a new
+snapshot; move the head with a conditional write. Losing the race to another
+device means merging again, never overwriting.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from printmanager_core.settings import now_iso
+
+from . import catalogue, consent, crypto, merge
+from . import format as fmt
+from .errors import Conflict, IntegrityError, ObjectMissing, SourceChanged, SyncError
+from .reports import SyncReport
+from .session import Prompt, Session, SyncLock, open_session, tmp_dir
+from .state import SyncState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from printmanager_core.library import Library
+
+#: parallel uploads/downloads
+DEFAULT_WORKERS = 8
+#: how often to merge again after losing the head to another device
+MAX_ROUNDS = 8
+
+
+def _digest(entries: dict[str, Any], thumbs: dict[str, Any], meta: dict[str, Any], fingerprint: str, roots: Any) -> str:
+    """One hash of everything this device would put in a snapshot (to skip no-change syncs)."""
+    return hashlib.sha256(fmt.canonical_json([entries, thumbs, meta, fingerprint, roots])).hexdigest()
+
+
+class Scan:
+    """This device's current state as container entries."""
+
+    def __init__(self, session: Session, workers: int):
+        lib = session.library
+        state = session.state
+        self.root_keys = state.ensure_root_keys(lib.roots())
+        self.local_roots = set(self.root_keys.values())
+        self.roots = {key: path for path, key in self.root_keys.items()}
+        found: dict[str, tuple[str, int, int]] = {}  # entry key -> (path, size, mtime)
+        for f in catalogue.local_files(lib, self.root_keys):
+            try:
+                st = os.stat(f.path)
+            except OSError:
+                continue
+            found[f.key] = (f.path, st.st_size, st.st_mtime_ns)
+        thumbs: dict[str, tuple[str, int, int]] = {}  # rel -> (path, size, mtime)
+        for path, rel in catalogue.thumbnail_files(lib):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            thumbs[rel] = (path, st.st_size, st.st_mtime_ns)
+        ids = self._ids(session, [*found.values(), *thumbs.values()], workers)
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.paths: dict[str, str] = {}  # entry key -> local path
+        for key, (path, size, mtime) in found.items():
+            if path in ids:
+                root, rel = key.split("/", 1)
+                self.entries[key] = {"root": root, "rel": rel, "size": size, "mtime_ns": mtime, "blob": ids[path]}
+                self.paths[key] = path
+        self.thumbs: dict[str, dict[str, Any]] = {}
+        self.thumb_paths: dict[str, str] = {}  # blob -> local path
+        for rel, (path, size, mtime) in thumbs.items():
+            if path in ids:
+                self.thumbs[rel] = {"rel": rel, "size": size, "mtime_ns": mtime, "blob": ids[path]}
+                self.thumb_paths[ids[path]] = path
+        self.meta = catalogue.user_meta(lib, self.root_keys)
+        self.fingerprint = catalogue.fingerprint(lib, self.root_keys)
+        self.digest = _digest(self.entries, self.thumbs, self.meta, self.fingerprint, sorted(self.roots.items()))
+
+    @staticmethod
+    def _ids(session: Session, files: list[tuple[str, int, int]], workers: int) -> dict[str, str]:
+        """Object id of each file: from the cache when size and mtime match, else hashed."""
+        cached = session.state.cached_ids()
+        ids: dict[str, str] = {}
+        todo = []
+        for path, size, mtime in files:
+            hit = cached.get(path)
+            if hit and hit[0] == size and hit[1] == mtime:
+                ids[path] = hit[2]
+            else:
+                todo.append((path, size, mtime))
+        if todo:
+            fresh: list[tuple[str, int, int, str]] = []
+            with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+                futures = {pool.submit(session.repo.file_id, path): (path, size, mtime) for path, size, mtime in todo}
+                for fut in cf.as_completed(futures):
+                    path, size, mtime = futures[fut]
+                    try:
+                        ids[path] = fut.result()
+                    except OSError:
+                        continue
+                    fresh.append((path, size, mtime, ids[path]))
+            session.state.remember_ids(fresh)
+        return ids
+
+
+def _snapshot_entries(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f"{e['root']}/{e['rel']}": e for e in snapshot.get("files", [])}
+
+
+def _empty_snapshot() -> dict[str, Any]:
+    return {"files": [], "meta": {}, "roots": [], "thumbnails": []}
+
+
+def sync_now(
+    library: "Library",
+    *,
+    passphrase: str | None = None,
+    prompt: Prompt | None = None,
+    workers: int = DEFAULT_WORKERS,
+) -> SyncReport:
+    """Pull, merge and push (see the module docstring). Refuses unless sync is enabled."""
+    start = time.perf_counter()
+    consent.require(library)
+    report = SyncReport()
+    with SyncLock(library), open_session(library, passphrase=passphrase, prompt=prompt) as session:
+        for _round in range(MAX_ROUNDS):
+            if _sync_round(session, report, workers):
+                break
+            time.sleep(random.uniform(0.01, 0.2))
+        else:
+            raise Conflict("other devices kept moving the head; try again")
+        report.requests = session.requests()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def remember(state: SyncState, scan: "Scan", snapshot_id: str, tag: str | None, seq: int, db: Any) -> None:
+    """Record the snapshot this device now agrees with (the base of its next merge)."""
+    state.set(
+        "last",
+        {
+            "snapshot": snapshot_id,
+            "tag": tag,
+            "seq": seq,
+            "digest": scan.digest,
+            "fingerprint": scan.fingerprint,
+            "db": db,
+            "time": now_iso(),
+            "files": len(scan.entries),
+            "bytes": sum(e["size"] for e in scan.entries.values()),
+        },
+    )
+
+
+def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
+    """One attempt: True when done, False when another device moved the head first."""
+    lib, state, repo = session.library, session.state, session.repo
+    head, tag = repo.read_head()
+    last = state.get("last") or {}
+    if (
+        head is not None
+        and last.get("seq") is not None
+        and head["seq"] < last["seq"]
+        and head["snapshot"] != last.get("snapshot")
+    ):
+        raise IntegrityError("the container's head went back to an older snapshot (rollback?); run `sync check`")
+    scan = Scan(session, workers)
+    remote_moved = head is not None and head["snapshot"] != last.get("snapshot")
+    if head is not None and not remote_moved and scan.digest == last.get("digest"):
+        report.snapshot = head["snapshot"]
+        report.files, report.bytes = len(scan.entries), sum(e["size"] for e in scan.entries.values())
+        return True  # nothing changed anywhere
+
+    remote = repo.load_snapshot(head["snapshot"]) if head is not None else _empty_snapshot()
+    changed_here = scan.fingerprint != last.get("fingerprint")
+    if remote_moved:
+        base = _empty_snapshot()
+        if last.get("snapshot"):
+            try:
+                base = repo.load_snapshot(last["snapshot"])
+            except ObjectMissing:
+                pass
+        report.merged = True
+        _pull(session, scan, base, remote, report, workers)
+        scan = Scan(session, workers)  # the files and the catalogue changed
+
+    # The new snapshot: this device's roots as they are now, other devices' roots as the remote has them.
+    remote_entries = _snapshot_entries(remote)
+    remote_meta = remote.get("meta", {})
+    files = merge.localize(scan.entries, remote_entries, scan.local_roots)
+    meta = merge.localize_meta(scan.meta, remote_meta, scan.local_roots)
+    thumbs = {t["rel"]: t for t in remote.get("thumbnails", [])}
+    thumbs.update(scan.thumbs)
+    roots = {r["key"]: r for r in remote.get("roots", [])}
+    for key, path in scan.roots.items():
+        roots[key] = {"key": key, "name": Path(path).name or "root", "path": path}
+
+    if (
+        remote_moved
+        and not changed_here
+        and files == remote_entries
+        and meta == {"files": {}, "models": {}, "collections": {}, **remote_meta}
+        and thumbs == {t["rel"]: t for t in remote.get("thumbnails", [])}
+        and set(roots) == {r["key"] for r in remote.get("roots", [])}
+    ):
+        # We took the remote's changes and have none of our own: adopt its snapshot.
+        remember(state, scan, head["snapshot"], tag, head["seq"], None)  # our next push brings our own backup
+        report.snapshot = head["snapshot"]
+        report.files, report.bytes = len(scan.entries), sum(e["size"] for e in scan.entries.values())
+        return True
+
+    # Upload what the container lacks.
+    # A blob counts as present only with the exact size its plaintext gives: a partial
+    # object left by another device's interrupted upload is uploaded again.
+    known = _known_blobs(session)
+    uploads: dict[str, tuple[str, int, int]] = {}
+    for key, entry in scan.entries.items():
+        if known.get(entry["blob"]) != crypto.ciphertext_size(entry["size"]):
+            uploads[entry["blob"]] = (scan.paths[key], entry["size"], entry["mtime_ns"])
+    for t in scan.thumbs.values():
+        if known.get(t["blob"]) != crypto.ciphertext_size(t["size"]):
+            uploads[t["blob"]] = (scan.thumb_paths[t["blob"]], t["size"], t["mtime_ns"])
+    failed = _upload(session, uploads, report, workers)
+    if failed:
+        for k, v in list(files.items()):
+            if v["blob"] in failed:  # keep the last version the container has, if any
+                if k in remote_entries:
+                    files[k] = remote_entries[k]
+                else:
+                    del files[k]
+        thumbs = {k: v for k, v in thumbs.items() if v["blob"] not in failed}
+
+    db_entry = last.get("db") if (not changed_here and not remote_moved) else None
+    if db_entry is None:
+        db_entry = _upload_database(session, report)
+
+    for key in scan.roots:  # this device's roots are catalogued by this device's backup
+        roots[key] = {**roots[key], "database": db_entry, "library_dir": str(lib.directory)}
+    snapshot = {
+        "version": fmt.SNAPSHOT_VERSION,
+        "time": now_iso(),
+        "device": state.device_id(),
+        "parents": [head["snapshot"]] if head else [],
+        "library_dir": str(lib.directory),
+        "roots": [roots[k] for k in sorted(roots)],
+        "files": [files[k] for k in sorted(files)],
+        "thumbnails": [thumbs[k] for k in sorted(thumbs)],
+        "database": db_entry,
+        "meta": meta,
+        "fingerprint": scan.fingerprint,
+    }
+    consent.require(lib)  # withdrawn meanwhile? stop before publishing anything
+    snap_id = repo.save_snapshot(snapshot)
+    seq = (head["seq"] + 1) if head else 1
+    try:
+        new_tag = repo.write_head(snap_id, seq, state.device_id(), expect=tag)
+    except Conflict:
+        again, again_tag = repo.read_head()
+        if again is None or again["snapshot"] != snap_id:
+            return False  # another device won: merge with its snapshot and try again
+        new_tag = again_tag  # our write went through; only its answer was lost
+    remember(state, scan, snap_id, new_tag, seq, db_entry)
+    report.snapshot, report.pushed = snap_id, True
+    report.files, report.bytes = len(scan.entries), sum(e["size"] for e in scan.entries.values())
+    return True
+
+
+def _known_blobs(session: Session) -> dict[str, int]:
+    state = session.state
+    if not state.get("blobs_listed"):
+        listed = session.repo.list_blobs()
+        state.add_blobs(listed.items())
+        state.set("blobs_listed", True)
+    return state.known_blobs()
+
+
+def _upload(session: Session, uploads: dict[str, tuple[str, int, int]], report: SyncReport, workers: int) -> set[str]:
+    """Upload blobs in parallel; return ids that could not be stored because their file changed."""
+    lib, state, repo, journal = session.library, session.state, session.repo, session.journal
+    wanted = {repo.blob_key(blob) for blob in uploads}
+    for name, upload_id in journal.open_uploads():
+        if name not in wanted:  # its file changed or went away: that upload can never complete
+            try:
+                session.backend.abort_upload(name, upload_id)
+            except SyncError:
+                continue  # try again next time
+            journal.finish(name)
+    if not uploads:
+        return set()
+    failed: set[str] = set()
+    errors: list[BaseException] = []
+    done: list[tuple[str, int]] = []
+    pending: set[cf.Future[int]] = set()
+    owner: dict[cf.Future[int], tuple[str, str]] = {}
+
+    def settle(futures: Iterable[cf.Future[int]]) -> None:
+        for fut in futures:
+            blob, path = owner.pop(fut)
+            try:
+                stored = fut.result()
+            except SourceChanged as exc:
+                failed.add(blob)
+                state.forget_id(path)
+                report.problems.append(f"{path}: {exc}")
+                continue
+            except (OSError, SyncError) as exc:
+                errors.append(exc)
+                continue
+            done.append((blob, stored))
+            report.uploaded_blobs += 1
+            report.uploaded_bytes += stored
+
+    with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+        try:
+            for blob, (path, size, mtime) in sorted(uploads.items(), key=lambda kv: -kv[1][1]):
+                if errors:
+                    break
+                consent.require(lib)  # a withdrawal stops the upload at once
+                fut = pool.submit(repo.put_file, path, blob, size, mtime, journal=journal)
+                owner[fut] = (blob, path)
+                pending.add(fut)
+                if len(pending) >= 2 * workers:
+                    finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                    settle(finished)
+                    if len(done) >= 256:
+                        state.add_blobs(done)
+                        done.clear()
+        finally:
+            finished, _ = cf.wait(pending)
+            settle(finished)
+            state.add_blobs(done)
+    if errors:
+        raise errors[0]
+    return failed
+
+
+def _upload_database(session: Session, report: SyncReport) -> dict[str, Any]:
+    lib, repo = session.library, session.repo
+    tmp = tmp_dir(lib) / f"db-{os.urandom(4).hex()}.sqlite"
+    try:
+        catalogue.backup_database(lib, tmp)
+        st = tmp.stat()
+        blob = repo.file_id(tmp)
+        stored = repo.put_file(str(tmp), blob, st.st_size, st.st_mtime_ns)
+        session.state.add_blobs([(blob, stored)])
+        report.uploaded_blobs += 1
+        report.uploaded_bytes += stored
+        return {"blob": blob, "size": st.st_size}
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _pull(
+    session: Session,
+    scan: Scan,
+    base: dict[str, Any],
+    remote: dict[str, Any],
+    report: SyncReport,
+    workers: int,
+) -> None:
+    """Bring this device up to the remote snapshot: files first, then catalogue edits."""
+    lib, repo, state = session.library, session.repo, session.state
+    base_entries, remote_entries = _snapshot_entries(base), _snapshot_entries(remote)
+    view = merge.localize(scan.entries, base_entries, scan.local_roots)
+    merged = merge.merge_entries(base_entries, view, remote_entries, merge.merge_file)
+    key_to_root = {key: Path(path) for key, path in scan.roots.items()}
+    downloads: list[tuple[str, dict[str, Any], Path]] = []
+    removals: list[str] = []
+    for key in sorted(set(merged) | set(view)):
+        root = merge.root_of(key)
+        if root not in scan.local_roots:
+            continue
+        want, have = merged.get(key), view.get(key)
+        if want == have:
+            continue
+        if want is None:
+            if key in scan.paths:
+                removals.append(scan.paths[key])
+            continue
+        if have is not None and want["blob"] == have["blob"]:
+            continue
+        try:
+            dest = catalogue.safe_join(key_to_root[root], want["rel"])
+        except IntegrityError as exc:
+            report.problems.append(str(exc))
+            continue
+        if have is None and dest.exists():
+            report.problems.append(f"{dest}: exists here and is not catalogued; not overwritten")
+            continue
+        downloads.append((key, want, dest))
+
+    new_paths: set[str] = set()
+
+    def fetch(item: tuple[str, dict[str, Any], Path]) -> str:
+        _key, entry, dest = item
+        repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"))
+        return str(dest)
+
+    replaced_roots: set[str] = set()
+    with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+        for (key, entry, _dest), path in zip(downloads, pool.map(fetch, downloads)):
+            report.downloaded_files += 1
+            state.remember_ids([(path, entry["size"], entry["mtime_ns"], entry["blob"])])
+            if key not in view:
+                new_paths.add(path)
+            else:
+                replaced_roots.add(merge.root_of(key))
+    if replaced_roots:  # the catalogue reads the new content of replaced files (an incremental scan)
+        lib.scan([key_to_root[k] for k in sorted(replaced_roots)], thumbnails=False)
+
+    if removals:
+        trash = lib.directory / "sync" / "trash" / now_iso().replace(":", "-")
+        for path in removals:
+            target = trash / Path(path).relative_to(Path(path).anchor)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.move(path, target)
+                report.removed_files += 1
+            except OSError as exc:
+                report.problems.append(f"{path}: could not move to the sync trash: {exc}")
+        catalogue.mark_missing(lib, removals)
+
+    if new_paths:
+        import_roots(repo, lib, remote, {k: key_to_root[k] for k in scan.local_roots if k in key_to_root}, only=new_paths)
+
+    # Catalogue edits: three-way merge of what the user changed on each side.
+    meta_view = merge.localize_meta(catalogue.user_meta(lib, scan.root_keys), base.get("meta", {}), scan.local_roots)
+    merged_meta = merge.merge_meta(base.get("meta", {}), meta_view, remote.get("meta", {}))
+    catalogue.apply_meta(lib, scan.root_keys, merged_meta)
+
+
+def import_roots(
+    repo: Any, library: "Library", snapshot: dict[str, Any], dest_roots: dict[str, Path], *, only: set[str] | None = None
+) -> dict[str, int]:
+    """Bring the catalogue rows of ``snapshot``'s roots into ``library``, each root from the
+    database backup of the device that last pushed it, moved to ``dest_roots[key]``.
+
+    :param only: disk paths (as moved) to import; default every file of those roots.
+    :returns: rows added per table, summed over the backups used.
+    """
+    totals: dict[str, int] = {}
+    for group in catalogue.root_databases(snapshot).values():
+        roots_map = {path: dest_roots[key] for key, path in group["roots"].items() if key in dest_roots}
+        if not roots_map:
+            continue
+        db_tmp = tmp_dir(library) / f"import-{os.urandom(4).hex()}.sqlite"
+        try:
+            repo.restore_blob(group["database"]["blob"], db_tmp)
+            added = catalogue.import_catalogue(library, db_tmp, roots_map, group["library_dir"], only=only)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db_tmp) + suffix).unlink(missing_ok=True)
+        for table, count in added.items():
+            totals[table] = totals.get(table, 0) + count
+    return totals

@@ -1,0 +1,156 @@
+"""Rebuilding a library from the container, and exporting the user's files from it."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from printmanager_core.settings import now_iso
+
+from . import catalogue, consent, credentials, crypto
+from .backends import open_backend
+from .engine import DEFAULT_WORKERS, Scan, import_roots, remember
+from .errors import ObjectMissing, SyncError
+from .reports import RestoreReport
+from .repository import Repository
+from .session import Prompt, Session, ledger_detail, open_session, passphrase_source, tmp_dir
+from .state import SyncState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from printmanager_core.library import Library
+
+
+def restore(
+    library: "Library",
+    config: dict[str, Any],
+    to: str | os.PathLike[str],
+    *,
+    passphrase: str | None = None,
+    prompt: Prompt | None = None,
+    user: str | None = None,
+    source: str = "api",
+    workers: int = DEFAULT_WORKERS,
+) -> RestoreReport:
+    """Rebuild a library from the container: model files under ``to`` (one folder per root,
+    relative paths kept), thumbnails, and the catalogue (from the database backup).
+
+    Running a restore is the user's explicit request to connect: it records consent for
+    this library (``action: restore``) and leaves it set up to sync with the container.
+    """
+    start = time.perf_counter()
+    state = SyncState(library)
+    consent.grant(library, ledger_detail({**config, "user": user}, action="restore"), source=source)
+    try:
+        backend = open_backend(library, config)
+    except BaseException as exc:
+        consent.withdraw(library, ledger_detail(config, action="restore failed", reason=str(exc)[:200]), source=source)
+        raise
+    try:
+        if user is None:
+            users = Repository.users(backend)
+            if not users:
+                raise ObjectMissing(f"no sync repository in {backend.describe()}")
+            if len(users) > 1:
+                raise SyncError(f"the container holds several users ({', '.join(users)}): choose one with --user")
+            user = users[0]
+        repo = Repository.open(backend, user, passphrase_source(passphrase, prompt))
+        head, tag = repo.read_head()
+        if head is None:
+            raise ObjectMissing("the container has no snapshot yet (nothing was synced)")
+        snap = repo.load_snapshot(head["snapshot"])
+        target = Path(to).expanduser().resolve()
+        target.mkdir(parents=True, exist_ok=True)
+
+        # One folder per root, named after it (made unique).
+        root_dirs = {key: target / name for key, name in catalogue.root_folders(snap).items()}
+
+        plan: list[tuple[dict[str, Any], Path]] = []
+        for entry in snap.get("files", []):
+            if entry["root"] not in root_dirs:
+                continue
+            dest = catalogue.safe_join(root_dirs[entry["root"]], entry["rel"])
+            if dest.exists():
+                if dest.stat().st_size == entry["size"] and repo.file_id(dest) == entry["blob"]:
+                    continue  # already there (an earlier, interrupted restore)
+                raise SyncError(f"{dest} exists and differs: restore into an empty folder")
+            plan.append((entry, dest))
+
+        report = RestoreReport(head["snapshot"], {k: str(v) for k, v in root_dirs.items()})
+
+        def fetch(item: tuple[dict[str, Any], Path]) -> int:
+            entry, dest = item
+            return repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"))
+
+        with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+            for size in pool.map(fetch, plan):
+                report.files += 1
+                report.bytes += size
+        thumbs_dir = library.directory / catalogue.THUMBNAILS
+        for t in snap.get("thumbnails", []):
+            repo.restore_blob(t["blob"], catalogue.safe_join(thumbs_dir, t["rel"]), mtime_ns=t.get("mtime_ns"))
+            report.thumbnails += 1
+
+        for path in root_dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        report.catalogue = import_roots(repo, library, snap, root_dirs)
+        # the user's edits exactly as the snapshot has them (a root's backup may predate the last merge)
+        catalogue.apply_meta(library, {str(p): k for k, p in root_dirs.items()}, snap.get("meta", {}))
+        cache = repo.cache_blob()
+
+        # This library now syncs with the container, as the device that restored it.
+        state.clear()
+        keys = {str(path): key for key, path in root_dirs.items()}
+        state.update({"config": {**config, "user": user}, "repo_cache": cache, "roots": keys, "enabled_at": now_iso()})
+        state.remember_ids(
+            (str(catalogue.safe_join(root_dirs[e["root"]], e["rel"])), e["size"], e["mtime_ns"], e["blob"])
+            for e in snap.get("files", [])
+            if e["root"] in root_dirs
+        )
+        state.add_blobs((e["blob"], crypto.ciphertext_size(e["size"])) for e in snap.get("files", []))
+        credentials.cache_master_key(library, user, repo.keys.master)
+        # The restored snapshot is the common base: the next sync pushes only real changes.
+        session = Session(library, state, backend, repo)
+        try:
+            scan = Scan(session, workers)
+        finally:
+            session.journal.close()
+        remember(state, scan, head["snapshot"], tag, head["seq"], None)
+    except BaseException as exc:
+        # An unfinished restore leaves sync off (files written so far are complete and verified).
+        consent.withdraw(
+            library, ledger_detail({**config, "user": user}, action="restore failed", reason=str(exc)[:200]),
+            source=source,
+        )  # fmt: skip
+        raise
+    finally:
+        backend.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def export_cloud(library: "Library", add_file: Callable[[str, str], None], *, passphrase: str | None = None) -> int:
+    """Download and decrypt the newest snapshot's files, handing each to ``add_file(arcname, path)``.
+
+    Temporary files are deleted after each hand-over returns.
+    """
+    count = 0
+    with open_session(library, passphrase=passphrase) as session:
+        repo = session.repo
+        head, _ = repo.read_head()
+        if head is None:
+            return 0
+        snap = repo.load_snapshot(head["snapshot"])
+        names = catalogue.root_folders(snap)
+        tmp = tmp_dir(library)
+        for entry in snap.get("files", []):
+            path = tmp / f"export-{os.urandom(4).hex()}"
+            try:
+                repo.restore_blob(entry["blob"], path)
+                add_file(f"cloud/{names.get(entry['root'], entry['root'])}/{entry['rel']}", str(path))
+                count += 1
+            finally:
+                path.unlink(missing_ok=True)
+    return count

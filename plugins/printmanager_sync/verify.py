@@ -1,0 +1,76 @@
+"""Verifying the container: ``sync check``."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from . import crypto
+from .errors import BackendError, IntegrityError, ObjectMissing, WrongPassphrase
+from .reports import CheckReport
+from .session import Prompt, open_session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from printmanager_core.library import Library
+
+#: blobs downloaded by ``check`` without ``--all``
+CHECK_SAMPLE = 20
+
+
+def check(
+    library: "Library",
+    *,
+    all_blobs: bool = False,
+    sample: int = CHECK_SAMPLE,
+    passphrase: str | None = None,
+    prompt: Prompt | None = None,
+) -> CheckReport:
+    """Verify the container: config and key, head, every snapshot, that every referenced blob
+    exists with the right size, and download-decrypt-verify a sample of blobs (or all)."""
+    report = CheckReport()
+    try:
+        session = open_session(library, passphrase=passphrase, prompt=prompt, fresh=True)
+    except (IntegrityError, ObjectMissing, WrongPassphrase) as exc:
+        report.problems.append(f"repository: {exc}")
+        return report
+    with session:
+        repo = session.repo
+        try:
+            head, _tag = repo.read_head()
+        except IntegrityError as exc:
+            report.problems.append(f"head: {exc}")
+            head = None
+        referenced: dict[str, int] = {}
+        snapshot_ids = repo.list_snapshots()
+        report.snapshots = len(snapshot_ids)
+        if head is not None and head["snapshot"] not in snapshot_ids:
+            report.problems.append(f"head points at a missing snapshot {head['snapshot'][:16]}")
+        for snap_id in snapshot_ids:
+            try:
+                snap = repo.load_snapshot(snap_id)
+            except (IntegrityError, ObjectMissing) as exc:
+                report.problems.append(f"snapshot {snap_id[:16]}: {exc}")
+                continue
+            databases = [snap["database"]] if snap.get("database") else []
+            databases += [r["database"] for r in snap.get("roots", []) if r.get("database")]
+            for e in [*snap.get("files", []), *snap.get("thumbnails", []), *databases]:
+                referenced[e["blob"]] = e["size"]
+        stored = repo.list_blobs()
+        report.blobs = len(stored)
+        report.referenced = len(referenced)
+        for blob, size in sorted(referenced.items()):
+            if blob not in stored:
+                report.problems.append(f"blob {blob[:16]}: missing")
+            elif stored[blob] != crypto.ciphertext_size(size):
+                report.problems.append(
+                    f"blob {blob[:16]}: stored size {stored[blob]} (expected {crypto.ciphertext_size(size)})"
+                )
+        present = sorted(b for b in referenced if b in stored)
+        chosen = present if all_blobs else random.sample(present, min(sample, len(present)))
+        for blob in chosen:
+            try:
+                repo.read_blob(blob, lambda data: None)
+            except (IntegrityError, ObjectMissing, BackendError) as exc:
+                report.problems.append(f"blob {blob[:16]}: {exc}")
+            report.checked += 1
+    return report

@@ -1,0 +1,126 @@
+"""The sync plugin's part of PROMISE 6: export everything, delete everything."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sync_support import (  # noqa: F401
+    MotoS3,
+    fast_scrypt,
+    make_prints,
+    moto_s3,
+    passphrase_env,
+    s3_env,
+    scanned_library,
+    tree,
+)
+
+import printmanager_sync
+from printmanager_sync import disable, enable, sync_now
+from printmanager_sync.state import SyncState
+
+
+class ExportDouble:
+    """Just what an export hook may call."""
+
+    def __init__(self, include_cloud: bool):
+        self.include_cloud = include_cloud
+        self.json: dict[str, Any] = {}
+        self.files: dict[str, bytes] = {}
+
+    def add_json(self, name: str, data: Any, description: str) -> None:
+        assert description
+        self.json[name] = json.loads(json.dumps(data))
+
+    def add_bytes(self, arcname: str, data: bytes, description: str = "") -> None:
+        self.files[arcname] = data
+
+    def add_file(self, arcname: str, path: str, description: str = "") -> None:
+        self.files[arcname] = Path(path).read_bytes()
+
+
+class ReportDouble:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, int, str]] = []
+
+    def removed(self, what: str, count: int = 1, detail: str = "") -> None:
+        self.items.append((what, count, detail))
+
+
+@pytest.fixture
+def synced_s3(s3_env: MotoS3, passphrase_env: str, tmp_path: Path, corpus: Path) -> Any:
+    bucket = s3_env.new_bucket()
+    prints = make_prints(tmp_path / "Prints", corpus)
+    lib = scanned_library(tmp_path / "library", [prints])
+    enable(lib, {"backend": "s3", "endpoint": s3_env.endpoint, "bucket": bucket}, consent_given=True)
+    sync_now(lib)
+    yield lib, prints, bucket
+    lib.close()
+
+
+def test_export_user_data_without_cloud(synced_s3: Any, s3_env: MotoS3) -> None:
+    lib, _prints, bucket = synced_s3
+    export = ExportDouble(include_cloud=False)
+    printmanager_sync.export_user_data(lib, export)
+    info = export.json["sync.json"]
+    assert info["configured"] and info["enabled"]
+    assert info["config"] == {"backend": "s3", "endpoint": s3_env.endpoint, "bucket": bucket,
+                              "user": SyncState(lib).config["user"]}  # fmt: skip
+    assert info["consent"][0]["value"] is True and info["last_sync"]["files"] >= 12
+    assert export.files == {}
+    text = json.dumps(info)
+    assert s3_env.secret_access_key not in text and "passphrase" not in text.lower()
+
+
+def test_export_user_data_with_cloud_files(synced_s3: Any) -> None:
+    lib, prints, _bucket = synced_s3
+    export = ExportDouble(include_cloud=True)
+    printmanager_sync.export_user_data(lib, export)
+    assert export.json["sync.json"]["cloud_files"]["exported"] == len(tree(prints))
+    assert {k.removeprefix("cloud/Prints/"): v for k, v in export.files.items()} == tree(prints)
+    assert not list((lib.directory / "sync" / "tmp").iterdir())  # temporary files are gone
+    # with consent withdrawn, nothing is downloaded
+    disable(lib)
+    export = ExportDouble(include_cloud=True)
+    printmanager_sync.export_user_data(lib, export)
+    assert export.files == {} and export.json["sync.json"]["cloud_files"]["exported"] == 0
+
+
+def test_delete_user_data_removes_remote_objects_then_local_state(synced_s3: Any, s3_env: MotoS3) -> None:
+    lib, prints, bucket = synced_s3
+    before = tree(prints)
+    assert len(s3_env.raw_objects(bucket)) > 10
+    disable(lib)  # consent withdrawn, container still configured: deletion still reaches it
+    report = ReportDouble()
+    printmanager_sync.delete_user_data(lib, report)
+    removed = {what: count for what, count, _ in report.items}
+    assert removed["remote objects"] >= 15 and removed["local sync state"] >= 1
+    assert s3_env.raw_objects(bucket) == {}
+    assert SyncState(lib).config is None and SyncState(lib).cached_ids() == {}
+    assert tree(prints) == before  # never the user's files
+    again = ReportDouble()
+    printmanager_sync.delete_user_data(lib, again)  # nothing left to delete
+    assert again.items == []
+
+
+def test_core_privacy_export_and_delete_include_sync(synced_s3: Any, s3_env: MotoS3, tmp_path: Path) -> None:
+    """Through the core's own privacy calls, as `printmanager privacy export/delete` run them."""
+    from printmanager_core.privacy.delete import delete_library
+    from printmanager_core.privacy.export import export_library
+
+    lib, prints, bucket = synced_s3
+    result = export_library(lib, tmp_path / "export.zip", include_cloud=True)
+    with zipfile.ZipFile(result.path) as zf:
+        names = set(zf.namelist())
+        assert "sync.json" in names
+        assert {n for n in names if n.startswith("cloud/")} == {f"cloud/Prints/{k}" for k in tree(prints)}
+        manifest = json.loads(zf.read("manifest.json"))
+        assert any(f["name"] == "sync.json" for f in manifest["files"])
+    report = delete_library(lib)
+    assert any(i.what == "remote objects" and i.plugin == "sync" for i in report.items)
+    assert s3_env.raw_objects(bucket) == {}
+    assert tree(prints)
