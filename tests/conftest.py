@@ -13,6 +13,9 @@ import pytest
 os.environ["PRINTMANAGER_LOAD_PLUGINS"] = "thumbnails,vault,sync"
 os.environ.pop("PRINTMANAGER_BLOCK_PLUGINS", None)
 
+# fixtures of the S3/sync test support (a moto server, a fault proxy, fast scrypt)
+from sync_support import fast_scrypt, fault_proxy, moto_s3, passphrase_env, s3_env  # noqa: E402,F401
+
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 

@@ -17,8 +17,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from cli_support import run
+
 from printmanager_core import Library, hookimpl
-from printmanager_core.cli import main
 from printmanager_core.errors import UsageError
 from printmanager_core.plugins import register_plugin, unregister_plugin
 from printmanager_core.privacy.analytics import Aggregate, Analytics, Event, register_feature, registered_features
@@ -27,15 +28,6 @@ from printmanager_core.privacy.crash import CrashReports, Scrubber, build_report
 # -- helpers -----------------------------------------------------------------
 
 
-def run(capsys: pytest.CaptureFixture[str], library: Path, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process, as ``printmanager --library LIBRARY ARGS``."""
-    code = 0
-    try:
-        main(["--library", str(library), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from cli_support import run
+
 from printmanager_core import Library, hookimpl
-from printmanager_core.cli import main
 from printmanager_core.errors import NotFound, PrintManagerError, UsageError
 from printmanager_core.plugins import register_plugin, unregister_plugin
 from printmanager_core.privacy import retention
@@ -26,15 +27,6 @@ from printmanager_core.privacy.sharing import Shares
 from printmanager_core.settings import now_iso
 
 
-def run(capsys: pytest.CaptureFixture[str], library: Path, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process, as ``printmanager --library LIBRARY ARGS``."""
-    code = 0
-    try:
-        main(["--library", str(library), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int, int]]:

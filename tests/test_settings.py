@@ -8,21 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import run
+
 from printmanager_core import Library
-from printmanager_core.cli import main
 from printmanager_core.errors import NotFound, UsageError
 from printmanager_core.settings import DEFAULTS, POLICY_VERSION
 
 
-def run(capsys: pytest.CaptureFixture[str], library: Path, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process, as ``printmanager --library LIBRARY ARGS``."""
-    code = 0
-    try:
-        main(["--library", str(library), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_settings_cli_lists_gets_and_sets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,14 +11,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sync_support import (  # noqa: F401
+from sync_support import (
     PASSPHRASE,
     MotoS3,
-    fast_scrypt,
     make_prints,
-    moto_s3,
-    passphrase_env,
-    s3_env,
     scanned_library,
     tree,
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_support import fast_scrypt, make_prints, no_network, passphrase_env, scanned_library  # noqa: F401
+from sync_support import make_prints, no_network, scanned_library
 
 from printmanager_core import Library
 from printmanager_core.plugins import register_plugin, unregister_plugin

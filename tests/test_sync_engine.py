@@ -12,12 +12,10 @@ from typing import Any
 import attrs
 import pytest
 from PIL import Image
-from sync_support import (  # noqa: F401
+from sync_support import (
     container_objects,
-    fast_scrypt,
     flip_bit,
     make_prints,
-    passphrase_env,
     scanned_library,
     tree,
 )

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sync_support import PASSPHRASE, fast_scrypt  # noqa: F401
+from sync_support import PASSPHRASE
 
 from printmanager_sync import crypto
 from printmanager_sync import format as fmt

@@ -8,13 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_support import (  # noqa: F401
+from sync_support import (
     MotoS3,
-    fast_scrypt,
     make_prints,
-    moto_s3,
-    passphrase_env,
-    s3_env,
     scanned_library,
     tree,
 )

@@ -14,15 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sync_support import (  # noqa: F401
+from sync_support import (
     FaultProxy,
     MotoS3,
-    fast_scrypt,
-    fault_proxy,
     make_prints,
-    moto_s3,
-    passphrase_env,
-    s3_env,
     scanned_library,
     tree,
 )
