@@ -78,8 +78,21 @@ def test_scan_ls_show_tag_roundtrip(tmp_path: Path, folder: Path) -> None:
     query = json.loads(pm("ls", "format:stl", "triangles>1000", "--json", library=lib).stdout)
     assert query and all(f["format"] == "stl" and f["triangles"] > 1000 for f in query)
 
+    dupes = pm("duplicates", "--json", library=lib)
+    assert dupes.returncode == 0 and json.loads(dupes.stdout) == []
+
     rescan = json.loads(pm("scan", "--json", library=lib).stdout)
     assert rescan["unchanged"] == 12 and rescan["added"] == 0
+
+
+def test_duplicates_lists_identical_content(tmp_path: Path, folder: Path) -> None:
+    shutil.copyfile(folder / "Benchy" / "Wheel.stl", folder / "wheel-copy.stl")
+    lib = tmp_path / "lib"
+    assert pm("scan", str(folder), library=lib).returncode == 0
+    groups = json.loads(pm("duplicates", "--json", library=lib).stdout)
+    assert len(groups) == 1
+    assert sorted(Path(f["path"]).name for f in groups[0]["files"]) == ["Wheel.stl", "wheel-copy.stl"]
+    assert groups[0]["hash"].startswith("sha256:")
 
 
 def test_plugins_json_lists_builtin_plugins() -> None:

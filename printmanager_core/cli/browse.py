@@ -1,4 +1,4 @@
-"""``printmanager ls``, ``models`` and ``show``."""
+"""``printmanager ls``, ``models``, ``duplicates`` and ``show``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _file_line(f: FileRecord) -> str:
 
 
 def register(cli: click.Group) -> None:
-    """Add ``ls``, ``models`` and ``show`` to the CLI."""
+    """Add ``ls``, ``models``, ``duplicates`` and ``show`` to the CLI."""
 
     @cli.command("ls")
     @click.argument("query", nargs=-1)
@@ -51,6 +51,21 @@ def register(cli: click.Group) -> None:
         for m in found:
             tags = f"  #{' #'.join(m.tags)}" if m.tags else ""
             click.echo(f"[{m.id}] {m.name}  ({m.files} files, {m.kind})  {m.path}{tags}")
+
+    @cli.command("duplicates")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of groups.")
+    @pass_library
+    def duplicates(state: LibraryContext, as_json: bool) -> None:
+        """List groups of files with the same content (same SHA-256)."""
+        groups = state.library.duplicates()
+        if as_json:
+            echo_json([{"hash": g[0].hash, "size_bytes": g[0].size_bytes, "files": [f.as_json() for f in g]}
+                       for g in groups])
+            return
+        for g in groups:
+            click.echo(f"{g[0].hash}  {g[0].size_bytes} bytes, {len(g)} copies")
+            for f in g:
+                click.echo(f"  [{f.id}] {f.path}")
 
     @cli.command("show")
     @click.argument("path_or_id")
