@@ -472,10 +472,23 @@ class GcodeScan:
 def _feed_lines(scan: GcodeScan, pending: bytes, chunk: bytes) -> bytes:
     """Feed the complete lines of ``pending + chunk``; return the unfinished rest."""
     data = pending + chunk if pending else chunk
-    lines = data.split(b"\n")
-    rest = lines.pop()
-    for line in lines:
-        scan.feed(line)
+    end = data.rfind(b"\n")  # the complete lines are data[:end + 1]
+    rest = data[end + 1 :]
+    feed = scan.feed
+    pos = 0
+    while pos <= end:
+        if scan._thumb is None and scan.seen_command:
+            # past the leading comments and outside a thumbnail a G-code line changes
+            # nothing: go straight to the next line that has a ';'
+            semi = data.find(b";", pos, end)
+            if semi < 0:
+                break
+            line_start = data.rfind(b"\n", pos, semi) + 1
+            if line_start > pos:
+                pos = line_start
+        nl = data.find(b"\n", pos, end + 1)
+        feed(data[pos:nl])
+        pos = nl + 1
     if len(rest) > MAX_LINE_BYTES:
         # no comment is this long: treat it as G-code and drop it
         scan.seen_command = True

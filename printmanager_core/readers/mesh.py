@@ -25,7 +25,12 @@ Definitions (these are what the catalogue shows):
 
 Implementation: coordinates are copied once into per-coordinate contiguous
 float64 arrays and the cross products are written out per component, which is
-about ten times faster than ``np.cross`` over strided ``(n, 3)`` views.
+about ten times faster than ``np.cross`` over strided ``(n, 3)`` views; that
+elementwise work runs in cache-sized blocks, while the sums run over whole
+arrays (so the rounding does not depend on the block size). For watertightness,
+equal vertices are found by one plain sort of 64-bit coordinate hashes (with
+the row number in the low bits), every group is checked to hold bit-identical
+coordinates, and a group that does not (a hash collision) is sorted exactly.
 """
 
 from __future__ import annotations
@@ -171,10 +176,9 @@ def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tupl
     maxs = cols.max(axis=1)
     if not (np.isfinite(mins).all() and np.isfinite(maxs).all()):
         raise ReadError("the mesh has vertex coordinates that are not finite numbers (NaN or infinity)")
-    lo = (float(min(mins[0], mins[3], mins[6])), float(min(mins[1], mins[4], mins[7])),
-          float(min(mins[2], mins[5], mins[8])))
-    hi = (float(max(maxs[0], maxs[3], maxs[6])), float(max(maxs[1], maxs[4], maxs[7])),
-          float(max(maxs[2], maxs[5], maxs[8])))
+    # np.min/np.max, not Python's min/max: the same choice between 0.0 and -0.0 as ever
+    lo = tuple(float(np.min((mins[a], mins[a + 3], mins[a + 6]))) for a in range(3))
+    hi = tuple(float(np.max((maxs[a], maxs[a + 3], maxs[a + 6]))) for a in range(3))
     # whole-length per-triangle terms: v1 x v2 (signed volume: sum of v0 . (v1 x v2) / 6)
     # and |(v1 - v0) x (v2 - v0)| (area: sum / 2)
     out = np.empty((4, n))
@@ -213,7 +217,7 @@ def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tupl
         np.sqrt(nx, out=onorm)
     six_volume = float(np.dot(cols[0], cx) + np.dot(cols[1], cy) + np.dot(cols[2], cz))
     area = float(norm.sum()) / 2.0
-    return lo, hi, six_volume / 6.0, area
+    return lo, hi, six_volume / 6.0, area  # type: ignore[return-value]
 
 
 def _check_count(n: int, limits: Limits) -> None:
@@ -308,12 +312,13 @@ def metrics_from_indexed(
 def _vertex_ids(coords: np.ndarray) -> np.ndarray:
     """An id per row of ``coords`` (m, 3): equal ids for bit-identical rows (-0.0 == 0.0).
 
-    The ids are dense (0 .. k-1). Rows are grouped by a 64-bit hash of their
-    coordinate bits (one plain sort of hash-and-row-number keys), then every group
-    is checked to hold bit-identical rows only; on a hash collision the rows are
-    grouped again by an exact sort of the coordinates.
+    The ids are dense (0 .. k-1) and exact: rows are grouped by a 64-bit hash of
+    their coordinate bits (one plain sort of hash-and-row-number keys), every group
+    is checked to hold bit-identical rows only, and a group that does not (a hash
+    collision) is split by an exact sort of its rows' coordinates.
     """
     c = np.asarray(coords)
+    bits: np.ndarray
     # + 0.0 turns -0.0 into 0.0 (and makes a contiguous copy, whatever the layout of c)
     if c.dtype == np.float32:
         bits = np.ascontiguousarray(c + np.float32(0.0)).view(np.uint32).reshape(-1, 3)
@@ -321,8 +326,7 @@ def _vertex_ids(coords: np.ndarray) -> np.ndarray:
         bits = np.ascontiguousarray(c.astype(np.float64, copy=False) + 0.0).view(np.uint64).reshape(-1, 3)
     if len(bits) == 0:
         return np.empty(0, dtype=np.int64)
-    ids = _hashed_ids(bits)
-    return ids if ids is not None else _sorted_ids(bits)
+    return _hashed_ids(bits)
 
 
 #: odd multipliers for the coordinate hash (from splitmix64 / xxhash)
@@ -333,24 +337,36 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-def _hashed_ids(bits: np.ndarray) -> np.ndarray | None:
-    """Dense ids for the rows of ``bits`` (contiguous (m, 3) uint32/uint64), or None on a hash collision."""
-    m = len(bits)
+def _row_hashes(bits: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of ``bits`` (m, 3) uint32/uint64 (``scratch``: m uint64 to reuse).
+
+    Each coordinate is folded in through a multiply and an xor-shift, so the
+    sign bits of mirrored coordinates (+x, -y) and (-x, +y) cannot cancel out.
+    """
+    shr = np.right_shift
     with np.errstate(over="ignore"):
         h = bits[:, 0].astype(np.uint64)
         h *= _K1
-        t = bits[:, 1].astype(np.uint64)
-        t *= _K2
-        h += t
-        np.copyto(t, bits[:, 2], casting="safe")
-        t *= _K3
-        h ^= t
-        # splitmix64 finaliser: every input bit reaches the top bits kept below
-        h ^= h >> np.uint64(30)
+        h ^= shr(h, np.uint64(32), out=scratch)
+        h += bits[:, 1]
+        h *= _K2
+        h ^= shr(h, np.uint64(29), out=scratch)
+        h += bits[:, 2]
+        h *= _K3
+        # splitmix64 finaliser: every input bit reaches the top bits kept by the caller
+        h ^= shr(h, np.uint64(30), out=scratch)
         h *= _M1
-        h ^= h >> np.uint64(27)
+        h ^= shr(h, np.uint64(27), out=scratch)
         h *= _M2
-        h ^= h >> np.uint64(31)
+        h ^= shr(h, np.uint64(31), out=scratch)
+    return h
+
+
+def _hashed_ids(bits: np.ndarray) -> np.ndarray:
+    """Dense ids for the rows of ``bits`` (contiguous (m, 3) uint32/uint64), equal for equal rows."""
+    m = len(bits)
+    scratch = np.empty(m, dtype=np.uint64)
+    h = _row_hashes(bits, scratch)
     # key = top (64 - shift) hash bits, then the row number: one plain sort groups equal
     # hashes and gives each row's position (several times faster than an argsort)
     shift = max(1, (m - 1).bit_length())
@@ -358,45 +374,45 @@ def _hashed_ids(bits: np.ndarray) -> np.ndarray | None:
     h &= ~low
     h |= np.arange(m, dtype=np.uint64)
     h.sort()
-    hashes = h >> np.uint64(shift)
-    h &= low
-    order = h.view(np.int64)
-    new = np.empty(m, dtype=bool)
+    hashes = np.right_shift(h, np.uint64(shift), out=scratch)
+    new = np.empty(m, dtype=bool)  # True where a group starts
     new[0] = True
     np.not_equal(hashes[1:], hashes[:-1], out=new[1:])
+    h &= low
+    order = h.view(np.int64)  # row numbers in hash order
     if not new.all():
         # every group of equal hashes must hold bit-identical rows: compare each row
-        # with the one before it in sorted order
+        # with the one before it in hash order
         rows = np.take(bits.view(f"V{3 * bits.itemsize}").ravel(), order).view(bits.dtype).reshape(m, 3)
-        differs = rows[1:, 0] != rows[:-1, 0]
-        differs |= rows[1:, 1] != rows[:-1, 1]
-        differs |= rows[1:, 2] != rows[:-1, 2]
-        differs &= ~new[1:]
+        differs = np.not_equal(rows[1:, 0], rows[:-1, 0])
+        step = np.empty_like(differs)
+        differs |= np.not_equal(rows[1:, 1], rows[:-1, 1], out=step)
+        differs |= np.not_equal(rows[1:, 2], rows[:-1, 2], out=step)
+        differs &= np.logical_not(new[1:], out=step)
         if differs.any():
-            return None
-    ranks = np.cumsum(new, dtype=np.int64)
+            _split_collisions(rows, order, new, differs)
+    ranks = np.cumsum(new, dtype=np.int64, out=scratch.view(np.int64))
     ranks -= 1
     ids = np.empty(m, dtype=np.int64)
     np.put(ids, order, ranks)
     return ids
 
 
-def _sorted_ids(bits: np.ndarray) -> np.ndarray:
-    """Dense ids for the rows of ``bits`` (m, 3) by an exact lexicographic sort (collision fallback)."""
-    if bits.dtype == np.uint32:
-        u = bits.astype(np.uint64)
-        keys = ((u[:, 0] << np.uint64(32)) | u[:, 1], u[:, 2])
-    else:
-        keys = (bits[:, 0], bits[:, 1], bits[:, 2])
-    order = np.lexsort(keys[::-1])  # lexsort sorts by the last key first
-    new = np.zeros(len(order), dtype=bool)
-    new[0] = True
-    for k in keys:
-        s = k[order]
-        new[1:] |= s[1:] != s[:-1]
-    ids = np.empty(len(order), dtype=np.int64)
-    ids[order] = np.cumsum(new) - 1
-    return ids
+def _split_collisions(rows: np.ndarray, order: np.ndarray, new: np.ndarray, differs: np.ndarray) -> None:
+    """Sort the hash groups holding different rows by their coordinates, and mark
+    each run of equal rows there as a group of its own (``order``/``new`` in place)."""
+    group = np.cumsum(new) - 1
+    bad = np.zeros(int(group[-1]) + 1, dtype=bool)
+    bad[group[1:][differs]] = True
+    pos = np.flatnonzero(bad[group])  # whole groups, so runs of positions
+    sub = rows[pos]
+    g = group[pos]
+    exact = np.lexsort((sub[:, 2], sub[:, 1], sub[:, 0], g))  # by group, then coordinates
+    order[pos] = order[pos][exact]
+    sub = sub[exact]
+    fresh = np.ones(len(pos), dtype=bool)
+    fresh[1:] = (g[1:] != g[:-1]) | (sub[1:] != sub[:-1]).any(axis=1)
+    new[pos] = fresh
 
 
 def _edges_twice(ids: np.ndarray) -> bool:

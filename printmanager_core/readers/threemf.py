@@ -362,6 +362,8 @@ def _triangles(elem: ElementTree.Element, part: str) -> np.ndarray:
 
 #: attribute of the stand-in element left where a mesh block was cut out
 BLOCK_ATTR = "printmanager-block"
+_BLOCK_ATTR_BYTES = BLOCK_ATTR.encode()
+_MESH_BLOCK = re.compile(rb"<(vertices|triangles)>")
 _WS = rb"[ \t\r\n]"  # XML whitespace (not \f or \v, which XML forbids)
 _NUMBER = rb'"[-+.0-9eE]++"'  # each value must then parse as exactly one number (checked by count)
 _INDEX = rb'"[0-9]{1,18}+"'  # fits int64
@@ -380,12 +382,15 @@ _TRIANGLE_BODY = re.compile(
 )
 #: the same without property attributes (quicker to check)
 _PLAIN_TRIANGLE_BODY = re.compile(
-    rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s*+/>)*+%s*+" % (_WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _WS, _WS)
+    rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s*+/>)*+%s*+"
+    % (_WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _WS, _WS)
 )
 _CORNER_INDEX = re.compile(rb'%sv[123]="([0-9]++)"' % _WS)
 _VERTEX_TEXT = bytes.maketrans(b'<>/="xyz', b"        ")
-_EMPTY_VERTICES = np.empty((0, 3), dtype=np.float64)
+_EMPTY_VERTICES = np.empty((0, 3), dtype=np.float64)  # stand-ins when mesh numbers are not read
 _EMPTY_FACES = np.empty((0, 3), dtype=np.int64)
+_EMPTY_VERTICES.flags.writeable = False
+_EMPTY_FACES.flags.writeable = False
 
 
 class _NotCut(Exception):
@@ -424,18 +429,15 @@ def _cut_mesh_blocks(data: bytes, geometry: bool = True) -> tuple[bytes, _Blocks
     :func:`_parse_cut` notices (a stand-in not taken) and then parses the
     original. Other blocks stay in place for the element parser.
     """
-    if BLOCK_ATTR.encode() in data or b"<!DOCTYPE" in data:
-        return None
     pieces: list[bytes] = []
     blocks = _Blocks()
-    pos = 0
-    found = {b"vertices": data.find(b"<vertices>"), b"triangles": data.find(b"<triangles>")}
+    pos = resume = 0
     while True:
-        live = [(at, name) for name, at in found.items() if at >= 0]
-        if not live:
+        found = _MESH_BLOCK.search(data, resume)
+        if found is None:
             break
-        start, name = min(live)
-        body_start = start + len(name) + 2
+        name = found.group(1)
+        body_start = found.end()
         close = b"</" + name + b">"
         end = data.find(close, body_start)
         if end < 0:
@@ -444,21 +446,22 @@ def _cut_mesh_blocks(data: bytes, geometry: bool = True) -> tuple[bytes, _Blocks
             array = _vertex_body(data, body_start, end, geometry)
         else:
             array = _triangle_body(data, body_start, end, geometry)
-        if array is not None:
-            pieces.append(data[pos:start])
-            pieces.append(b'<%s %s="%d"/>' % (name, BLOCK_ATTR.encode(), len(blocks.arrays)))
-            blocks.arrays.append(array)
-            pos = end + len(close)
-            resume = pos
-        else:
-            resume = body_start  # left in place
-        for key in found:
-            if found[key] >= 0 and found[key] < resume:
-                found[key] = data.find(b"<" + key + b">", resume)
+        if array is None:
+            resume = body_start  # left in place for the element parser
+            continue
+        pieces.append(data[pos : found.start()])
+        pieces.append(b'<%s %s="%d"/>' % (name, _BLOCK_ATTR_BYTES, len(blocks.arrays)))
+        blocks.arrays.append(array)
+        pos = resume = end + len(close)
     if not blocks.arrays:
         return None
     pieces.append(data[pos:])
-    return b"".join(pieces), blocks
+    text = b"".join(pieces)
+    # checked on the rest (the blocks cut out hold neither): no DTD, and no stand-in
+    # lookalike that the part itself wrote
+    if b"<!DOCTYPE" in text or text.count(_BLOCK_ATTR_BYTES) != len(blocks.arrays):
+        return None
+    return text, blocks
 
 
 def _vertex_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndarray | None:
