@@ -60,8 +60,8 @@ PART_FOLDERS = frozenset(
 #: files read whole into memory (hashed and parsed from one read) up to this size
 IN_MEMORY_MAX = 64 * 1024 * 1024
 #: a worker task carries up to this many files / bytes
-TASK_FILES = 32
-TASK_BYTES = 16 * 1024 * 1024
+TASK_FILES = 16
+TASK_BYTES = 4 * 1024 * 1024
 #: below this much to read, reading stays in-process
 PARALLEL_MIN_FILES = 8
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
@@ -261,6 +261,11 @@ def read_task(entries: list[Entry], limits: Limits) -> list[tuple[Entry, list[tu
 def _worker_init() -> None:
     # Ctrl-C is the parent's to handle: it stops submitting and commits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One BLAS thread per worker: the workers already use every core, and
+    # OpenBLAS's own threads on top of them halve the throughput (measured).
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
 
 
 def _batches(entries: list[Entry]) -> Iterator[list[Entry]]:
@@ -297,6 +302,7 @@ class Scanner:
         self.progress = progress
         self.report = ScanReport()
         self._model_ids: dict[str, int] = {}
+        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self._last_commit = time.monotonic()
         self._hooks = library.pm.hook
         self._want_events = any(
@@ -505,7 +511,7 @@ class Scanner:
         self._written.add(path)
         existing = self._by_path.get(path)
         if existing is not None:
-            self.db.table("files").update(existing["id"], row)
+            self._update_file(existing["id"], row)
             self.report.updated += 1
             self._event("file_changed", existing["id"])
             self.report.changed_ids.append(existing["id"])
@@ -514,7 +520,7 @@ class Scanner:
         candidates = self._gone_by_hash.get(h) if h else None
         if candidates:
             old = candidates.pop(0)
-            self.db.table("files").update(old["id"], {**row, "path": path})
+            self._update_file(old["id"], {**row, "path": path})
             self._moved_ids.add(old["id"])
             self.report.moved += 1
             self._event("file_changed", old["id"])
@@ -522,17 +528,38 @@ class Scanner:
             return
         moved_elsewhere = self._moved_from_other_root(path, h)
         if moved_elsewhere is not None:
-            self.db.table("files").update(moved_elsewhere, {**row, "path": path})
+            self._update_file(moved_elsewhere, {**row, "path": path})
             self.report.moved += 1
             self._event("file_changed", moved_elsewhere)
             self.report.changed_ids.append(moved_elsewhere)
             return
         row["path"] = path
         row["added_at"] = row["scanned_at"]
-        new_id = int(self.db.table("files").insert(row).last_pk)
+        new_id = self._insert_file(row)
         self.report.added += 1
         self._event("file_added", new_id)
         self.report.changed_ids.append(new_id)
+
+    # Prepared statements per column set: sqlite-utils' insert()/update() rebuild
+    # their SQL for every row, which showed up in cold-scan profiles.
+    def _insert_file(self, row: dict[str, Any]) -> int:
+        cols = tuple(row)
+        sql = self._sql.get(("insert", cols))
+        if sql is None:
+            sql = self._sql[("insert", cols)] = (
+                f"insert into files ({', '.join(cols)}) values ({', '.join('?' * len(cols))})"
+            )
+        cur = self.db.execute(sql, list(row.values()))
+        return int(cur.lastrowid or 0)
+
+    def _update_file(self, file_id: int, row: dict[str, Any]) -> None:
+        cols = tuple(row)
+        sql = self._sql.get(("update", cols))
+        if sql is None:
+            sql = self._sql[("update", cols)] = (
+                f"update files set {', '.join(f'{c} = ?' for c in cols)} where id = ?"
+            )
+        self.db.execute(sql, [*row.values(), file_id])
 
     def _moved_from_other_root(self, path: str, h: str | None) -> int | None:
         """A missing file anywhere in the library with this content takes the new path."""

@@ -116,7 +116,7 @@ def _whole_array_corners(cols: np.ndarray) -> tuple:
     cx = y1 * z2 - z1 * y2
     cy = z1 * x2 - x1 * z2
     cz = x1 * y2 - y1 * x2
-    six_volume = float(np.dot(x0, cx) + np.dot(y0, cy) + np.dot(z0, cz))
+    six_volume = float((x0 * cx).sum() + (y0 * cy).sum() + (z0 * cz).sum())
     ax, ay, az, bx, by, bz = x1 - x0, y1 - y0, z1 - z0, x2 - x0, y2 - y0, z2 - z0
     nx = ay * bz - az * by
     ny = az * bx - ax * bz

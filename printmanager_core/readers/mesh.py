@@ -215,7 +215,10 @@ def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tupl
         nx += ny
         nx += nz
         np.sqrt(nx, out=onorm)
-    six_volume = float(np.dot(cols[0], cx) + np.dot(cols[1], cy) + np.dot(cols[2], cz))
+    # multiply-and-sum rather than np.dot: np.dot goes to BLAS, whose threaded
+    # kernels sum in an order that depends on the thread count, so the same file
+    # would get different last digits in a worker process and in-process.
+    six_volume = float((cols[0] * cx).sum() + (cols[1] * cy).sum() + (cols[2] * cz).sum())
     area = float(norm.sum()) / 2.0
     return lo, hi, six_volume / 6.0, area  # type: ignore[return-value]
 
