@@ -311,6 +311,10 @@ def _worker_init(directory: str) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # one BLAS thread per worker process (the workers already fill the cores)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     global _worker_library
     from printmanager_core.library import Library
 
