@@ -23,7 +23,7 @@ import numpy as np
 
 from ..hookspecs import hookimpl
 from .base import Limits, ReadError, ReadResult, Source
-from .mesh import measure_indexed, read_all
+from .mesh import check_faces, measure_indexed, read_all
 
 __all__ = ["PlyReader", "parse_ply"]
 
@@ -375,12 +375,22 @@ class PlyReader:
 
     def read(self, source: Source) -> ReadResult:
         """Triangles (after triangulation), box, volume, area and watertightness."""
+        vertices, faces, meta, problems = self._parse(source)
+        metrics = measure_indexed(vertices, faces, source.limits)
+        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
+
+    def triangles(self, source: Source) -> np.ndarray:
+        """The triangles as an ``(n, 3, 3)`` array (for drawing)."""
+        vertices, faces, _, _ = self._parse(source)
+        check_faces(faces, len(vertices))
+        return vertices[faces]
+
+    @staticmethod
+    def _parse(source: Source) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
         data = read_all(source)
         if not data:
             raise ReadError("empty file")
-        vertices, faces, meta, problems = parse_ply(data, source.limits)
-        metrics = measure_indexed(vertices, faces, source.limits)
-        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
+        return parse_ply(data, source.limits)
 
 
 @hookimpl

@@ -208,6 +208,10 @@ class StlReader:
         metrics = measure_triangles(tris, source.limits)
         return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
 
+    def triangles(self, source: Source) -> np.ndarray:
+        """The triangles as an ``(n, 3, 3)`` array (for drawing)."""
+        return read_stl_triangles(source)[0]
+
 
 @hookimpl
 def register_readers(register: Any) -> None:

@@ -106,6 +106,8 @@ class _Object:
     faces: np.ndarray | None = None
     components: list[tuple[str, str | None, np.ndarray | None]] = attrs.field(factory=list)
     beams: int = 0
+    #: beam rows (v1, v2, r1, r2) with radii resolved, for drawing
+    beam_rows: np.ndarray | None = None
     tight: bool | None = None
     tight_done: bool = False
 
@@ -184,7 +186,7 @@ def _events(data: bytes) -> Iterator[tuple[str, Any]]:
                             forbid_entities=True, forbid_external=True)
 
 
-_HANDLED = {"vertices", "triangles", "beam", "component", "object", "item", "slice", "slicestack",
+_HANDLED = {"vertices", "triangles", "beam", "beamlattice", "component", "object", "item", "slice", "slicestack",
             "texture2dgroup", "colorgroup", "basematerials", "compositematerials", "multiproperties"}
 _SLICE_NS = "http://schemas.microsoft.com/3dmanufacturing/slice/2015/07"
 
@@ -255,6 +257,8 @@ def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks
     faces: np.ndarray | None = None
     components: list[tuple[str, str | None, np.ndarray | None]] = []
     beams = 0
+    beam_rows: list[tuple[str | None, str | None, str | None, str | None]] = []
+    beam_table: np.ndarray | None = None
     root = None
     path_attr = f"{{{PROD_NS}}}path"
     try:
@@ -279,6 +283,11 @@ def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks
                 elem.clear()
             elif kind == "beam":
                 beams += 1
+                beam_rows.append((elem.get("v1"), elem.get("v2"), elem.get("r1"), elem.get("r2")))
+                elem.clear()
+            elif kind == "beamlattice":
+                beam_table = _beam_table(beam_rows, elem.get("radius"), part)
+                beam_rows = []
                 elem.clear()
             elif kind == "component":
                 cid = elem.get("objectid")
@@ -290,7 +299,7 @@ def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks
                 if oid is None:
                     raise ReadError(f"{part}: an object has no id")
                 obj = _Object(oid, elem.get("type", "model"), elem.get("name"), elem.get("thumbnail"),
-                              vertices, faces, components, beams)
+                              vertices, faces, components, beams, beam_table)
                 _check_indices(obj, part)
                 if oid in model.objects and len(problems) < MAX_PROBLEMS:
                     problems.append(f"{part}: two objects have id {oid}")
@@ -298,6 +307,7 @@ def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks
                 vertices = faces = None
                 components = []
                 beams = 0
+                beam_table = None
                 elem.clear()
             elif kind == "item":
                 iid = elem.get("objectid")
@@ -320,6 +330,42 @@ def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks
         if _local(child.tag) == "metadata" and child.get("name"):
             model.metadata[child.get("name", "")] = (child.text or "").strip()[:MAX_META_TEXT]
     return model
+
+
+def _beam_table(
+    rows: list[tuple[str | None, str | None, str | None, str | None]], radius: str | None, part: str
+) -> np.ndarray:
+    """Beams as an ``(n, 4)`` array of v1, v2, r1, r2 (r1 defaults to the lattice radius, r2 to r1)."""
+    table = []
+    try:
+        default = float(radius) if radius else 1.0
+        for v1, v2, r1, r2 in rows:
+            start = float(r1) if r1 else default
+            table.append((int(v1 or -1), int(v2 or -1), start, float(r2) if r2 else start))
+    except ValueError:
+        raise ReadError(f"{part}: a beam has a value that is not a number") from None
+    return np.array(table, dtype=np.float64).reshape(-1, 4)
+
+
+def _prisms(a: np.ndarray, b: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """Square prisms around segments a→b (half-width ra at a, rb at b): ``(8n, 3, 3)`` triangles."""
+    d = b - a
+    length = np.linalg.norm(d, axis=1)
+    length[length == 0] = 1
+    d = d / length[:, None]
+    helper = np.where(np.abs(d[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+    u = np.cross(d, helper)
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    v = np.cross(d, u)
+    signs = ((1, 1), (-1, 1), (-1, -1), (1, -1))
+    corners_a = [a + ra[:, None] * (su * u + sv * v) for su, sv in signs]
+    corners_b = [b + rb[:, None] * (su * u + sv * v) for su, sv in signs]
+    tris = []
+    for k in range(4):
+        k2 = (k + 1) % 4
+        tris.append(np.stack([corners_a[k], corners_a[k2], corners_b[k2]], axis=1))
+        tris.append(np.stack([corners_a[k], corners_b[k2], corners_b[k]], axis=1))
+    return np.concatenate(tris, axis=0)
 
 
 def _check_indices(obj: _Object, part: str) -> None:
@@ -922,6 +968,36 @@ class ThreeMfReader:
             meta=meta,
             **metrics.fields(),
         )
+
+    def triangles(self, source: Source) -> np.ndarray:
+        """The build's triangles as placed (transforms and units applied): ``(n, 3, 3)`` in mm."""
+        with ziputil.open_zip(source) as zf:
+            pkg = _Package(zf, source.limits, [])
+            root = pkg.model(pkg.root_part())
+            assert root is not None
+            planned = _placed_triangles(pkg, root)
+            if planned > source.limits.max_triangles:
+                raise ReadError(
+                    f"the build places {planned} triangles, more than the limit of {source.limits.max_triangles}"
+                )
+            scale = UNITS.get(root.unit) or 1.0
+            parts = []
+            for obj, matrix in _placements(pkg, root):
+                if obj.vertices is None:
+                    continue
+                m = matrix if scale == 1.0 else np.diag([scale, scale, scale, 1.0]) @ matrix
+                placed = obj.vertices @ m[:3, :3].T + m[:3, 3]
+                if obj.faces is not None and len(obj.faces):
+                    parts.append(placed[obj.faces])
+                if obj.beam_rows is not None and len(obj.beam_rows):
+                    # beams are drawn as square prisms of their radius (their own triangles)
+                    ends = obj.beam_rows[:, :2].astype(np.int64)
+                    if ends.min() < 0 or ends.max() >= len(placed):
+                        raise ReadError(f"object {obj.id} has a beam naming a vertex that does not exist")
+                    size = float(np.cbrt(abs(np.linalg.det(m[:3, :3])))) or 1.0
+                    parts.append(_prisms(placed[ends[:, 0]], placed[ends[:, 1]],
+                                         obj.beam_rows[:, 2] * size, obj.beam_rows[:, 3] * size))
+        return np.concatenate(parts) if parts else np.zeros((0, 3, 3))
 
     def embedded_images(self, source: Source) -> list[EmbeddedImage]:
         """The thumbnails: package thumbnail first, then plate pictures, then per-object ones.

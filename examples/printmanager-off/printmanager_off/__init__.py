@@ -18,6 +18,16 @@ class OffReader:
     extensions = (".off",)
 
     def read(self, source: Source) -> ReadResult:
+        """Mesh figures of an OFF file."""
+        vertices, faces = self._parse(source)
+        return ReadResult(format="off", **metrics_from_indexed(vertices, faces, limits=source.limits))
+
+    def triangles(self, source: Source) -> np.ndarray:
+        """The triangles, ``(n, 3, 3)``: lets the thumbnails plugin render OFF files."""
+        vertices, faces = self._parse(source)
+        return vertices[faces]
+
+    def _parse(self, source: Source) -> tuple[np.ndarray, np.ndarray]:
         text = source.read_bytes().decode("ascii", errors="replace")
         lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
         lines = [ln for ln in lines if ln]
@@ -41,8 +51,7 @@ class OffReader:
         faces = np.array(triangles, dtype=np.int64).reshape(-1, 3)
         if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
             raise ReadError("a face refers to a vertex that does not exist")
-        m = metrics_from_indexed(vertices, faces, limits=source.limits)
-        return ReadResult(format="off", **m)
+        return vertices, faces
 
 
 @hookimpl
