@@ -6,15 +6,14 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
-import tracemalloc
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import pytest
 import trimesh
+
+from read_support import refused
 
 from printmanager_core.readers import get_readers, read_source, reader_for
 from printmanager_core.readers.base import Limits, ReadError, ReadResult, Source
@@ -195,23 +194,6 @@ def test_every_bad_file_has_an_expectation() -> None:
 # --- hostile input: refused fast, in bounded memory ------------------------------
 
 
-def _refused(fn: Callable[[], Any], max_seconds: float = 2.0, max_bytes: int = 8 * 1024**2) -> str:
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        with pytest.raises(ReadError) as err:
-            fn()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    elapsed = time.perf_counter() - start
-    assert elapsed < max_seconds, f"took {elapsed:.2f}s"
-    assert peak < max_bytes, f"peak allocation {peak} bytes"
-    message = str(err.value)
-    assert message and "\n" not in message
-    return message
-
-
 def _write_zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
@@ -231,7 +213,7 @@ CONTENT_TYPES = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://sc
 def test_stl_header_claiming_a_billion_triangles(tmp_path: Path) -> None:
     path = tmp_path / "liar.stl"
     path.write_bytes(b"\0" * 80 + (10**9).to_bytes(4, "little") + b"\0" * 500)
-    message = _refused(lambda: _read(path), max_bytes=1024**2)
+    message = refused(lambda: _read(path), max_bytes=1024**2)
     assert "1000000000 triangles" in message
 
 
@@ -240,7 +222,7 @@ def test_stl_header_over_the_triangle_limit(tmp_path: Path) -> None:
     count = 1000
     path.write_bytes(b"\0" * 80 + count.to_bytes(4, "little") + b"\0" * (50 * count))
     assert _read(path).triangles == count  # readable at the default limit (degenerate all-zero triangles)
-    message = _refused(lambda: _read(path, Limits(max_triangles=999)))
+    message = refused(lambda: _read(path, Limits(max_triangles=999)))
     assert "more than the limit of 999" in message
 
 
@@ -248,7 +230,7 @@ def test_truncated_binary_stl(tmp_path: Path, corpus: Path) -> None:
     data = (corpus / "prusaslicer-shapes" / "torus.stl").read_bytes()
     path = tmp_path / "cut.stl"
     path.write_bytes(data[: len(data) // 2])
-    message = _refused(lambda: _read(path))
+    message = refused(lambda: _read(path))
     assert "truncated binary STL" in message and "3072 triangles" in message
 
 
@@ -258,7 +240,7 @@ def test_zip_bomb_3mf(tmp_path: Path) -> None:
                                               "3D/3dmodel.model": model})
     del model
     assert path.stat().st_size < 200_000
-    message = _refused(lambda: _read(path), max_bytes=4 * 1024**2)
+    message = refused(lambda: _read(path), max_bytes=4 * 1024**2)
     assert "compression ratio" in message and "3D/3dmodel.model" in message
 
 
@@ -268,27 +250,27 @@ def test_billion_laughs_3mf(tmp_path: Path) -> None:
                       for i in range(1, 10))
            + b']><model unit="millimeter"><metadata name="Title">&lol9;</metadata></model>')
     path = _write_zip(tmp_path / "lol.3mf", {"_rels/.rels": RELS, "3D/3dmodel.model": lol})
-    message = _refused(lambda: _read(path))
+    message = refused(lambda: _read(path))
     assert "entity declarations are not allowed" in message
 
 
 def test_xml_bomb_in_relationships_part(tmp_path: Path) -> None:
     rels = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><Relationships>&a;</Relationships>'
     path = _write_zip(tmp_path / "lol.3mf", {"_rels/.rels": rels, "3D/3dmodel.model": b"<model/>"})
-    assert "entity declarations are not allowed" in _refused(lambda: _read(path))
+    assert "entity declarations are not allowed" in refused(lambda: _read(path))
 
 
 @pytest.mark.parametrize("name", ["../../evil.model", "3D/../../evil.model", "/etc/evil.model", "C:\\evil.model"])
 def test_path_traversal_member_in_3mf(tmp_path: Path, name: str) -> None:
     path = _write_zip(tmp_path / "trav.3mf", {"_rels/.rels": RELS, "3D/3dmodel.model": b"<model/>", name: b"x"})
-    message = _refused(lambda: _read(path))
+    message = refused(lambda: _read(path))
     assert repr(name) in message
 
 
 def test_not_a_zip_3mf_is_fast(tmp_path: Path) -> None:
     path = tmp_path / "x.3mf"
     path.write_bytes(b"PK\x03\x04" + b"\0" * 1000)
-    assert "not a zip archive" in _refused(lambda: _read(path))
+    assert "not a zip archive" in refused(lambda: _read(path))
 
 
 def test_ply_header_claiming_a_billion_vertices(tmp_path: Path) -> None:
@@ -296,13 +278,13 @@ def test_ply_header_claiming_a_billion_vertices(tmp_path: Path) -> None:
     path.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 1000000000\nproperty float x\n"
                      b"property float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\n"
                      b"end_header\n" + b"\0" * 100)
-    assert "truncated PLY" in _refused(lambda: _read(path), max_bytes=1024**2)
+    assert "truncated PLY" in refused(lambda: _read(path), max_bytes=1024**2)
 
 
 def test_obj_with_out_of_range_index(tmp_path: Path) -> None:
     path = tmp_path / "bad.obj"
     path.write_bytes(b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 4\n")
-    assert "refers to vertex 4, but the file defines 3 vertices" in _refused(lambda: _read(path))
+    assert "refers to vertex 4, but the file defines 3 vertices" in refused(lambda: _read(path))
 
 
 # --- format features --------------------------------------------------------------
@@ -615,11 +597,11 @@ def test_3mf_component_cycle_and_bad_index(tmp_path: Path) -> None:
            f'<object id="2"><components><component objectid="1"/></components></object>'
            f'</resources><build><item objectid="1"/></build></model>')
     path = _write_zip(tmp_path / "cycle.3mf", {"_rels/.rels": RELS, "3D/3dmodel.model": cyc.encode()})
-    assert "component cycle" in _refused(lambda: _read(path))
+    assert "component cycle" in refused(lambda: _read(path))
     bad = (f'<model unit="millimeter" xmlns="{CORE}"><resources><object id="1">'
            f'{_mesh_xml(CUBE_V, CUBE_TRIS + 5)}</object></resources><build><item objectid="1"/></build></model>')
     path = _write_zip(tmp_path / "index.3mf", {"_rels/.rels": RELS, "3D/3dmodel.model": bad.encode()})
-    assert "naming vertex 12, but it has 8 vertices" in _refused(lambda: _read(path))
+    assert "naming vertex 12, but it has 8 vertices" in refused(lambda: _read(path))
 
 
 def test_3mf_corpus_thumbnails(corpus: Path) -> None:
@@ -713,7 +695,7 @@ def test_3mf_doctype_without_entities_and_utf16(tmp_path: Path) -> None:
     assert any("not UTF-8 encoded" in p for p in res.problems)
     lol16 = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE m [<!ENTITY a "b">]>' + body).encode("utf-16")
     path = _single_object_3mf(tmp_path, "lol16.3mf", lol16)
-    assert "entity declarations are not allowed" in _refused(lambda: _read(path))
+    assert "entity declarations are not allowed" in refused(lambda: _read(path))
 
 
 def test_3mf_missing_object_in_other_part_and_empty_build(tmp_path: Path) -> None:
@@ -736,5 +718,5 @@ def test_3mf_component_expansion_bomb(tmp_path: Path) -> None:
     model = (f'<model unit="millimeter" xmlns="{CORE}"><resources>{levels}<object id="41">'
              f'{_mesh_xml(CUBE_V, CUBE_TRIS)}</object></resources><build><item objectid="1"/></build></model>')
     path = _single_object_3mf(tmp_path, "expand.3mf", model.encode())
-    message = _refused(lambda: _read(path))
+    message = refused(lambda: _read(path))
     assert f"places {12 * 2**40} triangles, more than the limit" in message

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import struct
-import time
-import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from read_support import refused
 
 from printmanager_core.readers.base import Limits, ReadError, Source
 from printmanager_core.readers.ziputil import (
@@ -28,21 +28,6 @@ def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes
         for name, data in members.items():
             zf.writestr(zipfile.ZipInfo(name), data, compress_type=method)
     return buf.getvalue()
-
-
-def _bounded(fn, max_seconds: float = 2.0, max_bytes: int = 16 * 1024**2):
-    """Run fn, expecting ReadError; check it was fast and did not allocate much."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        with pytest.raises(ReadError) as err:
-            fn()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert time.perf_counter() - start < max_seconds
-    assert peak < max_bytes, f"peak allocation {peak} bytes"
-    return str(err.value)
 
 
 def test_open_zip_reads_members_and_closes_stream(tmp_path: Path) -> None:
@@ -143,7 +128,7 @@ def test_zip_bomb_by_compression_ratio_is_refused_before_inflating() -> None:
     assert len(data) < 100_000
     with open_zip(Source.from_bytes("bomb.3mf", data)) as zf:
         (info,) = safe_members(zf)
-        message = _bounded(lambda: read_member(zf, info), max_bytes=2 * 1024**2)
+        message = refused(lambda: read_member(zf, info), max_bytes=2 * 1024**2)
     assert "compression ratio" in message and "bomb.model" in message
 
 
@@ -180,7 +165,7 @@ def test_member_that_inflates_past_its_declared_size_is_refused() -> None:
     with open_zip(Source.from_bytes("liar.3mf", data)) as zf:
         (info,) = safe_members(zf)
         assert info.file_size == 1000
-        message = _bounded(lambda: read_member(zf, info), max_bytes=2 * 1024**2)
+        message = refused(lambda: read_member(zf, info), max_bytes=2 * 1024**2)
     assert "liar.model" in message
 
 

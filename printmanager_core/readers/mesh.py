@@ -40,7 +40,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .base import DEFAULT_LIMITS, Limits, ReadError, Source
+from .base import DEFAULT_LIMITS, Limits, ReadError, ReadResult, Source
 
 __all__ = [
     "MeshMetrics",
@@ -461,3 +461,36 @@ def is_watertight(vertices: np.ndarray, faces: np.ndarray, limits: Limits = DEFA
     merged = np.zeros(len(verts), dtype=np.int64)
     merged[used] = _vertex_ids(verts[used])
     return _edges_twice(merged[f])
+
+
+class IndexedMeshReader:
+    """Base for readers of vertex + face formats (OBJ, PLY, ...).
+
+    A subclass sets ``name`` and ``extensions`` and implements :meth:`parse`;
+    reading (figures) and drawing (:meth:`triangles`) are shared.
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+
+    def parse(self, data: bytes, limits: Limits) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
+        """Vertices ``(m, 3)``, faces ``(n, 3)``, format metadata and problems of the file's bytes."""
+        raise NotImplementedError
+
+    def _parse(self, source: Source) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
+        data = read_all(source)
+        if not data.strip():
+            raise ReadError("empty file")
+        return self.parse(data, source.limits)
+
+    def read(self, source: Source) -> ReadResult:
+        """Triangles (after triangulation), box, volume, area and watertightness."""
+        vertices, faces, meta, problems = self._parse(source)
+        metrics = measure_indexed(vertices, faces, source.limits)
+        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
+
+    def triangles(self, source: Source) -> np.ndarray:
+        """The triangles as an ``(n, 3, 3)`` array (for drawing)."""
+        vertices, faces, _, _ = self._parse(source)
+        check_faces(faces, len(vertices))
+        return vertices[faces]

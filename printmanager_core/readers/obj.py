@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..hookspecs import hookimpl
-from .base import ReadError, ReadResult, Source
-from .mesh import check_faces, measure_indexed, read_all
+from .base import Limits, ReadError
+from .mesh import IndexedMeshReader
 
 __all__ = ["ObjReader", "parse_obj"]
 
@@ -106,29 +106,14 @@ def parse_obj(data: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list
     return vertices, faces, meta, problems
 
 
-class ObjReader:
+class ObjReader(IndexedMeshReader):
     """Wavefront OBJ meshes."""
 
     name = "obj"
     extensions = (".obj",)
 
-    def read(self, source: Source) -> ReadResult:
-        """Triangles (after triangulation), box, volume, area and watertightness."""
-        vertices, faces, meta, problems = self._parse(source)
-        metrics = measure_indexed(vertices, faces, source.limits)
-        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
-
-    def triangles(self, source: Source) -> np.ndarray:
-        """The triangles as an ``(n, 3, 3)`` array (for drawing)."""
-        vertices, faces, _, _ = self._parse(source)
-        check_faces(faces, len(vertices))
-        return vertices[faces]
-
-    @staticmethod
-    def _parse(source: Source) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
-        data = read_all(source)
-        if not data.strip():
-            raise ReadError("empty file")
+    def parse(self, data: bytes, limits: Limits) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
+        """Vertices, triangulated faces, metadata and problems of OBJ bytes."""
         return parse_obj(data)
 
 

@@ -22,8 +22,8 @@ import attrs
 import numpy as np
 
 from ..hookspecs import hookimpl
-from .base import Limits, ReadError, ReadResult, Source
-from .mesh import check_faces, measure_indexed, read_all
+from .base import Limits, ReadError
+from .mesh import IndexedMeshReader
 
 __all__ = ["PlyReader", "parse_ply"]
 
@@ -367,30 +367,15 @@ def parse_ply(data: bytes, limits: Limits) -> tuple[np.ndarray, np.ndarray, dict
     return vertices, faces, meta, problems
 
 
-class PlyReader:
+class PlyReader(IndexedMeshReader):
     """PLY (Stanford polygon) meshes."""
 
     name = "ply"
     extensions = (".ply",)
 
-    def read(self, source: Source) -> ReadResult:
-        """Triangles (after triangulation), box, volume, area and watertightness."""
-        vertices, faces, meta, problems = self._parse(source)
-        metrics = measure_indexed(vertices, faces, source.limits)
-        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
-
-    def triangles(self, source: Source) -> np.ndarray:
-        """The triangles as an ``(n, 3, 3)`` array (for drawing)."""
-        vertices, faces, _, _ = self._parse(source)
-        check_faces(faces, len(vertices))
-        return vertices[faces]
-
-    @staticmethod
-    def _parse(source: Source) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
-        data = read_all(source)
-        if not data:
-            raise ReadError("empty file")
-        return parse_ply(data, source.limits)
+    def parse(self, data: bytes, limits: Limits) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
+        """Vertices, triangulated faces, metadata and problems of PLY bytes."""
+        return parse_ply(data, limits)
 
 
 @hookimpl
