@@ -134,7 +134,8 @@ def walk(
     ``skip`` folders and what ``ignore`` matches are left out. Symlinks are never
     followed: what they point to inside the root is walked at its own path (no
     loops, nothing counted twice); one pointing outside the root is appended to
-    ``skipped``. Only regular files are yielded (no FIFOs, sockets, devices).
+    ``skipped``, as is a folder that cannot be opened. Only regular files are
+    yielded (no FIFOs, sockets, devices).
     """
     root_s = str(root)
     skip_set = {str(p) for p in skip}
@@ -151,7 +152,9 @@ def walk(
         at_root = current == root_s
         try:
             it = os.scandir(current)
-        except OSError:
+        except OSError as exc:
+            if skipped is not None:
+                skipped.append(ScanError(current, f"cannot open folder: {exc.strerror or exc}"))
             continue
         with it:
             for de in it:
