@@ -47,6 +47,20 @@ SWAP_SCRIPT = textwrap.dedent("""
 """)
 
 
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a child in its own process group; on timeout kill the whole group (its
+    workers too) and fail, so a hung scan leaves nothing behind."""
+    child = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        out, err = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail(f"the scan hung for {timeout} s")
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
 def _tree(root: Path, corpus: Path, copies: int) -> list[Path]:
     """``copies`` real STL files of ~0.8 MB in one model folder (enough to read in parallel)."""
     model = root / "screws"
@@ -64,11 +78,9 @@ def _tree(root: Path, corpus: Path, copies: int) -> list[Path]:
 def test_fifo_swapped_in_between_walk_and_read_never_hangs(tmp_path: Path, corpus: Path, workers: int) -> None:
     paths = _tree(tmp_path / "root", corpus, 10)
     swapped = [paths[3], paths[7]]
-    out = subprocess.run(
-        [sys.executable, "-c", SWAP_SCRIPT, str(tmp_path / "root"), str(tmp_path / "lib"), str(workers), "fifo",
-         *map(str, swapped)],
-        capture_output=True, text=True, timeout=120,
-    )  # before the fix: blocked in open() forever (TimeoutExpired)
+    # before the fix: blocked in open() forever
+    out = _run("-c", SWAP_SCRIPT, str(tmp_path / "root"), str(tmp_path / "lib"), str(workers), "fifo",
+               *map(str, swapped))
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["report"]["errors"] == 2 and data["report"]["added"] == 10
@@ -80,11 +92,7 @@ def test_fifo_swapped_in_between_walk_and_read_never_hangs(tmp_path: Path, corpu
 
 def test_symlink_swapped_in_is_not_followed(tmp_path: Path, corpus: Path) -> None:
     paths = _tree(tmp_path / "root", corpus, 3)
-    out = subprocess.run(
-        [sys.executable, "-c", SWAP_SCRIPT, str(tmp_path / "root"), str(tmp_path / "lib"), "1", "symlink",
-         str(paths[1])],
-        capture_output=True, text=True, timeout=120,
-    )
+    out = _run("-c", SWAP_SCRIPT, str(tmp_path / "root"), str(tmp_path / "lib"), "1", "symlink", str(paths[1]))
     assert out.returncode == 0, out.stderr
     error, digest = json.loads(out.stdout)["files"][str(paths[1])]
     assert error == "cannot read file: not a regular file (a symlink was swapped in)" and digest is None
