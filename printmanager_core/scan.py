@@ -142,8 +142,14 @@ def walk(
     real_root: str | None = None
     start = str(folder) if folder is not None else root_s
     rel = ""
-    if ignore is not None and start != root_s:
-        rel = os.path.relpath(start, root_s).replace(os.sep, "/") + "/"
+    if start != root_s:
+        # a sub-folder is walked only if a walk of the whole root would enter it
+        if any(is_within(start, s) for s in skip_set):
+            return
+        for part in os.path.relpath(start, root_s).split(os.sep):
+            rel += part + "/"
+            if part[0] == "." or part.lower() in JUNK_NAMES or (ignore is not None and ignore.ignores(rel)):
+                return
     stack = [(start, rel)]
     # whether a name directly in the root is catalogued depends only on what follows its first dot
     kinds: dict[str, str | None] = {}

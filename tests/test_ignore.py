@@ -133,3 +133,13 @@ def test_scanning_a_subfolder_honours_the_root_ignore_file(library: Library, pac
     library.scan([pack / "Rocket"], thumbnails=False)
     names = {Path(f.path).name for f in library.files()}
     assert "hero.png" not in names and "nose.stl" in names
+
+
+def test_scanning_an_ignored_or_junk_subfolder_catalogues_nothing(library: Library, pack: Path) -> None:
+    (pack / ROOT_IGNORE_FILE).write_text("renders/\n")
+    library.scan([pack], thumbnails=False)
+    before = {f.id for f in library.files()}
+    for folder in (pack / "Rocket" / "renders", pack / "Rocket" / "__MACOSX"):
+        report = library.scan([folder], thumbnails=False)
+        assert report.added == 0 and report.missing == 0
+    assert {f.id for f in library.files()} == before

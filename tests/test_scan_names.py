@@ -120,7 +120,7 @@ def test_two_names_with_one_display_text_stay_two_files(library: Library, tmp_pa
     undecodable = _bytes_path(root, b"caf\xe9.stl")
     literal = str(root / "caf\\xe9.stl")  # a real backslash in the name
     Path(undecodable).write_bytes(_cube(corpus))
-    Path(literal).write_bytes(_cube(corpus)[:80] + _cube(corpus)[80:])
+    Path(literal).write_bytes(_cube(corpus))
     report = library.scan([tmp_path / "r"], thumbnails=False)
     assert report.added == 2 and report.errors == 0
     a, b = library.file(undecodable), library.file(literal)
@@ -242,3 +242,21 @@ def test_thumbnail_of_an_undecodable_name(library: Library, named: Path) -> None
     by_path = thumbnail(library, rec.path)
     assert by_path.path == t.path
     json.dumps(t.as_json()).encode("utf-8")
+
+
+def test_root_and_subfolder_with_undecodable_names(library: Library, tmp_path: Path, corpus: Path) -> None:
+    root = _bytes_path(tmp_path, b"Dru\xeacke")
+    sub = _bytes_path(Path(root), b"Mod\xe8le")
+    os.makedirs(sub)
+    Path(sub, "cube.stl").write_bytes(_cube(corpus))
+    Path(root, "lone.stl").write_bytes(_cube(corpus))
+    report = library.scan([sub], thumbnails=False)
+    assert report.added == 1 and library.roots() == [sub]
+    report = library.scan([root], thumbnails=False)  # the parent folds the first root in
+    assert library.roots() == [root]
+    assert report.added == 1 and report.unchanged == 1
+    cube = library.file(os.path.join(sub, "cube.stl"))
+    assert library.model(cube.model_id).path == sub
+    assert library.model(display_path(sub)).id == cube.model_id
+    again = library.scan([sub], thumbnails=False)
+    assert again.unchanged == 1 and again.added == again.missing == 0
