@@ -62,7 +62,8 @@ class IgnoreRules:
         self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def __bool__(self) -> bool:
-        return bool(self.spec.patterns)
+        """Whether there is any pattern (comments and blank lines are none)."""
+        return any(p.include is not None for p in self.spec.patterns)
 
     def ignores(self, relative: str) -> bool:
         """Whether a path relative to the root is ignored; a folder ends with ``/``."""
