@@ -244,13 +244,13 @@ def open_regular(path: str, same_as: os.stat_result | None = None) -> IO[bytes]:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
-            raise NotRegularFile("not a regular file (a symlink was swapped in)") from None
+            raise NotRegularFile("a symlink, not a regular file (swapped in after the walk; not followed)") from None
         raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            what = next((text for test, text in _KINDS if test(st.st_mode)), "not a regular file")
-            raise NotRegularFile(f"not a regular file ({what})")
+            what = next((text for test, text in _KINDS if test(st.st_mode)), "something")
+            raise NotRegularFile(f"{what}, not a regular file")
         if same_as is not None and (st.st_dev, st.st_ino) != (same_as.st_dev, same_as.st_ino):
             raise NotRegularFile("the file was replaced while it was read")
         return os.fdopen(fd, "rb")

@@ -86,7 +86,7 @@ def test_fifo_swapped_in_between_walk_and_read_never_hangs(tmp_path: Path, corpu
     assert data["report"]["errors"] == 2 and data["report"]["added"] == 10
     for p in swapped:
         error, digest = data["files"][str(p)]
-        assert error == "cannot read file: not a regular file (a named pipe (FIFO))" and digest is None
+        assert error == "cannot read file: a named pipe (FIFO), not a regular file" and digest is None
     assert sum(1 for e, h in data["files"].values() if e is None and h) == 8
 
 
@@ -95,7 +95,7 @@ def test_symlink_swapped_in_is_not_followed(tmp_path: Path, corpus: Path) -> Non
     out = _run("-c", SWAP_SCRIPT, str(tmp_path / "root"), str(tmp_path / "lib"), "1", "symlink", str(paths[1]))
     assert out.returncode == 0, out.stderr
     error, digest = json.loads(out.stdout)["files"][str(paths[1])]
-    assert error == "cannot read file: not a regular file (a symlink was swapped in)" and digest is None
+    assert error == "cannot read file: a symlink, not a regular file (swapped in after the walk; not followed)" and digest is None
 
 
 def _children(pid: int) -> list[int]:
