@@ -113,6 +113,14 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
@@ -123,8 +131,8 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_killing_a_cli_scan_leaves_no_worker_behind(tmp_path: Path, corpus: Path) -> None:
-    _tree(tmp_path / "root", corpus, 60)
-    for i in range(4):  # enough to keep two workers busy for a while
+    _tree(tmp_path / "root", corpus, 40)
+    for i in range(2):  # 120 files of 0.8 MB: two workers busy for a few seconds
         src = tmp_path / "root" / "screws"
         dst = tmp_path / "root" / f"screws{i}"
         dst.mkdir()
@@ -140,7 +148,8 @@ def test_killing_a_cli_scan_leaves_no_worker_behind(tmp_path: Path, corpus: Path
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(workers) < 2 and scan.poll() is None:
-            workers = [k for k in _children(scan.pid) if _alive(k)]
+            # forked workers share the scan's command line (unlike a resource tracker)
+            workers = [k for k in _children(scan.pid) if _alive(k) and _cmdline(k) == _cmdline(scan.pid)]
             time.sleep(0.005)
         assert len(workers) == 2, "the scan finished before its workers could be seen"
         os.kill(scan.pid, signal.SIGKILL)
@@ -150,6 +159,14 @@ def test_killing_a_cli_scan_leaves_no_worker_behind(tmp_path: Path, corpus: Path
             time.sleep(0.05)
         survivors = [w for w in workers if _alive(w)]
         assert survivors == [], f"workers {survivors} outlived their parent"
+        # and the next scan completes the catalogue
+        again = subprocess.run(
+            [sys.executable, "-m", "printmanager_core", "--library", str(tmp_path / "lib"), "scan", "--json",
+             "--no-thumbnails"], capture_output=True, text=True, timeout=300,
+        )
+        assert again.returncode == 0, again.stderr
+        report = json.loads(again.stdout)
+        assert report["added"] + report["unchanged"] + report["updated"] == 120 and report["errors"] == 0
     finally:
         if scan.poll() is None:
             scan.kill()
