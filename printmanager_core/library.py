@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Sequence
 
 from .errors import NotFound, UsageError
-from .paths import resolve_library_dir
+from .paths import display_path, is_within, resolve_library_dir, stored_path
 from .plugins import get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
 from .records import FileRecord, ModelRecord, ScanReport
@@ -91,18 +91,24 @@ class Library:
     # -- roots and scanning --------------------------------------------------
 
     def add_root(self, path: str | os.PathLike[str]) -> int:
-        """Add a folder to the library (not scanned yet); returns its id."""
+        """Add a folder to the library (not scanned yet); returns its root's id.
+
+        Roots never overlap: a folder inside a root is part of that root (its id
+        is returned); a folder holding roots becomes the root they are folded
+        into, keeping their files' ids, tags and notes (docs/guide.md, "Roots").
+        """
+        from .roots import place
+
         p = Path(path).expanduser().resolve()
         if not p.is_dir():
-            raise NotFound(f"{path}: not a folder")
-        existing = self.db.execute("select id from roots where path = ?", [str(p)]).fetchone()
-        if existing:
-            return int(existing[0])
-        return int(self.db.table("roots").insert({"path": str(p), "added_at": now_iso()}).last_pk)
+            raise NotFound(f"{display_path(str(path))}: not a folder")
+        return place(self.db, p)
 
     def roots(self) -> list[str]:
-        """The folders added to the library."""
-        return [r[0] for r in self.db.execute("select path from roots order by path")]
+        """The folders added to the library (exact paths), in path order."""
+        from .roots import root_rows
+
+        return sorted(path for _, path in root_rows(self.db))
 
     def scan(
         self,
@@ -114,19 +120,35 @@ class Library:
     ) -> ScanReport:
         """Add ``paths`` as roots (if given) and scan them, or every root.
 
-        Incremental: a file with the same size and mtime is not read again.
+        A path inside a root rescans only that folder of its root. Incremental: a
+        file with the same size and mtime is not read again.
 
         :param workers: reader processes (default: the CPU count; 1 reads in-process).
         :param progress: called as ``progress(done, total)`` while files are read.
         :param thumbnails: let plugins make thumbnails after the scan.
         """
-        from .scan import Scanner
+        from .roots import containing_root, fold_nested, root_rows
+        from .scan import Scanner, Target
 
-        root_paths = [Path(self.db.table("roots").get(self.add_root(p))["path"]) for p in paths]
-        if not paths:
-            root_paths = [Path(p) for p in self.roots()]
+        fold_nested(self.db)  # heals a library whose roots overlap
+        folders = []
+        for p in paths:
+            self.add_root(p)
+            folders.append(str(Path(p).expanduser().resolve()))
+        targets: list[Target] = []
+        if paths:
+            for folder in folders:
+                root_id, root = containing_root(self.db, folder) or (0, "")
+                targets.append(Target(root_id, Path(root), Path(folder)))
+            # a folder inside another folder of the same scan is walked once
+            targets = [t for i, t in enumerate(targets) if not any(
+                j != i and o.root_id == t.root_id and is_within(str(t.folder), str(o.folder))
+                and (o.folder != t.folder or j < i) for j, o in enumerate(targets)
+            )]
+        else:
+            targets = [Target(root_id, Path(root), Path(root)) for root_id, root in root_rows(self.db)]
         scanner = Scanner(self, workers=workers, progress=progress)
-        report = scanner.scan(root_paths)
+        report = scanner.scan(targets)
         report.thumbnails = thumbnails
         if not report.interrupted:
             self.pm.hook.scan_finished(library=self, report=report)
@@ -137,10 +159,14 @@ class Library:
     def files(
         self, query: str = "", *, include_missing: bool = False, limit: int | None = None
     ) -> list[FileRecord]:
-        """Files matching ``query`` (see docs/query.md), ordered by path."""
+        """Files matching ``query`` (see docs/query.md), ordered by path.
+
+        Names are searched as their display text: an undecodable byte in a query
+        (as a shell passes it) or written ``\\xNN`` matches that byte in a name.
+        """
         from .query import parse_query
 
-        where, params = parse_query(query).sql()
+        where, params = parse_query(display_path(query or "")).sql()
         if not include_missing:
             where = f"({where}) and files.missing = 0"
         sql = f"{_FILE_SELECT} where {where} order by files.path"
@@ -152,7 +178,7 @@ class Library:
         """Models with at least one file matching ``query``, ordered by name."""
         from .query import parse_query
 
-        where, params = parse_query(query).sql()
+        where, params = parse_query(display_path(query or "")).sql()
         missing = "" if include_missing else " and models.missing = 0"
         sql = (
             f"{_MODEL_SELECT} where models.id in (select files.model_id from files where {where}"
@@ -161,37 +187,54 @@ class Library:
         return [ModelRecord.from_row(dict(r)) for r in self._rows(sql, params)]
 
     def file(self, id_or_path: int | str | os.PathLike[str]) -> FileRecord:
-        """One file by id or by path (absolute or relative to the current directory)."""
+        """One file by id or by path (absolute or relative to the current directory).
+
+        A path may be the exact name (as ``os`` and the shell give it) or its
+        display text (undecodable bytes written ``\\xNN``, as ``ls`` prints it).
+        """
         row = None
         if isinstance(id_or_path, int) or (isinstance(id_or_path, str) and id_or_path.isdigit()):
             row = self._one(f"{_FILE_SELECT} where files.id = ?", [int(id_or_path)])
         if row is None:
-            text = str(id_or_path)
+            text = os.fspath(id_or_path) if not isinstance(id_or_path, int) else str(id_or_path)
             candidates = [text]
             if ARCHIVE_SEP not in text:
                 candidates.append(str(Path(text).expanduser().resolve()))
             else:
                 archive, member = text.split(ARCHIVE_SEP, 1)
                 candidates.append(str(Path(archive).expanduser().resolve()) + ARCHIVE_SEP + member)
-            for cand in candidates:
-                row = self._one(f"{_FILE_SELECT} where files.path = ?", [cand])
-                if row:
-                    break
+            row = self._by_path(_FILE_SELECT, "files", candidates)
         if row is None:
-            raise NotFound(f"no file {id_or_path!s} in the library")
+            raise NotFound(f"no file {display_path(str(id_or_path))} in the library")
         return FileRecord.from_row(row)
 
     def model(self, id_or_path: int | str | os.PathLike[str]) -> ModelRecord:
-        """One model by id or by its folder/archive path."""
+        """One model by id or by its folder/archive path (exact or display text)."""
         row = None
         if isinstance(id_or_path, int) or (isinstance(id_or_path, str) and id_or_path.isdigit()):
             row = self._one(f"{_MODEL_SELECT} where models.id = ?", [int(id_or_path)])
         if row is None:
-            p = str(Path(str(id_or_path)).expanduser().resolve())
-            row = self._one(f"{_MODEL_SELECT} where models.path = ?", [p])
+            text = os.fspath(id_or_path) if not isinstance(id_or_path, int) else str(id_or_path)
+            row = self._by_path(_MODEL_SELECT, "models", [text, str(Path(text).expanduser().resolve())])
         if row is None:
-            raise NotFound(f"no model {id_or_path!s} in the library")
+            raise NotFound(f"no model {display_path(str(id_or_path))} in the library")
         return ModelRecord.from_row(row)
+
+    def _by_path(self, select: str, table: str, candidates: list[str]) -> dict[str, Any] | None:
+        """The row whose exact path is a candidate, else the one whose display text is."""
+        for cand in candidates:
+            text, exact = stored_path(cand)
+            row = self._one(f"{select} where coalesce({table}.path_bytes, {table}.path) = ?",
+                            [text if exact is None else exact])
+            if row:
+                return row
+        for cand in candidates:
+            rows = self._rows(f"{select} where {table}.path = ? limit 2", [display_path(cand)])
+            if len(rows) == 1:
+                return rows[0]
+            if rows:
+                raise UsageError(f"more than one name is shown as {display_path(cand)}; use the id")
+        return None
 
     def model_files(self, model_id: int, *, include_missing: bool = False) -> list[FileRecord]:
         """The files of one model."""

@@ -281,3 +281,23 @@ def m006_search_indexes(db: Database) -> None:
          "slicer", "error"],
         index_name="files_search",
     )  # fmt: skip
+
+
+@migrations()
+def m007_exact_paths(db: Database) -> None:
+    """File names are bytes: an exact ``path_bytes`` BLOB beside each path.
+
+    ``path`` stays the display text (valid UTF-8, undecodable bytes written
+    ``\\xNN``); ``path_bytes`` holds the exact bytes only when the name is not
+    valid UTF-8 (see printmanager_core.paths). Uniqueness moves from the display
+    text to the exact value ``coalesce(path_bytes, path)``: a BLOB never equals a
+    TEXT, and each name has one form, so two names are one row only when their
+    bytes are the same.
+    """
+    for table in ("roots", "models", "files"):
+        db.execute(f"alter table {table} add column path_bytes blob")
+        db.execute(f"drop index idx_{table}_path")
+        db.execute(f"create unique index {table}_exact_path on {table} (coalesce(path_bytes, path))")
+    # display-text lookups: files use the path-first files_search index (m006)
+    db.execute("create index idx_roots_path on roots (path)")
+    db.execute("create index idx_models_path on models (path)")

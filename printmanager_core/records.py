@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import attrs
+
+from .paths import archive_of, display_path, path_from_store, path_json
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -32,6 +35,18 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(sorted(value))
 
 
+def _exact_file_paths(row: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(path, name, archive path) of a ``files`` row, exact (see paths.py)."""
+    text, name, archive = row["path"], row["name"], row.get("archive_path")
+    exact = row.get("path_bytes")
+    if exact is None:
+        return text, name, archive
+    path = path_from_store(text, exact)
+    if archive:
+        return path, name, archive_of(path, text, archive)
+    return path, os.path.basename(path), None
+
+
 SLICER_FIELDS = ("printer_model", "layer_height_mm", "print_time_s", "filament_g", "filament_mm", "slicer")
 
 
@@ -40,7 +55,9 @@ class FileRecord:
     """One catalogued file. Unknown values are None.
 
     ``path`` is absolute; a member of a zip archive has the path
-    ``<archive path>!/<member path>`` and ``archive_path`` set.
+    ``<archive path>!/<member path>`` and ``archive_path`` set. ``path``,
+    ``name`` and ``archive_path`` are exact: ``os.fsencode(record.path)`` is the
+    name on disk, byte for byte, even when it is not valid UTF-8.
     """
 
     id: int
@@ -81,14 +98,15 @@ class FileRecord:
             bbox = (row["bbox_x"], row["bbox_y"], row["bbox_z"])
         slicer = {k: row.get(k) for k in SLICER_FIELDS if row.get(k) is not None}
         wt = row.get("watertight")
+        path, name, archive_path = _exact_file_paths(row)
         return cls(
             id=row["id"],
-            path=row["path"],
-            name=row["name"],
+            path=path,
+            name=name,
             model_id=row.get("model_id"),
             model=row.get("model_name"),
             root_id=row.get("root_id"),
-            archive_path=row.get("archive_path"),
+            archive_path=archive_path,
             format=row.get("format"),
             size_bytes=row.get("size_bytes"),
             mtime_ns=row.get("mtime_ns"),
@@ -113,8 +131,17 @@ class FileRecord:
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The documented JSON shape of a file (``ls --json``)."""
+        """The documented JSON shape of a file (``ls --json``).
+
+        Valid UTF-8 and lossless: ``path``, ``name`` and ``archive_path`` are
+        display text; ``path_bytes`` (base64 of the exact name) is added only
+        when the path is not valid UTF-8 (docs/guide.md, "File names").
+        """
         d = attrs.asdict(self, recurse=False)
+        d.update(path_json(self.path))
+        d["name"] = display_path(self.name)
+        if self.archive_path is not None:
+            d["archive_path"] = display_path(self.archive_path)
         d["bbox_mm"] = list(self.bbox_mm) if self.bbox_mm else None
         d["tags"] = list(self.tags)
         d["model_tags"] = list(self.model_tags)
@@ -124,7 +151,7 @@ class FileRecord:
 
 @attrs.frozen
 class ModelRecord:
-    """One model: a folder of files, an archive, or a lone file."""
+    """One model: a folder of files, an archive, or a lone file. ``path`` is exact."""
 
     id: int
     path: str
@@ -148,7 +175,7 @@ class ModelRecord:
         cols = row.get("collection_names")
         return cls(
             id=row["id"],
-            path=row["path"],
+            path=path_from_store(row["path"], row.get("path_bytes")),
             name=row["name"],
             kind=row["kind"],
             root_id=row.get("root_id"),
@@ -165,8 +192,10 @@ class ModelRecord:
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The documented JSON shape of a model (``models --json``)."""
+        """The documented JSON shape of a model (``models --json``); ``path`` as in
+        :meth:`FileRecord.as_json` (display text, ``path_bytes`` when needed)."""
         d = attrs.asdict(self, recurse=False)
+        d.update(path_json(self.path))
         d["tags"] = list(self.tags)
         d["collections"] = list(self.collections)
         return d
@@ -174,10 +203,14 @@ class ModelRecord:
 
 @attrs.define
 class ScanError:
-    """A file the scan could not read, and why."""
+    """A file the scan could not read (or did not catalogue), and why. ``path`` is exact."""
 
     path: str
     error: str
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"path", "error"}`` (plus ``path_bytes`` when the name is not valid UTF-8)."""
+        return {**path_json(self.path), "error": self.error}
 
 
 @attrs.define
@@ -193,6 +226,8 @@ class ScanReport:
     seconds: float = 0.0
     interrupted: bool = False
     error_files: list[ScanError] = attrs.field(factory=list)
+    #: what the scan met and did not catalogue, and why ("symlink leaves its root")
+    skipped: list[ScanError] = attrs.field(factory=list)
     #: ids of files added, changed or moved by this scan (for plugins)
     changed_ids: list[int] = attrs.field(factory=list)
     #: False when the user asked for no thumbnails during this scan
@@ -209,5 +244,6 @@ class ScanReport:
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
-            "error_files": [attrs.asdict(e) for e in self.error_files],
+            "error_files": [e.as_json() for e in self.error_files],
+            "skipped": [e.as_json() for e in self.skipped],
         }

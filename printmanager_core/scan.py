@@ -5,7 +5,15 @@
   that disappeared takes over that file's row (tags, notes, id).
 * Deletions are soft: a file no longer on disk is marked ``missing``.
 * Bad input never stops the scan: a file that cannot be read is recorded with
-  its ``error``.
+  its ``error``. Files are opened without following a symlink and without
+  blocking, and must then be regular files, so a FIFO or device swapped in
+  between the walk and the read gets an error instead of hanging the scan.
+* File names are bytes: paths are the exact ``os`` strings; the store keeps
+  their display text and, when needed, their exact bytes (see paths.py).
+* What is catalogued: every regular file inside a model folder (format from the
+  extension when no reader knows it); directly in a root, only files of a known
+  kind. Hidden files, junk (ignore.py) and the user's ignore patterns are left
+  out; symlinks are never followed (one that leaves its root is reported).
 * Reading (hash + reader) runs in worker processes when there is enough to
   read; the main process alone writes the database, in short transactions, so
   Ctrl-C leaves the catalogue consistent (files read so far are kept; nothing
@@ -15,19 +23,24 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import errno
 import hashlib
 import io
 import json
 import multiprocessing
 import os
 import signal
+import stat
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 
+from .ignore import JUNK_NAMES, IgnoreRules, is_junk_member, load_rules
+from .paths import archive_of, display_path, is_within, path_from_store, stored_path
 from .readers import reader_for
 from .readers.base import Limits, ReadError, ReadResult, Source
 from .records import FileRecord, ScanError, ScanReport
@@ -86,7 +99,9 @@ class Entry(NamedTuple):
 
 
 def is_catalogued(name: str) -> str | None:
-    """How a file name is catalogued: "archive", "file", or None (ignored)."""
+    """How a file name directly in a root is catalogued: "archive", "file", or None
+    (left out: only files of a known kind stand alone as models). Inside a model
+    folder every regular file is catalogued (see :func:`walk`)."""
     lower = name.lower()
     if lower.endswith(ARCHIVE_EXTENSIONS):
         return "archive"
@@ -95,36 +110,99 @@ def is_catalogued(name: str) -> str | None:
     return None
 
 
-def walk(root: Path, skip: Iterable[Path] = ()) -> Iterator[Entry]:
-    """Every catalogued file under ``root`` (hidden files and folders skipped)."""
+def format_of(name: str) -> str | None:
+    """The format of a file no reader knows: from its extension (lower case, no dot)."""
+    ext = os.path.splitext(name.lower())[1]
+    return PLAIN_FORMATS.get(ext) or ext[1:] or None
+
+
+#: why a symlink is not catalogued (the scan report's ``skipped``)
+SYMLINK_LEAVES_ROOT = "symlink leaves its root (not followed)"
+
+
+def walk(
+    root: Path,
+    skip: Iterable[Path] = (),
+    *,
+    folder: Path | None = None,
+    ignore: IgnoreRules | None = None,
+    skipped: list[ScanError] | None = None,
+) -> Iterator[Entry]:
+    """Every catalogued file under ``root`` (or only under its sub-folder ``folder``).
+
+    Hidden files and folders, junk (:data:`~printmanager_core.ignore.JUNK_NAMES`),
+    ``skip`` folders and what ``ignore`` matches are left out. Symlinks are never
+    followed: what they point to inside the root is walked at its own path (no
+    loops, nothing counted twice); one pointing outside the root is appended to
+    ``skipped``, as is a folder that cannot be opened. Only regular files are
+    yielded (no FIFOs, sockets, devices).
+    """
+    root_s = str(root)
     skip_set = {str(p) for p in skip}
-    stack = [str(root)]
-    # whether a name is catalogued depends only on what follows its first dot
+    real_root: str | None = None
+    start = str(folder) if folder is not None else root_s
+    rel = ""
+    if start != root_s:
+        # a sub-folder is walked only if a walk of the whole root would enter it
+        if any(is_within(start, s) for s in skip_set):
+            return
+        for part in os.path.relpath(start, root_s).split(os.sep):
+            rel += part + "/"
+            if part[0] == "." or part.lower() in JUNK_NAMES or (ignore is not None and ignore.ignores(rel)):
+                return
+    stack = [(start, rel)]
+    # whether a name directly in the root is catalogued depends only on what follows its first dot
     kinds: dict[str, str | None] = {}
     while stack:
-        folder = stack.pop()
+        current, rel = stack.pop()
+        at_root = current == root_s
         try:
-            it = os.scandir(folder)
-        except OSError:
+            it = os.scandir(current)
+        except OSError as exc:
+            if skipped is not None:
+                skipped.append(ScanError(current, f"cannot open folder: {exc.strerror or exc}"))
             continue
         with it:
             for de in it:
                 name = de.name
                 if name[0] == ".":
                     continue
+                lower = name.lower()
+                if lower in JUNK_NAMES:
+                    continue
                 try:
+                    if de.is_symlink():
+                        if skipped is not None:
+                            if real_root is None:
+                                real_root = os.path.realpath(root_s)
+                            if not is_within(os.path.realpath(de.path), real_root):
+                                skipped.append(ScanError(de.path, SYMLINK_LEAVES_ROOT))
+                        continue
                     if de.is_dir(follow_symlinks=False):
-                        if de.path not in skip_set:
-                            stack.append(de.path)
+                        if de.path in skip_set:
+                            continue
+                        if ignore is not None:
+                            child = rel + name + "/"
+                            if not ignore.ignores(child):
+                                stack.append((de.path, child))
+                        else:
+                            stack.append((de.path, ""))
                         continue
-                    dot = name.find(".")
-                    key = name[dot:].lower() if dot > 0 else ""
-                    kind = kinds.get(key, "?")
-                    if kind == "?":
-                        kind = kinds[key] = is_catalogued(name) if key else None
-                    if kind is None or not de.is_file():
+                    if at_root:
+                        dot = lower.find(".")
+                        key = lower[dot:] if dot > 0 else ""
+                        kind = kinds.get(key, "?")
+                        if kind == "?":
+                            kind = kinds[key] = is_catalogued(name) if key else None
+                        if kind is None:
+                            continue
+                    else:
+                        kind = "archive" if lower.endswith(ARCHIVE_EXTENSIONS) else "file"
+                    if not de.is_file(follow_symlinks=False):
                         continue
-                    st = de.stat()
+                    if ignore is not None and ignore.ignores(rel + name):
+                        continue
+                    st = de.stat(follow_symlinks=False)
                 except OSError:
                     continue
                 yield Entry(de.path, name, st.st_size, st.st_mtime_ns, kind)
@@ -139,9 +217,46 @@ def _hash_bytes(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _hash_file(path: str) -> str:
-    with open(path, "rb") as fh:
-        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+#: open for reading: never block (a FIFO swapped in), never follow a symlink
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)  # fmt: skip
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"),
+)  # fmt: skip
+
+
+class NotRegularFile(OSError):
+    """What was found at a path is not a regular file (any more)."""
+
+
+def open_regular(path: str, same_as: os.stat_result | None = None) -> IO[bytes]:
+    """Open ``path`` for reading if it is a regular file, without blocking or
+    following a symlink; with ``same_as``, only if it is still that file.
+
+    :raises NotRegularFile: a FIFO, device, socket, symlink or folder is there,
+        or (``same_as``) another file was swapped in.
+    :raises OSError: it cannot be opened.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+            raise NotRegularFile("a symlink, not a regular file (swapped in after the walk; not followed)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = next((text for test, text in _KINDS if test(st.st_mode)), "something")
+            raise NotRegularFile(f"{what}, not a regular file")
+        if same_as is not None and (st.st_dev, st.st_ino) != (same_as.st_dev, same_as.st_ino):
+            raise NotRegularFile("the file was replaced while it was read")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _result_columns(result: ReadResult) -> dict[str, Any]:
@@ -186,20 +301,31 @@ def _read_source(source: Source, name: str) -> dict[str, Any]:
         return {"format": reader.name, "error": f"{reader.name} reader failed: {type(exc).__name__}: {exc}"}
 
 
+def _open_error(exc: OSError) -> str:
+    if isinstance(exc, NotRegularFile):
+        return f"cannot read file: {exc}"
+    return f"cannot read file: {exc.strerror or exc}"
+
+
 def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]:
-    """Hash and read one file on disk; never raises for bad content."""
+    """Hash and read one file on disk; never raises for bad content (nor blocks on a FIFO)."""
     try:
-        if size <= IN_MEMORY_MAX:
-            with open(path, "rb") as fh:
+        with open_regular(path) as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size <= IN_MEMORY_MAX:
                 data = fh.read()
-            digest = _hash_bytes(data)
-            source = Source(name=name, size=len(data), opener=lambda: io.BytesIO(data), path=Path(path), limits=limits)
-        else:
-            digest = _hash_file(path)
-            source = Source(name=name, size=size, opener=lambda: open(path, "rb"), path=Path(path), limits=limits)
+                digest = _hash_bytes(data)
+                source = Source(name=name, size=len(data), opener=lambda: io.BytesIO(data), path=Path(path),
+                                limits=limits)
+            else:
+                digest = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+                source = Source(name=name, size=st.st_size, opener=lambda: open_regular(path, st),
+                                path=Path(path), limits=limits)
     except OSError as exc:
-        return {"error": f"cannot read file: {exc.strerror or exc}"}
+        return {"error": _open_error(exc)}
     cols = _read_source(source, name)
+    if cols.get("format") is None:
+        cols["format"] = format_of(name)
     cols["hash"] = digest
     return cols
 
@@ -213,11 +339,16 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
     from .readers.ziputil import read_member, safe_members
 
     try:
-        zf = zipfile.ZipFile(path)
+        fh = open_regular(path)
+    except OSError as exc:
+        return [("", {"format": "zip", "error": _open_error(exc)})]
+    try:
+        zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        fh.close()
         return [("", {"format": "zip", "error": f"not a readable zip archive: {exc}"})]
     out: list[tuple[str, dict[str, Any]]] = []
-    with zf:
+    with fh, zf:
         try:
             members = safe_members(zf, limits)
         except ReadError as exc:
@@ -226,7 +357,7 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
             if info.is_dir():
                 continue
             member_name = info.filename.rsplit("/", 1)[-1]
-            if member_name.startswith(".") or is_catalogued(member_name) != "file":
+            if is_junk_member(info.filename):
                 continue
             try:
                 data = read_member(zf, info, limits)
@@ -239,11 +370,13 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
                 continue
             source = Source(name=member_name, size=len(data), opener=lambda d=data: io.BytesIO(d), limits=limits)
             cols = _read_source(source, member_name)
+            if cols.get("format") is None:
+                cols["format"] = format_of(member_name)
             cols["hash"] = _hash_bytes(data)
             cols["size_bytes"] = len(data)
             out.append((info.filename, cols))
     if not out:
-        return [("", {"format": "zip", "error": "archive holds no files printmanager can catalogue"})]
+        return [("", {"format": "zip", "error": "archive holds no files (only folders, hidden files or junk)"})]
     return out
 
 
@@ -258,7 +391,31 @@ def read_task(entries: list[Entry], limits: Limits) -> list[tuple[Entry, list[tu
     return results
 
 
-def _worker_init() -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the scanning process dies (even by ``kill -9``)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog below
+            pass
+        else:
+            if os.getppid() != parent_pid:  # the parent died before prctl took effect
+                os._exit(1)
+            return
+
+    def watchdog() -> None:  # pragma: no cover - platforms without PR_SET_PDEATHSIG
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watchdog, name="printmanager-parent-watchdog", daemon=True).start()
+
+
+def _worker_init(parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     # Ctrl-C is the parent's to handle: it stops submitting and commits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One BLAS thread per worker: the workers already use every core, and
@@ -286,6 +443,64 @@ def _batches(entries: list[Entry]) -> Iterator[list[Entry]]:
 # --------------------------------------------------------------------------
 
 
+class Target(NamedTuple):
+    """What one scan walks: a folder of a root (the root itself, or a sub-folder)."""
+
+    root_id: int
+    root: Path
+    folder: Path
+
+
+def model_of(root: str, path: str, archive: bool) -> tuple[str, str, str]:
+    """The model a file belongs to: (model path, default name, kind).
+
+    An archive is a model; a file directly in the root is a model of its own; any
+    other file belongs to its folder, where part folders ("parts", "stl",
+    "images"...) roll up into their parent folder. Paths are exact; the name is
+    display text.
+    """
+    if archive:
+        return path, display_path(os.path.splitext(os.path.basename(path))[0]), "archive"
+    folder = os.path.dirname(path)
+    if folder == root:
+        name = os.path.basename(path)
+        return path, display_path(name.split(".")[0] or name), "file"
+    while (
+        os.path.basename(folder).lower() in PART_FOLDERS and os.path.dirname(folder) != root and folder != root
+    ):
+        folder = os.path.dirname(folder)
+    return folder, display_path(os.path.basename(folder)), "folder"
+
+
+def exact_key(path: str) -> str | bytes:
+    """The exact value of a path in the store: ``coalesce(path_bytes, path)``."""
+    text, exact = stored_path(path)
+    return text if exact is None else exact
+
+
+def model_id_for(db: Any, root_id: int, path: str, name: str, kind: str) -> int:
+    """The id of the model at ``path`` (exact), created when it does not exist."""
+    row = db.execute("select id from models where coalesce(path_bytes, path) = ?", [exact_key(path)]).fetchone()
+    if row:
+        return int(row[0])
+    text, exact = stored_path(path)
+    now = now_iso()
+    return int(db.table("models").insert(
+        {"root_id": root_id, "path": text, "path_bytes": exact, "name": name, "kind": kind,
+         "created_at": now, "updated_at": now}
+    ).last_pk)
+
+
+def refresh_models(db: Any, root_id: int) -> None:
+    """Mark the root's models missing exactly when none of their files is present."""
+    db.execute(
+        "update models set missing = case when exists "
+        "(select 1 from files where files.model_id = models.id and files.missing = 0) then 0 else 1 end "
+        "where root_id = ?",
+        [root_id],
+    )
+
+
 class Scanner:
     """Scans roots into a library. Use :meth:`Library.scan` rather than this directly."""
 
@@ -311,15 +526,15 @@ class Scanner:
 
     # -- public --------------------------------------------------------------
 
-    def scan(self, roots: list[Path]) -> ScanReport:
-        """Scan every root; returns the report (``interrupted`` after Ctrl-C)."""
+    def scan(self, targets: list[Target]) -> ScanReport:
+        """Scan every target; returns the report (``interrupted`` after Ctrl-C)."""
         start = time.perf_counter()
-        for root in roots:
-            if not root.is_dir():
-                raise FileNotFoundError(f"{root}: folder not found")
+        for t in targets:
+            if not t.folder.is_dir():
+                raise FileNotFoundError(f"{display_path(str(t.folder))}: folder not found")
         try:
-            for root in roots:
-                self._scan_root(root)
+            for t in targets:
+                self._scan_root(t)
         except KeyboardInterrupt:
             self.report.interrupted = True
         finally:
@@ -330,19 +545,21 @@ class Scanner:
 
     # -- one root --------------------------------------------------------------
 
-    def _scan_root(self, root: Path) -> None:
-        root = root.resolve()
-        root_id = self.library.add_root(root)
-        rows = self._existing(root_id)
+    def _scan_root(self, target: Target) -> None:
+        root_id, root, folder = target
+        rows = self._existing(root_id, str(root), str(folder))
         by_path = {r["path"]: r for r in rows}
         archive_rows: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             if r["archive_path"]:
                 archive_rows.setdefault(r["archive_path"], []).append(r)
 
+        ignore, problems = load_rules(root, self.library.directory)
+        self.report.skipped.extend(ScanError(p.path, p.message) for p in problems)
         to_read: list[Entry] = []
         seen: set[str] = set()
-        for e in walk(root, skip=[self.library.directory]):
+        for e in walk(root, skip=[self.library.directory], folder=folder, ignore=ignore,
+                      skipped=self.report.skipped):
             if e.kind == "archive":
                 members = archive_rows.get(e.path)
                 if members is None and e.path in by_path:
@@ -378,7 +595,7 @@ class Scanner:
                 if r["hash"]:
                     self._gone_by_hash.setdefault(r["hash"], []).append(r)
         self._by_path = by_path
-        self._root = root
+        self._root = str(root)
         self._root_id = root_id
 
         self._read_all(to_read)
@@ -402,15 +619,35 @@ class Scanner:
             self._refresh_models(root_id)
         self._commit()
 
-    _EXISTING_COLUMNS = ("id", "path", "archive_path", "archive_size", "size_bytes", "mtime_ns", "missing")
+    _EXISTING_COLUMNS = (
+        "id", "path", "archive_path", "archive_size", "size_bytes", "mtime_ns", "missing", "path_bytes"
+    )  # fmt: skip
 
-    def _existing(self, root_id: int) -> list[dict[str, Any]]:
-        """What the walk compares against (hashes are fetched only when needed)."""
-        cur = self.db.execute(
-            f"select {', '.join(self._EXISTING_COLUMNS)} from files where root_id = ?", [root_id]
-        )
+    def _existing(self, root_id: int, root: str, folder: str) -> list[dict[str, Any]]:
+        """What the walk compares against (hashes are fetched only when needed): the
+        root's files, or those under ``folder``. Paths are exact."""
+        sql = f"select {', '.join(self._EXISTING_COLUMNS)} from files where root_id = ?"
+        params: list[Any] = [root_id]
+        if folder != root:
+            # display text is per character, so a display prefix holds every exact one
+            prefix = display_path(folder).rstrip(os.sep) + os.sep
+            sql += " and path >= ? and path < ?"
+            params += [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
+        cur = self.db.execute(sql, params)
         cols = self._EXISTING_COLUMNS
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        rows = []
+        for r in cur.fetchall():
+            row = dict(zip(cols, r))
+            exact = row.pop("path_bytes")
+            if exact is not None:
+                text = row["path"]
+                row["path"] = path_from_store(text, exact)
+                if row["archive_path"]:
+                    row["archive_path"] = archive_of(row["path"], text, row["archive_path"])
+            rows.append(row)
+        if folder != root:
+            rows = [r for r in rows if is_within(r["path"], folder)]
+        return rows
 
     def _hashes(self, ids: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}
@@ -445,7 +682,8 @@ class Scanner:
             return
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         batches = iter(_batches(entries))
-        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init)
+        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init,
+                                      initargs=(os.getpid(),))
         pending: set[cf.Future[Any]] = set()
         try:
             for _ in range(self.workers * 2):
@@ -484,7 +722,7 @@ class Scanner:
             if member:
                 path = e.path + ARCHIVE_SEP + member
                 name = member.rsplit("/", 1)[-1]
-                extra = {"archive_path": e.path, "archive_size": e.size, "mtime_ns": e.mtime_ns}
+                extra = {"archive_path": display_path(e.path), "archive_size": e.size, "mtime_ns": e.mtime_ns}
             else:
                 path, name = e.path, e.name
                 extra = {"archive_path": None, "archive_size": None, "mtime_ns": e.mtime_ns,
@@ -495,7 +733,7 @@ class Scanner:
             row.update(extra)
             if member:
                 row.setdefault("size_bytes", None)
-            row["name"] = name
+            row["name"] = display_path(name)
             row["model_id"] = self._model_for(e, member)
             row["root_id"] = self._root_id
             row["scanned_at"] = now_iso()
@@ -516,11 +754,12 @@ class Scanner:
             self._event("file_changed", existing["id"])
             self.report.changed_ids.append(existing["id"])
             return
+        text, exact = stored_path(path)
         h = row.get("hash")
         candidates = self._gone_by_hash.get(h) if h else None
         if candidates:
             old = candidates.pop(0)
-            self._update_file(old["id"], {**row, "path": path})
+            self._update_file(old["id"], {**row, "path": text, "path_bytes": exact})
             self._moved_ids.add(old["id"])
             self.report.moved += 1
             self._event("file_changed", old["id"])
@@ -528,12 +767,13 @@ class Scanner:
             return
         moved_elsewhere = self._moved_from_other_root(path, h)
         if moved_elsewhere is not None:
-            self._update_file(moved_elsewhere, {**row, "path": path})
+            self._update_file(moved_elsewhere, {**row, "path": text, "path_bytes": exact})
             self.report.moved += 1
             self._event("file_changed", moved_elsewhere)
             self.report.changed_ids.append(moved_elsewhere)
             return
-        row["path"] = path
+        row["path"] = text
+        row["path_bytes"] = exact
         row["added_at"] = row["scanned_at"]
         new_id = self._insert_file(row)
         self.report.added += 1
@@ -591,39 +831,17 @@ class Scanner:
     # -- models ----------------------------------------------------------------
 
     def _model_for(self, e: Entry, member: str) -> int:
-        path = Path(e.path)
-        if e.kind == "archive":
-            return self._model_id(str(path), path.stem, "archive")
-        folder = path.parent
-        if folder == self._root:
-            return self._model_id(str(path), path.name.split(".")[0] or path.name, "file")
-        while folder.name.lower() in PART_FOLDERS and folder.parent != self._root and folder != self._root:
-            folder = folder.parent
-        if folder.name.lower() in PART_FOLDERS and folder.parent == self._root:
-            pass  # a part folder directly in the root is a model of its own
-        return self._model_id(str(folder), folder.name, "folder")
+        path, name, kind = model_of(self._root, e.path, e.kind == "archive")
+        return self._model_id(path, name, kind)
 
     def _model_id(self, path: str, name: str, kind: str) -> int:
         cached = self._model_ids.get(path)
         if cached is not None:
             return cached
-        row = self.db.execute("select id from models where path = ?", [path]).fetchone()
-        if row:
-            mid = int(row[0])
-        else:
-            now = now_iso()
-            mid = int(self.db.table("models").insert(
-                {"root_id": self._root_id, "path": path, "name": name, "kind": kind,
-                 "created_at": now, "updated_at": now}
-            ).last_pk)
+        mid = model_id_for(self.db, self._root_id, path, name, kind)
         self._model_ids[path] = mid
         return mid
 
     def _refresh_models(self, root_id: int) -> None:
         self._begin()
-        self.db.execute(
-            "update models set missing = case when exists "
-            "(select 1 from files where files.model_id = models.id and files.missing = 0) then 0 else 1 end "
-            "where root_id = ?",
-            [root_id],
-        )
+        refresh_models(self.db, root_id)

@@ -1,11 +1,16 @@
-"""``printmanager ls``, ``models``, ``duplicates`` and ``show``."""
+"""``printmanager ls``, ``models``, ``duplicates`` and ``show``.
+
+Lines for people show names with control characters and undecodable bytes
+escaped (``\\n``, ``\\xe9``): one file is always one line. ``--json`` is lossless.
+"""
 
 from __future__ import annotations
 
 import click
 
 from ..errors import NotFound
-from ..records import FileRecord
+from ..paths import printable
+from ..records import FileRecord, ModelRecord
 from . import LibraryContext, echo_json, pass_library
 
 
@@ -16,9 +21,14 @@ def _fmt_num(value: float | None, unit: str = "", digits: int = 1) -> str:
 def _file_line(f: FileRecord) -> str:
     bbox = "x".join(f"{v:.1f}" for v in f.bbox_mm) + " mm" if f.bbox_mm else ""
     tri = f"{f.triangles:,} tri" if f.triangles is not None else ""
-    extra = f"  ERROR: {f.error}" if f.error else ""
-    parts = [p for p in (f"[{f.id}]", f.format or "?", f.path, tri, bbox) if p]
+    extra = f"  ERROR: {printable(f.error)}" if f.error else ""
+    parts = [p for p in (f"[{f.id}]", printable(f.format or "?"), printable(f.path), tri, bbox) if p]
     return "  ".join(parts) + extra
+
+
+def _model_line(m: ModelRecord) -> str:
+    tags = f"  #{' #'.join(m.tags)}" if m.tags else ""
+    return printable(f"[{m.id}] {m.name}  ({m.files} files, {m.kind})  {m.path}{tags}")
 
 
 def register(cli: click.Group) -> None:
@@ -49,8 +59,7 @@ def register(cli: click.Group) -> None:
             echo_json([m.as_json() for m in found])
             return
         for m in found:
-            tags = f"  #{' #'.join(m.tags)}" if m.tags else ""
-            click.echo(f"[{m.id}] {m.name}  ({m.files} files, {m.kind})  {m.path}{tags}")
+            click.echo(_model_line(m))
 
     @cli.command("duplicates")
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of groups.")
@@ -65,7 +74,7 @@ def register(cli: click.Group) -> None:
         for g in groups:
             click.echo(f"{g[0].hash}  {g[0].size_bytes} bytes, {len(g)} copies")
             for f in g:
-                click.echo(f"  [{f.id}] {f.path}")
+                click.echo(f"  [{f.id}] {printable(f.path)}")
 
     @cli.command("show")
     @click.argument("path_or_id")
@@ -75,29 +84,38 @@ def register(cli: click.Group) -> None:
     def show(state: LibraryContext, path_or_id: str, is_model: bool, as_json: bool) -> None:
         """Show everything known about one file (or model, with --model)."""
         lib = state.library
+        record: FileRecord | ModelRecord
+        files: list[FileRecord] | None = None
         if is_model:
-            m = lib.model(path_or_id)
-            data = m.as_json()
-            data["files"] = [f.as_json() for f in lib.model_files(m.id)]
+            record = lib.model(path_or_id)
+            files = lib.model_files(record.id)
         else:
             try:
-                data = lib.file(path_or_id).as_json()
+                record = lib.file(path_or_id)
             except NotFound:
                 try:
-                    m = lib.model(path_or_id)
+                    record = lib.model(path_or_id)
                 except NotFound:
-                    raise NotFound(f"no file or model {path_or_id} in the library") from None
-                data = m.as_json()
-                data["files"] = [f.as_json() for f in lib.model_files(m.id)]
+                    raise NotFound(f"no file or model {printable(path_or_id)} in the library") from None
+                files = lib.model_files(record.id)
+        data = record.as_json()
+        if files is not None:
+            data["files"] = [f.as_json() for f in files]
         if as_json:
             echo_json(data)
             return
+        # people read the exact names, escaped; path_bytes is for programs
+        data["path"] = record.path
+        data.pop("path_bytes", None)
+        if isinstance(record, FileRecord):
+            data["name"] = record.name
+            data["archive_path"] = record.archive_path
         for key, value in data.items():
             if key == "files":
                 click.echo("files:")
-                for f in value:
-                    click.echo(f"  [{f['id']}] {f['path']}")
+                for f in files or ():
+                    click.echo(f"  [{f.id}] {printable(f.path)}")
                 continue
             if value in (None, "", [], {}, ()):
                 continue
-            click.echo(f"{key}: {value}")
+            click.echo(printable(f"{key}: {value}"))

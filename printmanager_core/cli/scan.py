@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..paths import printable
 from . import LibraryContext, echo_json, pass_library
 
 
@@ -21,7 +22,11 @@ def register(cli: click.Group) -> None:
     @pass_library
     def scan(state: LibraryContext, paths: tuple[Path, ...], as_json: bool, workers: int | None,
              no_thumbnails: bool) -> None:
-        """Add folders to the library and catalogue their files (all roots if none given)."""
+        """Add folders to the library and catalogue their files (all roots if none given).
+
+        A folder inside a root rescans that part of the root; a folder holding
+        roots becomes their root (docs/guide.md, "Roots").
+        """
         lib = state.library
         if not paths and not lib.roots():
             raise click.UsageError("give a folder to scan; the library has no roots yet")
@@ -45,7 +50,9 @@ def register(cli: click.Group) -> None:
                 f"in {report.seconds:.2f}s"
             )
             for err in report.error_files:
-                click.echo(f"  error: {err.path}: {err.error}", err=True)
+                click.echo(f"  error: {printable(err.path)}: {printable(err.error)}", err=True)
+            for skip in report.skipped:
+                click.echo(f"  skipped: {printable(skip.path)}: {printable(skip.error)}", err=True)
         if report.interrupted:
             click.echo("Interrupted: the files read so far are catalogued; run scan again to finish.", err=True)
             sys.exit(130)

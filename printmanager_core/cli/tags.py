@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..paths import printable
 from . import LibraryContext, echo_json, pass_library
 
 
@@ -19,7 +20,7 @@ def register(cli: click.Group) -> None:
         """Add TAGS to a file (by id or path) or, with --model, to a model."""
         lib = state.library
         rec = lib.tag_model(target, *tags) if is_model else lib.tag(target, *tags)
-        click.echo(f"{rec.path}: {' '.join(rec.tags) or '(no tags)'}")
+        click.echo(f"{printable(rec.path)}: {' '.join(rec.tags) or '(no tags)'}")
 
     @cli.command("untag")
     @click.argument("target")
@@ -30,7 +31,7 @@ def register(cli: click.Group) -> None:
         """Remove TAGS from a file or, with --model, from a model."""
         lib = state.library
         rec = lib.untag_model(target, *tags) if is_model else lib.untag(target, *tags)
-        click.echo(f"{rec.path}: {' '.join(rec.tags) or '(no tags)'}")
+        click.echo(f"{printable(rec.path)}: {' '.join(rec.tags) or '(no tags)'}")
 
     @cli.command("tags")
     @click.option("--json", "as_json", is_flag=True)
@@ -53,7 +54,7 @@ def register(cli: click.Group) -> None:
         """Set the notes of a file or, with --model, of a model."""
         lib = state.library
         rec = lib.update_model(target, notes=text) if is_model else lib.set_file_notes(target, text)
-        click.echo(f"{rec.path}: notes set")
+        click.echo(f"{printable(rec.path)}: notes set")
 
     @cli.command("model-set")
     @click.argument("model")
@@ -68,7 +69,7 @@ def register(cli: click.Group) -> None:
         if not values:
             raise click.UsageError("give at least one of --name, --creator, --source-url, --licence")
         rec = state.library.update_model(model, **values)
-        click.echo(f"[{rec.id}] {rec.name}: updated")
+        click.echo(f"[{rec.id}] {printable(rec.name)}: updated")
 
     @cli.group("collection")
     def collection() -> None:
