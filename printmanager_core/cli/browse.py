@@ -7,6 +7,7 @@ import click
 from ..errors import NotFound
 from ..records import FileRecord
 from . import LibraryContext, echo_json, pass_library
+from .queryargs import QueryCommand, query_argument
 
 
 def _fmt_num(value: float | None, unit: str = "", digits: int = 1) -> str:
@@ -24,8 +25,8 @@ def _file_line(f: FileRecord) -> str:
 def register(cli: click.Group) -> None:
     """Add ``ls``, ``models``, ``duplicates`` and ``show`` to the CLI."""
 
-    @cli.command("ls")
-    @click.argument("query", nargs=-1)
+    @cli.command("ls", cls=QueryCommand)
+    @query_argument()
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per file.")
     @click.option("--missing", is_flag=True, help="Include files no longer on disk.")
     @pass_library
@@ -38,8 +39,8 @@ def register(cli: click.Group) -> None:
         for f in files:
             click.echo(_file_line(f))
 
-    @cli.command("models")
-    @click.argument("query", nargs=-1)
+    @cli.command("models", cls=QueryCommand)
+    @query_argument()
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per model.")
     @pass_library
     def models(state: LibraryContext, query: tuple[str, ...], as_json: bool) -> None:
