@@ -54,7 +54,7 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     # the core dependencies come from the package index, as for any user
-    _pip("--python", str(python), "install", "--quiet", str(wheel))
+    _pip("--python", str(python), "install", "--quiet", "--no-compile", str(wheel))
     return venv
 
 
@@ -163,7 +163,7 @@ def test_plain_install_gives_a_working_cli_and_library(core_venv: Path, tmp_path
 def test_one_extra_installs_on_its_own_and_turns_its_plugin_on(core_venv: Path, tmp_path: Path) -> None:
     home = tmp_path
     python = core_venv / "bin" / "python"
-    _pip("--python", str(python), "install", "--quiet", "Pillow>=10.1")
+    _pip("--python", str(python), "install", "--quiet", "--no-compile", "Pillow>=10.1")
     try:
         assert _installed(core_venv, home)["PIL"] is True
         rows = _plugin_rows(core_venv, home)
