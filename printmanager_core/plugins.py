@@ -241,6 +241,8 @@ def _missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
     dist = ep.dist
     if dist is None or not dist.requires:
         return None
+    if _all_installed(dist.requires, ep.name):
+        return None  # the usual case, decided without parsing a marker
     try:
         needs = _unmet(dist, ep.name, set())
     except Exception as exc:  # unreadable metadata: let loading show what is wrong
@@ -249,6 +251,28 @@ def _missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
     if not needs:
         return None
     return PluginOff(ep.name, dist.metadata["Name"], ep.name, tuple(needs))
+
+
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508's name
+
+
+def _all_installed(requires: list[str], extra: str) -> bool:
+    """True when every requirement that may belong to ``extra`` is installed (a quick, safe pre-check).
+
+    A requirement line that mentions ``extra`` anywhere counts; when all of them
+    are installed, the extra is. Otherwise :func:`_unmet` decides, with packaging.
+    """
+    for line in requires:
+        if extra not in line:
+            continue
+        name = _PROJECT_NAME.match(line)
+        if name is None:
+            return False
+        try:
+            metadata.version(name.group())
+        except metadata.PackageNotFoundError:
+            return False
+    return True
 
 
 def _unmet(dist: metadata.Distribution, extra: str, seen: set[str]) -> list[str]:

@@ -179,3 +179,20 @@ def test_one_extra_installs_on_its_own_and_turns_its_plugin_on(core_venv: Path, 
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         _pip("--python", str(python), "uninstall", "--quiet", "--yes", "Pillow")
+
+
+def test_readme_install_section_names_every_extra() -> None:
+    from importlib import metadata
+
+    readme = (REPO / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert [line.split("#")[0].strip() for line in quick.strip().splitlines()] == ["make demo", "make test"]
+    install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
+    assert "pip install 'printmanager[all]'" in install and "pip install printmanager`" in install
+    extras = set(metadata.metadata("printmanager").get_all("Provides-Extra") or []) - {"test"}
+    assert extras == {"thumbnails", "vault", "sync", "all"}
+    for extra in extras:
+        assert f"| `{extra}` |" in install, extra
+    # each plugin extra is named like the plugin's entry point: that is how a missing one is found
+    names = {ep.name for ep in metadata.entry_points(group="printmanager") if ep.dist.metadata["Name"] == "printmanager"}
+    assert names == extras - {"all"}

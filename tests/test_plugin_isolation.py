@@ -389,3 +389,26 @@ def test_a_plugin_failing_at_load_is_recorded_in_process(
     assert {"thumbnails", "vault", "sync", "good", "bad_hooks"} <= {n for n, r in rows.items() if r["status"] == "on"}
     for name in LOAD_FAILURES:
         assert not plugins.get_plugin_manager().has_plugin(name)
+
+
+def test_export_names_a_plugin_that_raises_and_writes_nothing(fresh_plugins: None, tmp_path: Path) -> None:
+    from printmanager_core.errors import PrintManagerError
+    from printmanager_core.privacy.export import export_library
+
+    class BrokenExport:
+        @hookimpl
+        def export_user_data(self, library, export):  # type: ignore[no-untyped-def]
+            raise AttributeError("'NoneType' object has no attribute 'rows'")
+
+    plugins.register_plugin(BrokenExport(), name="broken-export")
+    dest = tmp_path / "out" / "export.zip"
+    dest.parent.mkdir()
+    with Library(tmp_path / "lib") as lib:
+        with pytest.raises(PrintManagerError) as err:
+            export_library(lib, dest)
+        message = str(err.value)
+        assert "plugin 'broken-export' failed (AttributeError:" in message and "\n" not in message
+        assert message.endswith("PRINTMANAGER_BLOCK_PLUGINS=broken-export")
+        assert list(dest.parent.iterdir()) == []
+        plugins.unregister_plugin("broken-export")
+        assert export_library(lib, dest).path == dest
