@@ -92,7 +92,7 @@ class PluginOff:
     :ivar plugin: the entry-point name (also the extra's name).
     :ivar distribution: the distribution that declares the entry point and the extra.
     :ivar extra: the extra to install.
-    :ivar needs: the extra's requirements that are missing or too old.
+    :ivar needs: the extra's requirements that are not installed.
     """
 
     plugin: str
@@ -241,9 +241,9 @@ def _missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
     dist = ep.dist
     if dist is None or not dist.requires:
         return None
-    if _all_installed(dist.requires, ep.name):
-        return None  # the usual case, decided without parsing a marker
     try:
+        if _all_installed(dist.requires, ep.name):
+            return None  # the usual case, decided without parsing a marker
         needs = _unmet(dist, ep.name, set())
     except Exception as exc:  # unreadable metadata: let loading show what is wrong
         log.debug("requirements of %s unreadable: %s", ep.name, exc)
@@ -290,12 +290,10 @@ def _unmet(dist: metadata.Distribution, extra: str, seen: set[str]) -> list[str]
                 missing.extend(m for m in _unmet(dist, inner, seen) if m not in missing)
             continue
         try:
-            version = metadata.version(req.name)
+            metadata.version(req.name)
         except metadata.PackageNotFoundError:
-            missing.append(req.name)
-            continue
-        if req.specifier and not req.specifier.contains(version, prereleases=True):
-            missing.append(f"{req.name}{req.specifier} (found {version})")
+            if req.name not in missing:
+                missing.append(req.name)
     return missing
 
 

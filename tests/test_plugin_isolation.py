@@ -72,6 +72,8 @@ MODULES = {
         def scan_finished(library, report):
             raise ZeroDivisionError("division by zero")
     """,
+    # needs its extra, which is not installed: off, not failed
+    "pm_needs_extra": "import printmanager_absent_dependency_for_tests\n",
     # a well-behaved plugin: it still runs beside the others
     "pm_good": """
         import os
@@ -101,6 +103,7 @@ ENTRY_POINTS = {
     "bad_exit": "pm_bad_exit",
     "bad_spec": "pm_bad_spec",
     "bad_hooks": "pm_bad_hooks",
+    "needsextra": "pm_needs_extra",
     "good": "pm_good",
 }
 LOAD_FAILURES = {"bad_import": "ModuleNotFoundError", "bad_boom": "RuntimeError: settings file is missing",
@@ -125,6 +128,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [project]
         name = "printmanager-misbehaving"
         version = "0.3.0"
+
+        [project.optional-dependencies]
+        needsextra = ["printmanager-absent-dependency-for-tests>=1", "click>=7"]
 
         [project.entry-points.printmanager]
         """) + eps + "\n\n[tool.setuptools]\npy-modules = [" + ", ".join(f'"{m}"' for m in MODULES) + "]\n")
@@ -171,6 +177,9 @@ def test_help_and_version_survive_plugins_that_fail(site: Path, tmp_path: Path) 
     [line] = [w for w in _warnings(result.stderr) if "'bad_hooks' failed in register_commands" in w]
     assert "ValueError: command table" in line and line.endswith("PRINTMANAGER_BLOCK_PLUGINS=bad_hooks")
     assert "bad-half-added" not in result.stdout
+    assert "needsextra plugin off: install 'printmanager-misbehaving[needsextra]' (needs " \
+           "printmanager-absent-dependency-for-tests)" in " ".join(result.stdout.split())
+    assert "needsextra" not in result.stderr  # off is not a warning
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ") and line.strip()}
     assert {"scan", "ls", "plugins", "thumbnail", "sync", "secrets", "good-hello"} <= listed
 
@@ -208,6 +217,12 @@ def test_plugins_lists_what_failed_and_why(site: Path, tmp_path: Path) -> None:
     assert {e["where"] for e in bad["errors"]} == {"register_commands", "register_readers"}
     assert rows["good"]["status"] == "on" and rows["good"]["errors"] == []
     assert rows["thumbnails"]["status"] == "on"
+    # a plugin package's own extra, named like its entry point: off until installed
+    off = rows["needsextra"]
+    assert off["status"] == "off" and off["errors"] == [] and "error" not in off
+    assert off["install"] == "printmanager-misbehaving[needsextra]"
+    assert off["needs"] == ["printmanager-absent-dependency-for-tests"]  # click is there
+    assert "'needsextra'" not in result.stderr
 
     text = _cli(env, "plugins")
     assert "bad_boom 0.3.0  (failed to load: RuntimeError: settings file is missing; " \
