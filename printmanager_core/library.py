@@ -151,7 +151,9 @@ class Library:
         report = scanner.scan(targets)
         report.thumbnails = thumbnails
         if not report.interrupted:
-            self.pm.hook.scan_finished(library=self, report=report)
+            from .plugins import call_hook_safely  # a plugin that raises is named and stepped around
+
+            call_hook_safely("scan_finished", library=self, report=report)
         return report
 
     # -- browsing ------------------------------------------------------------

@@ -16,9 +16,11 @@ so a negated term matches exactly the records the term does not.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
-import unicodedata
+import sqlite3
+import threading
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import attrs
@@ -49,6 +51,13 @@ __all__ = [
 
 SQL = tuple[str, list[Any]]
 
+#: the longest query accepted, in characters
+MAX_QUERY_CHARS = 10_000
+#: the most terms in one query (each becomes part of one SQL expression)
+MAX_TERMS = 256
+#: SQLite's INTEGER range: larger whole numbers are compared as REAL
+INT64_MAX = 2**63 - 1
+
 # -- text helpers ---------------------------------------------------------------
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
@@ -64,51 +73,74 @@ def like_contains(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _is_diacritic(cp: int) -> bool:
-    # The combining marks FTS5's unicode61 tokenizer treats as diacritics
-    # (sqlite3Fts5UnicodeIsdiacritic): part of a token, dropped when folding.
-    if cp < 768 or cp > 817:
-        return False
-    if cp < 800:
-        return bool(0x08029FDF & (1 << (cp - 768)))
-    return bool(0x000361F8 & (1 << (cp - 800)))
+#: what FTS5's unicode61 tokenizer makes of a character: its folded text inside a
+#: token ("" for a diacritic it drops), or None for a separator
+_TOKEN_CHARS: dict[str, str | None] = {
+    **{chr(c): None for c in range(128)},
+    **{c: c.lower() for c in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+}
+_probe_lock = threading.Lock()
+_probe_db: sqlite3.Connection | None = None
 
 
-def _is_token_char(ch: str) -> bool:
-    cat = unicodedata.category(ch)
-    # unicode61's default categories "L* N* Co"; code points it does not know are token characters too
-    return cat[0] in "LN" or cat in ("Co", "Cn") or _is_diacritic(ord(ch))
+def _probe(chars: set[str]) -> None:
+    """Ask SQLite's own unicode61 tokenizer what it makes of each of ``chars`` (once each).
 
-
-def _fold(ch: str) -> str:
-    cp = ord(ch)
-    if cp < 128:
-        return ch.lower()
-    if _is_diacritic(cp):
-        return ""
-    folded = ch.casefold()
-    if len(folded) != 1:  # full folds (ß → ss) are not unicode61's simple fold
-        folded = ch.lower()[0]
-    parts = unicodedata.normalize("NFD", folded)
-    if len(parts) == 2 and ord(parts[0]) < 128 and _is_diacritic(ord(parts[1])):
-        return parts[0]  # one ASCII letter + one diacritic: remove_diacritics=1
-    return folded
+    Python's Unicode tables are newer than SQLite's, so categories and case folds
+    of recent characters differ; the tokenizer itself is the only exact answer.
+    """
+    global _probe_db
+    with _probe_lock:
+        todo = sorted(ch for ch in chars if ch not in _TOKEN_CHARS)
+        if not todo:
+            return
+        if _probe_db is None:
+            db = sqlite3.connect(":memory:", check_same_thread=False)
+            db.execute("create virtual table t using fts5(x, tokenize='unicode61')")
+            db.execute("create virtual table v using fts5vocab(t, 'instance')")
+            _probe_db = db
+        db = _probe_db
+        found: dict[str, str | None] = {}
+        with db:
+            for ch in todo:
+                if "\ud800" <= ch <= "\udfff":  # a lone surrogate (an undecodable byte) is no text
+                    found[ch] = None
+                    continue
+                # "q<ch>q": one token "q…q" when ch is part of words, two "q" when it separates them
+                db.execute("insert into t(rowid, x) values (?, ?)", [ord(ch), f"q{ch}q"])
+            rows = db.execute("select doc, term from v order by doc, offset").fetchall()
+            db.execute("delete from t")
+        terms: dict[int, list[str]] = {}
+        for doc, term in rows:
+            terms.setdefault(doc, []).append(term)
+        for ch in todo:
+            if ch in found:
+                continue
+            got = terms.get(ord(ch), [])
+            found[ch] = got[0][1:-1] if len(got) == 1 else None
+        _TOKEN_CHARS.update(found)
 
 
 def tokenize(text: str | None) -> list[str]:
-    """Split ``text`` into search tokens the way FTS5's ``unicode61`` tokenizer does.
+    """Split ``text`` into search tokens exactly as FTS5's ``unicode61`` tokenizer does.
 
     Letters, digits and private-use characters make tokens; everything else
     separates them. Tokens are case-folded, and a Latin letter with one accent
-    loses it ("Café" → "cafe"). This mirrors SQLite for the Unicode repertoire
-    its tables know.
+    loses it ("Café" → "cafe"). ASCII is known here; any other character is looked
+    up once in SQLite's own tokenizer, so the decision is SQLite's, whatever
+    Unicode version each side knows.
     """
+    text = text or ""
+    classes = _TOKEN_CHARS
+    if not all(ch in classes for ch in text):
+        _probe(set(text))
     tokens: list[str] = []
     current: list[str] = []
     inside = False
-    for ch in text or "":
-        if _is_token_char(ch):
-            current.append(_fold(ch))
+    for ch in text:
+        folded = classes[ch]
+        if folded is not None:
+            current.append(folded)
             inside = True
         elif inside:
             tokens.append("".join(current))
@@ -306,11 +338,13 @@ class SubstringQuery(Query):
 
 @attrs.frozen
 class ModelIdQuery(Query):
-    """Files of the model with this id."""
+    """Files of the model with this id (an id beyond SQLite's integers matches nothing)."""
 
     id: int
 
     def sql(self) -> SQL:
+        if not 0 <= self.id <= INT64_MAX:
+            return "0", []  # no model can have it
         return "files.model_id = ?", [self.id]
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
@@ -456,8 +490,20 @@ def _bad_value(field: str, value: str) -> UsageError:
     return UsageError(f"{field}: cannot read {value!r} (try {_EXAMPLES[field]})")
 
 
-def _tidy(number: float) -> float | int:
-    return int(number) if number == int(number) else number
+def _scaled(number: str, factor: float) -> float | int:
+    """``number`` (digits, maybe a decimal point) times ``factor``: exact for whole numbers."""
+    if number.isdigit() and len(number) <= 100 and float(factor).is_integer():
+        return int(number) * int(factor)  # float() would round past 2**53
+    return float(number) * factor
+
+
+def _tidy(field: str, value: str, number: float | int) -> float | int:
+    """An int where SQLite's INTEGER holds the number, else a float; refuses what no float holds."""
+    if isinstance(number, int):
+        return number if abs(number) <= INT64_MAX else float(number)
+    if not math.isfinite(number):
+        raise UsageError(f"{field}: {value!r} is too large a number")
+    return int(number) if number.is_integer() and abs(number) <= INT64_MAX else number
 
 
 def parse_value(field: str, value: str) -> float | int:
@@ -465,12 +511,12 @@ def parse_value(field: str, value: str) -> float | int:
     text = value.strip()
     if field == "time":
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            return _tidy(float(text))
+            return _tidy(field, value, _scaled(text, 1))
         m = _DURATION.fullmatch(text.lower())
         if not text or not m or not any(m.groups()):
             raise _bad_value(field, value)
-        d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-        return _tidy(d * 86400 + h * 3600 + mi * 60 + s)
+        parts = [_scaled(g, f) for g, f in zip(m.groups(), (86400, 3600, 60, 1)) if g]
+        return _tidy(field, value, sum(parts))
     m = _NUMBER.fullmatch(text)
     if not m:
         raise _bad_value(field, value)
@@ -485,7 +531,7 @@ def parse_value(field: str, value: str) -> float | int:
         raise UsageError(
             f"{field}: unknown unit {m.group(2)!r} in {value!r} (units: {', '.join(u for u in units if u)})"
         )
-    return _tidy(float(m.group(1)) * units[unit])
+    return _tidy(field, value, _scaled(m.group(1), units[unit]))
 
 
 # -- parser --------------------------------------------------------------------------
@@ -579,7 +625,10 @@ def _field_term(field: str, op: str, value: str, raw: str) -> Query:
     if field == "format":
         return FormatQuery(value.lower().lstrip("."))
     if field == "model":
-        return ModelIdQuery(int(value)) if value.isascii() and value.isdigit() else ModelNameQuery(value)
+        if value.isascii() and value.isdigit():
+            # int() refuses 4300+ digits; any id this long is past SQLite's integers and matches nothing
+            return ModelIdQuery(int(value) if len(value) <= 100 else INT64_MAX + 1)
+        return ModelNameQuery(value)
     if field == "has":
         what = HAS_ALIASES.get(value.lower(), value.lower())
         if what not in HAS:
@@ -610,11 +659,22 @@ def parse_query(text: str | None) -> Query:
 
     The empty query matches every file. Raises
     :class:`~printmanager_core.errors.UsageError` naming the problem (an unknown
-    field, a bad number or unit, an unbalanced quote, a dangling ``OR``).
+    field, a bad number or unit, an unbalanced quote, a dangling ``OR``, a query
+    longer than :data:`MAX_QUERY_CHARS` characters or :data:`MAX_TERMS` terms, a
+    NUL character) and never raises anything else, whatever the string.
     """
+    text = text or ""
+    if len(text) > MAX_QUERY_CHARS:
+        raise UsageError(f"query too long: {len(text):,} characters (at most {MAX_QUERY_CHARS:,})")
+    if "\x00" in text:
+        raise UsageError("a query cannot hold a NUL character")
+    tokens = _lex(text)
+    terms_given = sum(1 for token in tokens if token.raw != "OR")
+    if terms_given > MAX_TERMS:
+        raise UsageError(f"query has too many terms: {terms_given:,} (at most {MAX_TERMS})")
     groups: list[list[Query]] = []
     join_next = False
-    for token in _lex(text or ""):
+    for token in tokens:
         if token.raw == "OR":
             if not groups or join_next:
                 raise UsageError("'OR' needs a term on each side")

@@ -73,22 +73,27 @@ def collect(hook_name: str, name_of: Callable[..., str]) -> Registry[Any]:
     :param name_of: turns the arguments a plugin passed to ``register`` into the
         registered name; the stored value is the single argument, or the last one
         when several are given.
+
+    A plugin whose hook raises (or whose ``register`` call ``name_of`` cannot
+    read) is named in one warning, recorded
+    (:func:`printmanager_core.plugins.plugin_problems`) and left out of the
+    registry; the other plugins' entries stay.
     """
     if hook_name in _cache:
         return _cache[hook_name]
-    from .plugins import get_plugin_manager
+    from .plugins import call_impl_safely, hook_implementations
 
-    pm = get_plugin_manager()
     registry: Registry[Any] = Registry(hook_name)
-    caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
-        # get_hookimpls() lists oldest first; pluggy calls newest (and tryfirst) first.
+    for impl in hook_implementations(hook_name):  # pluggy's call order: newest (and tryfirst) first
         plugin_name = impl.plugin_name
+        given: list[Entry[Any]] = []
 
-        def register(*args: Any, _plugin: str = plugin_name, **kwargs: Any) -> None:
+        def register(*args: Any, _plugin: str = plugin_name, _given: list[Entry[Any]] = given,
+                     **kwargs: Any) -> None:
             name = name_of(*args, **kwargs)
             value = args[-1] if args else next(iter(kwargs.values()))
             entry = Entry(name, value, _plugin)
+            _given.append(entry)
             if name in registry.entries:
                 registry.clashes.append(entry)
                 log.warning(
@@ -101,9 +106,19 @@ def collect(hook_name: str, name_of: Callable[..., str]) -> Registry[Any]:
                 return
             registry.entries[name] = entry
 
-        impl.function(register=register)
+        ok, _ = call_impl_safely(impl, hook_name, {"register": register})
+        if not ok:  # the plugin is stepped around: nothing it registered before raising is kept
+            _forget(registry, given)
     _cache[hook_name] = registry
     return registry
+
+
+def _forget(registry: Registry[Any], given: list[Entry[Any]]) -> None:
+    for entry in given:
+        if registry.entries.get(entry.name) is entry:
+            del registry.entries[entry.name]
+        else:
+            registry.clashes[:] = [c for c in registry.clashes if c is not entry]
 
 
 def clear_caches() -> None:

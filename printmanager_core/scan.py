@@ -826,7 +826,9 @@ class Scanner:
         )
         cols = [d[0] for d in cur.description]
         rec = FileRecord.from_row(dict(zip(cols, cur.fetchone())))
-        getattr(self._hooks, hook_name)(library=self.library, file=rec)
+        from .plugins import call_hook_safely  # a plugin whose hook raises is named, recorded, stepped around
+
+        call_hook_safely(hook_name, library=self.library, file=rec)
 
     # -- models ----------------------------------------------------------------
 

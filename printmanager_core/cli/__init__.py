@@ -7,6 +7,7 @@ all are added through the ``register_commands`` hook.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,57 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PrintManagerGroup(click.Group):
+    """The top-level group: says which plugins are off in ``--help`` and for an unknown command."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        lines = _plugin_notes()  # (a plugin that failed to load has its warning line on stderr)
+        if lines:
+            formatter.write_paragraph()
+            formatter.write_text("Plugins off (see `printmanager plugins`):")
+            with formatter.indentation():
+                for line in lines:
+                    formatter.write_text(line)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            if args and args[0] not in self.commands:
+                note = _not_loaded_note()
+                if note:
+                    exc.message = f"{exc.message} {note}"
+            raise
+
+
+def _not_loaded_note() -> str:
+    """``Plugins not loaded: a, b (...)``: what the error for an unknown command adds ("" if none)."""
+    from ..plugins import plugin_problems, plugins_off
+
+    try:
+        names = [item.plugin for item in plugins_off()]
+        names += [p.plugin for p in plugin_problems() if p.where == "load"]
+    except Exception:  # an error message must always print
+        return ""
+    if not names:
+        return ""
+    return f"Plugins not loaded: {', '.join(sorted(set(names)))} (`printmanager plugins` says why)."
+
+
+def _plugin_notes() -> list[str]:
+    """One line per plugin that is off because its extra is not installed."""
+    from ..plugins import plugins_off
+
+    try:
+        return [item.line() for item in plugins_off()]
+    except Exception:  # help must always print
+        return []
+
+
+@click.group(cls=PrintManagerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="printmanager")
 @click.option(
     "--library",
@@ -65,14 +116,43 @@ _commands_loaded = False
 
 
 def load_commands() -> click.Group:
-    """Add every plugin's commands to :data:`cli` (once) and return it."""
+    """Add every plugin's commands to :data:`cli` (once) and return it.
+
+    A plugin whose ``register_commands`` raises is named in one warning and
+    recorded; the commands it added before raising are taken out again, and
+    every other plugin's commands are there.
+    """
     global _commands_loaded
     if not _commands_loaded:
-        from ..plugins import get_plugin_manager
+        from ..plugins import call_impl_safely, hook_implementations
 
-        get_plugin_manager().hook.register_commands(cli=cli)
+        for impl in hook_implementations("register_commands"):
+            before = dict(cli.commands)
+            ok, _ = call_impl_safely(impl, "register_commands", {"cli": cli})
+            if not ok:
+                cli.commands.clear()
+                cli.commands.update(before)
         _commands_loaded = True
     return cli
+
+
+class _WarningLine(logging.Handler):
+    """Shows the plugin manager's warnings as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"warning: {record.getMessage()}", err=True)
+        except Exception:  # a closed stderr must not stop the command
+            pass
+
+
+_warning_handler = _WarningLine(logging.WARNING)
+
+
+def _show_plugin_warnings() -> None:
+    logger = logging.getLogger("printmanager_core.plugins")
+    if _warning_handler not in logger.handlers:
+        logger.addHandler(_warning_handler)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
 
     group = cli
     args = list(sys.argv[1:] if argv is None else argv)
+    _show_plugin_warnings()
     try:
         group = load_commands()
         rv = group.main(args=argv, prog_name="printmanager", standalone_mode=False)

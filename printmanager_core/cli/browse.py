@@ -12,6 +12,7 @@ from ..errors import NotFound
 from ..paths import printable
 from ..records import FileRecord, ModelRecord
 from . import LibraryContext, echo_json, pass_library
+from .queryargs import QueryCommand, query_argument
 
 
 def _fmt_num(value: float | None, unit: str = "", digits: int = 1) -> str:
@@ -34,8 +35,8 @@ def _model_line(m: ModelRecord) -> str:
 def register(cli: click.Group) -> None:
     """Add ``ls``, ``models``, ``duplicates`` and ``show`` to the CLI."""
 
-    @cli.command("ls")
-    @click.argument("query", nargs=-1)
+    @cli.command("ls", cls=QueryCommand)
+    @query_argument()
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per file.")
     @click.option("--missing", is_flag=True, help="Include files no longer on disk.")
     @pass_library
@@ -48,8 +49,8 @@ def register(cli: click.Group) -> None:
         for f in files:
             click.echo(_file_line(f))
 
-    @cli.command("models")
-    @click.argument("query", nargs=-1)
+    @cli.command("models", cls=QueryCommand)
+    @query_argument()
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per model.")
     @pass_library
     def models(state: LibraryContext, query: tuple[str, ...], as_json: bool) -> None:

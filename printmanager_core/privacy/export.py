@@ -150,6 +150,11 @@ def export_library(library: Any, path: str | os.PathLike[str], *, include_cloud:
                     raise PrintManagerError(f"export: {impl.plugin_name}: {exc}") from exc
                 except OSError as exc:
                     raise PrintManagerError(f"export: {impl.plugin_name}: {exc.strerror or exc}") from exc
+                except Exception as exc:  # a plugin's bug: name it, write nothing (an export must be whole)
+                    raise PrintManagerError(
+                        f"export: plugin {impl.plugin_name!r} failed ({type(exc).__name__}: {exc}); nothing was "
+                        f"written. To export without it: PRINTMANAGER_BLOCK_PLUGINS={impl.plugin_name}"
+                    ) from exc
             from .. import __version__
 
             manifest = {
