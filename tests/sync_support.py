@@ -314,13 +314,27 @@ def container_objects(folder: Path) -> dict[str, bytes]:
 
 
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Make every outgoing connection fail and record the attempt; return the record."""
+    """Make every network socket fail and record the attempt; return the record.
+
+    Watches the whole way a connection is made: creating an internet socket
+    (``socket.socket()``; Unix-domain sockets are local IPC and are allowed),
+    ``bind()``, ``connect()``/``connect_ex()`` and ``socket.create_connection``.
+    """
     attempts: list[Any] = []
+    real_init = socket.socket.__init__
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         attempts.append(args[1:] if args and isinstance(args[0], socket.socket) else args)
         raise OSError("network use is forbidden in this test")
 
+    def init(self: socket.socket, family: Any = -1, type: Any = -1, proto: Any = -1, fileno: Any = None) -> None:
+        if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6):
+            attempts.append(("socket", family, type))
+            raise OSError("network use is forbidden in this test (socket())")
+        real_init(self, family, type, proto, fileno)
+
+    monkeypatch.setattr(socket.socket, "__init__", init)
+    monkeypatch.setattr(socket.socket, "bind", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)

@@ -18,10 +18,11 @@ import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import SyncError
-from .s3client import Credentials
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
+
+    from .s3client import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,9 @@ def vault_secrets(library: "Library", *names: str) -> dict[str, str]:
     return found
 
 
-def s3_credentials(library: "Library") -> Credentials:
+def s3_credentials(library: "Library") -> "Credentials":
     """S3 credentials from the vault, else from the AWS environment variables."""
+    from .s3client import Credentials  # the S3 stack loads only when S3 is really used
     found = vault_secrets(library, SECRET_ACCESS_KEY_ID, SECRET_SECRET_ACCESS_KEY, SECRET_SESSION_TOKEN)
     if found.get(SECRET_ACCESS_KEY_ID) and found.get(SECRET_SECRET_ACCESS_KEY):
         return Credentials(found[SECRET_ACCESS_KEY_ID], found[SECRET_SECRET_ACCESS_KEY],

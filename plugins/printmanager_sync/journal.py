@@ -11,12 +11,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from printmanager_core.settings import now_iso
 
-from .s3client import Part
+if TYPE_CHECKING:  # pragma: no cover
+    from .s3client import Part
 
 
 @attrs.define
@@ -31,7 +33,7 @@ class UploadRecord:
     mtime_ns: int
     part_size: int
     object_size: int
-    parts: dict[int, Part] = attrs.field(factory=dict)
+    parts: "dict[int, Part]" = attrs.field(factory=dict)
 
     def same_source(self, source: str, size: int, mtime_ns: int) -> bool:
         """True if the upload is of this file as it is now."""
@@ -61,6 +63,8 @@ class Journal:
             ).fetchone()
             if row is None:
                 return None
+            from .s3client import Part  # only multipart (S3) uploads are journalled
+
             parts = {
                 r[0]: Part(r[0], r[1], r[2])
                 for r in self._conn.execute("select number, etag, size from sync_upload_parts where name = ?", [name])
@@ -79,7 +83,7 @@ class Journal:
                  record.part_size, record.object_size, now_iso()],
             )  # fmt: skip
 
-    def part_done(self, name: str, part: Part) -> None:
+    def part_done(self, name: str, part: "Part") -> None:
         """Record a part the server acknowledged."""
         with self._lock, self._conn:
             self._conn.execute(
