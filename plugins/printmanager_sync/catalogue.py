@@ -63,13 +63,41 @@ def relative(path: str, root: str) -> str | None:
     return rel + (ARCHIVE_SEP + member if member else "")
 
 
+#: characters Windows refuses in a file name (besides the separators and control characters)
+_WINDOWS_RESERVED = frozenset('<>:"|?*')
+
+
+def _bad_component(part: str) -> str | None:
+    """Why ``part`` cannot be one component of a restored path on this system, or None."""
+    if part in ("", ".", ".."):
+        return "an empty, '.' or '..' component"
+    if "\\" in part:
+        return "a backslash"
+    if "\x00" in part:
+        return "a NUL character"
+    try:
+        os.fsencode(part)
+    except UnicodeEncodeError:
+        return "a character this system cannot put in a file name"
+    if os.name == "nt" and (any(c in _WINDOWS_RESERVED or ord(c) < 32 for c in part) or part[-1] in " ."):
+        return "a character Windows does not allow in a file name"
+    return None
+
+
 def safe_join(base: Path, rel: str) -> Path:
-    """``base``/``rel`` for a relative ``/`` path; :class:`IntegrityError` if it would leave ``base``."""
+    """``base``/``rel`` for a relative ``/`` path; :class:`IntegrityError` if it would leave
+    ``base`` or names something no file can be called (a NUL, an unencodable character)."""
     if rel == ".":
         return base
+    if not isinstance(rel, str):
+        raise IntegrityError(f"unsafe path in snapshot: {rel!r} (not text)")
+    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+        raise IntegrityError(f"unsafe path in snapshot: {rel!r} (absolute)")
     parts = rel.split("/")
-    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) or any(p in ("", ".", "..") or "\\" in p for p in parts):
-        raise IntegrityError(f"unsafe path in snapshot: {rel!r}")
+    for part in parts:
+        why = _bad_component(part)
+        if why:
+            raise IntegrityError(f"unsafe path in snapshot: {rel!r} ({why})")
     return base.joinpath(*parts)
 
 

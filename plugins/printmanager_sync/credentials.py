@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import SyncError
@@ -79,6 +80,21 @@ def s3_credentials(library: "Library") -> "Credentials":
         "no S3 credentials: run `printmanager secrets set sync.s3.access_key_id` and "
         "`... sync.s3.secret_access_key`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )
+
+
+def require_terminal() -> None:
+    """Raise a one-line :class:`SyncError` naming ``PRINTMANAGER_SYNC_PASSPHRASE`` when there is
+    no terminal to ask for the passphrase on (cron, a service, a pipe), as the vault does."""
+    if sys.platform != "win32":
+        try:
+            fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        except OSError:
+            raise SyncError(
+                f"the sync passphrase is needed and there is no terminal to ask on; set {PASSPHRASE_ENV}"
+            ) from None
+        os.close(fd)
+    elif not sys.stdin or not sys.stdin.isatty():
+        raise SyncError(f"the sync passphrase is needed and there is no console to ask on; set {PASSPHRASE_ENV}")
 
 
 def passphrase(prompt: Callable[[], str] | None = None) -> str:

@@ -12,6 +12,7 @@ from printmanager_core.settings import now_iso
 
 from . import catalogue, consent, credentials, crypto
 from .backends import open_backend
+from .backends.base import place
 from .engine import DEFAULT_WORKERS, Scan, import_roots, remember
 from .errors import ObjectMissing, SyncError
 from .reports import RestoreReport
@@ -52,7 +53,7 @@ def restore(
         if user is None:
             users = Repository.users(backend)
             if not users:
-                raise ObjectMissing(f"no sync repository in {backend.describe()}")
+                raise ObjectMissing(f"no sync repository in {place(backend.describe())}")
             if len(users) > 1:
                 raise SyncError(f"the container holds several users ({', '.join(users)}): choose one with --user")
             user = users[0]
@@ -117,7 +118,7 @@ def restore(
             scan = Scan(session, workers)
         finally:
             session.journal.close()
-        remember(state, scan, head["snapshot"], tag, head["seq"], None)
+        remember(state, scan, head["snapshot"], tag, head["seq"], None, snap)
     except BaseException as exc:
         # An unfinished restore leaves sync off (files written so far are complete and verified).
         consent.withdraw(

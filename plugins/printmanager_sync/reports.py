@@ -58,6 +58,8 @@ class CheckReport:
     blobs: int = 0
     referenced: int = 0
     checked: int = 0
+    #: False when the repository could not be opened (the one problem says why)
+    opened: bool = True
     problems: list[str] = attrs.field(factory=list)
 
     @property

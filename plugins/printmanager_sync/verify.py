@@ -32,6 +32,7 @@ def check(
         session = open_session(library, passphrase=passphrase, prompt=prompt, fresh=True)
     except (IntegrityError, ObjectMissing, WrongPassphrase) as exc:
         report.problems.append(f"repository: {exc}")
+        report.opened = False
         return report
     with session:
         repo = session.repo
