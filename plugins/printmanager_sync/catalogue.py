@@ -90,7 +90,7 @@ def safe_join(base: Path, rel: str) -> Path:
     if rel == ".":
         return base
     if not isinstance(rel, str):
-        raise IntegrityError(f"unsafe path in snapshot: {rel!r} (not text)")
+        raise IntegrityError(f"unsafe path in snapshot: a {type(rel).__name__}, not text")
     if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
         raise IntegrityError(f"unsafe path in snapshot: {rel!r} (absolute)")
     parts = rel.split("/")

@@ -97,7 +97,9 @@ def decode_snapshot(plaintext: bytes) -> dict[str, Any]:
         raise IntegrityError("snapshot is damaged (not zlib data)") from None
     snap = parse_json_object(raw, "snapshot")
     if snap.get("version") != SNAPSHOT_VERSION:
-        raise IntegrityError(f"snapshot version {snap.get('version')!r} is not supported")
+        version = snap.get("version")
+        shown = version if isinstance(version, (int, str)) else type(version).__name__
+        raise IntegrityError(f"snapshot version {shown} is not supported")
     return snap
 
 
