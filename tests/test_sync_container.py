@@ -16,70 +16,13 @@ from typing import Any, Iterator
 import attrs
 import pytest
 from click.testing import CliRunner
-from sync_support import PASSPHRASE, MotoS3, make_prints, scanned_library, tree
+from sync_support import PASSPHRASE, Server, make_prints, scanned_library, server, tree  # noqa: F401 (fixture)
 
 from printmanager_core import Library
 from printmanager_core.cli import load_commands
 from printmanager_sync import check, enable, restore, sync_now
 from printmanager_sync.errors import ContainerDamaged, ContainerGone, IntegrityError, Rollback
 from printmanager_sync.state import SyncState
-
-
-@attrs.define
-class Server:
-    """The container as its provider sees it: objects by name, changed behind sync's back."""
-
-    config: dict[str, Any]
-    folder: Path | None = None
-    s3: MotoS3 | None = None
-    env: dict[str, str] = attrs.field(factory=dict)
-
-    def _client(self) -> Any:
-        assert self.s3 is not None
-        return self.s3.client(self.config["bucket"])
-
-    def names(self, prefix: str = "") -> list[str]:
-        if self.folder is not None:
-            return sorted(p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*")
-                          if p.is_file() and p.relative_to(self.folder).as_posix().startswith(prefix))  # fmt: skip
-        with self._client() as c:
-            return sorted(key for key, _size, _etag in c.list_objects(prefix))
-
-    def read(self, name: str) -> bytes:
-        if self.folder is not None:
-            return (self.folder / name).read_bytes()
-        with self._client() as c:
-            return c.get_object(name)[0]
-
-    def write(self, name: str, data: bytes) -> None:
-        if self.folder is not None:
-            (self.folder / name).write_bytes(data)
-            return
-        with self._client() as c:
-            c.put_object(name, data)
-
-    def delete(self, *names: str) -> None:
-        for name in names:
-            if self.folder is not None:
-                (self.folder / name).unlink()
-            else:
-                with self._client() as c:
-                    c.delete_object(name)
-
-    def cli_args(self) -> list[str]:
-        if self.folder is not None:
-            return ["--backend", "folder", "--path", str(self.folder)]
-        return ["--backend", "s3", "--endpoint", self.config["endpoint"], "--bucket", self.config["bucket"]]
-
-
-@pytest.fixture(params=["folder", "s3"])
-def server(request: pytest.FixtureRequest, tmp_path: Path, passphrase_env: str) -> Server:
-    if request.param == "folder":
-        folder = tmp_path / "container"
-        return Server({"backend": "folder", "path": str(folder)}, folder=folder)
-    s3: MotoS3 = request.getfixturevalue("s3_env")
-    config = {"backend": "s3", "endpoint": s3.endpoint, "bucket": s3.new_bucket()}
-    return Server(config, s3=s3, env={"AWS_ACCESS_KEY_ID": s3.access_key_id, "AWS_SECRET_ACCESS_KEY": s3.secret_access_key})
 
 
 @attrs.define

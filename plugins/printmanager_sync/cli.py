@@ -226,3 +226,5 @@ def register(cli: click.Group) -> None:
             f"restored {report.files} files ({report.bytes} bytes) and {report.thumbnails} thumbnails "
             f"under {to}; catalogue: {report.catalogue.get('files', 0)} files in {len(report.roots)} roots"
         )
+        for problem in report.problems:
+            click.echo(f"warning: {problem}", err=True)

@@ -14,13 +14,14 @@ import hashlib
 import os
 import random
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from printmanager_core.settings import now_iso
 
-from . import catalogue, consent, crypto, inventory, merge
+from . import catalogue, consent, crypto, inventory, merge, names
 from . import format as fmt
 from .errors import Conflict, ContainerDamaged, IntegrityError, ObjectMissing, SourceChanged, SyncError
 from .reports import SyncReport
@@ -50,11 +51,19 @@ class Scan:
         self.root_keys = state.ensure_root_keys(lib.roots())
         self.local_roots = set(self.root_keys.values())
         self.roots = {key: path for path, key in self.root_keys.items()}
+        #: files of the catalogue that are not synced, and why (one line each)
+        self.refused: list[str] = []
         found: dict[str, tuple[str, int, int]] = {}  # entry key -> (path, size, mtime)
         for f in catalogue.local_files(lib, self.root_keys):
+            if not catalogue.inside(f.path, self.roots[f.root]):
+                self.refused.append(f"{f.path}: not synced: it leads outside its root {self.roots[f.root]} (a symlink)")
+                continue
             try:
                 st = os.stat(f.path)
             except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or device swapped in is never read
+                self.refused.append(f"{f.path}: not synced: not a regular file")
                 continue
             found[f.key] = (f.path, st.st_size, st.st_mtime_ns)
         thumbs: dict[str, tuple[str, int, int]] = {}  # rel -> (path, size, mtime)
@@ -63,7 +72,8 @@ class Scan:
                 st = os.stat(path)
             except OSError:
                 continue
-            thumbs[rel] = (path, st.st_size, st.st_mtime_ns)
+            if stat.S_ISREG(st.st_mode):
+                thumbs[rel] = (path, st.st_size, st.st_mtime_ns)
         ids = self._ids(session, [*found.values(), *thumbs.values()], workers)
         self.entries: dict[str, dict[str, Any]] = {}
         self.paths: dict[str, str] = {}  # entry key -> local path
@@ -189,6 +199,7 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
     last = state.get("last") or {}
     inventory.require_no_rollback(head, last)
     scan = Scan(session, workers)
+    report.problems += scan.refused
     remote_moved = head is not None and head["snapshot"] != last.get("snapshot")
     head_lost = head is not None and head["snapshot"] not in inv.snapshots
     if head_lost and (remote_moved or set(last.get("roots", [])) - scan.local_roots):
@@ -453,17 +464,24 @@ def _pull(
             report.problems.append(f"{dest}: exists here and is not catalogued; not overwritten")
             continue
         downloads.append((key, want, dest))
+    downloads = _without_collisions(downloads, view, key_to_root, report)
 
     new_paths: set[str] = set()
 
-    def fetch(item: tuple[str, dict[str, Any], Path]) -> str:
-        _key, entry, dest = item
-        repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"))
+    def fetch(item: tuple[str, dict[str, Any], Path]) -> str | None:
+        key, entry, dest = item
+        try:  # a new file never replaces one (on a case-insensitive folder, hull.stl is Hull.stl)
+            repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"), replace=key in view)
+        except names.NameTaken:
+            return None
         return str(dest)
 
     replaced_roots: set[str] = set()
     with cf.ThreadPoolExecutor(max(1, workers)) as pool:
-        for (key, entry, _dest), path in zip(downloads, pool.map(fetch, downloads)):
+        for (key, entry, dest), path in zip(downloads, pool.map(fetch, downloads)):
+            if path is None:
+                report.problems.append(f"{dest}: a file of that name is already here; not overwritten")
+                continue
             report.downloaded_files += 1
             state.remember_ids([(path, entry["size"], entry["mtime_ns"], entry["blob"])])
             if key not in view:
@@ -492,6 +510,30 @@ def _pull(
     meta_view = merge.localize_meta(catalogue.user_meta(lib, scan.root_keys), base.get("meta", {}), scan.local_roots)
     merged_meta = merge.merge_meta(base.get("meta", {}), meta_view, remote.get("meta", {}))
     catalogue.apply_meta(lib, scan.root_keys, merged_meta)
+
+
+def _without_collisions(
+    downloads: list[tuple[str, dict[str, Any], Path]], view: dict[str, Any], roots: dict[str, Path], report: SyncReport
+) -> list[tuple[str, dict[str, Any], Path]]:
+    """New files whose names this device's folder would take for one another's (it ignores
+    case or Unicode normalisation) are reported; the first is downloaded, the others are not."""
+    new = [d for d in downloads if d[0] not in view]
+    if not new:
+        return downloads
+    skipped: set[str] = set()
+    for root in sorted({merge.root_of(k) for k, _e, _d in new}):
+        folding = names.probe(roots[root])
+        if folding == names.Folding():
+            continue
+        items = [(e["rel"], k) for k, e, _d in new if merge.root_of(k) == root]
+        _keep, clashes = names.collisions(items, folding)
+        for rel, other in clashes:
+            skipped.add(f"{root}/{rel}")
+            report.problems.append(
+                f"{roots[root] / rel}: not downloaded: this folder ignores {folding.describe()}, "
+                f"so it would be the same file as {other}"
+            )
+    return [d for d in downloads if d[0] not in skipped]
 
 
 def import_roots(

@@ -8,6 +8,7 @@ only the parts the server does not already hold are uploaded again.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -40,6 +41,15 @@ class UploadRecord:
         return (self.source, self.size, self.mtime_ns) == (source, size, mtime_ns)
 
 
+def _source(path: str) -> str | bytes:
+    """A source path as a column value: text, or its exact bytes if it is not valid UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
 class Journal:
     """Thread-safe access to the upload journal of one library database."""
 
@@ -69,7 +79,8 @@ class Journal:
                 r[0]: Part(r[0], r[1], r[2])
                 for r in self._conn.execute("select number, etag, size from sync_upload_parts where name = ?", [name])
             }
-        return UploadRecord(row[0], row[1], bytes.fromhex(row[2]), row[3], row[4], row[5], row[6], row[7], parts)
+        source = os.fsdecode(row[3]) if isinstance(row[3], bytes) else row[3]
+        return UploadRecord(row[0], row[1], bytes.fromhex(row[2]), source, row[4], row[5], row[6], row[7], parts)
 
     def start(self, record: UploadRecord) -> None:
         """Record a new upload (replacing any older record of the same object)."""
@@ -79,7 +90,7 @@ class Journal:
             self._conn.execute(
                 "insert into sync_uploads (name, upload_id, salt, source, size, mtime_ns, part_size, object_size, "
                 "created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [record.name, record.upload_id, record.salt.hex(), record.source, record.size, record.mtime_ns,
+                [record.name, record.upload_id, record.salt.hex(), _source(record.source), record.size, record.mtime_ns,
                  record.part_size, record.object_size, now_iso()],
             )  # fmt: skip
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from printmanager_core.settings import now_iso
 
-from . import catalogue, consent, credentials, crypto
+from . import catalogue, consent, credentials, crypto, names
 from .backends import open_backend
 from .backends.base import place
 from .engine import DEFAULT_WORKERS, Scan, import_roots, remember
@@ -68,25 +68,46 @@ def restore(
         # One folder per root, named after it (made unique).
         root_dirs = {key: target / name for key, name in catalogue.root_folders(snap).items()}
 
-        plan: list[tuple[dict[str, Any], Path]] = []
-        for entry in snap.get("files", []):
-            if entry["root"] not in root_dirs:
-                continue
-            dest = catalogue.safe_join(root_dirs[entry["root"]], entry["rel"])
-            if dest.exists():
-                if dest.stat().st_size == entry["size"] and repo.file_id(dest) == entry["blob"]:
-                    continue  # already there (an earlier, interrupted restore)
-                raise SyncError(f"{dest} exists and differs: restore into an empty folder")
-            plan.append((entry, dest))
-
         report = RestoreReport(head["snapshot"], {k: str(v) for k, v in root_dirs.items()})
+        # Names the target folder would take for one (it ignores case, or Unicode normalisation)
+        # are reported, never written over one another.
+        by_root: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for entry in snap.get("files", []):
+            if entry["root"] in root_dirs:
+                catalogue.safe_join(root_dirs[entry["root"]], entry["rel"])  # refuses a hostile name first
+                by_root.setdefault(entry["root"], []).append((entry["rel"], entry))
+        plan: list[tuple[dict[str, Any], Path]] = []
+        wanted: set[str] = set()  # disk paths of the files restored (or already there)
+        for key, items in by_root.items():
+            folding = names.probe(root_dirs[key])
+            keep, clashes = names.collisions(items, folding)
+            for rel, other in clashes:
+                report.problems.append(
+                    f"{root_dirs[key] / rel}: not restored: this folder ignores {folding.describe()}, "
+                    f"so it would be the same file as {other}"
+                )
+            for rel, entry in keep:
+                dest = catalogue.safe_join(root_dirs[key], rel)
+                wanted.add(str(dest))
+                if dest.exists():
+                    if dest.stat().st_size == entry["size"] and repo.file_id(dest) == entry["blob"]:
+                        continue  # already there (an earlier, interrupted restore)
+                    raise SyncError(f"{dest} exists and differs: restore into an empty folder")
+                plan.append((entry, dest))
 
         def fetch(item: tuple[dict[str, Any], Path]) -> int:
             entry, dest = item
-            return repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"))
+            try:
+                return repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"), replace=False)
+            except names.NameTaken:
+                return -1
 
         with cf.ThreadPoolExecutor(max(1, workers)) as pool:
-            for size in pool.map(fetch, plan):
+            for (_entry, dest), size in zip(plan, pool.map(fetch, plan)):
+                if size < 0:  # a name the probe did not foresee as taken: still never overwritten
+                    report.problems.append(f"{dest}: not restored: a file of that name is already there")
+                    wanted.discard(str(dest))
+                    continue
                 report.files += 1
                 report.bytes += size
         thumbs_dir = library.directory / catalogue.THUMBNAILS
@@ -96,7 +117,7 @@ def restore(
 
         for path in root_dirs.values():
             path.mkdir(parents=True, exist_ok=True)
-        report.catalogue = import_roots(repo, library, snap, root_dirs)
+        report.catalogue = import_roots(repo, library, snap, root_dirs, only=wanted if report.problems else None)
         # the user's edits exactly as the snapshot has them (a root's backup may predate the last merge)
         catalogue.apply_meta(library, {str(p): k for k, p in root_dirs.items()}, snap.get("meta", {}))
         cache = repo.cache_blob()
@@ -108,7 +129,7 @@ def restore(
         state.remember_ids(
             (str(catalogue.safe_join(root_dirs[e["root"]], e["rel"])), e["size"], e["mtime_ns"], e["blob"])
             for e in snap.get("files", [])
-            if e["root"] in root_dirs
+            if e["root"] in root_dirs and str(catalogue.safe_join(root_dirs[e["root"]], e["rel"])) in wanted
         )
         state.add_blobs((e["blob"], crypto.ciphertext_size(e["size"])) for e in snap.get("files", []))
         credentials.cache_master_key(library, user, repo.keys.master)

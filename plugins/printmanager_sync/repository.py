@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from printmanager_core.settings import now_iso
 
-from . import crypto
+from . import crypto, names
 from . import format as fmt
 from .backends.base import Backend, SourceFile, place
 from .errors import Conflict, IntegrityError, ObjectMissing, SyncError, WrongPassphrase
@@ -233,8 +233,14 @@ class Repository:
         self.read_blob(blob_id, parts.append)
         return b"".join(parts)
 
-    def restore_blob(self, blob_id: str, dest: str | os.PathLike[str], *, mtime_ns: int | None = None) -> int:
-        """Write a verified blob to ``dest`` atomically (temp file, then rename); return its size."""
+    def restore_blob(
+        self, blob_id: str, dest: str | os.PathLike[str], *, mtime_ns: int | None = None, replace: bool = True
+    ) -> int:
+        """Write a verified blob to ``dest`` atomically (temp file, then rename); return its size.
+
+        :param replace: False: never replace a file (:class:`~printmanager_sync.names.NameTaken`
+            if one of that name exists, as the folder compares names).
+        """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".pm-restore-{os.urandom(6).hex()}"  # short: a long name still fits
@@ -245,7 +251,10 @@ class Repository:
                 os.fsync(f.fileno())
             if mtime_ns is not None:
                 os.utime(tmp, ns=(mtime_ns, mtime_ns))
-            os.replace(tmp, dest)
+            if replace:
+                os.replace(tmp, dest)
+            else:
+                names.write_new(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
