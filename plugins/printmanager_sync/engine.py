@@ -1,10 +1,14 @@
 """``sync now``: pull, merge, push.
 
-A sync is: read the head; if another device moved it since our last sync, pull
-(download its new and changed files, apply its catalogue edits by three-way
-merge, see ``merge.py``); upload every blob the container lacks; store a new
-snapshot; move the head with a conditional write. Losing the race to another
-device means merging again, never overwriting.
+A sync is: list the container and read the head, and refuse what cannot be
+trusted (a deleted repository, a rolled-back or deleted head, lost objects only
+another device has: ``inventory.py``); if another device moved the head since
+our last sync, pull (download its new and changed files, apply its catalogue
+edits by three-way merge, see ``merge.py``); upload every blob the container
+lacks (including any the head needs that vanished); store a new snapshot once
+every blob it needs is there; move the head with a conditional write; list
+again before saying "pushed". Losing the race to another device means merging
+again, never overwriting.
 """
 
 from __future__ import annotations
