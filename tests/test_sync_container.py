@@ -229,3 +229,26 @@ def test_a_replayed_old_head_fails_sync_and_check(device: Device, server: Server
     assert not result.ok and any("older snapshot" in p for p in result.problems)
     checked = _cli(device.lib.directory, "sync", "check")
     assert checked.exit_code == 1 and checked.stdout == ""
+
+
+def test_a_large_container_is_listed_in_slices_with_the_same_result(
+    device: Device, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big containers on S3 are listed in 16 slices at once; what they find is the same, and a
+    lost blob is still found and put back."""
+    from printmanager_sync import inventory
+    from printmanager_sync.session import open_session
+
+    with open_session(device.lib) as session:
+        whole = inventory.Inventory.take(session.repo)
+        sliced = inventory.Inventory.take(session.repo, expected=10**6)
+        before = session.requests()
+    assert sliced == whole and len(whole.blobs) >= 3 and whole.config and whole.head and whole.keys
+    if server.s3 is not None:
+        assert before is not None and before >= 16 + 2 + 2  # the slices, keys/, snapshots/, config, head
+    monkeypatch.setattr(inventory, "SHARDED_LISTING_FROM", 1)
+    lost = _blob_of(device, device.prints / "Benchy" / "Wheel.stl")
+    server.delete(lost)
+    report = sync_now(device.lib)
+    assert any("vanished" in p for p in report.problems) and lost in server.names(device.prefix())
+    assert check(device.lib, all_blobs=True).ok

@@ -130,17 +130,34 @@ def root_databases(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return groups
 
 
-def inside(path: str, folder: str) -> bool:
-    """True if ``path``, with every symlink resolved, lies inside ``folder`` (resolved too).
+class RootGuard:
+    """Whether a path, every symlink resolved, lies inside a folder (a root, the thumbnail cache).
 
-    Sync uploads a file only when this holds for its root: a symlink in a model pack that
+    Sync uploads a file only when it lies inside its root: a symlink in a model pack that
     points at ``~/.ssh/id_rsa`` (or a linked folder that leads out of the root) is never read.
+    Resolved folders are cached, so a file costs one ``lstat``.
     """
-    real, base = os.path.realpath(path), os.path.realpath(folder)
-    try:
-        return os.path.commonpath([real, base]) == base and real != base
-    except ValueError:  # different drives
-        return False
+
+    def __init__(self) -> None:
+        self._real: dict[str, str] = {}
+
+    def _real_dir(self, folder: str) -> str:
+        real = self._real.get(folder)
+        if real is None:
+            real = self._real[folder] = os.path.realpath(folder)
+        return real
+
+    def inside(self, path: str, folder: str) -> bool:
+        """True if ``path`` (resolved) is inside ``folder`` (resolved), not the folder itself."""
+        base = self._real_dir(folder)
+        parent, name = os.path.split(path)
+        real = os.path.join(self._real_dir(parent), name)
+        if name in ("", ".", "..") or os.path.islink(real):
+            real = os.path.realpath(real)
+        try:
+            return os.path.commonpath([real, base]) == base and real != base
+        except ValueError:  # different drives
+            return False
 
 
 def from_db(value: Any) -> Any:
@@ -191,6 +208,7 @@ def local_files(library: "Library", root_keys: dict[str, str]) -> list[LocalFile
 def thumbnail_files(library: "Library") -> list[tuple[str, str]]:
     """``(absolute path, path relative to the thumbnails folder)`` of every cached thumbnail."""
     base = library.directory / THUMBNAILS
+    guard = RootGuard()
     out = []
     if base.is_dir():
         for dirpath, dirnames, filenames in os.walk(base):
@@ -199,7 +217,7 @@ def thumbnail_files(library: "Library") -> list[tuple[str, str]]:
                 if name.startswith("."):
                     continue
                 full = os.path.join(dirpath, name)
-                if inside(full, str(base)):  # a planted symlink out of the cache is not followed
+                if guard.inside(full, str(base)):  # a planted symlink out of the cache is not followed
                     out.append((full, Path(full).relative_to(base).as_posix()))
     return out
 

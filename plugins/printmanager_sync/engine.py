@@ -58,8 +58,9 @@ class Scan:
         #: files of the catalogue that are not synced, and why (one line each)
         self.refused: list[str] = []
         found: dict[str, tuple[str, int, int]] = {}  # entry key -> (path, size, mtime)
+        guard = catalogue.RootGuard()
         for f in catalogue.local_files(lib, self.root_keys):
-            if not catalogue.inside(f.path, self.roots[f.root]):
+            if not guard.inside(f.path, self.roots[f.root]):
                 self.refused.append(f"{f.path}: not synced: it leads outside its root {self.roots[f.root]} (a symlink)")
                 continue
             try:
@@ -180,6 +181,7 @@ def remember(
             "time": now_iso(),
             "files": len(scan.entries),
             "bytes": sum(e["size"] for e in scan.entries.values()),
+            "thumbnails": len(scan.thumbs),
             "foreign": {b: n for b, n in fmt.snapshot_blobs(snapshot).items() if b not in own},
             "roots": sorted(r["key"] for r in snapshot.get("roots", [])),
         },
@@ -197,13 +199,16 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
     """One attempt: True when done, False when another device moved the head first."""
     lib, state, repo = session.library, session.state, session.repo
     # What the container holds (one listing) and where its head is; refuse what cannot be trusted.
-    inv = inventory.Inventory.take(repo)
+    last = state.get("last") or {}
+    expected = int(last.get("files") or 0) + len(last.get("foreign") or {}) + int(last.get("thumbnails") or 0)
+    inv = inventory.Inventory.take(repo, expected=expected)
     inventory.require_repository(repo, inv)
     head, tag = _read_head(repo)
-    last = state.get("last") or {}
+    if head is None and last.get("seq") is not None:
+        inventory.require_same_repository(repo)  # a repository created anew says so, not "rollback"
     inventory.require_no_rollback(head, last)
     scan = Scan(session, workers)
-    report.problems += scan.refused
+    report.problems += [p for p in scan.refused if p not in report.problems]
     remote_moved = head is not None and head["snapshot"] != last.get("snapshot")
     head_lost = head is not None and head["snapshot"] not in inv.snapshots
     if head_lost and (remote_moved or set(last.get("roots", [])) - scan.local_roots):
@@ -334,7 +339,7 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
             return False  # another device won: merge with its snapshot and try again
         new_tag = again_tag  # our write went through; only its answer was lost
     # Before saying "pushed": the container really holds all the new head needs.
-    after = inventory.Inventory.take(repo)
+    after = inventory.Inventory.take(repo, expected=len(stored))
     inventory.require_repository(repo, after)
     gone = after.missing(fmt.snapshot_blobs(snapshot))
     if not after.head or snap_id not in after.snapshots or gone:

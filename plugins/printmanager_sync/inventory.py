@@ -13,6 +13,8 @@ cannot, it refuses with a message that says what happened and what to do.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -39,14 +41,26 @@ class Inventory:
     head: bool
 
     @classmethod
-    def take(cls, repo: "Repository") -> "Inventory":
-        """List everything under the user's prefix (paginated by the backend)."""
+    def take(cls, repo: "Repository", *, expected: int = 0) -> "Inventory":
+        """List everything under the user's prefix.
+
+        :param expected: about how many objects there are (from the last sync). A large
+            container on a backend that lists in pages (S3: 1,000 names a page) is listed in
+            ``backend.listing_shards`` slices at once (blob ids are random hex, so ``data/0``
+            … ``data/f`` are even), trading a few more requests for a fraction of the wait.
+        """
         prefix = repo.prefix
+        backend = repo.backend
+        shards = int(getattr(backend, "listing_shards", 1) or 1)
+        if shards > 1 and expected >= SHARDED_LISTING_FROM:
+            listed = _sharded(backend, prefix, shards)
+        else:
+            listed = backend.list(prefix)
         config = head = False
         keys: set[str] = set()
         blobs: dict[str, int] = {}
         snapshots: set[str] = set()
-        for info in repo.backend.list(prefix):
+        for info in listed:
             name = info.name[len(prefix) :]
             if name == fmt.CONFIG:
                 config = True
@@ -76,6 +90,24 @@ class Inventory:
     def missing(self, needed: dict[str, int]) -> dict[str, int]:
         """The blobs of ``needed`` (id -> plaintext size) that are absent or of the wrong size."""
         return {blob: size for blob, size in needed.items() if not self.has_blob(blob, size)}
+
+
+#: containers with about this many objects or more are listed in slices at once
+SHARDED_LISTING_FROM = 4000
+#: listings in flight at once
+LISTING_WORKERS = 8
+
+
+def _sharded(backend: Any, prefix: str, shards: int) -> list[Any]:
+    """Every object under ``prefix``, the blobs listed in ``shards`` hex slices in parallel."""
+    digits = "0123456789abcdef"
+    width = 1 if shards <= 16 else 2
+    slices = [prefix + fmt.DATA + "".join(p) for p in itertools.product(digits, repeat=width)]
+    parts = [*slices, prefix + fmt.KEYS, prefix + fmt.SNAPSHOTS]
+    with cf.ThreadPoolExecutor(LISTING_WORKERS) as pool:
+        listings = list(pool.map(lambda p: list(backend.list(p)), parts))
+        singles = list(pool.map(backend.stat, [prefix + fmt.CONFIG, prefix + fmt.HEAD]))
+    return [info for listing in listings for info in listing] + [i for i in singles if i is not None]
 
 
 # -- the checks ---------------------------------------------------------------------
@@ -117,15 +149,7 @@ def verify_published_keys(repo: "Repository", cached: dict[str, Any] | None) -> 
     :raises ContainerGone: the config is gone.
     :raises ContainerDamaged: the config differs, or none of the known key files is intact.
     """
-    raw = repo.backend.get_bytes(repo.prefix + fmt.CONFIG)
-    if raw is None:
-        raise ContainerGone(gone_message(repo))
-    try:
-        config = fmt.parse_json_object(raw, "repository config")
-    except IntegrityError:
-        config = None
-    if config != repo.config:
-        raise ContainerDamaged(replaced_message(repo, config))
+    require_same_repository(repo)
     known = (cached or {}).get("keys") or {}
     if not known:
         return  # nothing cached to compare with (an old state): the listing saw key files
@@ -158,17 +182,31 @@ def replaced_message(repo: "Repository", config: dict[str, Any] | None) -> str:
     )
 
 
-def diagnose_unreadable_head(repo: "Repository", exc: IntegrityError) -> IntegrityError:
-    """A head that does not decrypt: a replaced repository says so; otherwise the head is damaged."""
+def require_same_repository(repo: "Repository") -> None:
+    """The container's config is the one this device opened the repository with.
+
+    :raises ContainerGone: there is no config.
+    :raises ContainerDamaged: another config (a repository created anew, or a damaged one).
+    """
     raw = repo.backend.get_bytes(repo.prefix + fmt.CONFIG)
     if raw is None:
-        return ContainerGone(gone_message(repo))
+        raise ContainerGone(gone_message(repo))
     try:
         config = fmt.parse_json_object(raw, "repository config")
     except IntegrityError:
         config = None
     if config != repo.config:
-        return ContainerDamaged(replaced_message(repo, config))
+        raise ContainerDamaged(replaced_message(repo, config))
+
+
+def diagnose_unreadable_head(repo: "Repository", exc: IntegrityError) -> IntegrityError:
+    """A head that does not decrypt: a replaced repository says so; otherwise the head is damaged."""
+    try:
+        require_same_repository(repo)
+    except IntegrityError as other:  # ContainerDamaged
+        return other
+    except ContainerGone as gone:
+        return IntegrityError(str(gone))
     return IntegrityError(f"the container's head is damaged ({exc}); run `printmanager sync check`")
 
 
@@ -207,6 +245,4 @@ def problems_for(repo: "Repository", inv: Inventory, head: dict[str, Any] | None
         require_no_rollback(head, last)
     except Rollback as exc:
         problems.append(str(exc).split("; nothing was uploaded")[0])
-    if head is None and inv.snapshots:
-        problems.append(f"the container has {len(inv.snapshots)} snapshots but no head")
     return problems
