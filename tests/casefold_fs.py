@@ -58,13 +58,19 @@ def _ops() -> Any:
 
         def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
             st = self._wrap(os.lstat, self._real(path))
-            keys = ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_atime", "st_mtime", "st_ctime")
+            keys = ("st_ino", "st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_atime", "st_mtime", "st_ctime")
             out = {k: getattr(st, k) for k in keys}
             out.update(st_atime=st.st_atime_ns, st_mtime=st.st_mtime_ns, st_ctime=st.st_ctime_ns)
             return out
 
-        def readdir(self, path: str, fh: Any) -> list[str]:
-            return [".", "..", *self._wrap(os.listdir, self._real(path))]
+        def readdir(self, path: str, fh: Any) -> list[Any]:
+            # with use_ino every entry needs its inode number (0 would hide it from readdir)
+            real = self._real(path)
+            out: list[Any] = [".", ".."]
+            for name in self._wrap(os.listdir, real):
+                st = os.lstat(os.path.join(real, name))
+                out.append((name, {"st_ino": st.st_ino, "st_mode": st.st_mode}, 0))
+            return out
 
         def access(self, path: str, amode: int) -> int:
             if not os.access(self._real(path), amode):
@@ -156,4 +162,4 @@ if __name__ == "__main__":
     import mfusepy
 
     mfusepy.FUSE(_ops()(sys.argv[1]), sys.argv[2], foreground=True, nothreads=True,
-                 entry_timeout=0, attr_timeout=0, negative_timeout=0)  # fmt: skip
+                 use_ino=True, entry_timeout=0, attr_timeout=0, negative_timeout=0)  # fmt: skip

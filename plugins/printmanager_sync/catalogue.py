@@ -154,10 +154,7 @@ class RootGuard:
         real = os.path.join(self._real_dir(parent), name)
         if name in ("", ".", "..") or os.path.islink(real):
             real = os.path.realpath(real)
-        try:
-            return os.path.commonpath([real, base]) == base and real != base
-        except ValueError:  # different drives
-            return False
+        return real.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def from_db(value: Any) -> Any:

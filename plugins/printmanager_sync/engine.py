@@ -201,13 +201,18 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
     # What the container holds (one listing) and where its head is; refuse what cannot be trusted.
     last = state.get("last") or {}
     expected = int(last.get("files") or 0) + len(last.get("foreign") or {}) + int(last.get("thumbnails") or 0)
-    inv = inventory.Inventory.take(repo, expected=expected)
+    with cf.ThreadPoolExecutor(1) as lister:
+        # The listing waits on the network while this device looks at its own files: both at once.
+        listing = lister.submit(inventory.Inventory.take, repo, expected=expected)
+        try:
+            head, tag = _read_head(repo)
+            scan = Scan(session, workers)
+        finally:
+            inv = listing.result()  # nothing is uploaded before the checks below
     inventory.require_repository(repo, inv)
-    head, tag = _read_head(repo)
     if head is None and last.get("seq") is not None:
         inventory.require_same_repository(repo)  # a repository created anew says so, not "rollback"
     inventory.require_no_rollback(head, last)
-    scan = Scan(session, workers)
     report.problems += [p for p in scan.refused if p not in report.problems]
     remote_moved = head is not None and head["snapshot"] != last.get("snapshot")
     head_lost = head is not None and head["snapshot"] not in inv.snapshots

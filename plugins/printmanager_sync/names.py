@@ -42,9 +42,37 @@ class Folding:
         return " and ".join(parts) or "nothing"
 
 
+def _same(folder: Path, name: str, other: str) -> bool:
+    try:
+        return os.path.samefile(folder / name, folder / other)
+    except OSError:
+        return False
+
+
+def _ask_existing(folder: Path) -> Folding | None:
+    """Answer from names already in ``folder`` (writes nothing), or None if none can tell."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return None
+    case = normalization = None
+    for name in entries:
+        if case is None and name.swapcase() != name and name.swapcase() not in entries:
+            case = _same(folder, name, name.swapcase())
+        nfd = unicodedata.normalize("NFD", name)
+        if normalization is None and nfd != name and nfd not in entries:
+            normalization = _same(folder, name, nfd)
+        if case is not None and normalization is not None:
+            return Folding(case, normalization)
+    return None
+
+
 def probe(folder: Path) -> Folding:
     """Ask ``folder`` (created if missing) whether it ignores case or Unicode normalisation:
-    write a probe file and look it up under other spellings."""
+    look up a name already there under other spellings, else write a probe file and do so."""
+    known = _ask_existing(folder)
+    if known is not None:
+        return known
     folder.mkdir(parents=True, exist_ok=True)
     stem = f".pm-probe-{os.urandom(4).hex()}-"
     name = stem + "Ab\u00e9"  # "é" precomposed (NFC)
