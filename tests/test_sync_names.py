@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -144,6 +145,12 @@ def test_names_that_are_not_utf8_restore_with_their_exact_bytes(device: Device, 
     cached = SyncState(lib_b).cached_ids()
     assert os.fsdecode(os.path.join(base, b"Benchy/caf\xe9-latin1.stl")) in cached
     lib_b.close()
+    # "export everything" holds them too: a zip's names are UTF-8, so such a byte is written %XX
+    from printmanager_core.privacy.export import export_library
+
+    with zipfile.ZipFile(export_library(device.lib, tmp_path / "export.zip", include_cloud=True).path) as zf:
+        listed = set(zf.namelist())
+    assert {"cloud/Prints/Benchy/caf%E9-latin1.stl", "cloud/Prints/B%FCro/%FF.stl"} <= listed
 
 
 @pytest.mark.xfail(strict=True, reason="needs the store's lossless file names (scan-names branch)")

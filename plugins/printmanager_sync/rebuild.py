@@ -165,13 +165,20 @@ def export_cloud(library: "Library", add_file: Callable[[str, str], None], *, pa
         if head is None:
             return 0
         snap = repo.load_snapshot(head["snapshot"])
-        names = catalogue.root_folders(snap)
+        folders = catalogue.root_folders(snap)
         tmp = tmp_dir(library)
         for entry in snap.get("files", []):
+            catalogue.safe_join(Path("cloud"), entry["rel"])  # a hostile name never becomes an archive name
+            arcname = f"cloud/{folders.get(entry['root'], entry['root'])}/{entry['rel']}"
+            # a zip holds UTF-8 names: an undecodable byte of a name is written as %XX
+            arcname = "".join(
+                f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else "\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c
+                for c in arcname
+            )
             path = tmp / f"export-{os.urandom(4).hex()}"
             try:
                 repo.restore_blob(entry["blob"], path)
-                add_file(f"cloud/{names.get(entry['root'], entry['root'])}/{entry['rel']}", str(path))
+                add_file(arcname, str(path))
                 count += 1
             finally:
                 path.unlink(missing_ok=True)
