@@ -78,11 +78,6 @@ class Inventory:
                     snapshots.add(snap)
         return cls(config, frozenset(keys), blobs, frozenset(snapshots), head)
 
-    @property
-    def empty(self) -> bool:
-        """Nothing at all is left of the repository."""
-        return not (self.config or self.keys or self.blobs or self.snapshots or self.head)
-
     def has_blob(self, blob: str, plaintext_size: int) -> bool:
         """The blob is stored, with exactly the size its plaintext gives (not a partial object)."""
         return self.blobs.get(blob) == crypto.ciphertext_size(plaintext_size)
@@ -231,10 +226,16 @@ def require_no_rollback(head: dict[str, Any] | None, last: dict[str, Any]) -> No
         )
 
 
-def problems_for(repo: "Repository", inv: Inventory, head: dict[str, Any] | None, last: dict[str, Any],
-                 cached_config: dict[str, Any] | None) -> list[str]:  # fmt: skip
-    """The conditions ``sync now`` refuses on, as ``sync check`` problems (empty: none)."""
-    problems = []
+def problems_for(
+    repo: "Repository", head: dict[str, Any] | None, last: dict[str, Any], cached_config: dict[str, Any] | None
+) -> list[str]:
+    """What ``sync now`` refuses on beyond missing objects (which ``check`` lists itself):
+    another repository than the one this library synced with, a rolled-back or deleted head.
+
+    :param last: the last snapshot this library synced (its sync state).
+    :param cached_config: the repository config this library opened the repository with.
+    """
+    problems: list[str] = []
     if cached_config is not None and cached_config.get("repo_id") != repo.config.get("repo_id"):
         problems.append(
             "the container holds a different repository than the one this library synced with "

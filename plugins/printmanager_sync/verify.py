@@ -49,7 +49,7 @@ def check(
             head = None
         # What `sync now` would refuse on: a rollback, a deleted head, another repository.
         report.problems += problems_for(
-            repo, inv, head, state.get("last") or {}, (state.get("repo_cache") or {}).get("config")
+            repo, head, state.get("last") or {}, (state.get("repo_cache") or {}).get("config")
         )
         referenced: dict[str, int] = {}
         head_needs: set[str] = set()
