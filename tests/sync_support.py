@@ -313,14 +313,88 @@ def container_objects(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+# -- a container, as its provider sees it ---------------------------------------------------------
+
+
+@attrs.define
+class Server:
+    """The container as its provider sees it: objects by name, changed behind sync's back."""
+
+    config: dict[str, Any]
+    folder: Path | None = None
+    s3: MotoS3 | None = None
+    env: dict[str, str] = attrs.field(factory=dict)
+
+    def _client(self) -> Any:
+        assert self.s3 is not None
+        return self.s3.client(self.config["bucket"])
+
+    def names(self, prefix: str = "") -> list[str]:
+        if self.folder is not None:
+            return sorted(p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*")
+                          if p.is_file() and p.relative_to(self.folder).as_posix().startswith(prefix))  # fmt: skip
+        with self._client() as c:
+            return sorted(key for key, _size, _etag in c.list_objects(prefix))
+
+    def read(self, name: str) -> bytes:
+        if self.folder is not None:
+            return (self.folder / name).read_bytes()
+        with self._client() as c:
+            return c.get_object(name)[0]
+
+    def write(self, name: str, data: bytes) -> None:
+        if self.folder is not None:
+            (self.folder / name).write_bytes(data)
+            return
+        with self._client() as c:
+            c.put_object(name, data)
+
+    def delete(self, *names: str) -> None:
+        for name in names:
+            if self.folder is not None:
+                (self.folder / name).unlink()
+            else:
+                with self._client() as c:
+                    c.delete_object(name)
+
+    def cli_args(self) -> list[str]:
+        if self.folder is not None:
+            return ["--backend", "folder", "--path", str(self.folder)]
+        return ["--backend", "s3", "--endpoint", self.config["endpoint"], "--bucket", self.config["bucket"]]
+
+
+@pytest.fixture(params=["folder", "s3"])
+def server(request: pytest.FixtureRequest, tmp_path: Path, passphrase_env: str) -> Server:
+    if request.param == "folder":
+        folder = tmp_path / "container"
+        return Server({"backend": "folder", "path": str(folder)}, folder=folder)
+    s3: MotoS3 = request.getfixturevalue("s3_env")
+    config = {"backend": "s3", "endpoint": s3.endpoint, "bucket": s3.new_bucket()}
+    return Server(config, s3=s3, env={"AWS_ACCESS_KEY_ID": s3.access_key_id, "AWS_SECRET_ACCESS_KEY": s3.secret_access_key})
+
+
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Make every outgoing connection fail and record the attempt; return the record."""
+    """Make every network socket fail and record the attempt; return the record.
+
+    Watches the whole way a connection is made: creating an internet socket
+    (``socket.socket()``; Unix-domain sockets are local IPC and are allowed),
+    ``bind()``, ``connect()``/``connect_ex()`` and ``socket.create_connection``.
+    """
     attempts: list[Any] = []
+    real_init = socket.socket.__init__
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         attempts.append(args[1:] if args and isinstance(args[0], socket.socket) else args)
         raise OSError("network use is forbidden in this test")
 
+    def init(self: socket.socket, family: Any = -1, type: Any = -1, proto: Any = -1, fileno: Any = None) -> None:
+        if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6):
+            attempts.append(("socket", family, type))
+            raise OSError("network use is forbidden in this test (socket())")
+        real_init(self, family, type, proto, fileno)
+
+    monkeypatch.setattr(socket.socket, "__init__", init)
+    monkeypatch.setattr(socket.socket, "bind", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)

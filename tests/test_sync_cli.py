@@ -148,3 +148,62 @@ def test_refusals_are_one_line_errors_in_a_real_process(tmp_path: Path) -> None:
         capture_output=True, text=True, env={**env, "PRINTMANAGER_SYNC_PASSPHRASE": "wrong"}, timeout=120,
     )  # fmt: skip
     assert bad_pass.returncode != 0 and "wrong passphrase" in bad_pass.stderr and "Traceback" not in bad_pass.stderr
+
+
+def test_without_a_terminal_a_passphrase_prompt_is_one_line_naming_the_variable(
+    scanned: tuple[Path, Path], tmp_path: Path, passphrase_env: str
+) -> None:
+    """Cron, a service, a pipe: no terminal to ask on. One line naming PRINTMANAGER_SYNC_PASSPHRASE,
+    exit 1, never getpass's warning; a wrong passphrase prints nothing on stdout before its error."""
+    from printmanager_sync import enable
+
+    from printmanager_core import Library
+
+    library, _prints = scanned
+    container = tmp_path / "container"
+    with Library(library) as lib:
+        enable(lib, {"backend": "folder", "path": str(container)}, consent_given=True)
+    env = {k: v for k, v in os.environ.items() if k != "PRINTMANAGER_SYNC_PASSPHRASE"}
+
+    def pm(*args: str, lib: Path = library, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "printmanager_core", "--library", str(lib), "sync", *args],
+            capture_output=True, text=True, env={**env, **extra}, timeout=120,
+            stdin=subprocess.DEVNULL, start_new_session=True,  # no controlling terminal, as under cron
+        )  # fmt: skip
+
+    fresh = tmp_path / "fresh"
+    for done in (
+        pm("now"),
+        pm("check"),
+        pm("restore", "--backend", "folder", "--path", str(container), "--to", str(tmp_path / "r"), lib=fresh),
+        pm("enable", "--backend", "folder", "--path", str(tmp_path / "new"), "--i-consent", lib=fresh),
+    ):
+        assert done.returncode == 1, done.args
+        assert done.stdout == ""
+        assert "PRINTMANAGER_SYNC_PASSPHRASE" in done.stderr and "no terminal" in done.stderr
+        assert done.stderr.strip().count("\n") == 0, done.stderr
+        assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+    wrong = pm("check", PRINTMANAGER_SYNC_PASSPHRASE="not the passphrase")
+    assert wrong.returncode == 1 and wrong.stdout == ""
+    assert "wrong passphrase" in wrong.stderr and wrong.stderr.strip().count("\n") == 0
+    right = pm("check", PRINTMANAGER_SYNC_PASSPHRASE=passphrase_env)
+    assert right.returncode == 0 and "snapshots" in right.stdout
+
+
+def test_errors_name_the_container_in_words_not_a_python_dict(scanned: tuple[Path, Path], tmp_path: Path,
+                                                              passphrase_env: str) -> None:  # fmt: skip
+    library, _prints = scanned
+    container = tmp_path / "container"
+    assert run(library, "enable", "--backend", "folder", "--path", str(container), "--i-consent").exit_code == 0
+    for p in sorted(container.rglob("*"), reverse=True):  # the container is emptied by hand
+        p.unlink() if p.is_file() else p.rmdir()
+    for args in (["check"], ["now"]):
+        result = run(library, *args)
+        text = str(result.exception) if result.exception and not isinstance(result.exception, SystemExit) else result.output
+        assert result.exit_code != 0
+        assert f"the folder {container}" in text and "{" not in text and "'backend'" not in text
+    restored = CliRunner().invoke(load_commands(), ["--library", str(tmp_path / "t"), "sync", "restore", "--backend",
+                                                    "folder", "--path", str(container), "--to", str(tmp_path / "r")])  # fmt: skip
+    assert restored.exit_code != 0 and f"the folder {container}" in str(restored.exception)
+    assert "{" not in str(restored.exception)

@@ -120,3 +120,50 @@ def test_core_privacy_export_and_delete_include_sync(synced_s3: Any, s3_env: Mot
     assert any(i.what == "remote objects" and i.plugin == "sync" for i in report.items)
     assert s3_env.raw_objects(bucket) == {}
     assert tree(prints)
+
+
+_WATCH = r"""
+import json, socket, sys
+record = []
+real_init, real_bind = socket.socket.__init__, socket.socket.bind
+def init(self, *args, **kwargs):
+    record.append(["socket", [str(a) for a in args]])
+    real_init(self, *args, **kwargs)
+def bind(self, address):
+    record.append(["bind", str(address)])
+    return real_bind(self, address)
+socket.socket.__init__, socket.socket.bind = init, bind
+from printmanager_core.cli import main
+out, argv = sys.argv[1], sys.argv[2:]
+try:
+    main(argv)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+with open(out, "w") as f:
+    json.dump({"code": code, "sockets": record,
+               "modules": sorted(m for m in ("httpx", "botocore", "urllib3") if m in sys.modules)}, f)
+"""
+
+
+def test_privacy_export_and_delete_never_touch_the_network_without_sync(tmp_path: Path, corpus: Path) -> None:
+    """Sync never enabled: `privacy export` and `privacy delete --yes` (real processes) create no
+    socket at all and never import the S3 stack."""
+    import subprocess
+    import sys
+
+    prints = make_prints(tmp_path / "Prints", corpus)
+    scanned_library(tmp_path / "library", [prints]).close()
+    for args in (["privacy", "export", "-o", str(tmp_path / "export.zip")], ["privacy", "delete", "--yes"]):
+        out = tmp_path / "watch.json"
+        done = subprocess.run(
+            [sys.executable, "-c", _WATCH, str(out), "--library", str(tmp_path / "library"), *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        result = json.loads(out.read_text())
+        assert result["code"] == 0, done.stderr
+        assert result["sockets"] == [], (args, result["sockets"])
+        assert result["modules"] == [], (args, result["modules"])
+    assert zipfile.ZipFile(tmp_path / "export.zip").namelist()
+    assert tree(prints)  # the user's files stay

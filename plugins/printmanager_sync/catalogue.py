@@ -63,13 +63,41 @@ def relative(path: str, root: str) -> str | None:
     return rel + (ARCHIVE_SEP + member if member else "")
 
 
+#: characters Windows refuses in a file name (besides the separators and control characters)
+_WINDOWS_RESERVED = frozenset('<>:"|?*')
+
+
+def _bad_component(part: str) -> str | None:
+    """Why ``part`` cannot be one component of a restored path on this system, or None."""
+    if part in ("", ".", ".."):
+        return "an empty, '.' or '..' component"
+    if "\\" in part:
+        return "a backslash"
+    if "\x00" in part:
+        return "a NUL character"
+    try:
+        os.fsencode(part)
+    except UnicodeEncodeError:
+        return "a character this system cannot put in a file name"
+    if os.name == "nt" and (any(c in _WINDOWS_RESERVED or ord(c) < 32 for c in part) or part[-1] in " ."):
+        return "a character Windows does not allow in a file name"
+    return None
+
+
 def safe_join(base: Path, rel: str) -> Path:
-    """``base``/``rel`` for a relative ``/`` path; :class:`IntegrityError` if it would leave ``base``."""
+    """``base``/``rel`` for a relative ``/`` path; :class:`IntegrityError` if it would leave
+    ``base`` or names something no file can be called (a NUL, an unencodable character)."""
     if rel == ".":
         return base
+    if not isinstance(rel, str):
+        raise IntegrityError(f"unsafe path in snapshot: a {type(rel).__name__}, not text")
+    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+        raise IntegrityError(f"unsafe path in snapshot: {rel!r} (absolute)")
     parts = rel.split("/")
-    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) or any(p in ("", ".", "..") or "\\" in p for p in parts):
-        raise IntegrityError(f"unsafe path in snapshot: {rel!r}")
+    for part in parts:
+        why = _bad_component(part)
+        if why:
+            raise IntegrityError(f"unsafe path in snapshot: {rel!r} ({why})")
     return base.joinpath(*parts)
 
 
@@ -102,9 +130,57 @@ def root_databases(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return groups
 
 
+class RootGuard:
+    """Whether a path, every symlink resolved, lies inside a folder (a root, the thumbnail cache).
+
+    Sync uploads a file only when it lies inside its root: a symlink in a model pack that
+    points at ``~/.ssh/id_rsa`` (or a linked folder that leads out of the root) is never read.
+    Resolved folders are cached, so a file costs one ``lstat``.
+    """
+
+    def __init__(self) -> None:
+        self._real: dict[str, str] = {}
+
+    def _real_dir(self, folder: str) -> str:
+        real = self._real.get(folder)
+        if real is None:
+            real = self._real[folder] = os.path.realpath(folder)
+        return real
+
+    def inside(self, path: str, folder: str) -> bool:
+        """True if ``path`` (resolved) is inside ``folder`` (resolved), not the folder itself."""
+        base = self._real_dir(folder)
+        parent, name = os.path.split(path)
+        real = os.path.join(self._real_dir(parent), name)
+        if name in ("", ".", "..") or os.path.islink(real):
+            real = os.path.realpath(real)
+        return real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def from_db(value: Any) -> Any:
+    """A path as the catalogue stored it -> the ``str`` exactly as ``os`` gives it.
+
+    The one place sync reads a path column (``roots.path``, ``files.path``,
+    ``files.archive_path``, ``files.thumbnail_path``, ``models.path``). A name that is not
+    valid UTF-8 cannot be SQLite text: it is stored as a BLOB of its exact bytes.
+    """
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def to_db(path: Any) -> Any:
+    """A path (``os`` ``str``) as a catalogue column value: text, or its exact bytes when it
+    has undecodable bytes (the inverse of :func:`from_db`)."""
+    if isinstance(path, str):
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(path)
+    return path
+
+
 def root_paths(library: "Library") -> dict[int, str]:
     """Root id -> root path."""
-    return {r[0]: r[1] for r in library.db.execute("select id, path from roots")}
+    return {r[0]: from_db(r[1]) for r in library.db.execute("select id, path from roots")}
 
 
 def local_files(library: "Library", root_keys: dict[str, str]) -> list[LocalFile]:
@@ -115,6 +191,7 @@ def local_files(library: "Library", root_keys: dict[str, str]) -> list[LocalFile
         "select distinct coalesce(archive_path, path), root_id from files where missing = 0 and root_id is not null"
     )
     for disk, root_id in rows:
+        disk = from_db(disk)
         root = roots.get(root_id)
         if root is None or root not in root_keys or disk in seen:
             continue
@@ -128,6 +205,7 @@ def local_files(library: "Library", root_keys: dict[str, str]) -> list[LocalFile
 def thumbnail_files(library: "Library") -> list[tuple[str, str]]:
     """``(absolute path, path relative to the thumbnails folder)`` of every cached thumbnail."""
     base = library.directory / THUMBNAILS
+    guard = RootGuard()
     out = []
     if base.is_dir():
         for dirpath, dirnames, filenames in os.walk(base):
@@ -136,7 +214,8 @@ def thumbnail_files(library: "Library") -> list[tuple[str, str]]:
                 if name.startswith("."):
                     continue
                 full = os.path.join(dirpath, name)
-                out.append((full, Path(full).relative_to(base).as_posix()))
+                if guard.inside(full, str(base)):  # a planted symlink out of the cache is not followed
+                    out.append((full, Path(full).relative_to(base).as_posix()))
     return out
 
 
@@ -145,12 +224,14 @@ def _keys(library: "Library", root_keys: dict[str, str]) -> tuple[dict[int, str]
     roots = root_paths(library)
     files, models = {}, {}
     for fid, path, root_id in library.db.execute("select id, path, root_id from files"):
+        path = from_db(path)
         root = roots.get(root_id)
         if root in root_keys:
             rel = relative(path, root)
             if rel is not None:
                 files[fid] = f"{root_keys[root]}/{rel}"
     for mid, path, root_id in library.db.execute("select id, path, root_id from models"):
+        path = from_db(path)
         root = roots.get(root_id)
         if root in root_keys:
             rel = relative(path, root)
@@ -284,17 +365,17 @@ def import_catalogue(
     dest = library.db
     added = {"roots": 0, "models": 0, "files": 0, "collections": 0}
     try:
-        src_roots = {r[0]: r[1] for r in src.execute("select id, path from roots")}
+        src_roots = {r[0]: from_db(r[1]) for r in src.execute("select id, path from roots")}
         root_ids: dict[int, tuple[int, str, Path]] = {}
         with dest.conn:
             for sid, spath in src_roots.items():
                 if spath not in roots:
                     continue
                 new_path = str(roots[spath])
-                row = dest.execute("select id from roots where path = ?", [new_path]).fetchone()
+                row = dest.execute("select id from roots where path = ?", [to_db(new_path)]).fetchone()
                 if row is None:
                     rid = dest.execute(
-                        "insert into roots (path, added_at) values (?, ?)", [new_path, now_iso()]
+                        "insert into roots (path, added_at) values (?, ?)", [to_db(new_path), now_iso()]
                     ).lastrowid
                     added["roots"] += 1
                 else:
@@ -312,14 +393,14 @@ def import_catalogue(
                 if d.get("root_id") not in root_ids:
                     continue
                 rid, sroot, droot = root_ids[d["root_id"]]
-                new_path = _translate(d["path"], sroot, droot)
+                new_path = _translate(from_db(d["path"]), sroot, droot)
                 if new_path is None:
                     continue
-                existing = dest.execute("select id from models where path = ?", [new_path]).fetchone()
+                existing = dest.execute("select id from models where path = ?", [to_db(new_path)]).fetchone()
                 if existing:
                     model_ids[d["id"]] = existing[0]
                     continue
-                d.update(root_id=rid, path=new_path)
+                d.update(root_id=rid, path=to_db(new_path))
                 values = [d[c] for c in mcols]
                 model_ids[d["id"]] = dest.execute(
                     f"insert into models ({', '.join(mcols)}) values ({', '.join('?' * len(mcols))})", values
@@ -333,13 +414,16 @@ def import_catalogue(
                 d = dict(zip(["id", *fcols], row))
                 if d.get("root_id") not in root_ids:
                     continue
+                for col in ("path", "archive_path", "thumbnail_path"):
+                    if col in d:
+                        d[col] = from_db(d[col])
                 rid, sroot, droot = root_ids[d["root_id"]]
                 if only is not None and _translate(d.get("archive_path") or d["path"], sroot, droot) not in only:
                     continue
                 new_path = _translate(d["path"], sroot, droot)
                 if new_path is None:
                     continue
-                if dest.execute("select 1 from files where path = ?", [new_path]).fetchone():
+                if dest.execute("select 1 from files where path = ?", [to_db(new_path)]).fetchone():
                     continue
                 thumb = d.get("thumbnail_path")
                 if thumb and thumbs_src and thumb.startswith(thumbs_src):
@@ -349,10 +433,10 @@ def import_catalogue(
                     thumb = None
                 d.update(
                     root_id=rid,
-                    path=new_path,
-                    archive_path=_translate(d.get("archive_path"), sroot, droot),
+                    path=to_db(new_path),
+                    archive_path=to_db(_translate(d.get("archive_path"), sroot, droot)),
                     model_id=model_ids.get(d.get("model_id")) if d.get("model_id") is not None else None,
-                    thumbnail_path=thumb,
+                    thumbnail_path=to_db(thumb),
                 )
                 values = [d[c] for c in fcols]
                 file_ids[d["id"]] = dest.execute(
@@ -488,6 +572,6 @@ def mark_missing(library: "Library", disk_paths: Iterable[str]) -> int:
     with library.db.conn:
         for path in disk_paths:
             count += library.db.execute(
-                "update files set missing = 1 where path = ? or archive_path = ?", [path, path]
+                "update files set missing = 1 where path = ? or archive_path = ?", [to_db(path), to_db(path)]
             ).rowcount
     return count

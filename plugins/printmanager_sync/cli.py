@@ -60,17 +60,18 @@ def _config(backend: str, path: Path | None, endpoint: str | None, bucket: str |
 
 def _prompt(confirm: bool = False) -> Any:
     def ask() -> str:
+        from .credentials import require_terminal
+
+        require_terminal()  # no terminal: one line naming PRINTMANAGER_SYNC_PASSPHRASE, not getpass's warning
         return str(click.prompt("Sync passphrase", hide_input=True, confirmation_prompt=confirm, err=True))
 
     return ask
 
 
 def _where(config: dict[str, Any]) -> str:
-    if config["backend"] == "folder":
-        return f"the folder {config['path']}"
-    if config["backend"] == "s3":
-        return f"the bucket {config['bucket']} at {config['endpoint']}"
-    return f"the {config['backend']} backend"
+    from .backends.base import place
+
+    return place(config)
 
 
 def register(cli: click.Group) -> None:
@@ -165,15 +166,23 @@ def register(cli: click.Group) -> None:
         report = check(state.library, all_blobs=all_blobs, prompt=_prompt())
         if as_json:
             echo_json(report.as_json())
-        else:
-            click.echo(
-                f"{report.snapshots} snapshots, {report.blobs} blobs ({report.referenced} referenced), "
-                f"{report.checked} downloaded and verified"
-            )
-            for problem in report.problems:
-                click.echo(f"problem: {problem}", err=True)
-        if not report.ok:
-            raise click.ClickException(f"the container has {len(report.problems)} problem(s)")
+            if not report.ok:
+                raise click.exceptions.Exit(1)
+            return
+        summary = (
+            f"{report.snapshots} snapshots, {report.blobs} blobs ({report.referenced} referenced), "
+            f"{report.checked} downloaded and verified"
+        )
+        if report.ok:
+            click.echo(summary)
+            return
+        # Nothing on stdout before an error: the findings go to stderr with it.
+        if not report.opened:
+            raise click.ClickException(report.problems[0])
+        click.echo(summary, err=True)
+        for problem in report.problems:
+            click.echo(f"problem: {problem}", err=True)
+        raise click.ClickException(f"the container has {len(report.problems)} problem(s)")
 
     @sync.command("disable")
     @click.option("--delete-remote", is_flag=True, help="Also delete everything this library stored in the container.")
@@ -217,3 +226,5 @@ def register(cli: click.Group) -> None:
             f"restored {report.files} files ({report.bytes} bytes) and {report.thumbnails} thumbnails "
             f"under {to}; catalogue: {report.catalogue.get('files', 0)} files in {len(report.roots)} roots"
         )
+        for problem in report.problems:
+            click.echo(f"warning: {problem}", err=True)

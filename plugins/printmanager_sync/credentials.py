@@ -15,13 +15,15 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import SyncError
-from .s3client import Credentials
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
+
+    from .s3client import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,9 @@ def vault_secrets(library: "Library", *names: str) -> dict[str, str]:
     return found
 
 
-def s3_credentials(library: "Library") -> Credentials:
+def s3_credentials(library: "Library") -> "Credentials":
     """S3 credentials from the vault, else from the AWS environment variables."""
+    from .s3client import Credentials  # the S3 stack loads only when S3 is really used
     found = vault_secrets(library, SECRET_ACCESS_KEY_ID, SECRET_SECRET_ACCESS_KEY, SECRET_SESSION_TOKEN)
     if found.get(SECRET_ACCESS_KEY_ID) and found.get(SECRET_SECRET_ACCESS_KEY):
         return Credentials(found[SECRET_ACCESS_KEY_ID], found[SECRET_SECRET_ACCESS_KEY],
@@ -77,6 +80,21 @@ def s3_credentials(library: "Library") -> Credentials:
         "no S3 credentials: run `printmanager secrets set sync.s3.access_key_id` and "
         "`... sync.s3.secret_access_key`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )
+
+
+def require_terminal() -> None:
+    """Raise a one-line :class:`SyncError` naming ``PRINTMANAGER_SYNC_PASSPHRASE`` when there is
+    no terminal to ask for the passphrase on (cron, a service, a pipe), as the vault does."""
+    if sys.platform != "win32":
+        try:
+            fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        except OSError:
+            raise SyncError(
+                f"the sync passphrase is needed and there is no terminal to ask on; set {PASSPHRASE_ENV}"
+            ) from None
+        os.close(fd)
+    elif not sys.stdin or not sys.stdin.isatty():
+        raise SyncError(f"the sync passphrase is needed and there is no console to ask on; set {PASSPHRASE_ENV}")
 
 
 def passphrase(prompt: Callable[[], str] | None = None) -> str:

@@ -1,10 +1,14 @@
 """``sync now``: pull, merge, push.
 
-A sync is: read the head; if another device moved it since our last sync, pull
-(download its new and changed files, apply its catalogue edits by three-way
-merge, see ``merge.py``); upload every blob the container lacks; store a new
-snapshot; move the head with a conditional write. Losing the race to another
-device means merging again, never overwriting.
+A sync is: list the container and read the head, and refuse what cannot be
+trusted (a deleted repository, a rolled-back or deleted head, lost objects only
+another device has: ``inventory.py``); if another device moved the head since
+our last sync, pull (download its new and changed files, apply its catalogue
+edits by three-way merge, see ``merge.py``); upload every blob the container
+lacks (including any the head needs that vanished); store a new snapshot once
+every blob it needs is there; move the head with a conditional write; list
+again before saying "pushed". Losing the race to another device means merging
+again, never overwriting.
 """
 
 from __future__ import annotations
@@ -14,15 +18,16 @@ import hashlib
 import os
 import random
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from printmanager_core.settings import now_iso
 
-from . import catalogue, consent, crypto, merge
+from . import catalogue, consent, crypto, inventory, merge, names
 from . import format as fmt
-from .errors import Conflict, IntegrityError, ObjectMissing, SourceChanged, SyncError
+from .errors import Conflict, ContainerDamaged, IntegrityError, ObjectMissing, SourceChanged, SyncError
 from .reports import SyncReport
 from .session import Prompt, Session, SyncLock, open_session, tmp_dir
 from .state import SyncState
@@ -50,11 +55,20 @@ class Scan:
         self.root_keys = state.ensure_root_keys(lib.roots())
         self.local_roots = set(self.root_keys.values())
         self.roots = {key: path for path, key in self.root_keys.items()}
+        #: files of the catalogue that are not synced, and why (one line each)
+        self.refused: list[str] = []
         found: dict[str, tuple[str, int, int]] = {}  # entry key -> (path, size, mtime)
+        guard = catalogue.RootGuard()
         for f in catalogue.local_files(lib, self.root_keys):
+            if not guard.inside(f.path, self.roots[f.root]):
+                self.refused.append(f"{f.path}: not synced: it leads outside its root {self.roots[f.root]} (a symlink)")
+                continue
             try:
                 st = os.stat(f.path)
             except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or device swapped in is never read
+                self.refused.append(f"{f.path}: not synced: not a regular file")
                 continue
             found[f.key] = (f.path, st.st_size, st.st_mtime_ns)
         thumbs: dict[str, tuple[str, int, int]] = {}  # rel -> (path, size, mtime)
@@ -63,7 +77,8 @@ class Scan:
                 st = os.stat(path)
             except OSError:
                 continue
-            thumbs[rel] = (path, st.st_size, st.st_mtime_ns)
+            if stat.S_ISREG(st.st_mode):
+                thumbs[rel] = (path, st.st_size, st.st_mtime_ns)
         ids = self._ids(session, [*found.values(), *thumbs.values()], workers)
         self.entries: dict[str, dict[str, Any]] = {}
         self.paths: dict[str, str] = {}  # entry key -> local path
@@ -140,8 +155,20 @@ def sync_now(
     return report
 
 
-def remember(state: SyncState, scan: "Scan", snapshot_id: str, tag: str | None, seq: int, db: Any) -> None:
-    """Record the snapshot this device now agrees with (the base of its next merge)."""
+def _scan_blobs(scan: "Scan") -> dict[str, int]:
+    """Blob id -> plaintext size of what this device's scan would put in a snapshot."""
+    out = {e["blob"]: e["size"] for e in scan.entries.values()}
+    out.update({t["blob"]: t["size"] for t in scan.thumbs.values()})
+    return out
+
+
+def remember(
+    state: SyncState, scan: "Scan", snapshot_id: str, tag: str | None, seq: int, db: Any, snapshot: dict[str, Any]
+) -> None:
+    """Record the snapshot this device now agrees with (the base of its next merge), and what of
+    it this device's scan does not produce (other roots' files, database backups): the blobs the
+    next no-change sync checks besides its own."""
+    own = _scan_blobs(scan)
     state.set(
         "last",
         {
@@ -154,30 +181,67 @@ def remember(state: SyncState, scan: "Scan", snapshot_id: str, tag: str | None, 
             "time": now_iso(),
             "files": len(scan.entries),
             "bytes": sum(e["size"] for e in scan.entries.values()),
+            "thumbnails": len(scan.thumbs),
+            "foreign": {b: n for b, n in fmt.snapshot_blobs(snapshot).items() if b not in own},
+            "roots": sorted(r["key"] for r in snapshot.get("roots", [])),
         },
     )
+
+
+def _read_head(repo: Any) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return repo.read_head()
+    except IntegrityError as exc:
+        raise inventory.diagnose_unreadable_head(repo, exc) from None
 
 
 def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
     """One attempt: True when done, False when another device moved the head first."""
     lib, state, repo = session.library, session.state, session.repo
-    head, tag = repo.read_head()
+    # What the container holds (one listing) and where its head is; refuse what cannot be trusted.
     last = state.get("last") or {}
-    if (
-        head is not None
-        and last.get("seq") is not None
-        and head["seq"] < last["seq"]
-        and head["snapshot"] != last.get("snapshot")
-    ):
-        raise IntegrityError("the container's head went back to an older snapshot (rollback?); run `sync check`")
-    scan = Scan(session, workers)
+    expected = int(last.get("files") or 0) + len(last.get("foreign") or {}) + int(last.get("thumbnails") or 0)
+    with cf.ThreadPoolExecutor(1) as lister:
+        # The listing waits on the network while this device looks at its own files: both at once.
+        listing = lister.submit(inventory.Inventory.take, repo, expected=expected)
+        try:
+            head, tag = _read_head(repo)
+            scan = Scan(session, workers)
+        finally:
+            inv = listing.result()  # nothing is uploaded before the checks below
+    inventory.require_repository(repo, inv)
+    if head is None and last.get("seq") is not None:
+        inventory.require_same_repository(repo)  # a repository created anew says so, not "rollback"
+    inventory.require_no_rollback(head, last)
+    report.problems += [p for p in scan.refused if p not in report.problems]
     remote_moved = head is not None and head["snapshot"] != last.get("snapshot")
-    if head is not None and not remote_moved and scan.digest == last.get("digest"):
+    head_lost = head is not None and head["snapshot"] not in inv.snapshots
+    if head_lost and (remote_moved or set(last.get("roots", [])) - scan.local_roots):
+        raise ContainerDamaged(
+            f"the container's newest snapshot ({head['snapshot'][:16]}, head number {head['seq']}) is missing, "
+            "and it holds files this device does not have; nothing was uploaded. Sync the device that pushed "
+            "them, or run `printmanager sync check`"
+        )
+    same_here = scan.digest == last.get("digest")
+    missing: dict[str, int] = {}
+    if head is not None and not remote_moved:
+        # What the head needs: this device's files and thumbnails as it pushed them (the same as
+        # now when nothing changed here), and the rest of the snapshot as remembered.
+        missing = inv.missing({**(_scan_blobs(scan) if same_here else {}), **last.get("foreign", {})})
+    if head is not None and not remote_moved and not head_lost and not missing and same_here:
         report.snapshot = head["snapshot"]
         report.files, report.bytes = len(scan.entries), sum(e["size"] for e in scan.entries.values())
-        return True  # nothing changed anywhere
+        return True  # nothing changed anywhere, and the container still has all the head needs
+    if head_lost:
+        report.problems.append(
+            f"the container had lost its newest snapshot ({head['snapshot'][:16]}); a new one is pushed"  # type: ignore[index]
+        )
+    if missing:
+        report.problems.append(
+            f"{len(missing)} objects the newest snapshot needs had vanished from the container; uploading them again"
+        )
 
-    remote = repo.load_snapshot(head["snapshot"]) if head is not None else _empty_snapshot()
+    remote = repo.load_snapshot(head["snapshot"]) if head is not None and not head_lost else _empty_snapshot()
     changed_here = scan.fingerprint != last.get("fingerprint")
     if remote_moved:
         base = _empty_snapshot()
@@ -208,25 +272,26 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
         and meta == {"files": {}, "models": {}, "collections": {}, **remote_meta}
         and thumbs == {t["rel"]: t for t in remote.get("thumbnails", [])}
         and set(roots) == {r["key"] for r in remote.get("roots", [])}
+        and not inv.missing(fmt.snapshot_blobs(remote))
     ):
         # We took the remote's changes and have none of our own: adopt its snapshot.
-        remember(state, scan, head["snapshot"], tag, head["seq"], None)  # our next push brings our own backup
-        report.snapshot = head["snapshot"]
+        remember(state, scan, head["snapshot"], tag, head["seq"], None, remote)  # type: ignore[index]
+        report.snapshot = head["snapshot"]  # type: ignore[index]
         report.files, report.bytes = len(scan.entries), sum(e["size"] for e in scan.entries.values())
         return True
 
     # Upload what the container lacks.
     # A blob counts as present only with the exact size its plaintext gives: a partial
     # object left by another device's interrupted upload is uploaded again.
-    known = _known_blobs(session)
+    stored = dict(inv.blobs)  # what the container holds, kept up to date as uploads finish
     uploads: dict[str, tuple[str, int, int]] = {}
     for key, entry in scan.entries.items():
-        if known.get(entry["blob"]) != crypto.ciphertext_size(entry["size"]):
+        if not inv.has_blob(entry["blob"], entry["size"]):
             uploads[entry["blob"]] = (scan.paths[key], entry["size"], entry["mtime_ns"])
     for t in scan.thumbs.values():
-        if known.get(t["blob"]) != crypto.ciphertext_size(t["size"]):
+        if not inv.has_blob(t["blob"], t["size"]):
             uploads[t["blob"]] = (scan.thumb_paths[t["blob"]], t["size"], t["mtime_ns"])
-    failed = _upload(session, uploads, report, workers)
+    failed = _upload(session, uploads, report, workers, stored)
     if failed:
         for k, v in list(files.items()):
             if v["blob"] in failed:  # keep the last version the container has, if any
@@ -235,10 +300,14 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
                 else:
                     del files[k]
         thumbs = {k: v for k, v in thumbs.items() if v["blob"] not in failed}
+    # Thumbnails are a cache: one the container lost (another device's) is left out, not waited for.
+    thumbs = {k: v for k, v in thumbs.items() if stored.get(v["blob"]) == crypto.ciphertext_size(v["size"])}
 
     db_entry = last.get("db") if (not changed_here and not remote_moved) else None
+    if db_entry is not None and not inv.has_blob(db_entry["blob"], db_entry["size"]):
+        db_entry = None  # the container lost this device's backup: a fresh one goes up
     if db_entry is None:
-        db_entry = _upload_database(session, report)
+        db_entry = _upload_database(session, report, stored)
 
     for key in scan.roots:  # this device's roots are catalogued by this device's backup
         roots[key] = {**roots[key], "database": db_entry, "library_dir": str(lib.directory)}
@@ -255,7 +324,16 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
         "meta": meta,
         "fingerprint": scan.fingerprint,
     }
+    # Never publish a snapshot the container cannot be restored from.
+    lacking = {b: n for b, n in fmt.snapshot_blobs(snapshot).items() if stored.get(b) != crypto.ciphertext_size(n)}
+    if lacking:
+        raise ContainerDamaged(
+            f"{len(lacking)} objects the new snapshot needs are missing from the container and only another device "
+            "has them (files of its roots); nothing was published. Sync that device first (its next `sync now` "
+            "uploads them again), or run `printmanager sync check`"
+        )
     consent.require(lib)  # withdrawn meanwhile? stop before publishing anything
+    inventory.verify_published_keys(repo, state.get("repo_cache"))
     snap_id = repo.save_snapshot(snapshot)
     seq = (head["seq"] + 1) if head else 1
     try:
@@ -265,23 +343,27 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
         if again is None or again["snapshot"] != snap_id:
             return False  # another device won: merge with its snapshot and try again
         new_tag = again_tag  # our write went through; only its answer was lost
-    remember(state, scan, snap_id, new_tag, seq, db_entry)
+    # Before saying "pushed": the container really holds all the new head needs.
+    after = inventory.Inventory.take(repo, expected=len(stored))
+    inventory.require_repository(repo, after)
+    gone = after.missing(fmt.snapshot_blobs(snapshot))
+    if not after.head or snap_id not in after.snapshots or gone:
+        raise ContainerDamaged(
+            "objects vanished from the container while this sync was publishing "
+            f"({len(gone)} blobs{'' if snap_id in after.snapshots else ', the new snapshot'}"
+            f"{'' if after.head else ', the head'}): another device may be deleting it. Run `printmanager sync check`"
+        )
+    remember(state, scan, snap_id, new_tag, seq, db_entry, snapshot)
     report.snapshot, report.pushed = snap_id, True
     report.files, report.bytes = len(scan.entries), sum(e["size"] for e in scan.entries.values())
     return True
 
 
-def _known_blobs(session: Session) -> dict[str, int]:
-    state = session.state
-    if not state.get("blobs_listed"):
-        listed = session.repo.list_blobs()
-        state.add_blobs(listed.items())
-        state.set("blobs_listed", True)
-    return state.known_blobs()
-
-
-def _upload(session: Session, uploads: dict[str, tuple[str, int, int]], report: SyncReport, workers: int) -> set[str]:
-    """Upload blobs in parallel; return ids that could not be stored because their file changed."""
+def _upload(
+    session: Session, uploads: dict[str, tuple[str, int, int]], report: SyncReport, workers: int, stored: dict[str, int]
+) -> set[str]:
+    """Upload blobs in parallel, adding each stored one to ``stored`` (id -> stored size);
+    return ids that could not be stored because their file changed."""
     lib, state, repo, journal = session.library, session.state, session.repo, session.journal
     wanted = {repo.blob_key(blob) for blob in uploads}
     for name, upload_id in journal.open_uploads():
@@ -303,7 +385,7 @@ def _upload(session: Session, uploads: dict[str, tuple[str, int, int]], report: 
         for fut in futures:
             blob, path = owner.pop(fut)
             try:
-                stored = fut.result()
+                size = fut.result()
             except SourceChanged as exc:
                 failed.add(blob)
                 state.forget_id(path)
@@ -312,9 +394,10 @@ def _upload(session: Session, uploads: dict[str, tuple[str, int, int]], report: 
             except (OSError, SyncError) as exc:
                 errors.append(exc)
                 continue
-            done.append((blob, stored))
+            done.append((blob, size))
+            stored[blob] = size
             report.uploaded_blobs += 1
-            report.uploaded_bytes += stored
+            report.uploaded_bytes += size
 
     with cf.ThreadPoolExecutor(max(1, workers)) as pool:
         try:
@@ -340,17 +423,18 @@ def _upload(session: Session, uploads: dict[str, tuple[str, int, int]], report: 
     return failed
 
 
-def _upload_database(session: Session, report: SyncReport) -> dict[str, Any]:
+def _upload_database(session: Session, report: SyncReport, stored: dict[str, int]) -> dict[str, Any]:
     lib, repo = session.library, session.repo
     tmp = tmp_dir(lib) / f"db-{os.urandom(4).hex()}.sqlite"
     try:
         catalogue.backup_database(lib, tmp)
         st = tmp.stat()
         blob = repo.file_id(tmp)
-        stored = repo.put_file(str(tmp), blob, st.st_size, st.st_mtime_ns)
-        session.state.add_blobs([(blob, stored)])
+        size = repo.put_file(str(tmp), blob, st.st_size, st.st_mtime_ns)
+        session.state.add_blobs([(blob, size)])
+        stored[blob] = size
         report.uploaded_blobs += 1
-        report.uploaded_bytes += stored
+        report.uploaded_bytes += size
         return {"blob": blob, "size": st.st_size}
     finally:
         tmp.unlink(missing_ok=True)
@@ -394,17 +478,24 @@ def _pull(
             report.problems.append(f"{dest}: exists here and is not catalogued; not overwritten")
             continue
         downloads.append((key, want, dest))
+    downloads = _without_collisions(downloads, view, key_to_root, report)
 
     new_paths: set[str] = set()
 
-    def fetch(item: tuple[str, dict[str, Any], Path]) -> str:
-        _key, entry, dest = item
-        repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"))
+    def fetch(item: tuple[str, dict[str, Any], Path]) -> str | None:
+        key, entry, dest = item
+        try:  # a new file never replaces one (on a case-insensitive folder, hull.stl is Hull.stl)
+            repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"), replace=key in view)
+        except names.NameTaken:
+            return None
         return str(dest)
 
     replaced_roots: set[str] = set()
     with cf.ThreadPoolExecutor(max(1, workers)) as pool:
-        for (key, entry, _dest), path in zip(downloads, pool.map(fetch, downloads)):
+        for (key, entry, dest), path in zip(downloads, pool.map(fetch, downloads)):
+            if path is None:
+                report.problems.append(f"{dest}: a file of that name is already here; not overwritten")
+                continue
             report.downloaded_files += 1
             state.remember_ids([(path, entry["size"], entry["mtime_ns"], entry["blob"])])
             if key not in view:
@@ -433,6 +524,30 @@ def _pull(
     meta_view = merge.localize_meta(catalogue.user_meta(lib, scan.root_keys), base.get("meta", {}), scan.local_roots)
     merged_meta = merge.merge_meta(base.get("meta", {}), meta_view, remote.get("meta", {}))
     catalogue.apply_meta(lib, scan.root_keys, merged_meta)
+
+
+def _without_collisions(
+    downloads: list[tuple[str, dict[str, Any], Path]], view: dict[str, Any], roots: dict[str, Path], report: SyncReport
+) -> list[tuple[str, dict[str, Any], Path]]:
+    """New files whose names this device's folder would take for one another's (it ignores
+    case or Unicode normalisation) are reported; the first is downloaded, the others are not."""
+    new = [d for d in downloads if d[0] not in view]
+    if not new:
+        return downloads
+    skipped: set[str] = set()
+    for root in sorted({merge.root_of(k) for k, _e, _d in new}):
+        folding = names.probe(roots[root])
+        if folding == names.Folding():
+            continue
+        items = [(e["rel"], k) for k, e, _d in new if merge.root_of(k) == root]
+        _keep, clashes = names.collisions(items, folding)
+        for rel, other in clashes:
+            skipped.add(f"{root}/{rel}")
+            report.problems.append(
+                f"{roots[root] / rel}: not downloaded: this folder ignores {folding.describe()}, "
+                f"so it would be the same file as {other}"
+            )
+    return [d for d in downloads if d[0] not in skipped]
 
 
 def import_roots(

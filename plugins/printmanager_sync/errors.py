@@ -39,3 +39,15 @@ class BackendError(SyncError):
 
 class SourceChanged(SyncError):
     """A local file changed while it was being uploaded; it is retried next sync."""
+
+
+class ContainerGone(ObjectMissing):
+    """The user's repository is no longer in the container (deleted elsewhere, or by hand)."""
+
+
+class ContainerDamaged(IntegrityError):
+    """The container lacks or changed something sync needs and cannot put back itself."""
+
+
+class Rollback(IntegrityError):
+    """The head went back to an older snapshot, or vanished after this device saw one."""

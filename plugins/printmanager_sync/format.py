@@ -63,9 +63,20 @@ def snapshot_name(snapshot_id: str) -> str:
     return f"{SNAPSHOTS}{snapshot_id}"
 
 
+#: a lone surrogate: how a ``str`` from ``os`` carries a byte of a name that is not valid UTF-8
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical_json(value: Any) -> bytes:
-    """Deterministic JSON bytes: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Deterministic JSON bytes: sorted keys, no spaces, UTF-8.
+
+    File names are bytes: a name that is not valid UTF-8 reaches us as a ``str`` with lone
+    surrogates (PEP 383, ``surrogateescape``: byte ``0xXY`` is U+DCXY). Those are written as
+    JSON escapes (``\\udce9``), which parse back to the same ``str``, so the exact bytes
+    survive; every other character is plain UTF-8 as before.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def config_payload(config: dict[str, Any]) -> bytes:
@@ -97,8 +108,20 @@ def decode_snapshot(plaintext: bytes) -> dict[str, Any]:
         raise IntegrityError("snapshot is damaged (not zlib data)") from None
     snap = parse_json_object(raw, "snapshot")
     if snap.get("version") != SNAPSHOT_VERSION:
-        raise IntegrityError(f"snapshot version {snap.get('version')!r} is not supported")
+        version = snap.get("version")
+        shown = version if isinstance(version, (int, str)) else type(version).__name__
+        raise IntegrityError(f"snapshot version {shown} is not supported")
     return snap
+
+
+def snapshot_blobs(snapshot: dict[str, Any]) -> dict[str, int]:
+    """Every blob a snapshot references (files, thumbnails, database backups): id -> plaintext size."""
+    databases = [snapshot["database"]] if snapshot.get("database") else []
+    databases += [r["database"] for r in snapshot.get("roots", []) if r.get("database")]
+    out: dict[str, int] = {}
+    for entry in [*snapshot.get("files", []), *snapshot.get("thumbnails", []), *databases]:
+        out[str(entry["blob"])] = int(entry["size"])
+    return out
 
 
 def encode_head(snapshot_id: str, seq: int, device: str, time: str) -> bytes:

@@ -8,15 +8,18 @@ only the parts the server does not already hold are uploaded again.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from printmanager_core.settings import now_iso
 
-from .s3client import Part
+if TYPE_CHECKING:  # pragma: no cover
+    from .s3client import Part
 
 
 @attrs.define
@@ -31,11 +34,20 @@ class UploadRecord:
     mtime_ns: int
     part_size: int
     object_size: int
-    parts: dict[int, Part] = attrs.field(factory=dict)
+    parts: "dict[int, Part]" = attrs.field(factory=dict)
 
     def same_source(self, source: str, size: int, mtime_ns: int) -> bool:
         """True if the upload is of this file as it is now."""
         return (self.source, self.size, self.mtime_ns) == (source, size, mtime_ns)
+
+
+def _source(path: str) -> str | bytes:
+    """A source path as a column value: text, or its exact bytes if it is not valid UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
 
 
 class Journal:
@@ -61,11 +73,14 @@ class Journal:
             ).fetchone()
             if row is None:
                 return None
+            from .s3client import Part  # only multipart (S3) uploads are journalled
+
             parts = {
                 r[0]: Part(r[0], r[1], r[2])
                 for r in self._conn.execute("select number, etag, size from sync_upload_parts where name = ?", [name])
             }
-        return UploadRecord(row[0], row[1], bytes.fromhex(row[2]), row[3], row[4], row[5], row[6], row[7], parts)
+        source = os.fsdecode(row[3]) if isinstance(row[3], bytes) else row[3]
+        return UploadRecord(row[0], row[1], bytes.fromhex(row[2]), source, row[4], row[5], row[6], row[7], parts)
 
     def start(self, record: UploadRecord) -> None:
         """Record a new upload (replacing any older record of the same object)."""
@@ -75,11 +90,11 @@ class Journal:
             self._conn.execute(
                 "insert into sync_uploads (name, upload_id, salt, source, size, mtime_ns, part_size, object_size, "
                 "created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [record.name, record.upload_id, record.salt.hex(), record.source, record.size, record.mtime_ns,
+                [record.name, record.upload_id, record.salt.hex(), _source(record.source), record.size, record.mtime_ns,
                  record.part_size, record.object_size, now_iso()],
             )  # fmt: skip
 
-    def part_done(self, name: str, part: Part) -> None:
+    def part_done(self, name: str, part: "Part") -> None:
         """Record a part the server acknowledged."""
         with self._lock, self._conn:
             self._conn.execute(

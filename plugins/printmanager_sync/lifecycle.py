@@ -63,7 +63,10 @@ def enable(
     except BaseException as exc:
         consent.withdraw(library, ledger_detail(new_config, action="enable failed", reason=str(exc)[:200]), source=source)
         raise
-    if not same_place:
+    previous_repo = (state.get("repo_cache") or {}).get("config", {}).get("repo_id")
+    if not same_place or created or previous_repo != repo.config.get("repo_id"):
+        # Another container, or a repository created anew in this one (the old one was deleted):
+        # nothing this library remembers (last snapshot, object ids under the old key) holds there.
         state.clear()
     state.update({"config": new_config, "repo_cache": cache, "enabled_at": now_iso(), "created": created})
     credentials.cache_master_key(library, user, repo.keys.master)

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from printmanager_core.settings import now_iso
 
-from . import catalogue, consent, credentials, crypto
+from . import catalogue, consent, credentials, crypto, names
 from .backends import open_backend
+from .backends.base import place
 from .engine import DEFAULT_WORKERS, Scan, import_roots, remember
 from .errors import ObjectMissing, SyncError
 from .reports import RestoreReport
@@ -52,7 +53,7 @@ def restore(
         if user is None:
             users = Repository.users(backend)
             if not users:
-                raise ObjectMissing(f"no sync repository in {backend.describe()}")
+                raise ObjectMissing(f"no sync repository in {place(backend.describe())}")
             if len(users) > 1:
                 raise SyncError(f"the container holds several users ({', '.join(users)}): choose one with --user")
             user = users[0]
@@ -67,25 +68,46 @@ def restore(
         # One folder per root, named after it (made unique).
         root_dirs = {key: target / name for key, name in catalogue.root_folders(snap).items()}
 
-        plan: list[tuple[dict[str, Any], Path]] = []
-        for entry in snap.get("files", []):
-            if entry["root"] not in root_dirs:
-                continue
-            dest = catalogue.safe_join(root_dirs[entry["root"]], entry["rel"])
-            if dest.exists():
-                if dest.stat().st_size == entry["size"] and repo.file_id(dest) == entry["blob"]:
-                    continue  # already there (an earlier, interrupted restore)
-                raise SyncError(f"{dest} exists and differs: restore into an empty folder")
-            plan.append((entry, dest))
-
         report = RestoreReport(head["snapshot"], {k: str(v) for k, v in root_dirs.items()})
+        # Names the target folder would take for one (it ignores case, or Unicode normalisation)
+        # are reported, never written over one another.
+        by_root: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for entry in snap.get("files", []):
+            if entry["root"] in root_dirs:
+                catalogue.safe_join(root_dirs[entry["root"]], entry["rel"])  # refuses a hostile name first
+                by_root.setdefault(entry["root"], []).append((entry["rel"], entry))
+        plan: list[tuple[dict[str, Any], Path]] = []
+        wanted: set[str] = set()  # disk paths of the files restored (or already there)
+        for key, items in by_root.items():
+            folding = names.probe(root_dirs[key])
+            keep, clashes = names.collisions(items, folding)
+            for rel, other in clashes:
+                report.problems.append(
+                    f"{root_dirs[key] / rel}: not restored: this folder ignores {folding.describe()}, "
+                    f"so it would be the same file as {other}"
+                )
+            for rel, entry in keep:
+                dest = catalogue.safe_join(root_dirs[key], rel)
+                wanted.add(str(dest))
+                if dest.exists():
+                    if dest.stat().st_size == entry["size"] and repo.file_id(dest) == entry["blob"]:
+                        continue  # already there (an earlier, interrupted restore)
+                    raise SyncError(f"{dest} exists and differs: restore into an empty folder")
+                plan.append((entry, dest))
 
         def fetch(item: tuple[dict[str, Any], Path]) -> int:
             entry, dest = item
-            return repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"))
+            try:
+                return repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"), replace=False)
+            except names.NameTaken:
+                return -1
 
         with cf.ThreadPoolExecutor(max(1, workers)) as pool:
-            for size in pool.map(fetch, plan):
+            for (_entry, dest), size in zip(plan, pool.map(fetch, plan)):
+                if size < 0:  # a name the probe did not foresee as taken: still never overwritten
+                    report.problems.append(f"{dest}: not restored: a file of that name is already there")
+                    wanted.discard(str(dest))
+                    continue
                 report.files += 1
                 report.bytes += size
         thumbs_dir = library.directory / catalogue.THUMBNAILS
@@ -95,7 +117,7 @@ def restore(
 
         for path in root_dirs.values():
             path.mkdir(parents=True, exist_ok=True)
-        report.catalogue = import_roots(repo, library, snap, root_dirs)
+        report.catalogue = import_roots(repo, library, snap, root_dirs, only=wanted if report.problems else None)
         # the user's edits exactly as the snapshot has them (a root's backup may predate the last merge)
         catalogue.apply_meta(library, {str(p): k for k, p in root_dirs.items()}, snap.get("meta", {}))
         cache = repo.cache_blob()
@@ -107,7 +129,7 @@ def restore(
         state.remember_ids(
             (str(catalogue.safe_join(root_dirs[e["root"]], e["rel"])), e["size"], e["mtime_ns"], e["blob"])
             for e in snap.get("files", [])
-            if e["root"] in root_dirs
+            if e["root"] in root_dirs and str(catalogue.safe_join(root_dirs[e["root"]], e["rel"])) in wanted
         )
         state.add_blobs((e["blob"], crypto.ciphertext_size(e["size"])) for e in snap.get("files", []))
         credentials.cache_master_key(library, user, repo.keys.master)
@@ -117,7 +139,7 @@ def restore(
             scan = Scan(session, workers)
         finally:
             session.journal.close()
-        remember(state, scan, head["snapshot"], tag, head["seq"], None)
+        remember(state, scan, head["snapshot"], tag, head["seq"], None, snap)
     except BaseException as exc:
         # An unfinished restore leaves sync off (files written so far are complete and verified).
         consent.withdraw(
@@ -143,13 +165,20 @@ def export_cloud(library: "Library", add_file: Callable[[str, str], None], *, pa
         if head is None:
             return 0
         snap = repo.load_snapshot(head["snapshot"])
-        names = catalogue.root_folders(snap)
+        folders = catalogue.root_folders(snap)
         tmp = tmp_dir(library)
         for entry in snap.get("files", []):
+            catalogue.safe_join(Path("cloud"), entry["rel"])  # a hostile name never becomes an archive name
+            arcname = f"cloud/{folders.get(entry['root'], entry['root'])}/{entry['rel']}"
+            # a zip holds UTF-8 names: an undecodable byte of a name is written as %XX
+            arcname = "".join(
+                f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else "\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c
+                for c in arcname
+            )
             path = tmp / f"export-{os.urandom(4).hex()}"
             try:
                 repo.restore_blob(entry["blob"], path)
-                add_file(f"cloud/{names.get(entry['root'], entry['root'])}/{entry['rel']}", str(path))
+                add_file(arcname, str(path))
                 count += 1
             finally:
                 path.unlink(missing_ok=True)

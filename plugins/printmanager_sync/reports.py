@@ -42,6 +42,8 @@ class RestoreReport:
     thumbnails: int = 0
     catalogue: dict[str, int] = attrs.field(factory=dict)
     seconds: float = 0.0
+    #: entries not restored, one line each (names the target folder takes for one)
+    problems: list[str] = attrs.field(factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape (``sync restore --json``)."""
@@ -58,6 +60,8 @@ class CheckReport:
     blobs: int = 0
     referenced: int = 0
     checked: int = 0
+    #: False when the repository could not be opened (the one problem says why)
+    opened: bool = True
     problems: list[str] = attrs.field(factory=list)
 
     @property

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from printmanager_core.settings import now_iso
 
-from . import crypto
+from . import crypto, names
 from . import format as fmt
-from .backends.base import Backend, SourceFile
+from .backends.base import Backend, SourceFile, place
 from .errors import Conflict, IntegrityError, ObjectMissing, SyncError, WrongPassphrase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +46,7 @@ class Repository:
         self.config = config
 
     def __repr__(self) -> str:
-        return f"Repository({self.backend.describe()!r}, user={self.user!r})"
+        return f"Repository({place(self.backend.describe())}, user {self.user})"
 
     # -- creating and opening --------------------------------------------------
 
@@ -110,7 +110,7 @@ class Repository:
         if config is None:
             raw = backend.get_bytes(prefix + fmt.CONFIG)
             if raw is None:
-                raise ObjectMissing(f"no sync repository for user {user!r} in {backend.describe()}")
+                raise ObjectMissing(f"no sync repository for user {user} in {place(backend.describe())}")
             config = fmt.parse_json_object(raw, "repository config")
         if config.get("format") != fmt.FORMAT_NAME or config.get("version") != fmt.FORMAT_VERSION:
             raise IntegrityError("repository config is damaged or of an unknown format")
@@ -233,11 +233,17 @@ class Repository:
         self.read_blob(blob_id, parts.append)
         return b"".join(parts)
 
-    def restore_blob(self, blob_id: str, dest: str | os.PathLike[str], *, mtime_ns: int | None = None) -> int:
-        """Write a verified blob to ``dest`` atomically (temp file, then rename); return its size."""
+    def restore_blob(
+        self, blob_id: str, dest: str | os.PathLike[str], *, mtime_ns: int | None = None, replace: bool = True
+    ) -> int:
+        """Write a verified blob to ``dest`` atomically (temp file, then rename); return its size.
+
+        :param replace: False: never replace a file (:class:`~printmanager_sync.names.NameTaken`
+            if one of that name exists, as the folder compares names).
+        """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.pm-restore-{os.urandom(4).hex()}"
+        tmp = dest.parent / f".pm-restore-{os.urandom(6).hex()}"  # short: a long name still fits
         try:
             with open(tmp, "wb") as f:
                 size = self.read_blob(blob_id, f.write)
@@ -245,7 +251,10 @@ class Repository:
                 os.fsync(f.fileno())
             if mtime_ns is not None:
                 os.utime(tmp, ns=(mtime_ns, mtime_ns))
-            os.replace(tmp, dest)
+            if replace:
+                os.replace(tmp, dest)
+            else:
+                names.write_new(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

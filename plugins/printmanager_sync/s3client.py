@@ -110,6 +110,7 @@ class S3Error(BackendError):
     """An S3 error response: HTTP status, S3 code and message."""
 
     def __init__(self, status: int, code: str, message: str, op: str):
+        message = " ".join(str(message).split())[:300]  # one readable line, whatever the server sent
         super().__init__(f"S3 {op} failed: {status} {code}: {message}".rstrip(": "))
         self.status = status
         self.code = code

@@ -13,6 +13,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .catalogue import from_db, to_db
+
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
 
@@ -93,7 +95,9 @@ class SyncState:
 
     def cached_ids(self) -> dict[str, tuple[int, int, str]]:
         """path -> (size, mtime_ns, object id) for files hashed before."""
-        return {r[0]: (r[1], r[2], r[3]) for r in self.db.execute("select path, size, mtime_ns, blob from sync_files")}
+        return {
+            from_db(r[0]): (r[1], r[2], r[3]) for r in self.db.execute("select path, size, mtime_ns, blob from sync_files")
+        }
 
     def remember_ids(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         """Record (path, size, mtime_ns, object id) rows."""
@@ -102,13 +106,13 @@ class SyncState:
                 "insert into sync_files (path, size, mtime_ns, blob) values (?, ?, ?, ?) "
                 "on conflict(path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "blob = excluded.blob",
-                list(rows),
+                [(to_db(path), size, mtime, blob) for path, size, mtime, blob in rows],
             )
 
     def forget_id(self, path: str) -> None:
         """Drop a cached file id (after its content turned out to differ)."""
         with self.db.conn:
-            self.db.execute("delete from sync_files where path = ?", [path])
+            self.db.execute("delete from sync_files where path = ?", [to_db(path)])
 
     # -- known blobs -------------------------------------------------------------
 

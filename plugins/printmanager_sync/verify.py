@@ -6,7 +6,9 @@ import random
 from typing import TYPE_CHECKING
 
 from . import crypto
+from . import format as fmt
 from .errors import BackendError, IntegrityError, ObjectMissing, WrongPassphrase
+from .inventory import Inventory, problems_for
 from .reports import CheckReport
 from .session import Prompt, open_session
 
@@ -26,24 +28,34 @@ def check(
     prompt: Prompt | None = None,
 ) -> CheckReport:
     """Verify the container: config and key, head, every snapshot, that every referenced blob
-    exists with the right size, and download-decrypt-verify a sample of blobs (or all)."""
+    exists with the right size, and download-decrypt-verify a sample of blobs (or all).
+
+    Everything ``sync now`` refuses on is a problem here too: a head older than the newest
+    this library saw, a head deleted after it saw one, a repository created anew."""
     report = CheckReport()
     try:
         session = open_session(library, passphrase=passphrase, prompt=prompt, fresh=True)
     except (IntegrityError, ObjectMissing, WrongPassphrase) as exc:
         report.problems.append(f"repository: {exc}")
+        report.opened = False
         return report
     with session:
-        repo = session.repo
+        repo, state = session.repo, session.state
+        inv = Inventory.take(repo)
         try:
             head, _tag = repo.read_head()
         except IntegrityError as exc:
             report.problems.append(f"head: {exc}")
             head = None
+        # What `sync now` would refuse on: a rollback, a deleted head, another repository.
+        report.problems += problems_for(
+            repo, head, state.get("last") or {}, (state.get("repo_cache") or {}).get("config")
+        )
         referenced: dict[str, int] = {}
-        snapshot_ids = repo.list_snapshots()
+        head_needs: set[str] = set()
+        snapshot_ids = sorted(inv.snapshots)
         report.snapshots = len(snapshot_ids)
-        if head is not None and head["snapshot"] not in snapshot_ids:
+        if head is not None and head["snapshot"] not in inv.snapshots:
             report.problems.append(f"head points at a missing snapshot {head['snapshot'][:16]}")
         for snap_id in snapshot_ids:
             try:
@@ -51,19 +63,24 @@ def check(
             except (IntegrityError, ObjectMissing) as exc:
                 report.problems.append(f"snapshot {snap_id[:16]}: {exc}")
                 continue
-            databases = [snap["database"]] if snap.get("database") else []
-            databases += [r["database"] for r in snap.get("roots", []) if r.get("database")]
-            for e in [*snap.get("files", []), *snap.get("thumbnails", []), *databases]:
-                referenced[e["blob"]] = e["size"]
-        stored = repo.list_blobs()
+            try:
+                blobs = fmt.snapshot_blobs(snap)
+            except (KeyError, TypeError, ValueError):
+                report.problems.append(f"snapshot {snap_id[:16]}: damaged (an entry without a blob or size)")
+                continue
+            referenced.update(blobs)
+            if head is not None and snap_id == head["snapshot"]:
+                head_needs.update(blobs)
+        stored = inv.blobs
         report.blobs = len(stored)
         report.referenced = len(referenced)
         for blob, size in sorted(referenced.items()):
+            whose = "the newest snapshot needs it" if blob in head_needs else "only older snapshots need it"
             if blob not in stored:
-                report.problems.append(f"blob {blob[:16]}: missing")
+                report.problems.append(f"blob {blob[:16]}: missing ({whose})")
             elif stored[blob] != crypto.ciphertext_size(size):
                 report.problems.append(
-                    f"blob {blob[:16]}: stored size {stored[blob]} (expected {crypto.ciphertext_size(size)})"
+                    f"blob {blob[:16]}: stored size {stored[blob]}, expected {crypto.ciphertext_size(size)} ({whose})"
                 )
         present = sorted(b for b in referenced if b in stored)
         chosen = present if all_blobs else random.sample(present, min(sample, len(present)))

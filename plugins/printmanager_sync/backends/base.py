@@ -47,6 +47,18 @@ class SourceFile:
     mtime_ns: int
 
 
+def place(info: dict[str, Any]) -> str:
+    """Where a backend points, as words for a message: ``the folder /mnt/nas/sync``,
+    ``the bucket prints at https://...`` (from a config or :meth:`Backend.describe`)."""
+    kind = str(info.get("backend", "?"))
+    if kind == "folder" and info.get("path"):
+        return f"the folder {info['path']}"
+    if info.get("bucket") and info.get("endpoint"):
+        return f"the bucket {info['bucket']} at {info['endpoint']}"
+    details = ", ".join(f"{k} {v}" for k, v in sorted(info.items()) if k != "backend" and isinstance(v, (str, int)))
+    return f"the {kind} backend" + (f" ({details})" if details else "")
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A sync backend (see ``docs/plugin_hooks.md``, ``register_sync_backends``)."""

@@ -50,6 +50,8 @@ class S3Backend:
     """
 
     name = "s3"
+    #: a large container is listed in this many slices at once (ListObjectsV2 pages hold 1,000 names)
+    listing_shards = 16
 
     def __init__(
         self,
