@@ -35,8 +35,9 @@ class Limits:
     max_compression_ratio: float = 250.0
     #: refuse archives with more members than this
     max_members: int = 10_000
-    #: above this many triangles watertightness is not computed (reported unknown)
-    watertight_max_triangles: int = 2_000_000
+    #: above this many triangles watertightness is not computed (reported unknown);
+    #: None (the default): computed for every mesh
+    watertight_max_triangles: int | None = None
 
 
 DEFAULT_LIMITS = Limits()

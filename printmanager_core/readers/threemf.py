@@ -7,7 +7,8 @@ model parts when a component or item names another part with the production
 extension's ``p:path``). An object placed twice counts twice. Coordinates are
 converted from the model's ``unit`` to millimetres. Triangles, area and box are
 those of the placed meshes; the volume is the sum of each placed mesh's
-absolute volume; the build is watertight when every placed mesh object is (see
+absolute volume (None, with an "open mesh" problem, unless the build is watertight);
+the build is watertight when every placed mesh object is (see
 :mod:`.mesh` for the definition). Objects in ``<resources>`` that the build
 does not place are not measured.
 
@@ -784,7 +785,7 @@ def _measure_build(pkg: _Package, root: _Model, limits: Limits) -> tuple[MeshMet
         raise ReadError(f"the build places {total} triangles, more than the limit of {limits.max_triangles}")
     parts: list[MeshMetrics] = []
     beams = 0
-    check_tight = total <= limits.watertight_max_triangles
+    check_tight = limits.watertight_max_triangles is None or total <= limits.watertight_max_triangles
     for obj, matrix in placed:
         beams += obj.beams
         if obj.faces is None or obj.vertices is None or not len(obj.faces):
@@ -948,6 +949,7 @@ class ThreeMfReader:
             root = pkg.model(root_part)
             assert root is not None
             metrics, meta = _measure_build(pkg, root, source.limits)
+            problems.extend(metrics.problems())
             if not root.items:
                 problems.append(f"/{root_part} has an empty build: nothing is placed to print")
             unknown = [ns for ns in root.required if ns not in KNOWN_EXTENSIONS]
