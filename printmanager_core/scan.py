@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 
-from .readers import reader_for
-from .readers.base import Limits, ReadError, ReadResult, Source
+from . import budget
+from .readers import format_from_name, reader_for
+from .readers.base import Limits, NotThisFormat, ReadError, ReadResult, Source, one_line
 from .records import FileRecord, ScanError, ScanReport
 from .settings import now_iso
 
@@ -169,21 +170,35 @@ def _result_columns(result: ReadResult) -> dict[str, Any]:
 
 
 def _read_source(source: Source, name: str) -> dict[str, Any]:
-    """Run the reader for ``name`` on ``source``; an error becomes the ``error`` column."""
+    """Run the reader for ``name`` on ``source`` under the per-file budget; an error
+    becomes the ``error`` column.
+
+    The read runs within ``limits.max_seconds_per_file`` and (in worker processes)
+    ``limits.max_memory_bytes`` (see :mod:`.budget`). A reader that declines the
+    file (:class:`NotThisFormat`) leaves it catalogued as a plain file: format
+    from the extension, no error.
+    """
     lower = name.lower()
     reader = reader_for(lower)
     if reader is None:
         return {"format": PLAIN_FORMATS.get(os.path.splitext(lower)[1])}
+    limits = source.limits
     try:
-        return _result_columns(reader.read(source))
+        with budget.limit(limits.max_seconds_per_file, limits.max_memory_bytes):
+            return _result_columns(reader.read(source))
+    except NotThisFormat:
+        return {"format": format_from_name(lower)}
     except ReadError as exc:
-        return {"format": reader.name, "error": str(exc) or "unreadable"}
+        return {"format": reader.name, "error": one_line(str(exc)) or "unreadable"}
+    except budget.OverBudget as exc:
+        return {"format": reader.name, "error": exc.message("read")}
     except MemoryError:
         return {"format": reader.name, "error": "file too large to read in memory"}
     except RecursionError:
         return {"format": reader.name, "error": "file is nested too deeply to read"}
     except Exception as exc:  # a reader bug must not stop the scan
-        return {"format": reader.name, "error": f"{reader.name} reader failed: {type(exc).__name__}: {exc}"}
+        return {"format": reader.name,
+                "error": one_line(f"{reader.name} reader failed: {type(exc).__name__}: {exc}")}
 
 
 def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import zipfile
 import zlib
 from typing import IO
 
+from .. import budget
 from .base import DEFAULT_LIMITS, Limits, ReadError, Source
 
 __all__ = [
@@ -154,7 +155,9 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEF
     if declared > cap:
         raise ReadError(f"zip member {name!r} is {declared} bytes uncompressed, more than the limit of {cap}")
     _check_ratio(name, declared, info.compress_size, limits)
-    chunks: list[bytes] = []
+    # one growing buffer (getvalue() hands it over without a copy): the member is in
+    # memory once, not once in chunks and again joined
+    out = io.BytesIO()
     total = 0
     try:
         with zf.open(info) as fh:
@@ -162,15 +165,16 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEF
                 chunk = fh.read(min(_CHUNK, declared + 1 - total))
                 if not chunk:
                     break
-                chunks.append(chunk)
+                out.write(chunk)
                 total += len(chunk)
+                budget.check()
     except _ERRORS as exc:
         raise ReadError(f"cannot extract zip member {name!r}: {_describe(exc)}") from None
     if total > declared:
         raise ReadError(f"zip member {name!r} inflates to more than its declared {declared} bytes")
     if total < declared:
         raise ReadError(f"zip member {name!r} is truncated: {total} of {declared} bytes")
-    return b"".join(chunks)
+    return out.getvalue()
 
 
 def read_member_named(zf: zipfile.ZipFile, name: str, limits: Limits = DEFAULT_LIMITS) -> bytes:
