@@ -100,9 +100,18 @@ def identical_triangles_obj(path: Path, count: int = 100_000) -> None:
     path.write_bytes(b"v 0 0 0\nv 100 0 0\nv 0 100 0\n" + b"f 1 2 3\n" * count)
 
 
-def fan_face_obj(path: Path, corners: int = 3_000_000, circle: bool = True) -> None:
-    """An OBJ with one polygon of ``corners`` corners (fan-triangulated into corners - 2 triangles)."""
-    if circle:
+def fan_face_obj(path: Path, corners: int = 3_000_000, kind: str = "cycle") -> None:
+    """An OBJ with one polygon of ``corners`` corners (fan-triangulated into corners - 2 triangles).
+
+    :param kind: ``"cycle"``: the corners go round a square's 4 vertices again and again
+        (a small file: large triangles, mostly copies); ``"circle"``: a disc of ``corners``
+        vertices (thin slivers); ``"random"``: random vertices (large overlapping triangles).
+    """
+    if kind == "cycle":
+        path.write_bytes(b"v 0 0 0\nv 100 0 0\nv 100 100 0\nv 0 100 5\nf "
+                         + b" ".join(b"%d" % (1 + i % 4) for i in range(corners)) + b"\n")
+        return
+    if kind == "circle":
         a = np.linspace(0, 2 * np.pi, corners, endpoint=False)
         v = np.stack([50 * np.cos(a), 50 * np.sin(a), np.zeros(corners)], axis=1)
     else:
@@ -132,7 +141,9 @@ def write_all(root: Path, corpus: Path, *, scale: float = 1.0) -> dict[str, str]
     expect["identical.obj"] = "ok"
     fan_face_obj(root / "fan.obj", int(3_000_000 * scale))
     expect["fan.obj"] = "ok"
-    fan_face_obj(root / "fan-random.obj", int(300_000 * scale), circle=False)
+    fan_face_obj(root / "fan-circle.obj", int(200_000 * scale), kind="circle")
+    expect["fan-circle.obj"] = "ok"
+    fan_face_obj(root / "fan-random.obj", int(100_000 * scale), kind="random")
     expect["fan-random.obj"] = "ok"
     soup = root / "soup"
     soup.mkdir()
