@@ -85,7 +85,7 @@ def _document(source: Source) -> tuple[bytes, bool]:
             documents = [i for i in members if i.filename.lower().endswith(".amf")] or members
             if not documents:
                 raise ReadError("zipped AMF archive is empty")
-            return ziputil.read_member(zf, documents[0], source.limits), True
+            return ziputil.read_member(zf, documents[0], source.limits, xml=True), True
     data = read_all(source)
     start = data.lstrip()[:512]
     if not start.startswith(b"<"):

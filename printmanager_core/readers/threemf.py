@@ -747,7 +747,8 @@ class _Package:
         if key not in self.models:
             if self.info(key) is None:
                 return None
-            self.models[key] = _parse_model(self.read(key), "/" + part.lstrip("/"), self.problems, self.geometry,
+            data = ziputil.read_member(self.zf, self.info(key), self.limits, xml=True)  # type: ignore[arg-type]
+            self.models[key] = _parse_model(data, "/" + part.lstrip("/"), self.problems, self.geometry,
                                             self.limits)
         return self.models[key]
 

@@ -138,9 +138,14 @@ def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:
             )
 
 
-def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEFAULT_LIMITS) -> bytes:
+def read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEFAULT_LIMITS, *, xml: bool = False
+) -> bytes:
     """Read one member's content, bounded by the limits and by its declared size.
 
+    :param xml: the member is an XML document: refuse it as soon as a run of more than
+        ``limits.max_xml_token_bytes`` bytes without a ``<`` (one tag, attribute or text)
+        has been read, before reading the rest.
     :raises ReadError: the member is encrypted, too big, too compressed (zip
         bomb), inflates past its declared size, or its data is corrupt.
     """
@@ -159,12 +164,27 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEF
     # memory once, not once in chunks and again joined
     out = io.BytesIO()
     total = 0
+    run = 0  # bytes since the last '<' (xml only)
+    token_limit = limits.max_xml_token_bytes
     try:
         with zf.open(info) as fh:
             while total <= declared:
                 chunk = fh.read(min(_CHUNK, declared + 1 - total))
                 if not chunk:
                     break
+                if xml:
+                    first = chunk.find(b"<")
+                    if first < 0:
+                        run += len(chunk)
+                    else:
+                        run += first
+                        if run <= token_limit:
+                            run = len(chunk) - chunk.rfind(b"<") - 1
+                    if run > token_limit:
+                        raise ReadError(
+                            f"zip member {name!r} has an XML tag, attribute or text of more than the "
+                            f"limit of {token_limit} bytes"
+                        )
                 out.write(chunk)
                 total += len(chunk)
                 budget.check()
