@@ -47,7 +47,7 @@ MAX_CANVAS = 2048
 #: most scanline rows + covered pixels one picture may take (about 10-30 ns each): past
 #: it (heavy overdraw: many large overlapping triangles) the picture is drawn smaller and
 #: scaled up, or refused. A real mesh at 512 px takes well under a million.
-MAX_WORK = 4_000_000
+MAX_WORK = 1_500_000
 #: a picture is not drawn smaller than this many pixels wide to stay within MAX_WORK
 MIN_CANVAS = 48
 #: depth bits in the packed z-buffer key (the low 8 bits hold the shade)
@@ -245,8 +245,11 @@ def render_triangles(
             f"the mesh is too costly to draw: about {cost.at(min(size, MIN_CANVAS)):.3g} pixel operations even at "
             f"{min(size, MIN_CANVAS)} px (many large overlapping triangles; the limit is {MAX_WORK:.3g})"
         )
-    if canvas >= size:
-        return _render(tri, size, min(ss, canvas // size), basis, bounds, style)
+    if canvas >= size * ss:
+        return _render(tri, size, ss, basis, bounds, style)
+    if canvas > size:  # less supersampling than asked: draw at the canvas width and shrink
+        wide = _render(tri, canvas, 1, basis, bounds, style)
+        return wide.resize((size, size), Image.Resampling.BOX)
     # too much overdraw for the full size: draw smaller and scale up (a softer picture, in bounded time)
     small = _render(tri, canvas, 1, basis, bounds, style)
     return small.resize((size, size), Image.Resampling.BILINEAR)

@@ -577,8 +577,10 @@ def _vertex_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndarra
     filled = 0
     try:  # after the check above only numbers and whitespace are left
         for a, b in _element_pieces(data, start, end):
-            text = data[a:b].replace(b"vertex", b"").translate(_VERTEX_TEXT)
-            piece = np.fromstring(text, dtype=np.float64, sep=" ")
+            piece = _quoted_decimals(np.frombuffer(data, dtype=np.uint8, count=b - a, offset=a))
+            if piece is None:  # exponents, long mantissas, ...: the C parser
+                text = data[a:b].replace(b"vertex", b"").translate(_VERTEX_TEXT)
+                piece = np.fromstring(text, dtype=np.float64, sep=" ")
             # a value reading as two numbers ("1-2") or none would change the count
             if filled + piece.size > values.size:
                 return None
@@ -656,6 +658,53 @@ def _quoted_integers(raw: np.ndarray) -> np.ndarray:
             values -= ord("0")
         else:
             values[more] = values[more] * 10 + raw[starts[more] + place] - ord("0")
+    return values
+
+
+#: powers of ten that float64 holds exactly (10**0 .. 10**22)
+_TENS = 10.0 ** np.arange(23)
+_DIGIT_LIMIT = 15  # at most this many digits: the mantissa is an exact float64 integer
+
+
+def _quoted_decimals(raw: np.ndarray) -> np.ndarray | None:
+    """Every quoted value in ``raw`` as float64 when all are plain decimals (``-12.5``,
+    ``.5``, ``3``: an optional ``-``, digits with at most one ``.``, at most 15 digits),
+    else None.
+
+    Exactly what ``strtod`` gives: the digits make an integer mantissa below 2**53 and
+    dividing it by an exact power of ten is one correctly rounded operation.
+    """
+    quotes = np.flatnonzero(raw == ord('"'))
+    if len(quotes) % 2:
+        return None
+    starts = quotes[0::2] + 1
+    ends = quotes[1::2]
+    if not len(starts):
+        return np.empty(0)
+    neg = raw[starts] == ord("-")
+    first = starts + neg
+    lengths = ends - first
+    if lengths.min() < 1 or lengths.max() > _DIGIT_LIMIT + 1:
+        return None
+    mantissa = np.zeros(len(starts), dtype=np.int64)
+    frac = np.zeros(len(starts), dtype=np.int64)
+    dots = np.zeros(len(starts), dtype=np.int64)
+    digits = np.zeros(len(starts), dtype=np.int64)
+    for place in range(int(lengths.max())):
+        more = lengths > place
+        ch = raw[np.where(more, first + place, 0)].astype(np.int64)
+        is_digit = more & (ch >= ord("0")) & (ch <= ord("9"))
+        is_dot = more & (ch == ord("."))
+        if not (is_digit | is_dot | ~more).all():
+            return None  # a sign in the middle, an exponent, ...
+        frac += is_digit & (dots > 0)
+        dots += is_dot
+        digits += is_digit
+        mantissa = np.where(is_digit, mantissa * 10 + (ch - ord("0")), mantissa)
+    if dots.max() > 1 or digits.min() < 1 or digits.max() > _DIGIT_LIMIT:
+        return None
+    values = mantissa.astype(np.float64) / _TENS[frac]
+    np.negative(values, out=values, where=neg)
     return values
 
 
