@@ -49,7 +49,7 @@ MAX_CANVAS = 2048
 #: scaled up, or refused. A real mesh at 512 px takes well under a million.
 MAX_WORK = 1_500_000
 #: a picture is not drawn smaller than this many pixels wide to stay within MAX_WORK
-MIN_CANVAS = 48
+MIN_CANVAS = 32
 #: depth bits in the packed z-buffer key (the low 8 bits hold the shade)
 _DEPTH_BITS = 40
 _EMPTY = np.iinfo(np.int64).max
