@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from .. import budget
 from ..hookspecs import hookimpl
 from .base import Limits, ReadError
 from .mesh import IndexedMeshReader
@@ -186,7 +187,9 @@ def _read_binary_rows(data: bytes, pos: int, element: _Element, order: str, keep
     lists: list[np.ndarray] = []
     size = len(data)
     try:
-        for _ in range(element.count):
+        for row in range(element.count):
+            if row % 65536 == 65535:
+                budget.check()
             for prop, st, item in structs:
                 if item is None:
                     pos += st.size
@@ -243,6 +246,8 @@ def _read_ascii_element(tokens: list[bytes], pos: int, element: _Element) -> tup
     lists: list[np.ndarray] = []
     size = len(tokens)
     for row in range(n):
+        if row % 65536 == 65535:
+            budget.check()
         for prop in element.properties:
             if pos >= size:
                 raise ReadError(f"truncated PLY: element {element.name!r} row {row + 1}")
