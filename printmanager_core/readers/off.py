@@ -137,6 +137,9 @@ def _faces(lines: list[bytes]) -> tuple[np.ndarray, int]:
         if k < 3:
             short += 1
             continue
+        if max(corners) >= 2**62 or min(corners) < 0:
+            raise ReadError(f"OFF face {i} names vertex {max(corners) if min(corners) >= 0 else min(corners)}, "
+                            "which does not exist")
         tris.append(_fan(np.asarray(corners, dtype=np.int64).reshape(1, -1)))
         if i % 65536 == 0:
             budget.check()
