@@ -258,3 +258,11 @@ def test_open_mesh_has_no_volume(corpus: Path) -> None:
     assert spider.watertight is False and spider.volume_mm3 is None and OPEN_MESH in spider.problems
     with pytest.raises(ReadError):
         read_source(Source.from_bytes("x.off", b"OFF\n1 1 0\n0 0 0\n3 0 0 5\n"))
+
+
+def test_off_face_index_past_64_bits_is_a_read_error() -> None:
+    # found by bench/fuzz.py: an OverflowError before
+    data = b"OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n4 0 1 2 184467440737095516161\n"
+    assert "vertex" in refused(lambda: read_source(Source.from_bytes("x.off", data)))
+    slow = b"OFF\n3 2 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n4 0 1 2 184467440737095516161\n"  # mixed: row by row
+    assert "does not exist" in refused(lambda: read_source(Source.from_bytes("x.off", slow)))
