@@ -385,7 +385,8 @@ def make_thumbnails(
         batch = max(1, min(16, len(recs) // (workers * 4) or 1))
         chunks = [recs[i : i + batch] for i in range(0, len(recs), batch)]
         with cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(str(library.directory), library.limits)
+            max_workers=workers, mp_context=ctx, initializer=_worker_init,
+            initargs=(str(library.directory), library.limits),
         ) as pool:
             for part in pool.map(_make_batch, chunks, [size] * len(chunks)):
                 results.extend(part)

@@ -27,6 +27,7 @@ import base64
 import binascii
 import json
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import Any, Iterator
@@ -115,8 +116,6 @@ class _Document:
         try:
             with open(target, "rb", opener=_nonblocking) as fh:
                 st = os.fstat(fh.fileno())
-                import stat
-
                 if not stat.S_ISREG(st.st_mode):
                     raise ReadError(f"glTF buffer {index} ({uri[:80]!r}) is not a regular file")
                 if st.st_size > self.limits.max_read_bytes:
