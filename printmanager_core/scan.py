@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 
+from . import budget
 from .ignore import JUNK_NAMES, IgnoreRules, is_junk_member, load_rules
 from .paths import archive_of, display_path, is_within, path_from_store, stored_path
-from .readers import reader_for
-from .readers.base import Limits, ReadError, ReadResult, Source
+from .readers import format_from_name, reader_for
+from .readers.base import Limits, NotThisFormat, ReadError, ReadResult, Source, one_line
 from .records import FileRecord, ScanError, ScanReport
 from .settings import now_iso
 
@@ -108,12 +109,6 @@ def is_catalogued(name: str) -> str | None:
     if reader_for(lower) is not None or os.path.splitext(lower)[1] in PLAIN_FORMATS:
         return "file"
     return None
-
-
-def format_of(name: str) -> str | None:
-    """The format of a file no reader knows: from its extension (lower case, no dot)."""
-    ext = os.path.splitext(name.lower())[1]
-    return PLAIN_FORMATS.get(ext) or ext[1:] or None
 
 
 #: why a symlink is not catalogued (the scan report's ``skipped``)
@@ -284,21 +279,35 @@ def _result_columns(result: ReadResult) -> dict[str, Any]:
 
 
 def _read_source(source: Source, name: str) -> dict[str, Any]:
-    """Run the reader for ``name`` on ``source``; an error becomes the ``error`` column."""
+    """Run the reader for ``name`` on ``source`` under the per-file budget; an error
+    becomes the ``error`` column.
+
+    The read runs within ``limits.max_seconds_per_file`` and (in worker processes)
+    ``limits.max_memory_bytes`` (see :mod:`.budget`). A reader that declines the
+    file (:class:`NotThisFormat`) leaves it catalogued as a plain file: format
+    from the extension, no error.
+    """
     lower = name.lower()
     reader = reader_for(lower)
     if reader is None:
-        return {"format": PLAIN_FORMATS.get(os.path.splitext(lower)[1])}
+        return {"format": format_from_name(lower)}
+    limits = source.limits
     try:
-        return _result_columns(reader.read(source))
+        with budget.limit(limits.max_seconds_per_file, limits.max_memory_bytes):
+            return _result_columns(reader.read(source))
+    except NotThisFormat:
+        return {"format": format_from_name(lower)}
     except ReadError as exc:
-        return {"format": reader.name, "error": str(exc) or "unreadable"}
+        return {"format": reader.name, "error": one_line(str(exc)) or "unreadable"}
+    except budget.OverBudget as exc:
+        return {"format": reader.name, "error": exc.message("read")}
     except MemoryError:
         return {"format": reader.name, "error": "file too large to read in memory"}
     except RecursionError:
         return {"format": reader.name, "error": "file is nested too deeply to read"}
     except Exception as exc:  # a reader bug must not stop the scan
-        return {"format": reader.name, "error": f"{reader.name} reader failed: {type(exc).__name__}: {exc}"}
+        return {"format": reader.name,
+                "error": one_line(f"{reader.name} reader failed: {type(exc).__name__}: {exc}")}
 
 
 def _open_error(exc: OSError) -> str:
@@ -325,7 +334,7 @@ def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]
         return {"error": _open_error(exc)}
     cols = _read_source(source, name)
     if cols.get("format") is None:
-        cols["format"] = format_of(name)
+        cols["format"] = format_from_name(name)
     cols["hash"] = digest
     return cols
 
@@ -371,7 +380,7 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
             source = Source(name=member_name, size=len(data), opener=lambda d=data: io.BytesIO(d), limits=limits)
             cols = _read_source(source, member_name)
             if cols.get("format") is None:
-                cols["format"] = format_of(member_name)
+                cols["format"] = format_from_name(member_name)
             cols["hash"] = _hash_bytes(data)
             cols["size_bytes"] = len(data)
             out.append((info.filename, cols))

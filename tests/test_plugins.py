@@ -127,6 +127,12 @@ def test_example_third_party_plugin_installs_and_adds_a_format(
     assert rows["off"]["distribution"] == "printmanager-off"
     assert rows["off"]["version"] == "0.1.0"
     assert rows["off"]["hooks"] == ["register_readers"]
+    # printmanager has a built-in OFF reader too: the third-party one, registered later, is
+    # called first and replaces it (the registry's clash rule); the built-in is kept as a clash
+    registry = get_readers()
+    assert registry.entries["off"].plugin == "off"
+    assert [c.plugin for c in registry.clashes if c.name == "off"] == ["printmanager_core.readers.off"]
+    assert type(reader_for("cube.off")).__module__ == "printmanager_off"
 
     models = tmp_path / "models"
     models.mkdir()

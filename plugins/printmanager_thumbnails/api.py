@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import attrs
 
+from printmanager_core import budget
 from printmanager_core.errors import NotFound
 from printmanager_core.readers.base import Source
 from printmanager_core.records import FileRecord
@@ -153,8 +154,15 @@ def make_thumbnail(library: "Library", file: FileRecord, size: int | None = None
     :raises ThumbnailError: no plugin could picture the file.
     """
     size = check_size(default_size(library) if size is None else size)
+    limits = library.limits
     try:
-        result = library.pm.hook.make_thumbnail(library=library, file=file, size=size)
+        # the same per-file budget as reading: no one picture can hold a scan past it
+        with budget.limit(limits.max_seconds_per_file, limits.max_memory_bytes):
+            result = library.pm.hook.make_thumbnail(library=library, file=file, size=size)
+    except budget.OverBudget as exc:
+        raise ThumbnailError(f"{file.name}: {exc.message('draw')}") from None
+    except MemoryError:
+        raise ThumbnailError(f"{file.name}: drawing it needs more memory than the per-file bound") from None
     except ThumbnailError as exc:
         text = str(exc)
         if text.startswith(f"{file.name}:"):
@@ -307,7 +315,7 @@ def wants_thumbnail(file: FileRecord) -> bool:
 _worker_library: Any = None
 
 
-def _worker_init(directory: str) -> None:
+def _worker_init(directory: str, limits: Any = None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -318,7 +326,7 @@ def _worker_init(directory: str) -> None:
     global _worker_library
     from printmanager_core.library import Library
 
-    _worker_library = Library(directory)
+    _worker_library = Library(directory) if limits is None else Library(directory, limits=limits)
 
 
 def _make_one(library: "Library", rec: FileRecord, size: int) -> tuple[int, str | None, str | None]:
@@ -377,7 +385,8 @@ def make_thumbnails(
         batch = max(1, min(16, len(recs) // (workers * 4) or 1))
         chunks = [recs[i : i + batch] for i in range(0, len(recs), batch)]
         with cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(str(library.directory),)
+            max_workers=workers, mp_context=ctx, initializer=_worker_init,
+            initargs=(str(library.directory), library.limits),
         ) as pool:
             for part in pool.map(_make_batch, chunks, [size] * len(chunks)):
                 results.extend(part)

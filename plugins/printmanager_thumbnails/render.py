@@ -34,6 +34,8 @@ import attrs
 import numpy as np
 from PIL import Image
 
+from printmanager_core import budget
+
 __all__ = ["RenderError", "Style", "View", "render_triangles"]
 
 #: triangles set up at once (small enough for the working set to stay in cache)
@@ -42,6 +44,12 @@ CHUNK_TRIANGLES = 32_768
 CHUNK_FRAGMENTS = 1_000_000
 #: the supersampled canvas is at most this many pixels wide (bounds memory for big sizes)
 MAX_CANVAS = 2048
+#: most scanline rows + covered pixels one picture may take (about 10-30 ns each): past
+#: it (heavy overdraw: many large overlapping triangles) the picture is drawn smaller and
+#: scaled up, or refused. A real mesh at 512 px takes well under a million.
+MAX_WORK = 1_500_000
+#: a picture is not drawn smaller than this many pixels wide to stay within MAX_WORK
+MIN_CANVAS = 32
 #: depth bits in the packed z-buffer key (the low 8 bits hold the shade)
 _DEPTH_BITS = 40
 _EMPTY = np.iinfo(np.int64).max
@@ -223,9 +231,35 @@ def render_triangles(
         raise RenderError("size must be at least 1 pixel")
     tri = _as_triangles(triangles)
     ss = max(1, min(style.supersample, MAX_CANVAS // size))
-    w = size * ss
     basis = view.basis()
-    (xlo, ylo, zlo), (xhi, yhi, zhi) = _bounds(tri, basis)
+    bounds = _bounds(tri, basis)
+    cost = _Cost.of(tri, basis, bounds, style.margin)
+    if cost.at(size * ss) > MAX_WORK:
+        unique = _unique_triangles(tri)  # copies of one triangle add work, not picture
+        if len(unique) < len(tri):
+            tri = unique
+            cost = _Cost.of(tri, basis, bounds, style.margin)
+    canvas = cost.widest(size * ss)
+    if canvas < min(size, MIN_CANVAS):
+        raise RenderError(
+            f"the mesh is too costly to draw: about {cost.at(min(size, MIN_CANVAS)):.3g} pixel operations even at "
+            f"{min(size, MIN_CANVAS)} px (many large overlapping triangles; the limit is {MAX_WORK:.3g})"
+        )
+    if canvas >= size * ss:
+        return _render(tri, size, ss, basis, bounds, style)
+    if canvas > size:  # less supersampling than asked: draw at the canvas width and shrink
+        wide = _render(tri, canvas, 1, basis, bounds, style)
+        return wide.resize((size, size), Image.Resampling.BOX)
+    # too much overdraw for the full size: draw smaller and scale up (a softer picture, in bounded time)
+    small = _render(tri, canvas, 1, basis, bounds, style)
+    return small.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def _render(
+    tri: np.ndarray, size: int, ss: int, basis: np.ndarray, bounds: np.ndarray, style: Style
+) -> Image.Image:
+    w = size * ss
+    (xlo, ylo, zlo), (xhi, yhi, zhi) = bounds
 
     # Orthographic fit of the projected bounding box, centred: every corner lands
     # inside the picture, so nothing is cropped. Depth is normalised to 0..1.
@@ -243,7 +277,60 @@ def render_triangles(
     for p in _chunks(tri, m):
         p += shift
         _draw(p, zbuf, w, style.ambient, zscale)
+        budget.check()
     return _compose(zbuf, w, size, ss, style)
+
+
+@attrs.frozen
+class _Cost:
+    """What drawing costs beyond the per-triangle set-up at a canvas width ``w``:
+    ``rows * w + area * w**2`` pixel operations (scanline rows and covered pixels, measured
+    with the picture one unit wide). The set-up is linear in the triangles and is not bounded here."""
+
+    triangles: int
+    rows: float
+    area: float
+
+    @classmethod
+    def of(cls, tri: np.ndarray, basis: np.ndarray, bounds: np.ndarray, margin: float) -> "_Cost":
+        (xlo, ylo, _), (xhi, yhi, _) = bounds
+        extent = max(xhi - xlo, yhi - ylo)
+        scale = (1 - 2 * margin) / extent if extent > 0 else 1.0
+        m = _corner_matrix(basis, (scale, scale, 0.0))
+        rows = area = 0.0
+        for p in _chunks(tri, m):
+            x0, x1, x2, y0, y1, y2 = p[0], p[1], p[2], p[3], p[4], p[5]
+            height = np.maximum(np.maximum(y0, y1), y2) - np.minimum(np.minimum(y0, y1), y2)
+            rows += float(height.sum(dtype=np.float64))
+            twice = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
+            area += float(np.abs(twice).sum(dtype=np.float64)) / 2
+            budget.check()
+        return cls(len(tri), rows, area)
+
+    def at(self, w: int) -> float:
+        """Pixel operations at canvas width ``w``."""
+        return self.rows * w + self.area * w * w
+
+    def widest(self, w: int) -> int:
+        """The widest canvas up to ``w`` whose cost is within :data:`MAX_WORK` (0 if none)."""
+        if self.at(w) <= MAX_WORK:
+            return w
+        left = float(MAX_WORK)
+        if self.area > 0:  # solve area * w^2 + rows * w = left
+            best = (-self.rows + math.sqrt(self.rows * self.rows + 4 * self.area * left)) / (2 * self.area)
+        else:
+            best = left / self.rows if self.rows > 0 else w
+        return max(0, min(w, int(best)))
+
+
+def _unique_triangles(tri: np.ndarray) -> np.ndarray:
+    """``tri`` without exact copies of a triangle (same corners in the same order)."""
+    rows = np.ascontiguousarray(tri.reshape(len(tri), 9))
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * 9))).ravel()
+    _, first = np.unique(keys, return_index=True)
+    if len(first) == len(tri):
+        return tri
+    return tri[np.sort(first)]
 
 
 class _Tris:
@@ -406,7 +493,9 @@ def _cover_spans(
             return np.repeat(values[sl], r)
 
         npairs = int(r.sum())
-        row = np.arange(npairs, dtype=np.int64) + per_row(first_row - (row_csum - rows - base))
+        # (only this chunk's triangles: computing it over all of them per chunk was quadratic)
+        sl = slice(start, stop)
+        row = np.arange(npairs, dtype=np.int64) + np.repeat(first_row[sl] - (row_csum[sl] - r - base), r)
         yc = row + 0.5
         lo = per_row(left_edge)
         hi = per_row(right_edge)
@@ -449,6 +538,7 @@ def _cover_spans(
                 np.minimum.at(zbuf, pix, key)
             s0 = s1
         start = stop
+        budget.check()
 
 
 def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Image.Image:

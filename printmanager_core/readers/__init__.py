@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from ..registry import Registry, collect
 from .base import (
     DEFAULT_LIMITS,
     EmbeddedImage,
     Limits,
+    NotThisFormat,
     Reader,
     ReadError,
     ReadResult,
@@ -18,11 +21,13 @@ __all__ = [
     "DEFAULT_LIMITS",
     "EmbeddedImage",
     "Limits",
+    "NotThisFormat",
     "ReadError",
     "ReadResult",
     "Reader",
     "SlicerInfo",
     "Source",
+    "format_from_name",
     "get_readers",
     "reader_for",
 ]
@@ -64,3 +69,19 @@ def read_source(source: Source) -> ReadResult:
     if reader is None:
         raise ReadError(f"no reader for {source.name!r}")
     return reader.read(source)
+
+
+def format_from_name(name: str) -> str | None:
+    """The format of a file read by no reader: its extension, lower-case, without the dot.
+
+    ``"Notes.TXT"`` gives ``"txt"``, ``"scan.jpeg"`` gives ``"jpg"``; a name without
+    an extension gives None.
+    """
+    ext = os.path.splitext(name.lower())[1]
+    if len(ext) < 2:
+        return None
+    return _FORMAT_ALIASES.get(ext[1:], ext[1:])
+
+
+#: extensions that name the same format as another
+_FORMAT_ALIASES = {"jpeg": "jpg"}

@@ -21,6 +21,24 @@ class ReadError(Exception):
     """The file cannot be read; the message says why, in one line."""
 
 
+class NotThisFormat(ReadError):
+    """The reader declines the file: it is not the format the name suggests.
+
+    Raise it (with a one-line reason) for content the reader does not recognise
+    at all — a ``.stp`` that is not ISO 10303-21, a ``.gltf`` that is not JSON —
+    rather than for a file of its format that is broken (that is a
+    :class:`ReadError`). The scan then catalogues the file as a plain file:
+    format from its extension, hash, size, and no error. A host that does not
+    know this class sees a ``ReadError``.
+    """
+
+
+def one_line(text: str, width: int = 500) -> str:
+    """The first line of ``text``, at most ``width`` characters (errors are one line)."""
+    line = text.strip().split("\n", 1)[0].strip()
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
 @attrs.frozen
 class Limits:
     """Bounds that keep hostile input from exhausting memory or time."""
@@ -35,8 +53,15 @@ class Limits:
     max_compression_ratio: float = 250.0
     #: refuse archives with more members than this
     max_members: int = 10_000
-    #: above this many triangles watertightness is not computed (reported unknown)
-    watertight_max_triangles: int = 2_000_000
+    #: above this many triangles watertightness is not computed (reported unknown);
+    #: None (the default): computed for every mesh
+    watertight_max_triangles: int | None = None
+    #: time budget for reading one file (and for drawing its thumbnail), seconds; None: none
+    max_seconds_per_file: float | None = 120.0
+    #: memory bound for reading one file in a worker process (see printmanager_core.budget); None: none
+    max_memory_bytes: int | None = 4 * 1024**3
+    #: refuse XML parts with a single tag, attribute value or text run longer than this
+    max_xml_token_bytes: int = 16 * 1024**2
 
 
 DEFAULT_LIMITS = Limits()

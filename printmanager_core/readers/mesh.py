@@ -11,17 +11,18 @@ Definitions (these are what the catalogue shows):
   triangulation, as the reader delivers them).
 - **bbox_mm** — the x, y and z extents of the corners the triangles use
   (unused vertices do not count).
-- **volume_mm3** — the absolute value of the sum of the signed volumes of the
-  tetrahedra (origin, a, b, c) over all triangles (divergence theorem). It is
-  the enclosed volume for a closed, consistently wound mesh; for a mesh that
-  is not watertight it is still this sum, which then depends on where the
-  origin is.
+- **volume_mm3** — the enclosed volume of a watertight mesh: the absolute
+  value of the sum of the signed volumes of the tetrahedra (origin, a, b, c)
+  over all triangles (divergence theorem). A mesh that is not watertight
+  encloses no volume: its ``volume_mm3`` is None (unknown), and the readers
+  note an "open mesh" problem (:data:`OPEN_MESH`).
 - **area_mm2** — the sum of the triangles' areas.
 - **watertight** — after merging vertices whose coordinates are bit-identical
   (``-0.0`` counts as ``0.0``; no tolerance), every undirected edge is used by
-  exactly two triangles, and there is at least one triangle. Above
-  ``Limits.watertight_max_triangles`` triangles it is not computed and is
-  ``None`` (unknown), never guessed. Winding consistency is not part of it.
+  exactly two triangles, and there is at least one triangle. It is computed
+  for every mesh (``Limits.watertight_max_triangles`` is None, unlimited, by
+  default; a number there skips the check above it and reports ``None``).
+  Winding consistency is not part of it.
 
 Implementation: coordinates are copied once into per-coordinate contiguous
 float64 arrays and the cross products are written out per component, which is
@@ -43,6 +44,7 @@ import numpy as np
 from .base import DEFAULT_LIMITS, Limits, ReadError, ReadResult, Source
 
 __all__ = [
+    "OPEN_MESH",
     "MeshMetrics",
     "read_all",
     "is_watertight",
@@ -51,6 +53,10 @@ __all__ = [
     "metrics_from_indexed",
     "metrics_from_triangles",
 ]
+
+
+#: the problem noted for a mesh that is not watertight (its volume is unknown)
+OPEN_MESH = "open mesh: not watertight, so it encloses no volume (volume unknown)"
 
 
 @attrs.frozen
@@ -85,8 +91,14 @@ class MeshMetrics:
 
     @property
     def volume_mm3(self) -> float | None:
-        """The absolute value of the signed volume."""
-        return None if self.signed_volume_mm3 is None else abs(self.signed_volume_mm3)
+        """The enclosed volume: the absolute signed volume of a watertight mesh, else None."""
+        if self.signed_volume_mm3 is None or self.watertight is not True:
+            return None
+        return abs(self.signed_volume_mm3)
+
+    def problems(self) -> list[str]:
+        """``[OPEN_MESH]`` for a mesh with triangles that is not watertight, else ``[]``."""
+        return [OPEN_MESH] if self.triangles and self.watertight is False else []
 
     def fields(self) -> dict[str, Any]:
         """The :class:`~.base.ReadResult` fields: triangles, bbox_mm, volume_mm3, area_mm2, watertight."""
@@ -438,8 +450,13 @@ def _edges_twice(ids: np.ndarray) -> bool:
     return bool(np.all(seconds[:-1] != firsts[1:]))
 
 
+def _over_watertight_limit(n: int, limits: Limits) -> bool:
+    cap = limits.watertight_max_triangles
+    return cap is not None and n > cap
+
+
 def _watertight_soup(tris: np.ndarray, limits: Limits) -> bool | None:
-    if len(tris) > limits.watertight_max_triangles:
+    if _over_watertight_limit(len(tris), limits):
         return None
     return _edges_twice(_vertex_ids(tris))
 
@@ -447,10 +464,10 @@ def _watertight_soup(tris: np.ndarray, limits: Limits) -> bool | None:
 def is_watertight(vertices: np.ndarray, faces: np.ndarray, limits: Limits = DEFAULT_LIMITS) -> bool | None:
     """Watertightness of an indexed mesh (definition in the module docstring).
 
-    :returns: None when the mesh has more than ``limits.watertight_max_triangles`` triangles.
+    :returns: None when ``limits.watertight_max_triangles`` is set and the mesh has more.
     """
     f = np.asarray(faces).reshape(-1, 3)
-    if len(f) > limits.watertight_max_triangles:
+    if _over_watertight_limit(len(f), limits):
         return None
     if len(f) == 0:
         return False
@@ -487,7 +504,7 @@ class IndexedMeshReader:
         """Triangles (after triangulation), box, volume, area and watertightness."""
         vertices, faces, meta, problems = self._parse(source)
         metrics = measure_indexed(vertices, faces, source.limits)
-        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
+        return ReadResult(format=self.name, problems=problems + metrics.problems(), meta=meta, **metrics.fields())
 
     def triangles(self, source: Source) -> np.ndarray:
         """The triangles as an ``(n, 3, 3)`` array (for drawing)."""

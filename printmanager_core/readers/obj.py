@@ -13,10 +13,11 @@ Parsing is one regular-expression pass plus numpy; no per-token Python loop.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
+from .. import budget
 from ..hookspecs import hookimpl
 from .base import Limits, ReadError
 from .mesh import IndexedMeshReader
@@ -35,43 +36,87 @@ _LINE = re.compile(
 _AFTER_SLASH = re.compile(rb"/\S*")
 
 
+#: the file is parsed in pieces of about this many bytes (whole lines), so the Python
+#: objects of one piece are all that exist at once: memory stays a small multiple of the file
+_PIECE_BYTES = 4 * 1024 * 1024
+
+
+def _pieces(data: bytes) -> Iterator[tuple[int, int]]:
+    n = len(data)
+    pos = 0
+    while pos < n:
+        cut = data.find(b"\n", min(pos + _PIECE_BYTES, n))
+        cut = n if cut < 0 else cut + 1
+        yield pos, cut
+        pos = cut
+
+
 def parse_obj(data: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str]]:
     """Vertices ``(m, 3)``, triangles ``(n, 3)`` (0-based), meta and problems of an OBJ file.
 
     :raises ReadError: a malformed vertex or face, an index out of range, or no faces.
     """
-    rows = _LINE.findall(data)
     problems: list[str] = []
-    coords: list[bytes] = []
-    face_rests: list[bytes] = []
-    face_vertex_counts: list[int] = []
+    vertex_parts: list[np.ndarray] = []
+    face_parts: list[np.ndarray] = []
     nv = 0
+    faces_seen = short = 0
     objects = groups = 0
-    for x, y, z, bad_v, face, og in rows:
-        if x:
-            coords.append(b" ".join((x, y, z)))
-            nv += 1
-        elif bad_v:
-            raise ReadError(f"malformed OBJ vertex line (vertex {nv + 1}): it needs x, y and z")
-        elif og:
-            if og == b"o":
-                objects += 1
+    for a, b in _pieces(data):
+        coords: list[bytes] = []
+        face_rests: list[bytes] = []
+        face_vertex_counts: list[int] = []
+        for x, y, z, bad_v, face, og in _LINE.findall(data, a, b):
+            if x:
+                coords.append(b" ".join((x, y, z)))
+                nv += 1
+            elif bad_v:
+                raise ReadError(f"malformed OBJ vertex line (vertex {nv + 1}): it needs x, y and z")
+            elif og:
+                if og == b"o":
+                    objects += 1
+                else:
+                    groups += 1
             else:
-                groups += 1
-        else:
-            face_rests.append(face)
-            face_vertex_counts.append(nv)
+                face_rests.append(face)
+                face_vertex_counts.append(nv)
+        if coords:
+            try:
+                values = np.fromstring(b" ".join(coords), dtype=np.float64, sep=" ")
+            except ValueError:
+                raise ReadError("an OBJ vertex coordinate is not a number") from None
+            if values.size != 3 * len(coords):
+                raise ReadError("an OBJ vertex coordinate is not a number")
+            vertex_parts.append(values.reshape(-1, 3))
+        del coords
+        if face_rests:
+            faces_seen += len(face_rests)
+            tris, skipped = _triangulate(face_rests, face_vertex_counts)
+            short += skipped
+            face_parts.append(tris)
+        budget.check()
     meta: dict[str, Any] = {"vertices": nv, "objects": objects, "groups": groups}
-    if not face_rests:
+    if not faces_seen:
         raise ReadError("the OBJ has no faces")
-    try:
-        vertices = np.fromstring(b" ".join(coords), dtype=np.float64, sep=" ") if coords else np.empty(0)
-    except ValueError:
-        raise ReadError("an OBJ vertex coordinate is not a number") from None
-    if vertices.size != 3 * nv:
-        raise ReadError("an OBJ vertex coordinate is not a number")
-    vertices = vertices.reshape(-1, 3)
+    vertices = np.concatenate(vertex_parts) if vertex_parts else np.empty((0, 3))
+    faces = np.concatenate(face_parts) if face_parts else np.empty((0, 3), np.int64)
+    if len(faces) and int(faces.max()) >= nv:
+        raise ReadError(f"an OBJ face refers to vertex {int(faces.max()) + 1}, but the file defines {nv} vertices")
+    if short:
+        problems.append(f"{short} OBJ faces with fewer than 3 corners were skipped")
+    meta["faces"] = faces_seen
+    if len(faces) == 0:
+        raise ReadError("the OBJ has no faces with three or more corners")
+    return vertices, faces, meta, problems
 
+
+def _triangulate(face_rests: list[bytes], face_vertex_counts: list[int]) -> tuple[np.ndarray, int]:
+    """Fan-triangulated 0-based corners of faces (their corner text and the vertex count
+    defined before each), and how many faces had fewer than 3 corners.
+
+    Positive indices are checked against the whole file's vertices by the caller;
+    a negative index that reaches before the first vertex is refused here.
+    """
     counts = np.fromiter((len(r.split()) for r in face_rests), dtype=np.int64, count=len(face_rests))
     text = _AFTER_SLASH.sub(b"", b"\n".join(face_rests))
     try:
@@ -84,14 +129,12 @@ def parse_obj(data: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list
         raise ReadError("an OBJ face refers to vertex 0; OBJ vertex numbers start at 1")
     defined = np.repeat(np.asarray(face_vertex_counts, dtype=np.int64), counts)
     absolute = np.where(idx < 0, defined + idx, idx - 1)  # 0-based
-    bad = (absolute < 0) | (absolute >= nv)
+    bad = absolute < 0
     if bad.any():
         first = int(np.argmax(bad))
-        raise ReadError(f"an OBJ face refers to vertex {int(idx[first])}, but the file defines {nv} vertices")
-
+        raise ReadError(f"an OBJ face refers to vertex {int(idx[first])}, but only {int(defined[first])} "
+                        "vertices are defined before it")
     short = counts < 3
-    if short.any():
-        problems.append(f"{int(short.sum())} OBJ faces with fewer than 3 corners were skipped")
     tri_per_face = np.where(short, 0, counts - 2)
     total = int(tri_per_face.sum())
     offsets = np.cumsum(counts) - counts
@@ -100,10 +143,7 @@ def parse_obj(data: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list
     step = np.arange(total, dtype=np.int64) - first_tri[face_of_tri] + 1
     a = offsets[face_of_tri]
     faces = np.stack((absolute[a], absolute[a + step], absolute[a + step + 1]), axis=1)
-    meta["faces"] = len(counts)
-    if total == 0:
-        raise ReadError("the OBJ has no faces with three or more corners")
-    return vertices, faces, meta, problems
+    return faces, int(short.sum())
 
 
 class ObjReader(IndexedMeshReader):

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from .. import budget
 from ..hookspecs import hookimpl
 from .base import Limits, ReadError
 from .mesh import IndexedMeshReader
@@ -56,8 +57,14 @@ class _Element:
         return any(p.count_type for p in self.properties)
 
 
-def _parse_header(data: bytes) -> tuple[str, list[_Element], int, list[str]]:
-    """Format, elements, offset of the body, comments."""
+def _parse_header(data: bytes) -> tuple[str, list[_Element], int, list[str], list[str]]:
+    """Format, elements, offset of the body, comments, problems.
+
+    A header line with a keyword the PLY format does not define (Blender writes
+    ``Created by Blender3D ...`` without ``comment``) is skipped and noted as a
+    problem, as other tools skip it; a malformed ``format``, ``element`` or
+    ``property`` line is still an error.
+    """
     if not data.startswith(b"ply"):
         raise ReadError("not a PLY file: it does not start with 'ply'")
     m = _END_HEADER.search(data, 0, _MAX_HEADER)
@@ -68,6 +75,8 @@ def _parse_header(data: bytes) -> tuple[str, list[_Element], int, list[str]]:
     fmt = None
     elements: list[_Element] = []
     comments: list[str] = []
+    problems: list[str] = []
+    unknown: list[str] = []
     for number, raw in enumerate(header.splitlines()[1:], start=2):
         words = raw.split()
         if not words:
@@ -96,10 +105,13 @@ def _parse_header(data: bytes) -> tuple[str, list[_Element], int, list[str]]:
         elif key in ("comment", "obj_info"):
             comments.append(raw.strip())
         else:
-            raise ReadError(f"PLY header line {number}: unknown keyword {key!r}")
+            unknown.append(f"line {number} ({key[:40]!r})")
     if fmt is None:
         raise ReadError("PLY header has no 'format' line")
-    return fmt, elements, body, comments
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        problems.append(f"PLY header lines with an unknown keyword were skipped: {shown}")
+    return fmt, elements, body, comments, problems
 
 
 # --- binary ----------------------------------------------------------------
@@ -175,7 +187,9 @@ def _read_binary_rows(data: bytes, pos: int, element: _Element, order: str, keep
     lists: list[np.ndarray] = []
     size = len(data)
     try:
-        for _ in range(element.count):
+        for row in range(element.count):
+            if row % 65536 == 65535:
+                budget.check()
             for prop, st, item in structs:
                 if item is None:
                     pos += st.size
@@ -232,6 +246,8 @@ def _read_ascii_element(tokens: list[bytes], pos: int, element: _Element) -> tup
     lists: list[np.ndarray] = []
     size = len(tokens)
     for row in range(n):
+        if row % 65536 == 65535:
+            budget.check()
         for prop in element.properties:
             if pos >= size:
                 raise ReadError(f"truncated PLY: element {element.name!r} row {row + 1}")
@@ -315,13 +331,12 @@ def parse_ply(data: bytes, limits: Limits) -> tuple[np.ndarray, np.ndarray, dict
 
     :raises ReadError: not a PLY, a bad header, truncated data, no faces.
     """
-    fmt, elements, pos, comments = _parse_header(data)
+    fmt, elements, pos, comments, problems = _parse_header(data)
     names = [e.name for e in elements]
     if "vertex" not in names:
         raise ReadError("the PLY has no 'vertex' element")
     if "face" not in names:
         raise ReadError("the PLY has no 'face' element (a point cloud?)")
-    problems: list[str] = []
     vertex_el = elements[names.index("vertex")]
     face_el = elements[names.index("face")]
     prop_names = [p.name for p in vertex_el.properties]

@@ -206,7 +206,7 @@ class StlReader:
         """Triangles, box, volume, area and watertightness of an STL file."""
         tris, meta, problems = read_stl_triangles(source)
         metrics = measure_triangles(tris, source.limits)
-        return ReadResult(format=self.name, problems=problems, meta=meta, **metrics.fields())
+        return ReadResult(format=self.name, problems=problems + metrics.problems(), meta=meta, **metrics.fields())
 
     def triangles(self, source: Source) -> np.ndarray:
         """The triangles as an ``(n, 3, 3)`` array (for drawing)."""

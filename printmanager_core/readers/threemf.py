@@ -7,7 +7,8 @@ model parts when a component or item names another part with the production
 extension's ``p:path``). An object placed twice counts twice. Coordinates are
 converted from the model's ``unit`` to millimetres. Triangles, area and box are
 those of the placed meshes; the volume is the sum of each placed mesh's
-absolute volume; the build is watertight when every placed mesh object is (see
+absolute volume (None, with an "open mesh" problem, unless the build is watertight);
+the build is watertight when every placed mesh object is (see
 :mod:`.mesh` for the definition). Objects in ``<resources>`` that the build
 does not place are not measured.
 
@@ -42,6 +43,7 @@ part counts once.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import posixpath
 import re
@@ -55,9 +57,10 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 import numpy as np
 
+from .. import budget
 from ..hookspecs import hookimpl
-from . import ziputil
-from .base import EmbeddedImage, Limits, ReadError, ReadResult, SlicerInfo, Source
+from . import xmlsafe, ziputil
+from .base import DEFAULT_LIMITS, EmbeddedImage, Limits, ReadError, ReadResult, SlicerInfo, Source
 from .mesh import MeshMetrics, is_watertight, measure_indexed
 
 __all__ = ["ThreeMfReader"]
@@ -127,16 +130,7 @@ def _local(tag: str) -> str:
 
 
 def _xml_error(part: str, exc: BaseException) -> ReadError:
-    if isinstance(exc, defusedxml.EntitiesForbidden):
-        return ReadError(f"{part}: XML entity declarations are not allowed (entity expansion attack?)")
-    if isinstance(exc, defusedxml.DTDForbidden):
-        return ReadError(f"{part}: XML document type declarations are not allowed")
-    if isinstance(exc, defusedxml.ExternalReferenceForbidden):
-        return ReadError(f"{part}: XML external references are not allowed")
-    if isinstance(exc, defusedxml.NotSupportedError):
-        return ReadError(f"{part}: unsupported XML construct")
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ReadError(f"{part} is not well-formed XML: {text}")
+    return xmlsafe.xml_error(part, exc)
 
 
 def _encoding_problem(data: bytes, part: str) -> str | None:
@@ -149,7 +143,9 @@ def _encoding_problem(data: bytes, part: str) -> str | None:
     return None
 
 
-def _parse_xml(data: bytes, part: str) -> ElementTree.Element:
+def _parse_xml(data: bytes, part: str, limits: Limits) -> ElementTree.Element:
+    """A small XML part (relationships, settings) as a tree, safely (one feed: no re-parsing)."""
+    xmlsafe.check_tokens(data, part, limits.max_xml_token_bytes)
     try:
         return SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except (ElementTree.ParseError, defusedxml.DefusedXmlException, ValueError, LookupError) as exc:
@@ -171,22 +167,7 @@ def _matrix(text: str | None, where: str) -> np.ndarray | None:
     )
 
 
-def _events(data: bytes) -> Iterator[tuple[str, Any]]:
-    """iterparse ("start-ns", "end") events, safely.
-
-    Without a DTD there can be no entity declarations, so a part whose bytes hold
-    no ``<!DOCTYPE``/``<!ENTITY`` (checked on ASCII-compatible encodings only) goes
-    to the C parser, about twice as fast; anything else goes through defusedxml,
-    which refuses entity declarations and external references.
-    """
-    ascii_compatible = not data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00", b"\x00<", b"<\x00"))
-    if ascii_compatible and b"<!DOCTYPE" not in data and b"<!ENTITY" not in data:
-        return ElementTree.iterparse(io.BytesIO(data), events=("start-ns", "end"))
-    return SafeET.iterparse(io.BytesIO(data), events=("start-ns", "end"), forbid_dtd=False,
-                            forbid_entities=True, forbid_external=True)
-
-
-_HANDLED = {"vertices", "triangles", "beam", "beamlattice", "component", "object", "item", "slice", "slicestack",
+_HANDLED = {"vertices", "vertex", "triangles", "triangle", "beam", "beamlattice", "component", "object", "item", "slice", "slicestack",
             "texture2dgroup", "colorgroup", "basematerials", "compositematerials", "multiproperties"}
 _SLICE_NS = "http://schemas.microsoft.com/3dmanufacturing/slice/2015/07"
 
@@ -201,7 +182,9 @@ def _kind(tag: str) -> str | None:
     return local if local in _HANDLED else None
 
 
-def _parse_model(data: bytes, part: str, problems: list[str], geometry: bool = True) -> _Model:
+def _parse_model(
+    data: bytes, part: str, problems: list[str], geometry: bool = True, limits: Limits = DEFAULT_LIMITS
+) -> _Model:
     """Parse one model part, keeping objects, build items and metadata.
 
     The ``<vertices>`` and ``<triangles>`` blocks written the usual way are cut
@@ -215,17 +198,20 @@ def _parse_model(data: bytes, part: str, problems: list[str], geometry: bool = T
         blocks cut out (their objects then get empty arrays): enough to follow
         the build and find object thumbnails.
     """
+    xmlsafe.check_tokens(data, part, limits.max_xml_token_bytes)
     note = _encoding_problem(data, part)
     if note:
         problems.append(note)
     else:
-        model = _parse_cut(data, part, problems, geometry)
+        model = _parse_cut(data, part, problems, geometry, limits)
         if model is not None:
             return model
-    return _parse_elements(data, part, problems, None)
+    return _parse_elements(data, part, problems, None, limits)
 
 
-def _parse_cut(data: bytes, part: str, problems: list[str], geometry: bool) -> _Model | None:
+def _parse_cut(
+    data: bytes, part: str, problems: list[str], geometry: bool, limits: Limits = DEFAULT_LIMITS
+) -> _Model | None:
     """:func:`_parse_elements` over the part with its mesh blocks cut out, or None when that does not apply."""
     cut = _cut_mesh_blocks(data, geometry)
     if cut is None:
@@ -233,7 +219,7 @@ def _parse_cut(data: bytes, part: str, problems: list[str], geometry: bool) -> _
     text, blocks = cut
     trial = list(problems)
     try:
-        model = _parse_elements(text, part, trial, blocks)
+        model = _parse_elements(text, part, trial, blocks, limits)
     except (ReadError, _NotCut):
         return None
     if not blocks.all_taken():
@@ -242,53 +228,115 @@ def _parse_cut(data: bytes, part: str, problems: list[str], geometry: bool) -> _
     return model
 
 
-def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks | None) -> _Model:
+#: vertices / triangles read element by element are converted to arrays this many at a time
+_ROWS_PER_BLOCK = 65_536
+
+
+class _Rows:
+    """Rows of three attribute strings, converted to an array block by block (bounded memory)."""
+
+    def __init__(self, dtype: type, error: str) -> None:
+        self.dtype = dtype
+        self.error = error
+        self.pending: list[tuple[str | None, str | None, str | None]] = []
+        self.blocks: list[np.ndarray] = []
+
+    def add(self, row: tuple[str | None, str | None, str | None]) -> None:
+        self.pending.append(row)
+        if len(self.pending) >= _ROWS_PER_BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self.blocks.append(np.array(self.pending, dtype=self.dtype).reshape(-1, 3))
+        except (TypeError, ValueError, OverflowError):
+            raise ReadError(self.error) from None
+        self.pending = []
+        budget.check()
+
+    def array(self) -> np.ndarray:
+        if self.pending or not self.blocks:
+            self._flush()
+        return self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
+
+
+def _parse_elements(
+    data: bytes, part: str, problems: list[str], blocks: _Blocks | None, limits: Limits = DEFAULT_LIMITS
+) -> _Model:
     """Stream-parse one model part, keeping objects, build items and metadata.
 
-    Only "end" events are used (an element's children are complete then): the
-    vertices, triangles and components seen since the last object belong to the
-    object that ends next. Handled elements are cleared to bound memory.
-    ``blocks`` holds the arrays of the mesh blocks cut out of ``data``.
+    Work happens on "end" events (an element is complete then): the vertices,
+    triangles and components seen since the last object belong to the object
+    that ends next. Each element is removed from its parent once handled, so
+    memory holds the open elements only, however long the part; vertex and
+    triangle rows become arrays block by block. ``blocks`` holds the arrays of
+    the mesh blocks cut out of ``data``.
     """
     model = _Model(part)
     prefixes: dict[str, str] = {}
     kinds: dict[str, str | None] = {}
     vertices: np.ndarray | None = None
     faces: np.ndarray | None = None
+    vertex_rows: _Rows | None = None
+    triangle_rows: _Rows | None = None
     components: list[tuple[str, str | None, np.ndarray | None]] = []
     beams = 0
     beam_rows: list[tuple[str | None, str | None, str | None, str | None]] = []
     beam_table: np.ndarray | None = None
     root = None
+    stack: list[Any] = []
     path_attr = f"{{{PROD_NS}}}path"
+    vertex_error = f"{part}: a vertex has a missing or bad coordinate"
+    triangle_error = f"{part}: a triangle has a missing or bad vertex index"
     try:
-        for event, elem in _events(data):
+        for event, elem in xmlsafe.iter_events(data, part, limits.max_xml_token_bytes, ("start-ns", "start", "end")):
+            if event == "start":
+                if root is None:
+                    root = elem
+                stack.append(elem)
+                opened = kinds.get(elem.tag, "?")
+                if opened == "?":
+                    opened = kinds[elem.tag] = _kind(elem.tag)
+                if opened == "vertices":
+                    vertex_rows = _Rows(np.float64, vertex_error)
+                elif opened == "triangles":
+                    triangle_rows = _Rows(np.int64, triangle_error)
+                continue
             if event == "start-ns":
                 prefixes.setdefault(elem[0], elem[1])
                 continue
-            root = elem
+            stack.pop()
+            parent = stack[-1] if stack else None
             tag = elem.tag
             kind = kinds.get(tag, "?")
             if kind == "?":
                 kind = kinds[tag] = _kind(tag)
-            if kind is None:
-                continue
-            if kind == "vertices":
+            if kind == "vertex":
+                if vertex_rows is not None and parent is not None and kinds.get(parent.tag) == "vertices":
+                    vertex_rows.add((elem.get("x"), elem.get("y"), elem.get("z")))
+            elif kind == "triangle":
+                if triangle_rows is not None and parent is not None and kinds.get(parent.tag) == "triangles":
+                    triangle_rows.add((elem.get("v1"), elem.get("v2"), elem.get("v3")))
+            elif kind == "vertices":
                 ref = None if blocks is None else elem.get(BLOCK_ATTR)
-                vertices = _vertices(elem, part) if ref is None else blocks.take(ref)  # type: ignore[union-attr]
-                elem.clear()
+                if ref is None:
+                    vertices = (vertex_rows or _Rows(np.float64, vertex_error)).array()
+                else:
+                    vertices = blocks.take(ref)  # type: ignore[union-attr]
+                vertex_rows = None
             elif kind == "triangles":
                 ref = None if blocks is None else elem.get(BLOCK_ATTR)
-                faces = _triangles(elem, part) if ref is None else blocks.take(ref)  # type: ignore[union-attr]
-                elem.clear()
+                if ref is None:
+                    faces = (triangle_rows or _Rows(np.int64, triangle_error)).array()
+                else:
+                    faces = blocks.take(ref)  # type: ignore[union-attr]
+                triangle_rows = None
             elif kind == "beam":
                 beams += 1
                 beam_rows.append((elem.get("v1"), elem.get("v2"), elem.get("r1"), elem.get("r2")))
-                elem.clear()
             elif kind == "beamlattice":
                 beam_table = _beam_table(beam_rows, elem.get("radius"), part)
                 beam_rows = []
-                elem.clear()
             elif kind == "component":
                 cid = elem.get("objectid")
                 if cid is None:
@@ -308,27 +356,23 @@ def _parse_elements(data: bytes, part: str, problems: list[str], blocks: _Blocks
                 components = []
                 beams = 0
                 beam_table = None
-                elem.clear()
             elif kind == "item":
                 iid = elem.get("objectid")
                 if iid is None:
                     raise ReadError(f"{part}: a build item has no objectid")
                 model.items.append((iid, elem.get(path_attr), _matrix(elem.get("transform"), f"{part}: build item {iid}")))
-            else:  # "clear": bulky content this reader does not use
-                elem.clear()
-    except ReadError:
-        raise
-    except (ElementTree.ParseError, defusedxml.DefusedXmlException, ValueError, LookupError) as exc:
-        if isinstance(exc, ElementTree.ParseError) and not _is_utf8(data):
+            elif parent is root and parent is not None and _local(tag) == "metadata" and elem.get("name"):
+                model.metadata[elem.get("name", "")] = (elem.text or "").strip()[:MAX_META_TEXT]
+            if parent is not None and len(parent) and parent[-1] is elem:
+                del parent[-1]  # handled: memory holds only the open elements
+    except ReadError as exc:
+        if isinstance(exc, xmlsafe.XmlSyntaxError) and not _is_utf8(data):
             raise ReadError(f"{part} is not UTF-8 encoded XML (the 3MF specification requires UTF-8)") from None
-        raise _xml_error(part, exc) from None
+        raise
     if root is None or _local(root.tag) != "model":
         raise ReadError(f"{part}: the root element is not <model>")
     model.unit = root.get("unit", "millimeter")
     model.required = [prefixes.get(p, f"undeclared prefix {p!r}") for p in (root.get("requiredextensions") or "").split()]
-    for child in root:
-        if _local(child.tag) == "metadata" and child.get("name"):
-            model.metadata[child.get("name", "")] = (child.text or "").strip()[:MAX_META_TEXT]
     return model
 
 
@@ -386,24 +430,6 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _vertices(elem: ElementTree.Element, part: str) -> np.ndarray:
-    children = [v for v in elem if _local(v.tag) == "vertex"]
-    try:
-        coords = np.array([(v.get("x"), v.get("y"), v.get("z")) for v in children], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ReadError(f"{part}: a vertex has a missing or bad coordinate") from None
-    return coords.reshape(-1, 3)
-
-
-def _triangles(elem: ElementTree.Element, part: str) -> np.ndarray:
-    children = [t for t in elem if _local(t.tag) == "triangle"]
-    try:
-        faces = np.array([(t.get("v1"), t.get("v2"), t.get("v3")) for t in children], dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        raise ReadError(f"{part}: a triangle has a missing or bad vertex index") from None
-    return faces.reshape(-1, 3)
-
-
 # --- mesh blocks read in bulk --------------------------------------------------
 
 #: attribute of the stand-in element left where a mesh block was cut out
@@ -413,10 +439,23 @@ _MESH_BLOCK = re.compile(rb"<(vertices|triangles)>")
 _WS = rb"[ \t\r\n]"  # XML whitespace (not \f or \v, which XML forbids)
 _NUMBER = rb'"[-+.0-9eE]++"'  # each value must then parse as exactly one number (checked by count)
 _INDEX = rb'"[0-9]{1,18}+"'  # fits int64
-#: a <vertices> body: only <vertex x= y= z=/> elements (attributes in this order) and whitespace
+#: a <vertices> body: only <vertex x= y= z=/> elements (attributes in one order) and whitespace
 _VERTEX_BODY = re.compile(
     rb"(?:%s*+<vertex%s++x=%s%s++y=%s%s++z=%s%s*+/>)*+%s*+" % (_WS, _WS, _NUMBER, _WS, _NUMBER, _WS, _NUMBER, _WS, _WS)
 )
+#: the other orders of the three attributes (every element of a block in the same order):
+#: (regex, column of x, y and z in document order)
+_ORDERS = [order for order in itertools.permutations(b"xyz") if order != tuple(b"xyz")]
+_VERTEX_BODIES_REORDERED = [
+    (
+        re.compile(
+            rb"(?:%s*+<vertex%s++%c=%s%s++%c=%s%s++%c=%s%s*+/>)*+%s*+"
+            % (_WS, _WS, a, _NUMBER, _WS, b, _NUMBER, _WS, c, _NUMBER, _WS, _WS)
+        ),
+        [bytes((a, b, c)).index(axis) for axis in b"xyz"],
+    )
+    for a, b, c in _ORDERS
+]
 _PROPERTIES = (  # optional property attributes of a triangle, each at most once, in one of two usual orders
     rb"(?>%s++pid=%s(?:%s++p1=%s)?+(?:%s++p2=%s)?+(?:%s++p3=%s)?+" % ((_WS, _INDEX) * 4)
     + rb"|(?:%s++p1=%s)?+(?:%s++p2=%s)?+(?:%s++p3=%s)?+(?:%s++pid=%s)?+)" % ((_WS, _INDEX) * 4)
@@ -431,6 +470,18 @@ _PLAIN_TRIANGLE_BODY = re.compile(
     rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s*+/>)*+%s*+"
     % (_WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _WS, _WS)
 )
+#: plain triangles with the corners in another order: (regex, column of v1, v2 and v3)
+_PLAIN_TRIANGLE_BODIES_REORDERED = [
+    (
+        re.compile(
+            rb"(?:%s*+<triangle%s++v%c=%s%s++v%c=%s%s++v%c=%s%s*+/>)*+%s*+"
+            % (_WS, _WS, a, _INDEX, _WS, b, _INDEX, _WS, c, _INDEX, _WS, _WS)
+        ),
+        [bytes((a, b, c)).index(corner) for corner in b"123"],
+    )
+    for a, b, c in itertools.permutations(b"123")
+    if (a, b, c) != tuple(b"123")
+]
 _CORNER_INDEX = re.compile(rb'%sv[123]="([0-9]++)"' % _WS)
 _VERTEX_TEXT = bytes.maketrans(b'<>/="xyz', b"        ")
 _EMPTY_VERTICES = np.empty((0, 3), dtype=np.float64)  # stand-ins when mesh numbers are not read
@@ -512,38 +563,85 @@ def _cut_mesh_blocks(data: bytes, geometry: bool = True) -> tuple[bytes, _Blocks
 
 def _vertex_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndarray | None:
     """The (m, 3) coordinates of a plainly written <vertices> body ``data[start:end]``, else None."""
+    columns = None
     if _VERTEX_BODY.fullmatch(data, start, end) is None:
-        return None
+        for body, columns in _VERTEX_BODIES_REORDERED:
+            if body.fullmatch(data, start, end) is not None:
+                break
+        else:
+            return None
     if not geometry:
         return _EMPTY_VERTICES
     count = data.count(b"<", start, end)
+    values = np.empty(3 * count, dtype=np.float64)
+    filled = 0
     try:  # after the check above only numbers and whitespace are left
-        text = data[start:end].replace(b"vertex", b"").translate(_VERTEX_TEXT)
-        values = np.fromstring(text, dtype=np.float64, sep=" ")
+        for a, b in _element_pieces(data, start, end):
+            piece = _quoted_decimals(np.frombuffer(data, dtype=np.uint8, count=b - a, offset=a))
+            if piece is None:  # exponents, long mantissas, ...: the C parser
+                text = data[a:b].replace(b"vertex", b"").translate(_VERTEX_TEXT)
+                piece = np.fromstring(text, dtype=np.float64, sep=" ")
+            # a value reading as two numbers ("1-2") or none would change the count
+            if filled + piece.size > values.size:
+                return None
+            values[filled : filled + piece.size] = piece
+            filled += piece.size
+            budget.check()
     except ValueError:
         return None
-    # a value reading as two numbers ("1-2") or none would change the count
-    if values.size != 3 * count:
+    if filled != values.size:
         return None
-    return values.reshape(-1, 3)
+    rows = values.reshape(-1, 3)
+    return rows if columns is None else np.ascontiguousarray(rows[:, columns])
 
 
 def _triangle_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndarray | None:
     """The (n, 3) vertex indices of a plainly written <triangles> body ``data[start:end]``, else None."""
     plain = data.find(b"p", start, end) < 0
+    columns = None
     if (_PLAIN_TRIANGLE_BODY if plain else _TRIANGLE_BODY).fullmatch(data, start, end) is None:
-        return None
+        if not plain:
+            return None
+        for body, columns in _PLAIN_TRIANGLE_BODIES_REORDERED:
+            if body.fullmatch(data, start, end) is not None:
+                break
+        else:
+            return None
     if not geometry:
         return _EMPTY_FACES
     count = data.count(b"<", start, end)
-    if plain:
-        values = _quoted_integers(np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start))
-    else:  # property attributes too: pick the corner indices out
-        found = _CORNER_INDEX.findall(data, start, end)
-        values = np.fromstring(b" ".join(found), dtype=np.int64, sep=" ")
-    if values.size != 3 * count:
+    values = np.empty(3 * count, dtype=np.int64)
+    filled = 0
+    for a, b in _element_pieces(data, start, end):
+        if plain:
+            piece = _quoted_integers(np.frombuffer(data, dtype=np.uint8, count=b - a, offset=a))
+        else:  # property attributes too: pick the corner indices out
+            found = _CORNER_INDEX.findall(data, a, b)
+            piece = np.fromstring(b" ".join(found), dtype=np.int64, sep=" ")
+        if filled + piece.size > values.size:
+            return None
+        values[filled : filled + piece.size] = piece
+        filled += piece.size
+        budget.check()
+    if filled != values.size:
         return None
-    return values.reshape(-1, 3)
+    rows = values.reshape(-1, 3)
+    return rows if columns is None else np.ascontiguousarray(rows[:, columns])
+
+
+#: mesh blocks are converted in pieces of about this many bytes (bounds the temporaries)
+_PIECE_BYTES = 4 * 1024 * 1024
+
+
+def _element_pieces(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """``(a, b)`` ranges covering ``data[start:end]``, each ending after an element's ``/>``
+    (the block holds only empty elements and whitespace, so every piece holds whole ones)."""
+    pos = start
+    while pos < end:
+        cut = data.find(b"/>", min(pos + _PIECE_BYTES, end), end)
+        cut = end if cut < 0 else cut + 2
+        yield pos, cut
+        pos = cut
 
 
 def _quoted_integers(raw: np.ndarray) -> np.ndarray:
@@ -560,6 +658,53 @@ def _quoted_integers(raw: np.ndarray) -> np.ndarray:
             values -= ord("0")
         else:
             values[more] = values[more] * 10 + raw[starts[more] + place] - ord("0")
+    return values
+
+
+#: powers of ten that float64 holds exactly (10**0 .. 10**22)
+_TENS = 10.0 ** np.arange(23)
+_DIGIT_LIMIT = 15  # at most this many digits: the mantissa is an exact float64 integer
+
+
+def _quoted_decimals(raw: np.ndarray) -> np.ndarray | None:
+    """Every quoted value in ``raw`` as float64 when all are plain decimals (``-12.5``,
+    ``.5``, ``3``: an optional ``-``, digits with at most one ``.``, at most 15 digits),
+    else None.
+
+    Exactly what ``strtod`` gives: the digits make an integer mantissa below 2**53 and
+    dividing it by an exact power of ten is one correctly rounded operation.
+    """
+    quotes = np.flatnonzero(raw == ord('"'))
+    if len(quotes) % 2:
+        return None
+    starts = quotes[0::2] + 1
+    ends = quotes[1::2]
+    if not len(starts):
+        return np.empty(0)
+    neg = raw[starts] == ord("-")
+    first = starts + neg
+    lengths = ends - first
+    if lengths.min() < 1 or lengths.max() > _DIGIT_LIMIT + 1:
+        return None
+    mantissa = np.zeros(len(starts), dtype=np.int64)
+    frac = np.zeros(len(starts), dtype=np.int64)
+    dots = np.zeros(len(starts), dtype=np.int64)
+    digits = np.zeros(len(starts), dtype=np.int64)
+    for place in range(int(lengths.max())):
+        more = lengths > place
+        ch = raw[np.where(more, first + place, 0)].astype(np.int64)
+        is_digit = more & (ch >= ord("0")) & (ch <= ord("9"))
+        is_dot = more & (ch == ord("."))
+        if not (is_digit | is_dot | ~more).all():
+            return None  # a sign in the middle, an exponent, ...
+        frac += is_digit & (dots > 0)
+        dots += is_dot
+        digits += is_digit
+        mantissa = np.where(is_digit, mantissa * 10 + (ch - ord("0")), mantissa)
+    if dots.max() > 1 or digits.min() < 1 or digits.max() > _DIGIT_LIMIT:
+        return None
+    values = mantissa.astype(np.float64) / _TENS[frac]
+    np.negative(values, out=values, where=neg)
     return values
 
 
@@ -603,7 +748,7 @@ class _Package:
         folder, _, rels_name = name.rpartition("_rels/")
         source = folder + rels_name[: -len(".rels")]  # "" for the package itself
         try:
-            root = _parse_xml(ziputil.read_member(self.zf, info, self.limits), name)
+            root = _parse_xml(ziputil.read_member(self.zf, info, self.limits), name, self.limits)
         except ReadError as exc:
             if "entity" in str(exc) or "zip" in str(exc):
                 raise
@@ -651,7 +796,9 @@ class _Package:
         if key not in self.models:
             if self.info(key) is None:
                 return None
-            self.models[key] = _parse_model(self.read(key), "/" + part.lstrip("/"), self.problems, self.geometry)
+            data = ziputil.read_member(self.zf, self.info(key), self.limits, xml=True)  # type: ignore[arg-type]
+            self.models[key] = _parse_model(data, "/" + part.lstrip("/"), self.problems, self.geometry,
+                                            self.limits)
         return self.models[key]
 
     def thumbnail_parts(self) -> list[str]:
@@ -784,11 +931,17 @@ def _measure_build(pkg: _Package, root: _Model, limits: Limits) -> tuple[MeshMet
         raise ReadError(f"the build places {total} triangles, more than the limit of {limits.max_triangles}")
     parts: list[MeshMetrics] = []
     beams = 0
-    check_tight = total <= limits.watertight_max_triangles
+    check_tight = limits.watertight_max_triangles is None or total <= limits.watertight_max_triangles
     for obj, matrix in placed:
         beams += obj.beams
         if obj.faces is None or obj.vertices is None or not len(obj.faces):
             continue
+        if obj.beam_rows is None and len(obj.vertices) > 3 * len(obj.faces) + 1024:
+            # most vertices unused: keep the used ones only (once per object), so
+            # placing the object does not transform them all
+            used, remapped = np.unique(obj.faces, return_inverse=True)
+            obj.vertices = np.ascontiguousarray(obj.vertices[used])
+            obj.faces = remapped.reshape(-1, 3)
         if check_tight and not obj.tight_done:
             obj.tight = is_watertight(obj.vertices, obj.faces, limits)
             obj.tight_done = True
@@ -870,7 +1023,8 @@ def _slicer_project(pkg: _Package, root: _Model) -> tuple[SlicerInfo | None, dic
     settings_xml = pkg.info("Metadata/model_settings.config")
     if settings_xml is not None:
         try:
-            config = _parse_xml(ziputil.read_member(pkg.zf, settings_xml, pkg.limits), "/Metadata/model_settings.config")
+            config = _parse_xml(ziputil.read_member(pkg.zf, settings_xml, pkg.limits), "/Metadata/model_settings.config",
+                                pkg.limits)
             plates = [p for p in config if _local(p.tag) == "plate"]
             if plates:
                 meta["plates"] = len(plates)
@@ -948,6 +1102,7 @@ class ThreeMfReader:
             root = pkg.model(root_part)
             assert root is not None
             metrics, meta = _measure_build(pkg, root, source.limits)
+            problems.extend(metrics.problems())
             if not root.items:
                 problems.append(f"/{root_part} has an empty build: nothing is placed to print")
             unknown = [ns for ns in root.required if ns not in KNOWN_EXTENSIONS]

@@ -27,6 +27,7 @@ import zipfile
 import zlib
 from typing import IO
 
+from .. import budget
 from .base import DEFAULT_LIMITS, Limits, ReadError, Source
 
 __all__ = [
@@ -137,9 +138,14 @@ def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:
             )
 
 
-def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEFAULT_LIMITS) -> bytes:
+def read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEFAULT_LIMITS, *, xml: bool = False
+) -> bytes:
     """Read one member's content, bounded by the limits and by its declared size.
 
+    :param xml: the member is an XML document: refuse it as soon as a run of more than
+        ``limits.max_xml_token_bytes`` bytes without a ``<`` (one tag, attribute or text)
+        has been read, before reading the rest.
     :raises ReadError: the member is encrypted, too big, too compressed (zip
         bomb), inflates past its declared size, or its data is corrupt.
     """
@@ -154,23 +160,41 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits = DEF
     if declared > cap:
         raise ReadError(f"zip member {name!r} is {declared} bytes uncompressed, more than the limit of {cap}")
     _check_ratio(name, declared, info.compress_size, limits)
-    chunks: list[bytes] = []
+    # one growing buffer (getvalue() hands it over without a copy): the member is in
+    # memory once, not once in chunks and again joined
+    out = io.BytesIO()
     total = 0
+    run = 0  # bytes since the last '<' (xml only)
+    token_limit = limits.max_xml_token_bytes
     try:
         with zf.open(info) as fh:
             while total <= declared:
                 chunk = fh.read(min(_CHUNK, declared + 1 - total))
                 if not chunk:
                     break
-                chunks.append(chunk)
+                if xml:
+                    first = chunk.find(b"<")
+                    if first < 0:
+                        run += len(chunk)
+                    else:
+                        run += first
+                        if run <= token_limit:
+                            run = len(chunk) - chunk.rfind(b"<") - 1
+                    if run > token_limit:
+                        raise ReadError(
+                            f"zip member {name!r} has an XML tag, attribute or text of more than the "
+                            f"limit of {token_limit} bytes"
+                        )
+                out.write(chunk)
                 total += len(chunk)
+                budget.check()
     except _ERRORS as exc:
         raise ReadError(f"cannot extract zip member {name!r}: {_describe(exc)}") from None
     if total > declared:
         raise ReadError(f"zip member {name!r} inflates to more than its declared {declared} bytes")
     if total < declared:
         raise ReadError(f"zip member {name!r} is truncated: {total} of {declared} bytes")
-    return b"".join(chunks)
+    return out.getvalue()
 
 
 def read_member_named(zf: zipfile.ZipFile, name: str, limits: Limits = DEFAULT_LIMITS) -> bytes:

@@ -1,0 +1,94 @@
+"""Watertightness for every mesh: its cost on a 10M-triangle STL, beside the rest of the read.
+
+Figure: wall time and peak RSS of reading a generated binary STL of --triangles triangles
+(a closed surface: a subdivided sphere-like grid, so the edge check does its full work),
+each in a fresh process:
+- ``read``: the STL reader as a scan runs it (triangle soup, metrics, watertightness);
+- baseline ``no check``: the same read with the edge check skipped
+  (``Limits(watertight_max_triangles=0)``, the old behaviour above the 2M threshold);
+- floor: SHA-256 of the file (what every scan pays per byte).
+The check's price is ``read - no check``; the target (issue 9) is that a scan still
+reads such a file within the per-file time budget (``Limits.max_seconds_per_file``, 120 s)
+and the same memory bound (4 GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, row  # noqa: E402
+
+
+def closed_grid_stl(path: Path, triangles: int) -> int:
+    """A closed, watertight binary STL: a torus grid of about ``triangles`` triangles."""
+    n = int(np.sqrt(triangles / 2))
+    u = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    v = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    uu, vv = np.meshgrid(u, v, indexing="ij")
+    pts = np.stack([(60 + 20 * np.cos(vv)) * np.cos(uu), (60 + 20 * np.cos(vv)) * np.sin(uu), 20 * np.sin(vv)],
+                   axis=-1).astype(np.float32)
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    a, b = pts[i, j], pts[(i + 1) % n, j]
+    c, d = pts[(i + 1) % n, (j + 1) % n], pts[i, (j + 1) % n]
+    tris = np.concatenate([np.stack([a, b, c], axis=2).reshape(-1, 3, 3), np.stack([a, c, d], axis=2).reshape(-1, 3, 3)])
+    rec = np.zeros(len(tris), dtype=[("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")])
+    rec["v"] = tris
+    with open(path, "wb") as fh:
+        fh.write(b"\0" * 80 + np.uint32(len(tris)).tobytes())
+        fh.write(rec.tobytes())
+    return len(tris)
+
+
+CHILD = """
+import json, resource, sys, time
+from printmanager_core.readers import read_source
+from printmanager_core.readers.base import Limits, Source
+limits = Limits() if sys.argv[2] == "check" else Limits(watertight_max_triangles=0)
+t = time.perf_counter()
+res = read_source(Source.from_path(sys.argv[1], limits=limits))
+print(json.dumps({"seconds": time.perf_counter() - t, "watertight": res.watertight,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def measure(path: Path, mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), mode], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--triangles", type=int, default=10_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.stl"
+        count = closed_grid_stl(path, args.triangles)
+        size = path.stat().st_size
+        t = time.perf_counter()
+        with open(path, "rb") as fh:
+            hashlib.file_digest(fh, "sha256")
+        floor = time.perf_counter() - t
+        check = measure(path, "check")
+        plain = measure(path, "skip")
+    print(f"binary STL, {count:,} triangles, {size:,} bytes")
+    row("read with watertightness", f"{check['seconds']:.1f} s", f"no check {plain['seconds']:.1f} s, "
+        f"sha256 {floor:.1f} s", "watertight" if check["watertight"] else f"watertight={check['watertight']}")
+    row("peak RSS", f"{check['rss'] / 1024**2:,.0f} MiB", f"no check {plain['rss'] / 1024**2:,.0f} MiB",
+        "within 4 GiB" if check["rss"] < 4 * 1024**3 else "OVER 4 GiB")
+    row("price of the edge check", f"{check['seconds'] - plain['seconds']:.1f} s",
+        f"{(check['rss'] - plain['rss']) / 1024**2:,.0f} MiB more", "")
+
+
+if __name__ == "__main__":
+    main()
