@@ -67,6 +67,9 @@ PARALLEL_MIN_FILES = 8
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 #: commit the write transaction at least this often (seconds)
 COMMIT_EVERY_S = 0.5
+#: before waiting for reads, commit a transaction open this long (seconds), so a
+#: short write elsewhere (a tag, a setting) gets SQLite's one write lock in between
+RELEASE_AFTER_S = 0.05
 
 COLUMNS = (
     "format", "size_bytes", "mtime_ns", "hash", "triangles", "bbox_x", "bbox_y", "bbox_z",
@@ -437,6 +440,7 @@ class Scanner:
         )
         if not parallel:
             for batch in _batches(entries):
+                self._release()
                 for e, results in read_task(batch, limits):
                     self._write(e, results)
                     done += 1
@@ -454,6 +458,8 @@ class Scanner:
                     break
                 pending.add(pool.submit(read_task, b, limits))
             while pending:
+                if not any(f.done() for f in pending):
+                    self._release()
                 finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     for e, results in fut.result():
@@ -477,6 +483,11 @@ class Scanner:
         if self.db.conn.in_transaction:
             self.db.conn.commit()
         self._last_commit = time.monotonic()
+
+    def _release(self) -> None:
+        """Commit before waiting for reads when the transaction has been open a while."""
+        if self.db.conn.in_transaction and time.monotonic() - self._last_commit >= RELEASE_AFTER_S:
+            self._commit()
 
     def _write(self, e: Entry, results: list[tuple[str, dict[str, Any]]]) -> None:
         self._begin()
