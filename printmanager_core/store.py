@@ -341,6 +341,12 @@ class LibraryDatabase(Database):
         """Whether :meth:`close` was called."""
         return self._closed
 
+    @property
+    def open_connections(self) -> int:
+        """How many threads' connections are open (a finished thread's is closed with it)."""
+        with self._guard:
+            return len(self._connections)
+
     def close(self) -> None:
         """Close every thread's connection; the database cannot be used after."""
         with self._guard:
