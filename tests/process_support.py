@@ -133,3 +133,118 @@ def lock_holder_pid(library: Path) -> int | None:
 
     holder = WriteLock(library / LOCK_NAME).holder()
     return holder.pid if holder else None
+
+
+def present_models(library: Path) -> set[str]:
+    con = sqlite3.connect(db_path(library), timeout=30)
+    try:
+        return {r[0] for r in con.execute("select path from models where missing = 0")}
+    finally:
+        con.close()
+
+
+def mutate(rng: Any, data: Path, n: int) -> None:
+    """Change ``data`` as a user does between scans: edit, add, delete and move files."""
+    cube = CUBE.read_bytes()
+    stls = sorted(p for p in data.rglob("p*.stl"))
+    for p in rng.sample(stls, min(n, len(stls))):  # edited in place: new content, same name
+        p.write_bytes(f"{p.stem} v{rng.randrange(10**9)}".encode().ljust(80) + cube[80:])
+    stls = sorted(p for p in data.rglob("p*.stl"))
+    for p in rng.sample(stls, min(n // 10 + 1, len(stls))):
+        p.unlink()
+    stls = sorted(p for p in data.rglob("p*.stl"))
+    for p in rng.sample(stls, min(n // 10 + 1, len(stls))):  # moved to another model folder
+        target = data / f"moved{rng.randrange(5)}"
+        target.mkdir(exist_ok=True)
+        p.rename(target / f"{p.stem}-{rng.randrange(10**6)}.stl")
+    folder = data / f"new{rng.randrange(10**6)}"
+    folder.mkdir()
+    for j in range(n // 10 + 1):
+        (folder / f"n{j}.stl").write_bytes(f"new {folder.name} {j}".encode().ljust(80) + cube[80:])
+    packs = sorted(data.glob("pack*.zip"))
+    if packs and rng.random() < 0.5:  # an archive rewritten with a member more
+        pack = rng.choice(packs)
+        with zipfile.ZipFile(pack, "a") as zf:
+            zf.writestr(f"parts/extra{rng.randrange(10**6)}.stl", f"x{rng.random()}".encode().ljust(80) + cube[80:])
+
+
+class KillStats:
+    """What a run of :func:`interrupted_scans` saw."""
+
+    def __init__(self) -> None:
+        self.signals = 0
+        self.mid_scan = 0  # the signal landed before the scan finished
+        self.rounds = 0
+        self.seconds = 0.0
+
+
+def interrupted_scans(rng: Any, work: Path, rounds: int, kills_per_round: int, stats: KillStats) -> None:
+    """Rounds of: a fresh library, scans interrupted at random moments (``kill -9`` of
+    the scan process, some Ctrl-C), the data changed between them; then one scan to
+    the end, whose catalogue must equal an uninterrupted scan's of the same files.
+
+    After every interruption the database must pass :func:`check_consistent`, and the
+    write lock must be free (the killed scan's reader workers do not keep it).
+    """
+    from printmanager_core import Library
+
+    t_start = time.monotonic()
+    data = work / "data"
+    if not data.exists():
+        make_models(data, 1500, archives=3)
+    for r in range(rounds):
+        lib = work / f"lib{r}"
+        for k in range(kills_per_round):
+            if k:
+                mutate(rng, data, 150)
+            sig = signal.SIGINT if rng.random() < 0.2 else signal.SIGKILL
+            delay = rng.uniform(0.0, 2.0 if k == 0 else 1.2)
+            proc = start(lib, "scan", str(data), "--no-thumbnails", "--workers", "2")
+            try:
+                if sig == signal.SIGINT:
+                    # Ctrl-C during the scan (during Python's start-up it is Python's own traceback)
+                    wait_for(lambda: proc.poll() is not None or lock_holder_pid(lib) == proc.pid, 60, "the scan")
+                    delay /= 2
+                time.sleep(delay)
+                finished = proc.poll() is not None
+                if not finished:
+                    if sig == signal.SIGINT:
+                        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+                    else:
+                        os.kill(proc.pid, signal.SIGKILL)
+                out, err = proc.communicate(timeout=120)
+                where = f"round {r} kill {k} ({sig.name} after {delay:.2f}s)"
+                if not finished and proc.returncode in (-signal.SIGKILL, 130):
+                    stats.mid_scan += 1
+                if sig == signal.SIGINT:
+                    assert proc.returncode in (0, 130), f"{where}: {proc.returncode} {err}"
+                    assert "Traceback" not in err, f"{where}: {err}"
+                else:
+                    assert proc.returncode in (0, -signal.SIGKILL), f"{where}: {proc.returncode} {err}"
+                stats.signals += 1
+                if db_path(library := lib).exists():
+                    # the OS released the lock with the process, orphaned workers or not
+                    assert lock_holder_pid(library) is None, where
+                    check_consistent(lib)
+            finally:
+                reap_group(proc)
+        final = run(lib, "scan", str(data), "--no-thumbnails", "--workers", "2", "--json")
+        assert final.returncode == 0, final.stderr
+        assert "waiting" not in final.stderr
+        check_consistent(lib)
+        reference = work / f"ref{r}"
+        with Library(reference) as ref:
+            ref.scan([data], workers=2, thumbnails=False)
+        got, want = catalogue(lib), catalogue(reference)
+        assert got.keys() == want.keys(), (
+            f"round {r}: only interrupted: {sorted(got.keys() - want.keys())[:5]}, "
+            f"only uninterrupted: {sorted(want.keys() - got.keys())[:5]}"
+        )
+        assert got == want, [p for p in got if got[p] != want[p]][:5]
+        assert present_models(lib) == present_models(reference)
+        for gone in missing_paths(lib):  # what is marked missing really is gone
+            assert gone not in got
+            assert not Path(gone.split("!/", 1)[0]).exists() or "!/" in gone, gone
+        shutil.rmtree(reference)
+        stats.rounds += 1
+    stats.seconds = time.monotonic() - t_start
