@@ -37,7 +37,7 @@ def main() -> None:
         for r in range(args.rounds):
             try:
                 interrupted_scans(random.Random(seed + r), Path(tmp) / f"r{r}", 1, args.kills, stats)
-            except AssertionError as exc:
+            except Exception as exc:
                 failures += 1
                 print(f"round {r} (seed {seed + r}): {exc}", file=sys.stderr)
     print(f"{stats.signals} interruptions ({stats.mid_scan} mid-scan) in {args.rounds} rounds, seed {seed}")

@@ -158,6 +158,7 @@ class Library:
             if self.closed:
                 raise LibraryClosed("the library is closed")
             if not self.db_path.exists():
+                self._write_lock.discard()
                 raise LibraryError(f"the library {printable(self.directory)} was deleted while this {job} waited")
             yield
 

@@ -120,6 +120,16 @@ class WriteLock:
         finally:
             self._thread_lock.release()
 
+    def discard(self) -> None:
+        """Delete the lock file while holding the lock (a deleted library leaves none behind).
+
+        Safe: a process waiting on the old file notices it is gone and opens a new one.
+        """
+        if self._fd is None:
+            raise RuntimeError("discard() needs the lock held")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
     @property
     def held(self) -> bool:
         """Whether this process holds the lock through this object."""

@@ -84,6 +84,13 @@ def check_consistent(library: Path) -> None:
     try:
         assert con.execute("pragma integrity_check").fetchall() == [("ok",)]
         assert con.execute("pragma foreign_key_check").fetchall() == []
+        tables = {r[0] for r in con.execute("select name from sqlite_master where type = 'table'")}
+        if "files" not in tables:
+            # killed while the new library's schema was being made: that is all undone
+            assert tables <= {"_sqlite_migrations"}, tables
+            if tables:
+                assert con.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 0
+            return
         # a present file row is a finished one: hashed (or with its error) and in a model
         half = con.execute(
             "select path from files where missing = 0 and hash is null and error is null"

@@ -206,3 +206,56 @@ def test_a_tag_does_not_wait_for_a_whole_scan(tmp_path: Path, data: Path) -> Non
     print(f"{len(waits)} tags during a {scan_seconds:.1f}s scan; worst wait {worst:.2f}s")
     assert worst < min(2.0, scan_seconds / 2), f"a tag waited {worst:.2f}s of a {scan_seconds:.1f}s scan"
     check_consistent(lib_dir)
+
+
+HOLD_THEN_DELETE = """
+import sys
+from printmanager_core import Library
+from printmanager_core.privacy.delete import delete_library
+lib = Library(sys.argv[1])
+with lib.write_lock("privacy delete"):
+    print("held", flush=True)
+    sys.stdin.readline()
+    report = delete_library(lib)  # re-entrant: the same job goes on under the lock
+print(report.left, flush=True)
+"""
+
+
+def test_privacy_delete_waits_for_a_scan_and_a_waiting_scan_stops_after_it(tmp_path: Path, data: Path) -> None:
+    lib = tmp_path / "lib"
+    assert run(lib, "scan", str(data / "Benchy"), "--no-thumbnails").returncode == 0
+    # a delete while a scan holds the lock waits for it
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lib)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        delete = start(lib, "privacy", "delete", "--yes")
+        time.sleep(1.5)
+        assert delete.poll() is None  # still waiting
+        assert (lib / "printmanager.db").exists()
+    finally:
+        holder.communicate("", timeout=30)
+    out, err = delete.communicate(timeout=60)
+    assert delete.returncode == 0, err
+    assert err.splitlines()[0] == f"another scan of this library is running (pid {holder.pid}); waiting…"
+    assert "library deleted" in out
+    assert sorted(p.name for p in lib.iterdir()) == []  # the lock file went with the index
+
+    # a scan that waits while the library is deleted stops in one line, writing nothing
+    assert run(lib, "scan", str(data / "Benchy"), "--no-thumbnails").returncode == 0
+    deleter = subprocess.Popen([sys.executable, "-c", HOLD_THEN_DELETE, str(lib)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert deleter.stdout is not None and deleter.stdout.readline() == "held\n"
+    waiting = start(lib, "scan", str(data / "Benchy"), "--no-thumbnails")
+    wait_for(lambda: (lib / "printmanager.db").exists() and waiting.poll() is None, 10, "the scan to start")
+    time.sleep(1.0)
+    left, _ = deleter.communicate("go\n", timeout=60)
+    assert deleter.returncode == 0 and left.strip() == "[]"
+    out, err = waiting.communicate(timeout=60)
+    reap_group(waiting)
+    assert waiting.returncode == 1, err
+    assert err.splitlines() == [
+        f"another privacy delete of this library is running (pid {deleter.pid}); waiting…",
+        f"Error: the library {lib} was deleted while this scan waited",
+    ]
+    assert sorted(p.name for p in lib.iterdir()) == []  # nothing left behind, not even a lock file

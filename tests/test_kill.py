@@ -19,8 +19,8 @@ def test_kill_9_and_ctrl_c_at_random_moments_of_real_scans(tmp_path: Path, corpu
     stats = KillStats()
     try:
         interrupted_scans(random.Random(seed), tmp_path, rounds=6, kills_per_round=4, stats=stats)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc} (reproduce with PRINTMANAGER_KILL_SEED={seed})") from exc
+    except Exception as exc:
+        raise AssertionError(f"{exc!r} (reproduce with PRINTMANAGER_KILL_SEED={seed})") from exc
     print(f"{stats.signals} interruptions, {stats.mid_scan} mid-scan, {stats.rounds} rounds in {stats.seconds:.0f}s")
     assert stats.signals == 24
     # most signals landed while the scan was running, not after it had finished

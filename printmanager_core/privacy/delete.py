@@ -101,7 +101,6 @@ def delete_library(library: Any) -> DeleteReport:
 
 
 def _delete_library(library: Any) -> DeleteReport:
-    from ..locking import LOCK_NAME
     from .export import _ordered_impls
 
     report = DeleteReport()
@@ -134,7 +133,7 @@ def _delete_library(library: Any) -> DeleteReport:
     if removed_db:
         report.removed("index database", 1, ", ".join(removed_db))
     # the lock file holds only a pid; a process waiting on it sees it deleted and stops
-    (directory / LOCK_NAME).unlink(missing_ok=True)
+    library._write_lock.discard()
     emptied = _remove_empty_folders(directory, roots)
     if emptied:
         report.removed("empty folders", emptied, "left behind in the library folder")
