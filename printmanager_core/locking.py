@@ -235,10 +235,80 @@ class WriteLock:
         self._thread_lock = threading.RLock()
 
 
+class Turns:
+    """Who waits for SQLite's write lock, so that a long writer (a scan) lets them in.
+
+    SQLite has one write lock per database and no queue: a writer that commits
+    and begins again at once keeps it, however many others poll for it. So a
+    writer that has to wait says so by holding a *shared* lock on this file
+    while it waits (:meth:`waiting`), and a long writer asks :meth:`anyone_waiting`
+    (a non-blocking exclusive lock, taken and dropped: two system calls, no
+    I/O) to commit early and step aside. POSIX only; on Windows nobody is ever
+    seen waiting and long writers fall back to committing on a timer.
+
+    :param path: the file (created 0600 when missing).
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = os.fspath(path)
+        self._probe: int | None = None
+        self._probe_pid = 0
+
+    def anyone_waiting(self) -> bool:
+        """Whether another writer (thread or process) is waiting for the write lock now."""
+        if not _SHARED_LOCKS:
+            return False
+        if self._probe is None or self._probe_pid != os.getpid():
+            try:  # no file yet: nobody ever waited (a waiter creates it)
+                self._probe = os.open(self.path, os.O_RDWR)
+            except OSError:
+                return False
+            self._probe_pid = os.getpid()
+        if _try_lock(self._probe):
+            _unlock(self._probe)
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Say "I am waiting for the write lock" for the block."""
+        fd = None
+        if _SHARED_LOCKS:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                _lock_shared(fd)
+                _waiting_fds.add(fd)
+            except OSError:  # it still waits, just unannounced
+                if fd is not None:
+                    os.close(fd)
+                fd = None
+        try:
+            yield
+        finally:
+            if fd is not None:
+                _waiting_fds.discard(fd)
+                os.close(fd)
+
+    def close(self) -> None:
+        """Close the probe's descriptor."""
+        fd, self._probe = self._probe, None
+        if fd is not None and self._probe_pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+#: descriptors held by :meth:`Turns.waiting` in this process (closed in a forked child)
+_waiting_fds: set[int] = set()
+
+
 def _after_fork_in_child() -> None:
     for lock in list(_held):
         lock._forget_after_fork()
     _held.clear()
+    for fd in list(_waiting_fds):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _waiting_fds.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -253,6 +323,11 @@ def _write_holder(fd: int, job: str) -> None:
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
+
+    _SHARED_LOCKS = False
+
+    def _lock_shared(fd: int) -> None:
+        raise OSError("no shared locks on Windows")
 
     # Windows locks are mandatory: lock one byte far past the text so that a
     # waiting process can still read who holds the lock.
@@ -275,6 +350,18 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
 
 else:
     import fcntl
+
+    _SHARED_LOCKS = True
+
+    def _lock_shared(fd: int) -> None:
+        # never blocks: a probe holds its exclusive lock for two system calls
+        for _ in range(50):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(0.0002)
+        raise OSError("could not say it waits")
 
     def _try_lock(fd: int) -> bool:
         try:

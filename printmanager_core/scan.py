@@ -68,8 +68,9 @@ PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 #: commit the write transaction at least this often (seconds)
 COMMIT_EVERY_S = 0.5
 #: before waiting for reads, commit a transaction open this long (seconds), so a
-#: short write elsewhere (a tag, a setting) gets SQLite's one write lock in between
-RELEASE_AFTER_S = 0.05
+#: short write elsewhere (a tag, a setting) gets SQLite's one write lock in between;
+#: a writer that says it waits (store.LibraryDatabase.anyone_waiting) gets it at once
+RELEASE_AFTER_S = 0.2
 
 COLUMNS = (
     "format", "size_bytes", "mtime_ns", "hash", "triangles", "bbox_x", "bbox_y", "bbox_z",
@@ -485,8 +486,10 @@ class Scanner:
         self._last_commit = time.monotonic()
 
     def _release(self) -> None:
-        """Commit before waiting for reads when the transaction has been open a while."""
-        if self.db.conn.in_transaction and time.monotonic() - self._last_commit >= RELEASE_AFTER_S:
+        """Commit before waiting for reads if another writer waits or the transaction is old."""
+        if self.db.conn.in_transaction and (
+            time.monotonic() - self._last_commit >= RELEASE_AFTER_S or self.db.anyone_waiting()
+        ):
             self._commit()
 
     def _write(self, e: Entry, results: list[tuple[str, dict[str, Any]]]) -> None:
@@ -515,7 +518,7 @@ class Scanner:
             if row.get("error"):
                 self.report.errors += 1
                 self.report.error_files.append(ScanError(path, row["error"]))
-        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S or self.db.anyone_waiting():
             self._commit()
 
     def _upsert(self, path: str, row: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ from .errors import (
     os_error,
     printable,
 )
+from .locking import Turns
 from .migrations import migrations
 
 DB_NAME = "printmanager.db"
@@ -55,8 +56,12 @@ BUSY_TIMEOUT_S = 10.0
 #: environment variable overriding :data:`BUSY_TIMEOUT_S` (seconds)
 ENV_BUSY_TIMEOUT = "PRINTMANAGER_BUSY_TIMEOUT"
 
-#: the database's side files (SQLite gives them the database's permissions)
-SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
+#: the database's side files (SQLite gives them the database's permissions; "-turn"
+#: is printmanager's: writers waiting for the write lock, see locking.Turns)
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal", "-turn")
+
+#: longest a writer steps aside for writers already waiting (seconds)
+YIELD_MAX_S = 0.2
 
 _PRIVATE = 0o600
 
@@ -142,6 +147,8 @@ class _Connection(sqlite3.Connection):
     path: str
     #: seconds a BEGIN (and SQLite's own busy handler) waits for another writer
     busy_timeout: float
+    #: writers waiting for the write lock, shared by every connection to the file
+    turns: Turns
     #: how many of the database's registered functions this connection has
     functions_applied: int = 0
 
@@ -149,27 +156,39 @@ class _Connection(sqlite3.Connection):
         return super().cursor(factory or _Cursor)
 
     def begin(self) -> None:
-        """``BEGIN IMMEDIATE``, waiting up to :attr:`busy_timeout` for another writer."""
+        """``BEGIN IMMEDIATE``, waiting up to :attr:`busy_timeout` for another writer.
+
+        Writers already waiting go first (for up to :data:`YIELD_MAX_S`): this is
+        how a scan that commits and begins again lets a tag in between. A writer
+        that has to wait says so (:class:`~printmanager_core.locking.Turns`).
+        """
+        turns = self.turns
+        if turns.anyone_waiting():
+            end = time.monotonic() + YIELD_MAX_S
+            while time.monotonic() < end and turns.anyone_waiting():
+                time.sleep(0.001)
         execute = sqlite3.Connection.execute
         try:
             execute(self, "PRAGMA busy_timeout = 0")
             try:
-                deadline = 0.0
+                try:
+                    execute(self, "BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
+                deadline = time.monotonic() + self.busy_timeout
                 delay = 0.0005
-                while True:
-                    try:
-                        execute(self, "BEGIN IMMEDIATE")
-                        return
-                    except sqlite3.OperationalError as exc:
-                        if not _is_busy(exc):
-                            raise
-                        now = time.monotonic()
-                        if not deadline:
-                            deadline = now + self.busy_timeout
-                        elif now >= deadline:
-                            raise
+                with turns.waiting():
+                    while True:
                         time.sleep(delay)
                         delay = min(delay * 1.5, 0.005)
+                        try:
+                            execute(self, "BEGIN IMMEDIATE")
+                            return
+                        except sqlite3.OperationalError as exc:
+                            if not _is_busy(exc) or time.monotonic() >= deadline:
+                                raise
             finally:
                 execute(self, f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         except sqlite3.Error as exc:
@@ -252,6 +271,8 @@ class LibraryDatabase(Database):
         self._connections: "weakref.WeakSet[_Connection]" = weakref.WeakSet()
         self._closed = False
         self._functions: list[tuple[str, int, Callable[..., Any], dict[str, Any]]] = []
+        #: writers waiting for SQLite's write lock (see :meth:`anyone_waiting`)
+        self.turns = Turns(self.path + "-turn")
         # sqlite-utils' own __init__ prepares the first connection (plugins, pragmas)
         super().__init__(self._connect(prepare=False))
 
@@ -288,6 +309,7 @@ class LibraryDatabase(Database):
         assert isinstance(c, _Connection)
         c.path = self.path
         c.busy_timeout = self.busy_timeout
+        c.turns = self.turns
         try:
             c.execute("PRAGMA foreign_keys = ON")
             c.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
@@ -341,6 +363,11 @@ class LibraryDatabase(Database):
         """Whether :meth:`close` was called."""
         return self._closed
 
+    def anyone_waiting(self) -> bool:
+        """Whether a writer (any thread or process) waits for the write lock: a long
+        writer then commits and lets it in (its next BEGIN steps aside)."""
+        return self.turns.anyone_waiting()
+
     @property
     def open_connections(self) -> int:
         """How many threads' connections are open (a finished thread's is closed with it)."""
@@ -360,6 +387,7 @@ class LibraryDatabase(Database):
                 c.close()
             except sqlite3.Error:
                 pass
+        self.turns.close()
 
     def __repr__(self) -> str:
         return f"<LibraryDatabase {self.path}{' (closed)' if self._closed else ''}>"

@@ -206,6 +206,9 @@ def test_a_tag_does_not_wait_for_a_whole_scan(tmp_path: Path, data: Path) -> Non
     print(f"{len(waits)} tags during a {scan_seconds:.1f}s scan; worst wait {worst:.2f}s")
     assert worst < min(2.0, scan_seconds / 2), f"a tag waited {worst:.2f}s of a {scan_seconds:.1f}s scan"
     check_consistent(lib_dir)
+    # the tags that had to wait said so in the "-turn" file, private like the database
+    turn = lib_dir / "printmanager.db-turn"
+    assert turn.exists() and turn.stat().st_mode & 0o777 == 0o600
 
 
 HOLD_THEN_DELETE = """

@@ -8,7 +8,7 @@ Order matters, and is:
    clears analytics, crash reports and share records). If a plugin fails,
    deleting stops there with the local index kept, so the user can run it again;
 2. the thumbnails cache (``<library>/thumbnails``);
-3. the index itself: the database and its ``-wal``, ``-shm`` and ``-journal`` files,
+3. the index itself: the database and its ``-wal``, ``-shm``, ``-journal`` and ``-turn`` files,
    and the write lock's file (it holds only a pid);
 4. empty folders plugins left in the library folder.
 
@@ -32,7 +32,7 @@ from ..store import DB_NAME
 
 #: What the core removes from the library folder, after the plugins.
 THUMBNAILS_DIR = "thumbnails"
-DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+DB_SUFFIXES = ("", "-wal", "-shm", "-journal", "-turn")
 
 
 @attrs.frozen
