@@ -224,7 +224,10 @@ def interrupted_scans(rng: Any, work: Path, rounds: int, kills_per_round: int, s
                 if not finished and proc.returncode in (-signal.SIGKILL, 130):
                     stats.mid_scan += 1
                 if sig == signal.SIGINT:
-                    assert proc.returncode in (0, 130), f"{where}: {proc.returncode} {err}"
+                    # -SIGINT: the scan had finished and printed its report; the signal
+                    # landed while Python was shutting down (default handler again)
+                    done = proc.returncode == -signal.SIGINT and " added, " in out
+                    assert proc.returncode in (0, 130) or done, f"{where}: {proc.returncode} {out} {err}"
                     assert "Traceback" not in err, f"{where}: {err}"
                 else:
                     assert proc.returncode in (0, -signal.SIGKILL), f"{where}: {proc.returncode} {err}"
