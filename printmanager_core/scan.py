@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -321,16 +322,46 @@ class Scanner:
         for root in roots:
             if not root.is_dir():
                 raise FileNotFoundError(f"{root}: folder not found")
+        previous = self._catch_ctrl_c()
         try:
             for root in roots:
                 self._scan_root(root)
         except KeyboardInterrupt:
             self.report.interrupted = True
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if self.db.conn.in_transaction:
                 self.db.conn.commit()
             self.report.seconds = time.perf_counter() - start
         return self.report
+
+    # -- Ctrl-C ----------------------------------------------------------------
+
+    _critical = False
+    _interrupt_pending = False
+
+    def _catch_ctrl_c(self) -> Any:
+        """Make Ctrl-C land between files, never inside one file's rows.
+
+        Python raises KeyboardInterrupt wherever the main thread is; in the middle
+        of an archive's members the commit that keeps "the files read so far" would
+        keep half an archive, which the next scan then takes as complete. So while a
+        file's rows are written (and inside a ``__del__``, where Python would swallow
+        it) the interrupt is held and raised when the file is done.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None  # the embedding program handles Ctrl-C its own way
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self._critical or (frame is not None and frame.f_code.co_name == "__del__"):
+                self._interrupt_pending = True
+                return
+            raise KeyboardInterrupt
+
+        return signal.signal(signal.SIGINT, on_sigint)
 
     # -- one root --------------------------------------------------------------
 
@@ -493,6 +524,16 @@ class Scanner:
             self._commit()
 
     def _write(self, e: Entry, results: list[tuple[str, dict[str, Any]]]) -> None:
+        """Write one entry's rows as a whole (a Ctrl-C meanwhile waits for the end)."""
+        self._critical = True
+        try:
+            self._write_entry(e, results)
+        finally:
+            self._critical = False
+        if self._interrupt_pending:
+            raise KeyboardInterrupt
+
+    def _write_entry(self, e: Entry, results: list[tuple[str, dict[str, Any]]]) -> None:
         self._begin()
         for member, cols in results:
             if member:

@@ -122,4 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     if isinstance(rv, int) and rv:
         sys.exit(rv)
     if not {"--help", "-h", "--version"} & set(args):
-        clihooks.after_command(group, args)
+        try:
+            clihooks.after_command(group, args)
+        except KeyboardInterrupt:  # the command itself is done
+            sys.exit(130)
