@@ -253,19 +253,28 @@ class Turns:
         self.path = os.fspath(path)
         self._probe: int | None = None
         self._probe_pid = 0
+        self._quiet_until = 0.0
+
+    #: seconds an answer of "nobody waits" is reused (a long writer asks after every row)
+    RECHECK_S = 0.002
 
     def anyone_waiting(self) -> bool:
         """Whether another writer (thread or process) is waiting for the write lock now."""
         if not _SHARED_LOCKS:
             return False
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return False
         if self._probe is None or self._probe_pid != os.getpid():
             try:  # no file yet: nobody ever waited (a waiter creates it)
                 self._probe = os.open(self.path, os.O_RDWR)
             except OSError:
+                self._quiet_until = now + self.RECHECK_S
                 return False
             self._probe_pid = os.getpid()
         if _try_lock(self._probe):
             _unlock(self._probe)
+            self._quiet_until = now + self.RECHECK_S
             return False
         return True
 

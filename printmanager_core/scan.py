@@ -71,7 +71,7 @@ COMMIT_EVERY_S = 0.5
 #: before waiting for reads, commit a transaction open this long (seconds), so a
 #: short write elsewhere (a tag, a setting) gets SQLite's one write lock in between;
 #: a writer that says it waits (store.LibraryDatabase.anyone_waiting) gets it at once
-RELEASE_AFTER_S = 0.2
+RELEASE_AFTER_S = 0.5
 
 COLUMNS = (
     "format", "size_bytes", "mtime_ns", "hash", "triangles", "bbox_x", "bbox_y", "bbox_z",

@@ -149,8 +149,6 @@ class _Connection(sqlite3.Connection):
     busy_timeout: float
     #: writers waiting for the write lock, shared by every connection to the file
     turns: Turns
-    #: how many of the database's registered functions this connection has
-    functions_applied: int = 0
 
     def cursor(self, factory: Any = None) -> Any:  # type: ignore[override]
         return super().cursor(factory or _Cursor)
@@ -195,7 +193,7 @@ class _Connection(sqlite3.Connection):
             _raise_mapped(exc, self.path)
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:  # type: ignore[override]
-        if _is_begin(sql):
+        if len(sql) <= 40 and _is_begin(sql):
             self.begin()
             return self.cursor()
         try:
@@ -281,19 +279,30 @@ class LibraryDatabase(Database):
     @property  # type: ignore[override]
     def conn(self) -> _Connection:  # type: ignore[override]
         """The calling thread's connection (opened on first use)."""
+        # hot: sqlite-utils reads it several times a statement
         if self._closed:
             raise LibraryClosed(f"the library database {self.path} is closed")
         try:
-            c: _Connection = self._local.conn
+            return self._local.conn  # type: ignore[no-any-return]
         except AttributeError:
             c = self._local.conn = self._connect(prepare=True)
-        if c.functions_applied != len(self._functions):
-            self._apply_functions(c)
-        return c
+            return c
 
     @conn.setter
     def conn(self, value: _Connection) -> None:
         self._local.conn = value
+
+    def execute(self, sql: str, parameters: Any = None) -> sqlite3.Cursor:
+        """Execute ``sql`` on this thread's connection (see ``sqlite_utils.Database.execute``).
+
+        The connection is in SQLite's autocommit mode, so a statement outside an
+        explicit transaction commits by itself: none of the implicit-transaction
+        care sqlite-utils takes applies, and this hot path stays short.
+        """
+        if self._tracer:
+            self._tracer(sql, parameters)
+        conn = self.conn
+        return conn.execute(sql, parameters) if parameters is not None else conn.execute(sql)
 
     def _connect(self, *, prepare: bool) -> _Connection:
         try:
@@ -323,17 +332,18 @@ class LibraryDatabase(Database):
                 c.close()
                 raise LibraryClosed(f"the library database {self.path} is closed")
             self._connections.add(c)
+            self._apply_functions(c, self._functions)
         if prepare:  # a new thread's connection: sqlite-utils plugins prepare it like the first
             _prepare_connection(c)
         return c
 
-    def _apply_functions(self, c: _Connection) -> None:
-        for name, arity, fn, kwargs in self._functions[c.functions_applied :]:
+    @staticmethod
+    def _apply_functions(c: _Connection, functions: list[tuple[str, int, Callable[..., Any], dict[str, Any]]]) -> None:
+        for name, arity, fn, kwargs in functions:
             try:
                 c.create_function(name, arity, fn, **kwargs)
             except sqlite3.NotSupportedError:  # no deterministic flag in this SQLite
                 c.create_function(name, arity, fn)
-        c.functions_applied = len(self._functions)
 
     def register_function(  # type: ignore[override]
         self, fn: Callable[..., Any] | None = None, deterministic: bool = False, replace: bool = False,
@@ -347,8 +357,11 @@ class LibraryDatabase(Database):
             if not replace and any(n == fn_name and a == arity for n, a, _, _ in self._functions):
                 return f
             kwargs = {"deterministic": True} if deterministic else {}
-            with self._guard:
-                self._functions.append((fn_name, arity, f, kwargs))
+            entry = (fn_name, arity, f, kwargs)
+            with self._guard:  # every open connection gets it now, new ones when opened
+                self._functions.append(entry)
+                for c in list(self._connections):
+                    self._apply_functions(c, [entry])
             return f
 
         if fn is None:
