@@ -199,21 +199,30 @@ def interrupted_scans(rng: Any, work: Path, rounds: int, kills_per_round: int, s
     data = work / "data"
     if not data.exists():
         make_models(data, 1500, archives=3)
+    # how long a first and a later scan take here: a scan that finishes before its
+    # signal teaches the next delays (machines differ tenfold in speed)
+    expected = {"first": 2.0, "later": 1.2}
     for r in range(rounds):
         lib = work / f"lib{r}"
         for k in range(kills_per_round):
             if k:
                 mutate(rng, data, 150)
+            kind = "first" if k == 0 else "later"
             sig = signal.SIGINT if rng.random() < 0.2 else signal.SIGKILL
-            delay = rng.uniform(0.0, 2.0 if k == 0 else 1.2)
+            delay = rng.uniform(0.0, expected[kind])
+            t0 = time.monotonic()
             proc = start(lib, "scan", str(data), "--no-thumbnails", "--workers", "2")
             try:
                 if sig == signal.SIGINT:
                     # Ctrl-C during the scan (during Python's start-up it is Python's own traceback)
                     wait_for(lambda: proc.poll() is not None or lock_holder_pid(lib) == proc.pid, 60, "the scan")
-                    delay /= 2
-                time.sleep(delay)
+                    delay = max(0.0, delay - (time.monotonic() - t0))
+                end = time.monotonic() + delay
+                while proc.poll() is None and time.monotonic() < end:
+                    time.sleep(0.005)
                 finished = proc.poll() is not None
+                if finished:
+                    expected[kind] = max(0.3, 0.9 * (time.monotonic() - t0))
                 if not finished:
                     if sig == signal.SIGINT:
                         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
