@@ -12,18 +12,22 @@ The database indexes the user's files in place; nothing here moves or changes th
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from .errors import NotFound, UsageError
+from .errors import LibraryClosed, LibraryError, NotFound, UsageError, printable
+from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir, stored_path
 from .plugins import get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
 from .records import FileRecord, ModelRecord, ScanReport
 from .settings import Settings, now_iso
-from .store import DB_NAME, open_database
+from .store import DB_NAME, LibraryDatabase, open_database, prepare_library_dir
 
 #: separator between an archive's path and a member path in ``FileRecord.path``
 ARCHIVE_SEP = "!/"
@@ -40,6 +44,30 @@ _MODEL_SELECT = (
     " where collection_models.model_id = models.id) as collection_names "
     "from models"
 )
+
+
+log = logging.getLogger("printmanager")
+
+_DEFAULT: Any = object()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _log_waiting(holder: Holder) -> None:
+    log.warning("%s; waiting…", holder.describe())
+
+
+def _writing(job: str) -> Callable[[_F], _F]:
+    """Run a Library method under the library's write lock (``job`` names it to waiters)."""
+
+    def decorate(method: _F) -> _F:
+        @functools.wraps(method)
+        def wrapper(self: "Library", *args: Any, **kwargs: Any) -> Any:
+            with self.write_lock(job):
+                return method(self, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:
@@ -60,16 +88,33 @@ class Library:
     :param limits: bounds for reading hostile files.
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None, *, limits: Limits = DEFAULT_LIMITS):
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        lock_timeout: float | None = None,
+        on_lock_wait: Callable[[Holder], None] | None = None,
+    ):
         self.directory: Path = resolve_library_dir(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.limits = limits
-        self.db = open_database(self.directory / DB_NAME)
-        self.settings = Settings(self.db)
-        self.pm = get_plugin_manager()
-        from .privacy.retention import apply_on_open
+        #: seconds a writing job (scan, delete) waits for another one: None waits
+        #: as long as it takes, 0 refuses at once with :class:`LibraryBusy`
+        self.lock_timeout = lock_timeout
+        #: called once with the holder when a job has to wait (default: a log warning)
+        self.on_lock_wait = on_lock_wait
+        prepare_library_dir(self.directory)
+        self._write_lock = WriteLock(self.directory / LOCK_NAME)
+        self.db: LibraryDatabase = open_database(self.directory / DB_NAME)
+        try:
+            self.settings = Settings(self.db)
+            self.pm = get_plugin_manager()
+            from .privacy.retention import apply_on_open
 
-        apply_on_open(self)
+            apply_on_open(self)
+        except BaseException:
+            self.db.close()
+            raise
 
     @property
     def db_path(self) -> Path:
@@ -79,14 +124,47 @@ class Library:
     # -- lifecycle ---------------------------------------------------------
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (every thread's connection); the library cannot be used after."""
         self.db.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self.db.closed
 
     def __enter__(self) -> "Library":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- the write lock ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write_lock(self, job: str = "writer", *, timeout: float | None | object = _DEFAULT) -> Iterator[None]:
+        """Hold the library's write lock for a writing job (see docs/guide.md "Threads and processes").
+
+        One job at a time per library, across processes and threads; re-entrant in
+        one thread. Short edits (tags, notes, settings) don't need it: SQLite's own
+        write lock serialises them.
+
+        :param job: what the job is, named to whoever waits ("scan").
+        :param timeout: seconds to wait (default :attr:`lock_timeout`).
+        :raises LibraryBusy: another job held the lock for longer than ``timeout``.
+        """
+        wait = self.lock_timeout if timeout is _DEFAULT else timeout
+        on_wait = self.on_lock_wait or _log_waiting
+        with self._write_lock.hold(job, timeout=wait, on_wait=on_wait):  # type: ignore[arg-type]
+            if self.closed:
+                raise LibraryClosed("the library is closed")
+            if not self.db_path.exists():
+                self._write_lock.discard()
+                raise LibraryError(f"the library {printable(self.directory)} was deleted while this {job} waited")
+            yield
+
+    def lock_holder(self) -> Holder | None:
+        """Who holds the write lock now (pid and job), or None when nobody does."""
+        return self._write_lock.holder()
 
     # -- roots and scanning --------------------------------------------------
 
@@ -110,6 +188,7 @@ class Library:
 
         return sorted(path for _, path in root_rows(self.db))
 
+    @_writing("scan")
     def scan(
         self,
         paths: Sequence[str | os.PathLike[str]] = (),

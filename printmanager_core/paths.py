@@ -117,9 +117,10 @@ def _escape_unprintable(m: re.Match[str]) -> str:
     return f"\\x{cp:02x}" if cp <= 0xFF else f"\\u{cp:04x}"
 
 
-def printable(text: str) -> str:
-    """``text`` for one line of human output: control characters (``\\n``, ``\\t``,
-    ``\\x1b``...), bidi controls and undecodable bytes escaped, the rest as is."""
+def printable(text: str | os.PathLike[str]) -> str:
+    """``text`` (or a path) for one line of human output: control characters (``\\n``,
+    ``\\t``, ``\\x1b``...), bidi controls and undecodable bytes escaped, the rest as is."""
+    text = os.fspath(text)
     if text.isprintable():
         return text
     return _UNPRINTABLE.sub(_escape_unprintable, text)

@@ -81,6 +81,10 @@ PARALLEL_MIN_FILES = 8
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 #: commit the write transaction at least this often (seconds)
 COMMIT_EVERY_S = 0.5
+#: before waiting for reads, commit a transaction open this long (seconds), so a
+#: short write elsewhere (a tag, a setting) gets SQLite's one write lock in between;
+#: a writer that says it waits (store.LibraryDatabase.anyone_waiting) gets it at once
+RELEASE_AFTER_S = 0.5
 
 COLUMNS = (
     "format", "size_bytes", "mtime_ns", "hash", "triangles", "bbox_x", "bbox_y", "bbox_z",
@@ -541,16 +545,46 @@ class Scanner:
         for t in targets:
             if not t.folder.is_dir():
                 raise FileNotFoundError(f"{display_path(str(t.folder))}: folder not found")
+        previous = self._catch_ctrl_c()
         try:
             for t in targets:
                 self._scan_root(t)
         except KeyboardInterrupt:
             self.report.interrupted = True
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if self.db.conn.in_transaction:
                 self.db.conn.commit()
             self.report.seconds = time.perf_counter() - start
         return self.report
+
+    # -- Ctrl-C ----------------------------------------------------------------
+
+    _critical = False
+    _interrupt_pending = False
+
+    def _catch_ctrl_c(self) -> Any:
+        """Make Ctrl-C land between files, never inside one file's rows.
+
+        Python raises KeyboardInterrupt wherever the main thread is; in the middle
+        of an archive's members the commit that keeps "the files read so far" would
+        keep half an archive, which the next scan then takes as complete. So while a
+        file's rows are written (and inside a ``__del__``, where Python would swallow
+        it) the interrupt is held and raised when the file is done.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None  # the embedding program handles Ctrl-C its own way
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self._critical or (frame is not None and frame.f_code.co_name == "__del__"):
+                self._interrupt_pending = True
+                return
+            raise KeyboardInterrupt
+
+        return signal.signal(signal.SIGINT, on_sigint)
 
     # -- one root --------------------------------------------------------------
 
@@ -683,6 +717,7 @@ class Scanner:
         )
         if not parallel:
             for batch in _batches(entries):
+                self._release()
                 for e, results in read_task(batch, limits):
                     self._write(e, results)
                     done += 1
@@ -701,6 +736,8 @@ class Scanner:
                     break
                 pending.add(pool.submit(read_task, b, limits))
             while pending:
+                if not any(f.done() for f in pending):
+                    self._release()
                 finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     for e, results in fut.result():
@@ -725,7 +762,24 @@ class Scanner:
             self.db.conn.commit()
         self._last_commit = time.monotonic()
 
+    def _release(self) -> None:
+        """Commit before waiting for reads if another writer waits or the transaction is old."""
+        if self.db.conn.in_transaction and (
+            time.monotonic() - self._last_commit >= RELEASE_AFTER_S or self.db.anyone_waiting()
+        ):
+            self._commit()
+
     def _write(self, e: Entry, results: list[tuple[str, dict[str, Any]]]) -> None:
+        """Write one entry's rows as a whole (a Ctrl-C meanwhile waits for the end)."""
+        self._critical = True
+        try:
+            self._write_entry(e, results)
+        finally:
+            self._critical = False
+        if self._interrupt_pending:
+            raise KeyboardInterrupt
+
+    def _write_entry(self, e: Entry, results: list[tuple[str, dict[str, Any]]]) -> None:
         self._begin()
         for member, cols in results:
             if member:
@@ -751,7 +805,7 @@ class Scanner:
             if row.get("error"):
                 self.report.errors += 1
                 self.report.error_files.append(ScanError(path, row["error"]))
-        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S or self.db.anyone_waiting():
             self._commit()
 
     def _upsert(self, path: str, row: dict[str, Any]) -> None:

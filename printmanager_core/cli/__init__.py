@@ -29,13 +29,17 @@ class LibraryContext:
         if self._library is None:
             from ..library import Library
 
-            self._library = Library(self.directory)
+            self._library = Library(self.directory, on_lock_wait=_tell_waiting)
         return self._library
 
     def close(self) -> None:
         if self._library is not None:
             self._library.close()
             self._library = None
+
+
+def _tell_waiting(holder: Any) -> None:
+    click.echo(f"{holder.describe()}; waiting…", err=True)
 
 
 pass_library = click.make_pass_decorator(LibraryContext)
@@ -155,6 +159,17 @@ def _show_plugin_warnings() -> None:
         logger.addHandler(_warning_handler)
 
 
+def _environment_error(exc: BaseException) -> PrintManagerError | None:
+    """The one-line error for an ``OSError`` or an environment ``sqlite3`` error that got this far."""
+    from ..errors import database_error, os_error
+
+    if isinstance(exc, OSError):
+        return os_error(exc)
+    if type(exc).__module__ == "sqlite3":
+        return database_error(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``printmanager`` console script."""
     from ..privacy import clihooks
@@ -173,14 +188,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except PrintManagerError as exc:
         click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
-    except Exception as exc:  # a bug, not the user's input: keep a scrubbed crash report
+    except Exception as exc:
+        known = _environment_error(exc)
+        if known is not None:  # the disk or the database, not a bug: one line
+            click.echo(f"Error: {known}", err=True)
+            sys.exit(known.exit_code)
+        # a bug, not the user's input: keep a scrubbed crash report
         click.echo(clihooks.after_crash(group, args, exc), err=True)
         sys.exit(1)
     if isinstance(rv, int) and rv:
         sys.exit(rv)
     if not {"--help", "-h", "--version"} & set(args):
-        clihooks.after_command(group, args)
+        try:
+            clihooks.after_command(group, args)
+        except KeyboardInterrupt:  # the command itself is done
+            sys.exit(130)

@@ -19,15 +19,23 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the scan report as JSON.")
     @click.option("--workers", type=click.IntRange(1, 64), help="Reader processes (default: CPU count).")
     @click.option("--no-thumbnails", is_flag=True, help="Don't make thumbnails during this scan.")
+    @click.option("--no-wait", is_flag=True,
+                  help="If another scan of this library is running, stop at once (exit 75) instead of waiting.")
+    @click.option("--wait-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                  help="Wait at most this long for another scan of this library to finish (exit 75 after).")
     @pass_library
     def scan(state: LibraryContext, paths: tuple[Path, ...], as_json: bool, workers: int | None,
-             no_thumbnails: bool) -> None:
+             no_thumbnails: bool, no_wait: bool, wait_timeout: float | None) -> None:
         """Add folders to the library and catalogue their files (all roots if none given).
+
+        One scan of a library runs at a time: a second one waits for the first
+        (saying so on stderr), or with --no-wait / --wait-timeout stops in one line.
 
         A folder inside a root rescans that part of the root; a folder holding
         roots becomes their root (docs/guide.md, "Roots").
         """
         lib = state.library
+        lib.lock_timeout = 0 if no_wait else wait_timeout
         if not paths and not lib.roots():
             raise click.UsageError("give a folder to scan; the library has no roots yet")
         show_bar = not as_json and sys.stderr.isatty()

@@ -8,7 +8,8 @@ Order matters, and is:
    clears analytics, crash reports and share records). If a plugin fails,
    deleting stops there with the local index kept, so the user can run it again;
 2. the thumbnails cache (``<library>/thumbnails``);
-3. the index itself: the database and its ``-wal``, ``-shm`` and ``-journal`` files;
+3. the index itself: the database and its ``-wal``, ``-shm``, ``-journal`` and ``-turn`` files,
+   and the write lock's file (it holds only a pid);
 4. empty folders plugins left in the library folder.
 
 The user's own files are never touched: nothing under a root is deleted, and
@@ -31,7 +32,7 @@ from ..store import DB_NAME
 
 #: What the core removes from the library folder, after the plugins.
 THUMBNAILS_DIR = "thumbnails"
-DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+DB_SUFFIXES = ("", "-wal", "-shm", "-journal", "-turn")
 
 
 @attrs.frozen
@@ -89,9 +90,17 @@ def _remove_empty_folders(directory: Path, roots: list[Path]) -> int:
 def delete_library(library: Any) -> DeleteReport:
     """Delete the user's data held by ``library`` and its plugins; the library is closed after.
 
+    Runs under the library's write lock: a scan running elsewhere is waited for,
+    and a scan that was waiting stops with a one-line error after the delete.
+
     :raises PrintManagerError: when a plugin cannot delete its data; the local
         index is then kept so the delete can be run again.
     """
+    with library.write_lock("privacy delete"):
+        return _delete_library(library)
+
+
+def _delete_library(library: Any) -> DeleteReport:
     from .export import _ordered_impls
 
     report = DeleteReport()
@@ -123,6 +132,8 @@ def delete_library(library: Any) -> DeleteReport:
             removed_db.append(p.name)
     if removed_db:
         report.removed("index database", 1, ", ".join(removed_db))
+    # the lock file holds only a pid; a process waiting on it sees it deleted and stops
+    library._write_lock.discard()
     emptied = _remove_empty_folders(directory, roots)
     if emptied:
         report.removed("empty folders", emptied, "left behind in the library folder")
