@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from printmanager_core import migrations as migrations_module
+from printmanager_core.store import migrations as migrations_module
 from printmanager_core.store import open_database, schema_version
 
 

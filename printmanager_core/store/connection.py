@@ -36,7 +36,7 @@ from typing import Any, Callable, NoReturn
 
 from sqlite_utils import Database
 
-from .errors import (
+from ..errors import (
     LibraryClosed,
     LibraryDamaged,
     LibraryNotWritable,
@@ -46,7 +46,7 @@ from .errors import (
     os_error,
     printable,
 )
-from .locking import Turns
+from ..locking import Turns
 from .migrations import migrations
 
 DB_NAME = "printmanager.db"
