@@ -27,7 +27,7 @@ from .plugins import get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
 from .records import FileRecord, ModelRecord, ScanReport
 from .settings import Settings, now_iso
-from .store import DB_NAME, LibraryDatabase, open_database, prepare_library_dir
+from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
 
 #: separator between an archive's path and a member path in ``FileRecord.path``
 ARCHIVE_SEP = "!/"
@@ -106,6 +106,8 @@ class Library:
         prepare_library_dir(self.directory)
         self._write_lock = WriteLock(self.directory / LOCK_NAME)
         self.db: LibraryDatabase = open_database(self.directory / DB_NAME)
+        #: the typed gateways over the database (printmanager_core.store)
+        self.store = Store(self.db)
         try:
             self.settings = Settings(self.db)
             self.pm = get_plugin_manager()

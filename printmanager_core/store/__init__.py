@@ -18,7 +18,22 @@ from .connection import (
     schema_version,
 )
 
+
+
+class Store:
+    """The typed gateways over one library database (``Library.store``).
+
+    Each gateway is a small class in its own module of this package, built on
+    first use; code outside the store reads and writes the catalogue through
+    them, never with SQL of its own.
+    """
+
+    def __init__(self, db: LibraryDatabase):
+        self.db = db
+
+
 __all__ = [
+    "Store",
     "DB_NAME",
     "SIDE_SUFFIXES",
     "LibraryDatabase",
