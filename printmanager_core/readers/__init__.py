@@ -1,4 +1,9 @@
-"""Format readers. Each built-in reader is a plugin of the ``register_readers`` hook."""
+"""Format readers. Each built-in reader is a plugin of the ``register_readers`` hook.
+
+:func:`default_table` is the :class:`~.table.ReaderTable` of the registered
+readers (by name, then by content); :func:`reader_for` and :func:`read_source`
+are thin functions over it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from .base import (
     SlicerInfo,
     Source,
 )
+from .table import ReaderTable
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -25,11 +31,14 @@ __all__ = [
     "ReadError",
     "ReadResult",
     "Reader",
+    "ReaderTable",
     "SlicerInfo",
     "Source",
+    "default_table",
     "format_from_name",
     "get_readers",
     "reader_for",
+    "reader_for_source",
 ]
 
 
@@ -38,37 +47,29 @@ def get_readers() -> Registry[Reader]:
     return collect("register_readers", lambda reader: reader.name)
 
 
-def _extension_table() -> dict[str, Reader]:
+def default_table() -> ReaderTable:
+    """The table of every registered reader (built once per plugin set)."""
     registry = get_readers()
-    table: dict[str, Reader] | None = registry.derived.get("extensions")
+    table: ReaderTable | None = registry.derived.get("table")
     if table is None:
-        table = {}
-        for entry in registry:
-            for ext in entry.value.extensions:
-                table.setdefault(ext.lower(), entry.value)
-        registry.derived["extensions"] = table
+        table = ReaderTable.from_readers(entry.value for entry in registry)
+        registry.derived["table"] = table
     return table
 
 
 def reader_for(name: str) -> Reader | None:
     """The reader for a file name (longest matching extension wins), or None."""
-    lower = name.lower()
-    table = _extension_table()
-    pos = lower.find(".")
-    while pos != -1:
-        reader = table.get(lower[pos:])
-        if reader is not None:
-            return reader
-        pos = lower.find(".", pos + 1)
-    return None
+    return default_table().for_name(name)
+
+
+def reader_for_source(source: Source) -> Reader | None:
+    """The reader for a source: by its name, then by its first bytes (see :mod:`.table`)."""
+    return default_table().for_source(source)
 
 
 def read_source(source: Source) -> ReadResult:
-    """Read ``source`` with the reader its name selects; ReadError if none fits."""
-    reader = reader_for(source.name)
-    if reader is None:
-        raise ReadError(f"no reader for {source.name!r}")
-    return reader.read(source)
+    """Read ``source`` with the reader its name and content select; ReadError if none fits."""
+    return default_table().read(source)
 
 
 def format_from_name(name: str) -> str | None:
