@@ -39,26 +39,33 @@ def _is_package(name: str) -> bool:
 
 
 @functools.cache
-def _imports(name: str) -> frozenset[str]:
-    """The modules under ``printmanager_core.readers`` that module ``name`` imports directly
-    (at any level: function-level imports count), with the packages that importing them runs."""
+def _import_targets(name: str) -> tuple[str, ...]:
+    """Every absolute name module ``name`` imports (``from a import b`` gives ``a`` and ``a.b``),
+    at any level: function-level imports count."""
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     here = name if _is_package(name) else name.rpartition(".")[0]
-    found: set[str] = set()
+    targets: list[str] = []
     for node in ast.walk(tree):
-        targets: list[str] = []
         if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
+            targets.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = here.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        for target in targets:
-            if target not in MODULES:
-                continue
+            targets.append(base)
+            targets.extend(f"{base}.{alias.name}" for alias in node.names)
+    return tuple(targets)
+
+
+@functools.cache
+def _imports(name: str) -> frozenset[str]:
+    """The modules under ``printmanager_core.readers`` that module ``name`` imports directly,
+    with the packages that importing them runs."""
+    found: set[str] = set()
+    for target in _import_targets(name):
+        if target in MODULES:
             parts = target.split(".")
             found.update(".".join(parts[:i]) for i in range(3, len(parts) + 1) if ".".join(parts[:i]) in MODULES)
     found.discard(name)
@@ -128,3 +135,10 @@ def test_trimesh_and_numpy_stl_are_test_references_only() -> None:
                 if any(n.split(".")[0] in ("trimesh", "stl") for n in names):
                     importers.append(str(path.relative_to(REPO)))
     assert importers == []
+
+
+def test_only_the_registered_module_asks_the_plugin_manager() -> None:
+    """The table and the readers are plain code: the plugin manager is asked in one place."""
+    askers = {name for name in MODULES
+              if {"printmanager_core.registry", "printmanager_core.plugins"} & set(_import_targets(name))}
+    assert askers == {f"{PACKAGE}.registered"}

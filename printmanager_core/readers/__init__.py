@@ -2,14 +2,14 @@
 
 :func:`default_table` is the :class:`~.table.ReaderTable` of the registered
 readers (by name, then by content); :func:`reader_for` and :func:`read_source`
-are thin functions over it.
+are thin functions over it (all in :mod:`.registered`, the one module here that
+asks the plugin manager).
 """
 
 from __future__ import annotations
 
 import os
 
-from ..registry import Registry, collect
 from .base import (
     DEFAULT_LIMITS,
     EmbeddedImage,
@@ -21,6 +21,7 @@ from .base import (
     SlicerInfo,
     Source,
 )
+from .registered import default_table, get_readers, read_source, reader_for, reader_for_source
 from .table import ReaderTable
 
 __all__ = [
@@ -37,39 +38,10 @@ __all__ = [
     "default_table",
     "format_from_name",
     "get_readers",
+    "read_source",
     "reader_for",
     "reader_for_source",
 ]
-
-
-def get_readers() -> Registry[Reader]:
-    """Every registered reader, by name."""
-    return collect("register_readers", lambda reader: reader.name)
-
-
-def default_table() -> ReaderTable:
-    """The table of every registered reader (built once per plugin set)."""
-    registry = get_readers()
-    table: ReaderTable | None = registry.derived.get("table")
-    if table is None:
-        table = ReaderTable.from_readers(entry.value for entry in registry)
-        registry.derived["table"] = table
-    return table
-
-
-def reader_for(name: str) -> Reader | None:
-    """The reader for a file name (longest matching extension wins), or None."""
-    return default_table().for_name(name)
-
-
-def reader_for_source(source: Source) -> Reader | None:
-    """The reader for a source: by its name, then by its first bytes (see :mod:`.table`)."""
-    return default_table().for_source(source)
-
-
-def read_source(source: Source) -> ReadResult:
-    """Read ``source`` with the reader its name and content select; ReadError if none fits."""
-    return default_table().read(source)
 
 
 def format_from_name(name: str) -> str | None:
