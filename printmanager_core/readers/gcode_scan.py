@@ -9,7 +9,8 @@ end``, also ``thumbnail_JPG`` / ``thumbnail_QOI``) are counted when they lie in
 what was read, which is where every slicer puts them.
 
 Used by the text G-code reader and, for each plate's G-code, by the
-``.gcode.3mf`` reader; what the comments mean is :mod:`.slicer_vocab`'s.
+``.gcode.3mf`` reader (the binary G-code reader shares its problem and
+thumbnail bounds); what the comments mean is :mod:`.slicer_vocab`'s.
 """
 
 from __future__ import annotations
