@@ -85,8 +85,8 @@ def test_the_graph_sees_the_readers_and_their_helpers() -> None:
     readers = _reader_modules()
     assert readers >= {f"{PACKAGE}.{m}" for m in ("stl", "gcode", "bgcode", "gcode3mf", "threemf.reader", "gltf")}
     # the helpers the readers share are seen as imports (the graph is not empty by mistake)
-    assert {f"{PACKAGE}.slicer_vocab", f"{PACKAGE}.images", f"{PACKAGE}.gcode_scan"} <= _imports(f"{PACKAGE}.bgcode") | \
-        _imports(f"{PACKAGE}.gcode_scan")
+    shared = {f"{PACKAGE}.slicer_vocab", f"{PACKAGE}.images", f"{PACKAGE}.gcode_scan"}
+    assert shared <= _imports(f"{PACKAGE}.bgcode") | _imports(f"{PACKAGE}.gcode_scan")
     assert f"{PACKAGE}.threemf.package" in _imports(f"{PACKAGE}.gcode3mf")
 
 

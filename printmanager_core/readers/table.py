@@ -15,8 +15,10 @@ A reader recognises content through either of two optional attributes:
 
 ``head`` holds the first :data:`SNIFF_BYTES` bytes (fewer for a shorter file).
 The reader the name selects keeps a file it recognises, or that no reader
-recognises; otherwise the first reader (in registration order) that recognises
-it reads it, and the result notes the mismatch (:meth:`~ReaderTable.note`).
+recognises; otherwise the first reader in the table that recognises it reads
+it (the default table lists readers in the registry's order: a plugin
+registered later comes first), and the result notes the mismatch
+(:meth:`~ReaderTable.note`).
 
 The table holds the reader objects themselves and pickles with them, so a
 scan can hand it to worker processes instead of each one asking the plugin

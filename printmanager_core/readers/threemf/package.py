@@ -73,7 +73,7 @@ class Package:
         return self.members.get(key) or self.members.get(unquote(key))
 
     def read(self, part: str, *, xml: bool = False) -> bytes:
-        """The content of ``part``, size-checked (see :func:`..ziputil.read_member`); ReadError if there is no such part."""
+        """The content of ``part``, size-checked (:func:`..ziputil.read_member`); ReadError if there is no such part."""
         info = self.info(part)
         if info is None:
             raise ReadError(f"3MF package has no part {part!r}")
