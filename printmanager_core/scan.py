@@ -42,7 +42,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTu
 from . import budget
 from .ignore import JUNK_NAMES, IgnoreRules, is_junk_member, load_rules
 from .paths import archive_of, display_path, is_within, path_from_store, stored_path
-from .readers import format_from_name, reader_for
+from .readers import default_table, format_from_name, reader_for
 from .readers.base import Limits, NotThisFormat, ReadError, ReadResult, Source, one_line
 from .records import FileRecord, ScanError, ScanReport
 from .settings import now_iso
@@ -292,13 +292,15 @@ def _read_source(source: Source, name: str) -> dict[str, Any]:
     from the extension, no error.
     """
     lower = name.lower()
-    reader = reader_for(lower)
+    table = default_table()
+    reader = table.for_name(lower)
     if reader is None:
         return {"format": format_from_name(lower)}
     limits = source.limits
     try:
         with budget.limit(limits.max_seconds_per_file, limits.max_memory_bytes):
-            return _result_columns(reader.read(source))
+            reader = table.for_source(source) or reader  # by content: a .gcode that is binary G-code
+            return _result_columns(table.read(source, reader))
     except NotThisFormat:
         return {"format": format_from_name(lower)}
     except ReadError as exc:

@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from printmanager_core.readers import mesh, threemf
+from printmanager_core.readers import mesh, watertight
+from printmanager_core.readers.threemf import build, package, pictures
+from printmanager_core.readers.threemf import model as threemf_model
+from printmanager_core.readers.threemf.reader import ThreeMfReader
 from printmanager_core.readers.base import DEFAULT_LIMITS, ReadError, Source
 from printmanager_core.readers.stl import read_stl_triangles
 
@@ -61,7 +64,7 @@ def _grid_points(rng: np.random.Generator, m: int, dtype: type) -> np.ndarray:
 @pytest.mark.parametrize("m", [1, 2, 7, 1000, 50_000])
 def test_vertex_ids_group_bit_identical_rows(dtype: type, m: int) -> None:
     rows = _grid_points(np.random.default_rng(m), m, dtype)
-    ids = mesh._vertex_ids(rows)
+    ids = watertight._vertex_ids(rows)
     assert ids.dtype == np.int64 and ids.min() == 0 and ids.max() == len(np.unique(ids)) - 1  # dense
     assert _same_partition(ids, _reference_groups(rows))
 
@@ -76,8 +79,8 @@ def test_vertex_ids_with_hash_collisions_stay_exact(dtype: type, weak: str, monk
         "x only": lambda bits, scratch: bits[:, 0].astype(np.uint64) << np.uint64(32),
         "x and y": lambda bits, scratch: (bits[:, 0].astype(np.uint64) << np.uint64(32)) ^ bits[:, 1].astype(np.uint64),
     }[weak]
-    monkeypatch.setattr(mesh, "_row_hashes", weak_hash)
-    ids = mesh._vertex_ids(rows)
+    monkeypatch.setattr(watertight, "_row_hashes", weak_hash)
+    ids = watertight._vertex_ids(rows)
     assert ids.max() == len(np.unique(ids)) - 1  # still dense
     assert _same_partition(ids, _reference_groups(rows))
     # and the watertight verdict is still exact
@@ -97,11 +100,11 @@ def test_watertight_fast_and_exact_paths_agree_on_corpus_meshes(corpus: Path, mo
             continue
         soups.append((path.name, tris))
     assert len(soups) >= 15
-    fast = {name: mesh._watertight_soup(tris, DEFAULT_LIMITS) for name, tris in soups}
+    fast = {name: watertight.watertight_soup(tris, DEFAULT_LIMITS) for name, tris in soups}
     assert fast["UltimakerRobot_support.stl"] is False and fast["box.stl"] is True
     # one hash for every row: the grouping is then the exact sort of all coordinates
-    monkeypatch.setattr(mesh, "_row_hashes", lambda bits, scratch: np.zeros(len(bits), dtype=np.uint64))
-    exact = {name: mesh._watertight_soup(tris, DEFAULT_LIMITS) for name, tris in soups}
+    monkeypatch.setattr(watertight, "_row_hashes", lambda bits, scratch: np.zeros(len(bits), dtype=np.uint64))
+    exact = {name: watertight.watertight_soup(tris, DEFAULT_LIMITS) for name, tris in soups}
     assert fast == exact
 
 
@@ -162,7 +165,7 @@ def test_non_finite_coordinates_still_refused() -> None:
 # --- 3MF mesh blocks -----------------------------------------------------------------
 
 
-def _model_summary(model: threemf._Model) -> dict:
+def _model_summary(model: threemf_model.ModelPart) -> dict:
     objects = {}
     for oid, obj in model.objects.items():
         objects[oid] = (
@@ -185,9 +188,9 @@ def _both_ways(data: bytes) -> tuple[object, object, bool]:
         except ReadError as exc:
             return "ReadError: " + str(exc), problems
 
-    taken = threemf._parse_cut(data, "/3D/3dmodel.model", [], True) is not None
-    fast = run(lambda problems: threemf._parse_model(data, "/3D/3dmodel.model", problems))
-    plain = run(lambda problems: threemf._parse_elements(data, "/3D/3dmodel.model", problems, None))
+    taken = threemf_model.parse_cut(data, "/3D/3dmodel.model", [], True) is not None
+    fast = run(lambda problems: threemf_model.parse_model(data, "/3D/3dmodel.model", problems))
+    plain = run(lambda problems: threemf_model.parse_elements(data, "/3D/3dmodel.model", problems, None))
     return fast, plain, taken
 
 
@@ -281,14 +284,14 @@ def test_error_positions_are_those_of_the_original_part() -> None:
     vertices = "\n".join(V.format(i, i, i) for i in range(200))
     data = _part("<object id='2'>\n<broken attr=></object>", vertices=vertices)
     with pytest.raises(ReadError) as fast:
-        threemf._parse_model(data, "/3D/3dmodel.model", [])
+        threemf_model.parse_model(data, "/3D/3dmodel.model", [])
     with pytest.raises(ReadError) as plain:
-        threemf._parse_elements(data, "/3D/3dmodel.model", [], None)
+        threemf_model.parse_elements(data, "/3D/3dmodel.model", [], None)
     assert str(fast.value) == str(plain.value) and "line 201," in str(fast.value)
 
 
 def test_embedded_images_without_mesh_numbers_match_a_full_parse(corpus: Path) -> None:
-    reader = threemf.ThreeMfReader()
+    reader = ThreeMfReader()
     checked = 0
     for path in sorted(corpus.rglob("*.3mf")):
         if not zipfile.is_zipfile(path):
@@ -296,14 +299,15 @@ def test_embedded_images_without_mesh_numbers_match_a_full_parse(corpus: Path) -
         images = reader.embedded_images(Source.from_path(path))
         # the same walk over fully parsed model parts
         with zipfile.ZipFile(path) as zf:
-            pkg = threemf._Package(zf, DEFAULT_LIMITS, [], geometry=True)
+            pkg = package.Package(zf, DEFAULT_LIMITS, [])
+            parts = build.ModelParts(pkg, geometry=True)
             try:
-                root = pkg.model(pkg.root_part())
-                for _ in threemf._placements(pkg, root):
+                root = parts.get(pkg.root_part())
+                for _ in build.placements(parts, root):
                     pass
             except ReadError:
                 pass
-            full = threemf._pictures(pkg)
+            full = pictures.pictures(pkg, parts.parsed.values())
         assert [(i.name, i.width, i.height, i.data) for i in images] == \
             [(i.name, i.width, i.height, i.data) for i in full], path.name
         checked += 1
@@ -315,14 +319,14 @@ def test_embedded_images_without_mesh_numbers_match_a_full_parse(corpus: Path) -
 
 def _line_by_line(scan, pending: bytes, chunk: bytes) -> bytes:
     """Every complete line fed one by one (the plain way; the reference)."""
-    from printmanager_core.readers import gcode
+    from printmanager_core.readers import gcode_scan
 
     data = pending + chunk if pending else chunk
     lines = data.split(b"\n")
     rest = lines.pop()
     for line in lines:
         scan.feed(line)
-    if len(rest) > gcode.MAX_LINE_BYTES:
+    if len(rest) > gcode_scan.MAX_LINE_BYTES:
         scan.seen_command = True
         rest = b""
     return rest
@@ -366,11 +370,11 @@ def _gcode_cases(corpus: Path) -> list[tuple[str, bytes]]:
 
 
 def test_gcode_lines_skipped_give_the_same_results(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from printmanager_core.readers import gcode
+    from printmanager_core.readers import gcode_scan
 
     cases = _gcode_cases(corpus)
     fast = [_gcode_outcome(name, data) for name, data in cases]
-    monkeypatch.setattr(gcode, "_feed_lines", _line_by_line)
+    monkeypatch.setattr(gcode_scan, "_feed_lines", _line_by_line)
     plain = [_gcode_outcome(name, data) for name, data in cases]
     for (name, _), a, b in zip(cases, fast, plain):
         assert a == b, name

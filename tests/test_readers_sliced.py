@@ -18,17 +18,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from printmanager_core.readers import ReadError, Source, reader_for
+from printmanager_core.readers import ReadError, Source, read_source, reader_for
 from printmanager_core.readers.bgcode import BgcodeReader
-from printmanager_core.readers.gcode import (
-    HEAD_BYTES,
-    TAIL_BYTES,
-    Gcode3mfReader,
-    GcodeReader,
-    comment_pairs,
-    parse_duration,
-    parse_number_sum,
-)
+from printmanager_core.readers.gcode import GcodeReader
+from printmanager_core.readers.gcode3mf import Gcode3mfReader
+from printmanager_core.readers.gcode_scan import HEAD_BYTES, TAIL_BYTES, comment_pairs
+from printmanager_core.readers.slicer_vocab import parse_duration, parse_number_sum
 
 # ---------------------------------------------------------------- helpers
 
@@ -41,8 +36,8 @@ def sliced(corpus: Path) -> Path:
 
 
 def _read(name: str, data: bytes):
-    source = Source.from_bytes(name, data)
-    return reader_for(name).read(source)
+    """Read as a scan does: the reader chosen by name, then by content."""
+    return read_source(Source.from_bytes(name, data))
 
 
 def _images(name: str, data: bytes):
@@ -352,7 +347,7 @@ def test_one_huge_line_is_bounded(tmp_path: Path) -> None:
 
 
 def test_floods_of_thumbnails_keys_and_problems_are_capped() -> None:
-    from printmanager_core.readers.gcode import MAX_PROBLEMS, MAX_THUMBNAILS
+    from printmanager_core.readers.gcode_scan import MAX_PROBLEMS, MAX_THUMBNAILS
 
     qoi = "; thumbnail_QOI begin 2x2 8\n; cW9pZg==\n; thumbnail_QOI end\n"
     result = _read("many.gcode", (qoi * 200).encode())

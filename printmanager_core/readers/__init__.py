@@ -1,10 +1,15 @@
-"""Format readers. Each built-in reader is a plugin of the ``register_readers`` hook."""
+"""Format readers. Each built-in reader is a plugin of the ``register_readers`` hook.
+
+:func:`default_table` is the :class:`~.table.ReaderTable` of the registered
+readers (by name, then by content); :func:`reader_for` and :func:`read_source`
+are thin functions over it (all in :mod:`.registered`, the one module here that
+asks the plugin manager).
+"""
 
 from __future__ import annotations
 
 import os
 
-from ..registry import Registry, collect
 from .base import (
     DEFAULT_LIMITS,
     EmbeddedImage,
@@ -16,6 +21,8 @@ from .base import (
     SlicerInfo,
     Source,
 )
+from .registered import default_table, get_readers, read_source, reader_for, reader_for_source
+from .table import ReaderTable
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -25,50 +32,16 @@ __all__ = [
     "ReadError",
     "ReadResult",
     "Reader",
+    "ReaderTable",
     "SlicerInfo",
     "Source",
+    "default_table",
     "format_from_name",
     "get_readers",
+    "read_source",
     "reader_for",
+    "reader_for_source",
 ]
-
-
-def get_readers() -> Registry[Reader]:
-    """Every registered reader, by name."""
-    return collect("register_readers", lambda reader: reader.name)
-
-
-def _extension_table() -> dict[str, Reader]:
-    registry = get_readers()
-    table: dict[str, Reader] | None = registry.derived.get("extensions")
-    if table is None:
-        table = {}
-        for entry in registry:
-            for ext in entry.value.extensions:
-                table.setdefault(ext.lower(), entry.value)
-        registry.derived["extensions"] = table
-    return table
-
-
-def reader_for(name: str) -> Reader | None:
-    """The reader for a file name (longest matching extension wins), or None."""
-    lower = name.lower()
-    table = _extension_table()
-    pos = lower.find(".")
-    while pos != -1:
-        reader = table.get(lower[pos:])
-        if reader is not None:
-            return reader
-        pos = lower.find(".", pos + 1)
-    return None
-
-
-def read_source(source: Source) -> ReadResult:
-    """Read ``source`` with the reader its name selects; ReadError if none fits."""
-    reader = reader_for(source.name)
-    if reader is None:
-        raise ReadError(f"no reader for {source.name!r}")
-    return reader.read(source)
 
 
 def format_from_name(name: str) -> str | None:

@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import budget
 from ..hookspecs import hookimpl
 from . import xmlsafe, ziputil
 from .base import Limits, NotThisFormat, ReadError, ReadResult, Source
 from .mesh import MeshMetrics, check_faces, measure_indexed, read_all
+from .rows import Rows
+from .xmlsafe import local_name
 
 __all__ = ["AmfReader"]
 
@@ -36,43 +37,6 @@ __all__ = ["AmfReader"]
 UNITS = {"millimeter": 1.0, "millimetre": 1.0, "inch": 25.4, "feet": 304.8, "foot": 304.8, "meter": 1000.0,
          "metre": 1000.0, "micron": 0.001, "micrometer": 0.001}
 MAX_META_TEXT = 500
-_ROWS_PER_BLOCK = 65_536
-
-
-class _Rows:
-    """Rows of three numbers as text, turned into an array block by block (bounded memory)."""
-
-    def __init__(self, dtype: type, error: str) -> None:
-        self.dtype = dtype
-        self.error = error
-        self.pending: list[tuple[str | None, str | None, str | None]] = []
-        self.blocks: list[np.ndarray] = []
-        self.count = 0
-
-    def add(self, row: tuple[str | None, str | None, str | None]) -> None:
-        self.pending.append(row)
-        self.count += 1
-        if len(self.pending) >= _ROWS_PER_BLOCK:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.pending:
-            try:
-                self.blocks.append(np.array(self.pending, dtype=self.dtype).reshape(-1, 3))
-            except (TypeError, ValueError, OverflowError):
-                raise ReadError(self.error) from None
-            self.pending = []
-        budget.check()
-
-    def array(self) -> np.ndarray:
-        self._flush()
-        if not self.blocks:
-            return np.empty((0, 3), dtype=self.dtype)
-        return self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
 
 
 def _document(source: Source) -> tuple[bytes, bool]:
@@ -107,8 +71,8 @@ def parse_amf(data: bytes, limits: Limits) -> tuple[list[tuple[np.ndarray, np.nd
     stack: list[Any] = []
     root = None
     objects = constellations = instances = 0
-    vertex_rows: _Rows | None = None
-    triangle_rows: _Rows | None = None
+    vertex_rows: Rows | None = None
+    triangle_rows: Rows | None = None
     vertices: np.ndarray | None = None
     coords: dict[str, str | None] = {}
     corners: dict[str, str | None] = {}
@@ -116,7 +80,7 @@ def parse_amf(data: bytes, limits: Limits) -> tuple[list[tuple[np.ndarray, np.nd
     vertex_error = "AMF: a vertex has a missing or bad coordinate"
     triangle_error = "AMF: a triangle has a missing or bad vertex index"
     for event, elem in xmlsafe.iter_events(data, part, limits.max_xml_token_bytes):
-        tag = _local(elem.tag)
+        tag = local_name(elem.tag)
         if event == "start":
             if root is None:
                 root = elem
@@ -124,9 +88,9 @@ def parse_amf(data: bytes, limits: Limits) -> tuple[list[tuple[np.ndarray, np.nd
                     raise NotThisFormat(f"not an AMF document: the root element is <{tag[:40]}>, not <amf>")
             stack.append(elem)
             if tag == "vertices":
-                vertex_rows = _Rows(np.float64, vertex_error)
+                vertex_rows = Rows(np.float64, vertex_error)
             elif tag == "volume":
-                triangle_rows = _Rows(np.int64, triangle_error)
+                triangle_rows = Rows(np.int64, triangle_error)
             elif tag == "coordinates":
                 coords = {}
             elif tag == "triangle":
@@ -134,7 +98,7 @@ def parse_amf(data: bytes, limits: Limits) -> tuple[list[tuple[np.ndarray, np.nd
             continue
         stack.pop()
         parent = stack[-1] if stack else None
-        ptag = _local(parent.tag) if parent is not None else ""
+        ptag = local_name(parent.tag) if parent is not None else ""
         if tag in ("x", "y", "z") and ptag == "coordinates":
             coords[tag] = (elem.text or "").strip()
         elif tag == "coordinates" and vertex_rows is not None:

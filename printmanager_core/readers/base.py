@@ -1,10 +1,11 @@
 """What a format reader is, what it gets and what it returns.
 
 A reader is any object with ``name``, ``extensions`` and ``read(source)``;
-plugins register readers through the ``register_readers`` hook. A reader raises
-:class:`ReadError` with a clear, one-line message for input it cannot read; any
-other exception is caught by the scan and recorded as an error too, but a
-``ReadError`` message is what the user sees.
+plugins register readers through the ``register_readers`` hook. Which reader
+reads a file is the reader table's choice (:mod:`.table`), never another
+reader's. A reader raises :class:`ReadError` with a clear, one-line message for
+input it cannot read; any other exception is caught by the scan and recorded as
+an error too, but a ``ReadError`` message is what the user sees.
 """
 
 from __future__ import annotations
@@ -174,6 +175,12 @@ class Reader(Protocol):
     :ivar name: unique reader name, e.g. ``"stl"``.
     :ivar extensions: lower-case file-name endings it reads, with the dot,
         e.g. ``(".stl",)`` or ``(".gcode.3mf",)``; the longest match wins.
+
+    Optional, looked up with ``getattr`` (see :mod:`.table`): ``magic``, a tuple
+    of byte strings the content starts with, or ``sniff(head) -> bool``, so the
+    reader table can give the reader a file whose name says another format;
+    ``title``, the format's name for people; ``embedded_images(source)`` and
+    ``triangles(source)`` (docs/plugin_hooks.md).
     """
 
     name: str

@@ -12,6 +12,9 @@ CRC32 checked and their data inflated (Deflate); G-code blocks are not decoded
 (Heatshrink/MeatPack), only their CRC32 is checked, streamed in chunks so memory
 stays bounded. Any size that runs past the end of the file, a checksum mismatch
 or an unknown block type is a :class:`ReadError` naming the block.
+
+The reader declares the ``GCDE`` magic, so the reader table also gives it a
+binary G-code file saved under a text G-code name.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import attrs
 
 from ..hookspecs import hookimpl
 from .base import EmbeddedImage, ReadError, ReadResult, Source
-from .gcode import MAX_KEYS, MAX_THUMBNAILS, add_problem, image_problem, skip_forward, slicer_facts
+from .gcode_scan import MAX_THUMBNAILS, add_problem, skip_forward
+from .images import image_problem
+from .slicer_vocab import MAX_KEYS, setting, slicer_facts
 
 MAGIC = b"GCDE"
 SUPPORTED_VERSION = 1
@@ -83,15 +88,12 @@ def _inflate(data: bytes, expected: int, what: str) -> bytes:
 
 
 def parse_ini(data: bytes) -> dict[str, str]:
-    """``key=value`` lines of a metadata block, keys lower-cased."""
+    """``key=value`` lines of a metadata block, keys lower-cased (see :func:`.slicer_vocab.setting`)."""
     kv: dict[str, str] = {}
     for line in data.decode("utf-8", "replace").splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() and (len(kv) < MAX_KEYS or key.strip().lower() in kv):
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            kv[key.strip().lower()] = value
+        pair = setting(line)
+        if pair is not None and (len(kv) < MAX_KEYS or pair[0] in kv):
+            kv[pair[0]] = pair[1]
     return kv
 
 
@@ -240,7 +242,10 @@ class BgcodeReader:
     """Prusa binary G-code (PrusaSlicer 2.6+)."""
 
     name = "bgcode"
+    title = "binary G-code (bgcode)"
     extensions = (".bgcode",)
+    #: what the file starts with: a ``.gcode`` that starts so is read here too
+    magic = (MAGIC,)
     #: check the CRC32 of G-code blocks too (reads the whole file, in chunks)
     verify_gcode = True
 

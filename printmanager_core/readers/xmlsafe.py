@@ -27,11 +27,16 @@ import defusedxml.ElementTree as SafeET
 from .. import budget
 from .base import ReadError
 
-__all__ = ["XmlSyntaxError", "check_tokens", "iter_events", "xml_error"]
+__all__ = ["XmlSyntaxError", "check_tokens", "iter_events", "local_name", "xml_error"]
 
 #: the parser is fed pieces of about this size (each ends before a '<')
 FEED_BYTES = 1024 * 1024
 _NON_ASCII_STARTS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00", b"\x00<", b"<\x00")
+
+
+def local_name(tag: str) -> str:
+    """An element's tag without its namespace: ``"{http://...}model"`` gives ``"model"``."""
+    return tag.rsplit("}", 1)[-1]
 
 
 def check_tokens(data: bytes, part: str, max_token: int) -> None:
