@@ -105,6 +105,16 @@ def test_sliced_files_show_their_embedded_picture(tmp_path: Path, corpus: Path) 
         assert torus.source == "rendered" and torus.detail.startswith("toolpath")
 
 
+def test_binary_gcode_under_a_text_gcode_name_shows_its_picture(tmp_path: Path, corpus: Path) -> None:
+    # the reader table picks the bgcode reader by content; the thumbnail must come from it too
+    (tmp_path / "m").mkdir()
+    shutil.copy(corpus / "sliced" / "mini_cube_b.bgcode", tmp_path / "m" / "cube.gcode")
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([tmp_path / "m"], workers=1, thumbnails=False)
+        t = thumbnail(lib, tmp_path / "m" / "cube.gcode")
+        assert t.source == "embedded" and t.detail == "thumbnail-220x124.png"
+
+
 # --- the hook -------------------------------------------------------------------
 
 

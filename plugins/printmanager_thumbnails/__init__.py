@@ -22,7 +22,7 @@ import os
 from typing import TYPE_CHECKING
 
 from printmanager_core.hookspecs import hookimpl
-from printmanager_core.readers import reader_for
+from printmanager_core.readers import reader_for, reader_for_source
 from printmanager_core.readers.base import ReadError
 
 from .api import (
@@ -95,11 +95,13 @@ def embedded_thumbnail(library: "Library", file: "FileRecord", size: int) -> Thu
         return Thumbnail.from_image(fit_square(image, size), "embedded", detail=file.name)
     if file.id and file.hash and file.scanned_at and not file.thumbnails:
         return None  # catalogued, and its reader found no picture in this content
-    reader = reader_for(file.name)
+    if reader_for(file.name) is None:
+        return None  # a name no reader takes is never sniffed
+    source = file_source(library, file)
+    reader = reader_for_source(source)  # by name, then content (a bgcode saved as .gcode)
     extract = getattr(reader, "embedded_images", None)
     if not callable(extract):
         return None
-    source = file_source(library, file)
     try:
         images = extract(source)
     except Exception as exc:  # noqa: BLE001 - a reader failing on bad input must not stop the render
