@@ -571,7 +571,7 @@ def _lex(text: str) -> list[_Token]:
             if text[i] == '"':
                 end = text.find('"', i + 1)
                 if end < 0:
-                    raise UsageError(f"unbalanced quote in query: {text[start:]}")
+                    raise UsageError(f"unbalanced quote in query: {text[start:]!r}")
                 if buf:
                     parts.append(("".join(buf), False))
                     buf = []
