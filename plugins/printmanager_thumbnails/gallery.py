@@ -199,6 +199,9 @@ def write_gallery(
 def _write(output: Path, data: bytes) -> None:
     """Write whole or not at all (a temporary file beside it, then renamed)."""
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    where = next((p for p in output.parents if p.exists()), None)
+    if where is not None and not where.is_dir():
+        raise GalleryError(f"cannot write {printable(str(output))}: {printable(str(where))} is not a folder")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
