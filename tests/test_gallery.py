@@ -172,3 +172,29 @@ def test_gallery_api_and_a_file_that_cannot_be_pictured(scanned: tuple[Path, Pat
             assert f.error is not None and f.error.replace("'", "&#x27;").replace('"', "&quot;")[:40] in page
         with pytest.raises(GalleryError, match="^a gallery needs at least one column$"):
             write_gallery(lib, "", tmp_path / "x.png", columns=0)
+
+
+def test_make_demo_ends_with_a_gallery_that_stays(tmp_path: Path) -> None:
+    """``examples/demo.py`` (what ``make demo`` runs) prints the path of a gallery that outlives it."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "demo-gallery.html"
+    done = subprocess.run([sys.executable, str(repo / "examples" / "demo.py"), "--gallery", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].endswith(out.as_uri())
+    parser = _Figures()
+    parser.feed(out.read_text(encoding="utf-8"))
+    import zipfile
+
+    models = repo / "examples" / "models"
+    names = [p.name for p in models.rglob("*") if p.is_file() and p.suffix.lower() in (".stl", ".3mf", ".obj", ".ply")]
+    for archive in models.rglob("*.zip"):
+        with zipfile.ZipFile(archive) as zf:
+            names += [n.rsplit("/", 1)[-1] for n in zf.namelist() if not n.endswith("/")]
+    assert len(parser.figures) == len(names) >= 10
+    for name in names:
+        assert any(name in str(f["text"]) for f in parser.figures), name
+    assert all(str(f["src"]).startswith("data:image/png;base64,") for f in parser.figures)
