@@ -32,7 +32,7 @@ import os
 import signal
 import time
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Deque, Generic, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Deque, Generator, Generic, Iterable, Iterator, TypeVar
 
 from . import budget
 
@@ -316,7 +316,7 @@ class WatchedPool(Generic[Item, Result]):
 
     def _replace(
         self, slot: int, worker: _Worker, reason: str, retry: Deque[list[Item]], *, kill: bool
-    ) -> Iterator[tuple[Item, Result]]:
+    ) -> Generator[tuple[Item, Result], None, bool]:
         """Stop a worker, give up on the item it was on, queue the rest of its tasks again
         and start a new worker in its slot. Returns whether an item was blamed."""
         on = self._board.read(slot)

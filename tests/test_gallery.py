@@ -116,13 +116,13 @@ def test_png_sheet_is_a_grid_of_the_results(
     with Image.open(out) as im:
         assert im.format == "PNG"
         assert im.size == (2 * TILE, 2 * (TILE + LABEL)) == (report["width"], report["height"])
-        im = im.convert("RGB")
+        rgb = im.convert("RGB")
         # every tile holds a picture (not the flat tile background), the fourth cell is empty
         for cell in range(3):
             x, y = (cell % 2) * TILE, (cell // 2) * (TILE + LABEL)
-            colours = im.crop((x, y, x + TILE, y + TILE)).getcolors(maxcolors=1 << 16)
+            colours = rgb.crop((x, y, x + TILE, y + TILE)).getcolors(maxcolors=1 << 16)
             assert colours is None or len(colours) > 20
-        empty = im.crop((TILE, TILE + LABEL, 2 * TILE, 2 * (TILE + LABEL))).getcolors()
+        empty = rgb.crop((TILE, TILE + LABEL, 2 * TILE, 2 * (TILE + LABEL))).getcolors()
         assert empty is not None and len(empty) == 1
 
     code, stdout, err = run(capsys, lib_dir, "gallery", "-o", str(tmp_path / "all.png"))
