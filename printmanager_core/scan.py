@@ -15,7 +15,9 @@
   kind. Hidden files, junk (ignore.py) and the user's ignore patterns are left
   out; symlinks are never followed (one that leaves its root is reported).
 * Reading (hash + reader) runs in worker processes when there is enough to
-  read; the main process alone writes the database, in short transactions, so
+  read, watched by the main process (watchdog.py: a worker stuck on one file
+  past its budget and grace is killed and replaced; that file gets the error);
+  the main process alone writes the database, in short transactions, so
   Ctrl-C leaves the catalogue consistent (files read so far are kept; nothing
   is marked missing by an interrupted scan).
 """
