@@ -122,8 +122,8 @@ class _Worker:
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process = process
         self.conn = conn
-        #: (task id, items) sent and not answered, oldest first
-        self.tasks: Deque[tuple[int, list[Any]]] = collections.deque()
+        #: ids of the tasks sent and not answered, oldest first
+        self.tasks: Deque[int] = collections.deque()
 
 
 class WatchedPool(Generic[Item, Result]):
@@ -167,6 +167,8 @@ class WatchedPool(Generic[Item, Result]):
         self._next_task_id = 1
         #: workers killed or dead so far (for reports and tests)
         self.replaced = 0
+        #: tasks a worker with nothing left took over from another one's queue
+        self.shared_out = 0
 
     # -- processes -------------------------------------------------------------
 
@@ -227,35 +229,22 @@ class WatchedPool(Generic[Item, Result]):
     ) -> Iterator[tuple[Item, Result]]:
         """Read every item of ``tasks``; yields (item, result) as tasks finish, in no set order.
 
+        Every item is yielded once. At the end of the work a worker with nothing
+        left to do also takes a task another worker has queued but not started
+        (whichever finishes it first gives its results; the other copy is dropped).
+
         :param args: passed to ``read_one`` after the item.
         :param idle: called before the parent waits for results (it had none ready).
         :raises WorkersKeepDying: workers die before starting on anything, again and again.
         """
-        source = iter(tasks)
-        retry: Deque[list[Item]] = collections.deque()
+        run = _Run(iter(tasks))
         unblamed_deaths = 0
-
-        def next_task() -> list[Item] | None:
-            if retry:
-                return retry.popleft()
-            return next(source, None)
-
         while True:
-            # keep every worker TASKS_AHEAD tasks deep (one that ended idle is started again)
-            for slot, worker in enumerate(self._workers):
-                assert worker is not None
-                if not worker.tasks and not worker.process.is_alive():
-                    self._stop(worker, kill=False)
-                    worker = self._start(slot)
-                while len(worker.tasks) < TASKS_AHEAD:
-                    items = next_task()
-                    if items is None:
-                        break
-                    self._send(worker, items, args)
-            live = [w for w in self._workers if w is not None and w.tasks]
-            if not live:
+            self._fill(run, args)
+            if run.finished():
                 return
-            handles: list[Any] = [w.conn for w in live] + [w.process.sentinel for w in live]
+            busy = [w for w in self._workers if w is not None and w.tasks]
+            handles: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
             ready = wait(handles, timeout=0)
             if not ready:
                 if idle is not None:
@@ -271,19 +260,20 @@ class WatchedPool(Generic[Item, Result]):
                     except (EOFError, OSError):
                         pass  # it died: its sentinel says so below
                     else:
-                        sent_id, _items = worker.tasks.popleft()
-                        assert sent_id == task_id
+                        worker.tasks.remove(task_id)
+                        run.holders.get(task_id, set()).discard(slot)
                         if isinstance(out, BaseException):
                             raise out
                         unblamed_deaths = 0
-                        yield from out
+                        if run.done(task_id):
+                            yield from out
                         continue
                 if worker.process.sentinel in ready_set or not worker.process.is_alive():
                     worker.process.join()
                     code = worker.process.exitcode or 0
                     reason = (f"its reader process died (signal {-code})" if code < 0
                               else f"its reader process exited (status {code})")
-                    blamed = yield from self._replace(slot, worker, reason, retry, kill=False)
+                    blamed = yield from self._replace(slot, worker, reason, run, kill=False)
                     unblamed_deaths = 0 if blamed else unblamed_deaths + 1
                     if unblamed_deaths >= MAX_UNBLAMED_DEATHS:
                         raise WorkersKeepDying(f"reader processes keep dying ({reason}) before reading any file")
@@ -291,14 +281,41 @@ class WatchedPool(Generic[Item, Result]):
                 if self._deadline_s is not None:
                     on = self._board.read(slot)
                     if on is not None and time.monotonic() - on[2] > self._deadline_s:
-                        yield from self._replace(slot, worker, self._deadline_reason, retry, kill=True)
+                        yield from self._replace(slot, worker, self._deadline_reason, run, kill=True)
 
-    def _send(self, worker: _Worker, items: list[Item], args: tuple[Any, ...]) -> None:
-        task_id = self._next_task_id
-        self._next_task_id += 1
-        worker.tasks.append((task_id, items))
+    def _fill(self, run: "_Run[Item]", args: tuple[Any, ...]) -> None:
+        """Keep every worker TASKS_AHEAD tasks deep; one that ended idle is started again."""
+        for slot, worker in enumerate(self._workers):
+            assert worker is not None
+            if not worker.tasks and not worker.process.is_alive():
+                self._stop(worker, kill=False)
+                worker = self._start(slot)
+            while len(worker.tasks) < TASKS_AHEAD:
+                task_id = run.next_task(self)
+                if task_id is None and not worker.tasks:
+                    task_id = self._steal(slot, run)
+                if task_id is None:
+                    break
+                self._send(slot, worker, task_id, run, args)
+
+    def _steal(self, slot: int, run: "_Run[Item]") -> int | None:
+        """A task another worker has queued behind the one it is on (and no one else holds)."""
+        for other, worker in enumerate(self._workers):
+            if other == slot or worker is None or len(worker.tasks) < 2:
+                continue
+            on = self._board.read(other)
+            started = on[0] if on is not None else None
+            for task_id in reversed(worker.tasks):
+                if task_id != started and task_id in run.outstanding and len(run.holders[task_id]) == 1:
+                    self.shared_out += 1
+                    return task_id
+        return None
+
+    def _send(self, slot: int, worker: _Worker, task_id: int, run: "_Run[Item]", args: tuple[Any, ...]) -> None:
+        worker.tasks.append(task_id)
+        run.holders[task_id].add(slot)
         try:
-            worker.conn.send((task_id, items, args))
+            worker.conn.send((task_id, run.outstanding[task_id], args))
         except OSError:
             pass  # it died: its sentinel says so, and the task is queued again
 
@@ -315,26 +332,77 @@ class WatchedPool(Generic[Item, Result]):
         return max(nap, 0.01)
 
     def _replace(
-        self, slot: int, worker: _Worker, reason: str, retry: Deque[list[Item]], *, kill: bool
+        self, slot: int, worker: _Worker, reason: str, run: "_Run[Item]", *, kill: bool
     ) -> Generator[tuple[Item, Result], None, bool]:
         """Stop a worker, give up on the item it was on, queue the rest of its tasks again
-        and start a new worker in its slot. Returns whether an item was blamed."""
+        (those no other worker holds) and start a new worker in its slot. Returns whether
+        an item was blamed."""
         on = self._board.read(slot)
         self._stop(worker, kill=kill)
         self.replaced += 1
         blamed = False
-        again: list[list[Item]] = []
-        for task_id, items in worker.tasks:
+        again: list[int] = []
+        for task_id in worker.tasks:
+            run.holders.get(task_id, set()).discard(slot)
+            items = run.outstanding.get(task_id)
+            if items is None:
+                continue  # another worker finished it, or gave up on it
             if on is not None and on[0] == task_id and 0 <= on[1] < len(items):
                 index = on[1]
                 blamed = True
+                run.done(task_id)
                 yield items[index], self._give_up(items[index], reason)
                 rest = items[:index] + items[index + 1 :]
-            else:
-                rest = items
-            if rest:
-                again.append(rest)
+                if rest:
+                    again.append(run.add(rest, self))
+            elif not run.holders[task_id]:
+                again.append(task_id)
         worker.tasks.clear()
-        retry.extendleft(reversed(again))
+        run.retry.extendleft(reversed(again))
         self._start(slot)
         return blamed
+
+    def new_task_id(self) -> int:
+        """A task id not used before in this pool."""
+        task_id = self._next_task_id
+        self._next_task_id += 1
+        return task_id
+
+
+class _Run(Generic[Item]):
+    """The bookkeeping of one :meth:`WatchedPool.run`: which tasks are not done, who holds them."""
+
+    def __init__(self, source: Iterator[list[Item]]) -> None:
+        self.source: Iterator[list[Item]] | None = source
+        #: task id -> items, for every task not done yet
+        self.outstanding: dict[int, list[Item]] = {}
+        #: task id -> slots of the workers it was sent to (and that have not answered)
+        self.holders: dict[int, set[int]] = {}
+        #: tasks to send again (their worker died), first out first
+        self.retry: Deque[int] = collections.deque()
+
+    def add(self, items: list[Item], pool: "WatchedPool[Item, Any]") -> int:
+        task_id = pool.new_task_id()
+        self.outstanding[task_id] = items
+        self.holders[task_id] = set()
+        return task_id
+
+    def next_task(self, pool: "WatchedPool[Item, Any]") -> int | None:
+        """The next task to send: one to retry, else a new one from the source (None: none left)."""
+        if self.retry:
+            return self.retry.popleft()
+        if self.source is None:
+            return None
+        items = next(self.source, None)
+        if items is None:
+            self.source = None
+            return None
+        return self.add(items, pool)
+
+    def done(self, task_id: int) -> bool:
+        """Mark a task done; False when it already was (a second copy's results)."""
+        self.holders.pop(task_id, None)
+        return self.outstanding.pop(task_id, None) is not None
+
+    def finished(self) -> bool:
+        return self.source is None and not self.outstanding

@@ -183,3 +183,36 @@ def test_no_budget_means_no_watchdog_but_dead_workers_are_still_handled(
         assert lib.file(models / "segfault.crash").error == "its reader process died (signal 11)"
         assert report.added == 17 and report.errors == 1
     assert _children(os.getpid()) == []
+
+
+def _square_or_hang(x: int, stuck: int, crash: int) -> int:
+    if x == stuck:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        ctypes.CDLL(None).sleep(C_SLEEP_S)
+    if x == crash:
+        faulthandler.disable()
+        os.kill(os.getpid(), signal.SIGSEGV)
+    time.sleep(0.2 if x % 5 == 0 else 0.01)  # uneven tasks: the tail is shared out
+    return x * x
+
+
+def _gave_up(x: int, reason: str) -> str:
+    return f"gave up on {x}: {reason}"
+
+
+def test_watched_pool_yields_every_item_exactly_once() -> None:
+    from printmanager_core.watchdog import WatchedPool
+
+    ctx = multiprocessing.get_context("fork")
+    pool: WatchedPool[int, object] = WatchedPool(2, ctx, read_one=_square_or_hang, give_up=_gave_up,
+                                                 deadline_s=0.5, deadline_reason="took too long")
+    tasks = [list(range(i, min(i + 3, 40))) for i in range(0, 40, 3)]
+    with pool:
+        got = list(pool.run(tasks, (7, 13)))
+    assert sorted(x for x, _ in got) == list(range(40))  # each once: none lost, none twice
+    results = dict(got)
+    assert results[7] == "gave up on 7: took too long"
+    assert results[13] == "gave up on 13: its reader process died (signal 11)"
+    assert all(results[x] == x * x for x in range(40) if x not in (7, 13))
+    assert pool.replaced == 2
+    assert _children(os.getpid()) == []

@@ -144,11 +144,12 @@ def collect(library: "Library", query: str, size: int | None = None) -> list[Til
 
     :raises GalleryError: no file matches.
     """
-    from .api import thumbnail
+    from .api import make_thumbnails, thumbnail
 
     files = library.files(query)
     if not files:
         raise GalleryError(f"no file matches {query!r}" if query.strip() else "the library has no files")
+    make_thumbnails(library, [f for f in files if not f.error], size)  # the missing ones, in parallel
     tiles = []
     for f in files:
         png = source = reason = None
