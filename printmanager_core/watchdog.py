@@ -48,8 +48,11 @@ LONGEST_NAP_S = 1.0
 #: deaths of workers that were on no item, in a row, before the pool gives up
 MAX_UNBLAMED_DEATHS = 3
 
-# board layout: per worker slot, [task id, item index, started at (monotonic; 0: idle)]
-_FIELDS = 3
+# board layout: per worker slot, [task id, item index, started at (monotonic; 0: idle),
+# id of a queued task another worker took over (the parent writes it; the worker skips it)]
+_FIELDS = 4
+#: what a worker answers for a task it skipped (another worker took it over)
+_SKIPPED = "skipped"
 
 
 class WorkersKeepDying(RuntimeError):
@@ -78,6 +81,13 @@ class _Board:
     def idle(self, slot: int) -> None:
         self.cells[slot * _FIELDS + 2] = 0.0
 
+    def take_over(self, slot: int, task_id: int) -> None:
+        """Tell the worker in ``slot`` to skip ``task_id`` (another worker has it now)."""
+        self.cells[slot * _FIELDS + 3] = task_id
+
+    def taken_over(self, slot: int) -> int:
+        return int(self.cells[slot * _FIELDS + 3])
+
     def read(self, slot: int) -> tuple[int, int, float] | None:
         """(task id, item index, started at), or None when the worker is on no item."""
         base = slot * _FIELDS
@@ -105,9 +115,12 @@ def _serve(conn: Connection, slot: int, board: _Board, read_one: Callable[..., A
         if message is None:
             return
         task_id, items, args = message
-        out = []
+        out: Any = []
         try:
             for index, item in enumerate(items):
+                if board.taken_over(slot) == task_id:
+                    out = _SKIPPED
+                    break
                 board.start(slot, task_id, index)
                 out.append((item, read_one(item, *args)))
         except Exception as exc:  # a bug, not bad input: the parent re-raises it
@@ -261,10 +274,15 @@ class WatchedPool(Generic[Item, Result]):
                         pass  # it died: its sentinel says so below
                     else:
                         worker.tasks.remove(task_id)
-                        run.holders.get(task_id, set()).discard(slot)
+                        holders = run.holders.get(task_id, set())
+                        holders.discard(slot)
                         if isinstance(out, BaseException):
                             raise out
                         unblamed_deaths = 0
+                        if isinstance(out, str):  # skipped: another worker took it over
+                            if task_id in run.outstanding and not holders:
+                                run.retry.append(task_id)  # ... and died meanwhile
+                            continue
                         if run.done(task_id):
                             yield from out
                         continue
@@ -299,14 +317,17 @@ class WatchedPool(Generic[Item, Result]):
                 self._send(slot, worker, task_id, run, args)
 
     def _steal(self, slot: int, run: "_Run[Item]") -> int | None:
-        """A task another worker has queued behind the one it is on (and no one else holds)."""
+        """Take over a task another worker has queued behind the one it is on; that worker
+        is told to skip it (if it starts it anyway, the first results win)."""
         for other, worker in enumerate(self._workers):
             if other == slot or worker is None or len(worker.tasks) < 2:
                 continue
             on = self._board.read(other)
-            started = on[0] if on is not None else None
+            if on is None:
+                continue  # between tasks: it takes the next one at once
             for task_id in reversed(worker.tasks):
-                if task_id != started and task_id in run.outstanding and len(run.holders[task_id]) == 1:
+                if task_id != on[0] and task_id in run.outstanding and len(run.holders[task_id]) == 1:
+                    self._board.take_over(other, task_id)
                     self.shared_out += 1
                     return task_id
         return None
