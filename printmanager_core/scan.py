@@ -15,18 +15,20 @@
   kind. Hidden files, junk (ignore.py) and the user's ignore patterns are left
   out; symlinks are never followed (one that leaves its root is reported).
 * Reading (hash + reader) runs in worker processes when there is enough to
-  read; the main process alone writes the database, in short transactions, so
+  read, watched by the main process (watchdog.py: a worker stuck on one file
+  past its budget and grace is killed and replaced; that file gets the error);
+  the main process alone writes the database, in short transactions, so
   Ctrl-C leaves the catalogue consistent (files read so far are kept; nothing
   is marked missing by an interrupted scan).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import errno
 import hashlib
 import io
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -46,6 +48,7 @@ from .readers import default_table, format_from_name, reader_for
 from .readers.base import Limits, NotThisFormat, ReadError, ReadResult, Source, one_line
 from .records import FileRecord, ScanError, ScanReport
 from .settings import now_iso
+from .watchdog import WatchedPool
 
 if TYPE_CHECKING:  # pragma: no cover
     from .library import Library
@@ -395,15 +398,36 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
     return out
 
 
+def read_entry(e: Entry, limits: Limits) -> list[tuple[str, dict[str, Any]]]:
+    """Read one entry: a file, or every member of an archive ((member, columns) pairs)."""
+    if e.kind == "archive":
+        return read_archive(e.path, e.name, e.size, limits)
+    return [("", read_file(e.path, e.name, e.size, limits))]
+
+
 def read_task(entries: list[Entry], limits: Limits) -> list[tuple[Entry, list[tuple[str, dict[str, Any]]]]]:
-    """Worker entry point: read a batch of entries."""
-    results = []
-    for e in entries:
-        if e.kind == "archive":
-            results.append((e, read_archive(e.path, e.name, e.size, limits)))
-        else:
-            results.append((e, [("", read_file(e.path, e.name, e.size, limits))]))
-    return results
+    """Read a batch of entries in this process."""
+    return [(e, read_entry(e, limits)) for e in entries]
+
+
+def unread_entry(e: Entry, reason: str) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of an entry whose reader process was stopped (or died) on it: one error."""
+    if e.kind == "archive":
+        return [("", {"format": "zip", "error": reason})]
+    reader = reader_for(e.name.lower())
+    return [("", {"format": reader.name if reader is not None else format_from_name(e.name), "error": reason})]
+
+
+def watchdog_deadline(limits: Limits) -> float | None:
+    """How long a worker may stay on one file before the parent kills it: the
+    per-file budget plus ``limits.watchdog_grace_seconds`` (None: no budget, no watchdog)."""
+    if limits.max_seconds_per_file is None or not math.isfinite(limits.max_seconds_per_file):
+        return None
+    return limits.max_seconds_per_file + limits.watchdog_grace_seconds
+
+
+def _over_budget_reason(limits: Limits) -> str:
+    return budget.OverBudget(limits.max_seconds_per_file or 0).message("read")
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -727,31 +751,17 @@ class Scanner:
                         self.progress(done, total)
             return
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        batches = iter(_batches(entries))
-        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init,
-                                      initargs=(os.getpid(),))
-        pending: set[cf.Future[Any]] = set()
-        try:
-            for _ in range(self.workers * 2):
-                b = next(batches, None)
-                if b is None:
-                    break
-                pending.add(pool.submit(read_task, b, limits))
-            while pending:
-                if not any(f.done() for f in pending):
-                    self._release()
-                finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                for fut in finished:
-                    for e, results in fut.result():
-                        self._write(e, results)
-                        done += 1
-                        if self.progress:
-                            self.progress(done, total)
-                    b = next(batches, None)
-                    if b is not None:
-                        pending.add(pool.submit(read_task, b, limits))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool: WatchedPool[Entry, list[tuple[str, dict[str, Any]]]] = WatchedPool(
+            self.workers, ctx, read_one=read_entry, give_up=unread_entry,
+            deadline_s=watchdog_deadline(limits), deadline_reason=_over_budget_reason(limits),
+            initializer=_worker_init, initargs=(os.getpid(),),
+        )
+        with pool:
+            for e, results in pool.run(_batches(entries), (limits,), idle=self._release):
+                self._write(e, results)
+                done += 1
+                if self.progress:
+                    self.progress(done, total)
 
     # -- writing ---------------------------------------------------------------
 

@@ -9,7 +9,8 @@ group (``thumbnails = "printmanager_thumbnails"``), it implements
   mesh, or of a G-code toolpath);
 - ``scan_finished``: thumbnails for the files a scan added or changed (unless the
   scan was asked for none);
-- ``register_commands``: ``printmanager thumbnail``.
+- ``register_commands``: ``printmanager thumbnail`` and ``printmanager gallery``
+  (a contact sheet of a query's files, :mod:`.gallery`).
 
 The library API is :func:`thumbnail`, :func:`model_thumbnail` and
 :func:`make_thumbnails`; the renderer alone is :func:`render_triangles`.
@@ -151,7 +152,9 @@ def scan_finished(library: "Library", report: "ScanReport") -> None:
 
 @hookimpl
 def register_commands(cli: "click.Group") -> None:
-    """Add ``printmanager thumbnail``."""
+    """Add ``printmanager thumbnail`` and ``printmanager gallery``."""
     from . import cli as thumbnail_cli
+    from . import gallery_cli
 
     thumbnail_cli.register(cli)
+    gallery_cli.register(cli)

@@ -59,6 +59,10 @@ class Limits:
     watertight_max_triangles: int | None = None
     #: time budget for reading one file (and for drawing its thumbnail), seconds; None: none
     max_seconds_per_file: float | None = 120.0
+    #: a scan's worker process still on one file this long past ``max_seconds_per_file``
+    #: (stuck in C code, where the budget cannot reach) is killed by the scanning process
+    #: and the file gets the budget's error (see printmanager_core.watchdog)
+    watchdog_grace_seconds: float = 10.0
     #: memory bound for reading one file in a worker process (see printmanager_core.budget); None: none
     max_memory_bytes: int | None = 4 * 1024**3
     #: refuse XML parts with a single tag, attribute value or text run longer than this
