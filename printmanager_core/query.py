@@ -307,7 +307,7 @@ class FormatQuery(Query):
 
 
 def _slicer_value(key: str) -> Callable[["FileRecord"], Any]:
-    return lambda f: f.slicer.get(key)
+    return lambda f: getattr(f.slicer, key)
 
 
 #: text fields: query field → (column, value of a FileRecord)

@@ -26,7 +26,6 @@ import concurrent.futures as cf
 import errno
 import hashlib
 import io
-import json
 import multiprocessing
 import os
 import signal
@@ -43,8 +42,8 @@ from . import budget
 from .ignore import JUNK_NAMES, IgnoreRules, is_junk_member, load_rules
 from .paths import archive_of, display_path, is_within, path_from_store, stored_path
 from .readers import default_table, format_from_name, reader_for
-from .readers.base import Limits, NotThisFormat, ReadError, ReadResult, Source, one_line
-from .records import FileRecord, ScanError, ScanReport
+from .readers.base import Limits, NotThisFormat, ReadError, Source, one_line
+from .records import SCANNED_COLUMNS, FileRecord, ScanError, ScanReport, result_columns, scanned_defaults
 from .settings import now_iso
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,11 +85,9 @@ COMMIT_EVERY_S = 0.5
 #: a writer that says it waits (store.LibraryDatabase.anyone_waiting) gets it at once
 RELEASE_AFTER_S = 0.5
 
-COLUMNS = (
-    "format", "size_bytes", "mtime_ns", "hash", "triangles", "bbox_x", "bbox_y", "bbox_z",
-    "volume_mm3", "area_mm2", "watertight", "thumbnails", "printer_model", "layer_height_mm",
-    "print_time_s", "filament_g", "filament_mm", "slicer", "problems", "meta", "error",
-)
+#: the columns a scan writes for every file it reads (declared with FileRecord's fields)
+COLUMNS = SCANNED_COLUMNS
+_NOTHING_READ = scanned_defaults()
 
 
 class Entry(NamedTuple):
@@ -258,28 +255,8 @@ def open_regular(path: str, same_as: os.stat_result | None = None) -> IO[bytes]:
         raise
 
 
-def _result_columns(result: ReadResult) -> dict[str, Any]:
-    bbox = result.bbox_mm or (None, None, None)
-    slicer = result.slicer.as_dict() if result.slicer else {}
-    return {
-        "format": result.format,
-        "triangles": result.triangles,
-        "bbox_x": bbox[0],
-        "bbox_y": bbox[1],
-        "bbox_z": bbox[2],
-        "volume_mm3": result.volume_mm3,
-        "area_mm2": result.area_mm2,
-        "watertight": None if result.watertight is None else int(result.watertight),
-        "thumbnails": result.thumbnails,
-        "printer_model": slicer.get("printer_model"),
-        "layer_height_mm": slicer.get("layer_height_mm"),
-        "print_time_s": slicer.get("print_time_s"),
-        "filament_g": slicer.get("filament_g"),
-        "filament_mm": slicer.get("filament_mm"),
-        "slicer": slicer.get("slicer"),
-        "problems": json.dumps(result.problems) if result.problems else None,
-        "meta": json.dumps(result.meta, default=str) if result.meta else None,
-    }
+#: a ReadResult's columns (declared with FileRecord's fields)
+_result_columns = result_columns
 
 
 def _read_source(source: Source, name: str) -> dict[str, Any]:
@@ -792,8 +769,7 @@ class Scanner:
                 path, name = e.path, e.name
                 extra = {"archive_path": None, "archive_size": None, "mtime_ns": e.mtime_ns,
                          "size_bytes": e.size}
-            row: dict[str, Any] = {c: None for c in COLUMNS}
-            row["thumbnails"] = 0
+            row: dict[str, Any] = dict(_NOTHING_READ)
             row.update(cols)
             row.update(extra)
             if member:
