@@ -331,6 +331,33 @@ class ModelRecord:
         return d
 
 
+@attrs.frozen
+class RootRecord:
+    """A folder added to the library. ``path`` is exact."""
+
+    id: int
+    path: str
+    added_at: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"id", "path", "added_at"}`` (plus ``path_bytes`` when the name is not valid UTF-8)."""
+        return {"id": self.id, **path_json(self.path), "added_at": self.added_at}
+
+
+@attrs.frozen
+class CollectionRecord:
+    """A named group of models: its description and its models' ids (ascending)."""
+
+    id: int
+    name: str
+    description: str = ""
+    models: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"id", "name", "description", "models"}``: the shape ``Library.collections()`` gives."""
+        return {"id": self.id, "name": self.name, "description": self.description, "models": list(self.models)}
+
+
 @attrs.define
 class ScanError:
     """A file the scan could not read (or did not catalogue), and why. ``path`` is exact."""
