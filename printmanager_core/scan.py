@@ -42,7 +42,7 @@ from . import budget
 from .grouping import PART_FOLDERS, model_of
 from .ignore import JUNK_NAMES, IgnoreRules, is_junk_member, load_rules
 from .paths import display_path, is_within, stored_path
-from .readers import default_table, format_from_name, reader_for
+from .readers import ReaderTable, default_table, format_from_name, reader_for
 from .readers.base import Limits, NotThisFormat, ReadError, Source, one_line
 from .records import SCANNED_COLUMNS, FileRecord, ScanError, ScanReport, result_columns, scanned_defaults
 from .settings import now_iso
@@ -100,14 +100,15 @@ class Entry(NamedTuple):
     kind: str  # "file" | "archive"
 
 
-def is_catalogued(name: str) -> str | None:
+def is_catalogued(name: str, readers: ReaderTable | None = None) -> str | None:
     """How a file name directly in a root is catalogued: "archive", "file", or None
     (left out: only files of a known kind stand alone as models). Inside a model
     folder every regular file is catalogued (see :func:`walk`)."""
     lower = name.lower()
     if lower.endswith(ARCHIVE_EXTENSIONS):
         return "archive"
-    if reader_for(lower) is not None or os.path.splitext(lower)[1] in PLAIN_FORMATS:
+    known = reader_for(lower) if readers is None else readers.for_name(lower)
+    if known is not None or os.path.splitext(lower)[1] in PLAIN_FORMATS:
         return "file"
     return None
 
@@ -123,6 +124,7 @@ def walk(
     folder: Path | None = None,
     ignore: IgnoreRules | None = None,
     skipped: list[ScanError] | None = None,
+    readers: ReaderTable | None = None,
 ) -> Iterator[Entry]:
     """Every catalogued file under ``root`` (or only under its sub-folder ``folder``).
 
@@ -131,7 +133,8 @@ def walk(
     followed: what they point to inside the root is walked at its own path (no
     loops, nothing counted twice); one pointing outside the root is appended to
     ``skipped``, as is a folder that cannot be opened. Only regular files are
-    yielded (no FIFOs, sockets, devices).
+    yielded (no FIFOs, sockets, devices). ``readers`` says which names directly
+    in the root are of a known kind (default: the registered readers).
     """
     root_s = str(root)
     skip_set = {str(p) for p in skip}
@@ -189,7 +192,7 @@ def walk(
                         key = lower[dot:] if dot > 0 else ""
                         kind = kinds.get(key, "?")
                         if kind == "?":
-                            kind = kinds[key] = is_catalogued(name) if key else None
+                            kind = kinds[key] = is_catalogued(name, readers) if key else None
                         if kind is None:
                             continue
                     else:
@@ -259,7 +262,7 @@ def open_regular(path: str, same_as: os.stat_result | None = None) -> IO[bytes]:
 _result_columns = result_columns
 
 
-def _read_source(source: Source, name: str) -> dict[str, Any]:
+def _read_source(source: Source, name: str, readers: ReaderTable | None = None) -> dict[str, Any]:
     """Run the reader for ``name`` on ``source`` under the per-file budget; an error
     becomes the ``error`` column.
 
@@ -269,7 +272,7 @@ def _read_source(source: Source, name: str) -> dict[str, Any]:
     from the extension, no error.
     """
     lower = name.lower()
-    table = default_table()
+    table = readers or default_table()
     reader = table.for_name(lower)
     if reader is None:
         return {"format": format_from_name(lower)}
@@ -299,7 +302,7 @@ def _open_error(exc: OSError) -> str:
     return f"cannot read file: {exc.strerror or exc}"
 
 
-def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]:
+def read_file(path: str, name: str, size: int, limits: Limits, readers: ReaderTable | None = None) -> dict[str, Any]:
     """Hash and read one file on disk; never raises for bad content (nor blocks on a FIFO)."""
     try:
         with open_regular(path) as fh:
@@ -315,14 +318,16 @@ def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]
                                 path=Path(path), limits=limits)
     except OSError as exc:
         return {"error": _open_error(exc)}
-    cols = _read_source(source, name)
+    cols = _read_source(source, name, readers)
     if cols.get("format") is None:
         cols["format"] = format_from_name(name)
     cols["hash"] = digest
     return cols
 
 
-def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[str, dict[str, Any]]]:
+def read_archive(
+    path: str, name: str, size: int, limits: Limits, readers: ReaderTable | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Hash and read every catalogued member of a zip archive.
 
     :returns: (member name, columns) pairs; a single ("", columns-with-error)
@@ -361,7 +366,7 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
                                             "size_bytes": info.file_size}))
                 continue
             source = Source(name=member_name, size=len(data), opener=lambda d=data: io.BytesIO(d), limits=limits)
-            cols = _read_source(source, member_name)
+            cols = _read_source(source, member_name, readers)
             if cols.get("format") is None:
                 cols["format"] = format_from_name(member_name)
             cols["hash"] = _hash_bytes(data)
@@ -372,14 +377,16 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
     return out
 
 
-def read_task(entries: list[Entry], limits: Limits) -> list[tuple[Entry, list[tuple[str, dict[str, Any]]]]]:
-    """Worker entry point: read a batch of entries."""
+def read_task(
+    entries: list[Entry], limits: Limits, readers: ReaderTable | None = None
+) -> list[tuple[Entry, list[tuple[str, dict[str, Any]]]]]:
+    """Worker entry point: read a batch of entries (with ``readers``, default the registered ones)."""
     results = []
     for e in entries:
         if e.kind == "archive":
-            results.append((e, read_archive(e.path, e.name, e.size, limits)))
+            results.append((e, read_archive(e.path, e.name, e.size, limits, readers)))
         else:
-            results.append((e, [("", read_file(e.path, e.name, e.size, limits))]))
+            results.append((e, [("", read_file(e.path, e.name, e.size, limits, readers))]))
     return results
 
 
@@ -451,7 +458,9 @@ class Scanner:
     ``library_dir`` (never walked; its ``.printmanagerignore`` rules apply), and
     ``on_event``, called with each file added, changed or found missing (None:
     nobody listens, and no record is built for it). It returns a
-    :class:`ScanReport`.
+    :class:`ScanReport`. ``readers`` is the reader table to read with (default:
+    the registered readers, which worker processes look up themselves; a table
+    given here is sent to them with each batch, so its readers must pickle).
     """
 
     def __init__(
@@ -463,6 +472,7 @@ class Scanner:
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         on_event: EventSink | None = None,
+        readers: ReaderTable | None = None,
     ):
         self.store = store
         self.files = store.files
@@ -474,6 +484,8 @@ class Scanner:
         self._model_ids: dict[str, int] = {}
         self._last_commit = time.monotonic()
         self._on_event = on_event
+        #: extra arguments of read_task: none for the registered readers
+        self._readers: dict[str, ReaderTable] = {} if readers is None else {"readers": readers}
 
     # -- public --------------------------------------------------------------
 
@@ -539,7 +551,7 @@ class Scanner:
         to_read: list[Entry] = []
         seen: set[str] = set()
         for e in walk(root, skip=[self.library_dir], folder=folder, ignore=ignore,
-                      skipped=self.report.skipped):
+                      skipped=self.report.skipped, readers=self._readers.get("readers")):
             if e.kind == "archive":
                 members = archive_rows.get(e.path)
                 if members is None and e.path in by_path:
@@ -616,7 +628,7 @@ class Scanner:
         if not parallel:
             for batch in _batches(entries):
                 self._release()
-                for e, results in read_task(batch, limits):
+                for e, results in read_task(batch, limits, **self._readers):
                     self._write(e, results)
                     done += 1
                     if self.progress:
@@ -632,7 +644,7 @@ class Scanner:
                 b = next(batches, None)
                 if b is None:
                     break
-                pending.add(pool.submit(read_task, b, limits))
+                pending.add(pool.submit(read_task, b, limits, **self._readers))
             while pending:
                 if not any(f.done() for f in pending):
                     self._release()
@@ -645,7 +657,7 @@ class Scanner:
                             self.progress(done, total)
                     b = next(batches, None)
                     if b is not None:
-                        pending.add(pool.submit(read_task, b, limits))
+                        pending.add(pool.submit(read_task, b, limits, **self._readers))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

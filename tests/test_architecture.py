@@ -50,7 +50,7 @@ PENDING_SQL = {
 KNOWN_CYCLES: list[list[str]] = []
 
 #: what the store may import from the rest of printmanager: records, paths, errors,
-#: locking, settings (now_iso) and, through records, readers.base
+#: locking, settings (now_iso), readers.base (the reader's result types)
 STORE_MAY_IMPORT = {
     "printmanager_core.errors",
     "printmanager_core.paths",
@@ -58,7 +58,6 @@ STORE_MAY_IMPORT = {
     "printmanager_core.records",
     "printmanager_core.settings",
     "printmanager_core.readers.base",
-    "printmanager_core.readers",
 }
 
 
