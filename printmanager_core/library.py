@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import logging
 import os
 import zipfile
@@ -25,6 +26,7 @@ from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
 from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
+from .readers.ziputil import read_member, safe_members
 from .query import parse_query
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanReport
 from .roots import containing_root, fold_nested, place
@@ -309,16 +311,12 @@ class Library:
         """Open a catalogued file's content for reading (archive members too)."""
         rec = file if isinstance(file, FileRecord) else self.file(file)
         if rec.archive_path:
-            from .readers.ziputil import read_member, safe_members
-
             member = rec.path.split(ARCHIVE_SEP, 1)[1]
             zf = zipfile.ZipFile(rec.archive_path)
             try:
                 infos = {i.filename: i for i in safe_members(zf, self.limits)}
                 if member not in infos:
                     raise NotFound(f"{member} is no longer in {rec.archive_path}")
-                import io
-
                 return io.BytesIO(read_member(zf, infos[member], self.limits))
             finally:
                 zf.close()

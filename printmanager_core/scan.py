@@ -35,7 +35,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
+from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple
 
 
 from . import budget
@@ -44,11 +44,10 @@ from .ignore import JUNK_NAMES, IgnoreRules, is_junk_member, load_rules
 from .paths import display_path, is_within, stored_path
 from .readers import ReaderTable, default_table, format_from_name, reader_for
 from .readers.base import Limits, NotThisFormat, ReadError, Source, one_line
+from .readers.ziputil import read_member, safe_members
 from .records import SCANNED_COLUMNS, FileRecord, ScanError, ScanReport, result_columns, scanned_defaults
 from .settings import now_iso
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .store import Store
+from .store import Store
 
 #: what a scan tells its caller about one file: ("file_added" | "file_changed" | "file_removed", the file)
 EventSink = Callable[[str, FileRecord], None]
@@ -333,8 +332,6 @@ def read_archive(
     :returns: (member name, columns) pairs; a single ("", columns-with-error)
         pair when the archive itself cannot be read.
     """
-    from .readers.ziputil import read_member, safe_members
-
     try:
         fh = open_regular(path)
     except OSError as exc:
@@ -465,7 +462,7 @@ class Scanner:
 
     def __init__(
         self,
-        store: "Store",
+        store: Store,
         *,
         limits: Limits,
         library_dir: Path,
