@@ -251,9 +251,7 @@ def _result(entry: Entry, seconds: float, cached: bool, file_id: int) -> CachedT
 
 
 def _record(library: "Library", paths: dict[int, str | None]) -> None:
-    with library.db.conn:
-        for file_id, path in paths.items():
-            library.db.execute("update files set thumbnail_path = ? where id = ?", [path, file_id])
+    library.store.files.set_thumbnail_paths(paths)
 
 
 def _rank(file: FileRecord) -> tuple[int, float]:
