@@ -18,7 +18,7 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .errors import LibraryClosed, LibraryError, NotFound, UsageError, printable
 from .locking import LOCK_NAME, Holder, WriteLock
@@ -28,6 +28,11 @@ from .readers.base import DEFAULT_LIMITS, Limits
 from .records import FileRecord, ModelRecord, ScanReport
 from .settings import Settings, now_iso
 from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
+    from .privacy.retention import RetentionReport
 
 #: separator between an archive's path and a member path in ``FileRecord.path``
 ARCHIVE_SEP = "!/"
@@ -111,9 +116,6 @@ class Library:
         try:
             self.settings = Settings(self.db)
             self.pm = get_plugin_manager()
-            from .privacy.retention import apply_on_open
-
-            apply_on_open(self)
         except BaseException:
             self.db.close()
             raise
@@ -139,6 +141,22 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- privacy -------------------------------------------------------------
+
+    def apply_retention(self, *, now: "datetime | None" = None) -> "RetentionReport":
+        """Delete every record a retention rule says has expired (docs/privacy.md, "Retention").
+
+        Opening a library deletes nothing; the CLI calls this after each command
+        (while ``retention.auto`` is on) and ``printmanager privacy retention
+        apply`` does on request. An app embedding the library calls it on its
+        own schedule (e.g. daily). Errors are raised, not swallowed.
+
+        :param now: the moment the cutoffs are counted from (default: now).
+        """
+        from .privacy import retention
+
+        return retention.apply(self.db, self.settings, now=now)
 
     # -- the write lock ------------------------------------------------------
 

@@ -15,6 +15,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from .errors import NotFound, UsageError
+from .store.consent import LedgerEntry
+from .store.settings import SettingsGateway
 
 #: Version of the privacy policy that consent is given under.
 POLICY_VERSION = "2026-11-01"
@@ -31,13 +33,21 @@ DEFAULTS: dict[str, Any] = {
     "thumbnails.on_scan": True,
     "thumbnails.size": 256,
     # Retention (docs/privacy.md): days a record is kept before it is deleted.
-    "retention.on_open": True,
+    # true: the CLI applies the rules after each command (docs/privacy.md, "Retention")
+    "retention.auto": True,
     "retention.access_log_days": 90,
     "retention.crash_report_days": 30,
     "retention.analytics_days": 90,
     "retention.ended_share_days": 30,
     "retention.unused_recipient_days": 365,
 }
+
+
+#: Namespaces of the core's own settings: an unknown key in them is a typo, refused.
+CORE_PREFIXES = frozenset({"privacy", "retention"})
+
+#: Settings that were renamed (old key → new key; migration m016 moved stored values).
+RENAMED = {"retention.on_open": "retention.auto"}
 
 
 def now_iso() -> str:
@@ -59,16 +69,17 @@ def parse_value(text: str) -> Any:
 
 
 class Settings:
-    """Settings of one library, stored in its database."""
+    """Settings of one library, stored in its database (through :class:`~.store.settings.SettingsGateway`)."""
 
     def __init__(self, db: Database):
         self.db = db
+        self._store = SettingsGateway(db)
 
     def get(self, key: str) -> Any:
         """The value of ``key`` (its default when never set); NotFound for an unknown key."""
-        row = self.db.execute("select value from settings where key = ?", [key]).fetchone()
-        if row is not None:
-            return json.loads(row[0])
+        text = self._store.value(key)
+        if text is not None:
+            return json.loads(text)
         if key in DEFAULTS:
             return DEFAULTS[key]
         raise NotFound(f"unknown setting {key!r}")
@@ -81,48 +92,45 @@ class Settings:
         """
         self._check(key, value)
         at = now_iso()
-        with self.db.conn:
-            self.db.execute(
-                "insert into settings (key, value, updated_at) values (?, ?, ?) "
-                "on conflict(key) do update set value = excluded.value, updated_at = excluded.updated_at",
-                [key, json.dumps(value), at],
-            )
-            if key in PRIVACY_SWITCHES:
-                self.db.execute(
-                    "insert into consent_ledger (at, switch, value, policy_version, detail, source) "
-                    "values (?, ?, ?, ?, ?, ?)",
-                    [at, key, json.dumps(value), POLICY_VERSION, json.dumps(detail or {}), source],
-                )
+        ledger = None
+        if key in PRIVACY_SWITCHES:
+            ledger = LedgerEntry(at, key, json.dumps(value), POLICY_VERSION, json.dumps(detail or {}), source)
+        self._store.put(key, json.dumps(value), at, ledger=ledger)
 
     def all(self) -> dict[str, Any]:
         """Every setting: defaults overlaid with stored values."""
         values = dict(DEFAULTS)
-        for row in self.db.execute("select key, value from settings"):
-            values[row[0]] = json.loads(row[1])
+        for stored in self._store.stored():
+            values[stored.key] = json.loads(stored.value)
         return dict(sorted(values.items()))
+
+    def changed(self) -> list[dict[str, Any]]:
+        """The settings the user changed: ``{"key", "value", "updated_at"}``, by key."""
+        return [{"key": s.key, "value": json.loads(s.value), "updated_at": s.updated_at}
+                for s in self._store.stored()]
 
     def consent_ledger(self) -> list[dict[str, Any]]:
         """Every recorded change of a privacy switch, oldest first."""
-        rows = self.db.execute(
-            "select id, at, switch, value, policy_version, detail, source from consent_ledger order by id"
-        ).fetchall()
         return [
             {
-                "id": r[0],
-                "at": r[1],
-                "switch": r[2],
-                "value": json.loads(r[3]),
-                "policy_version": r[4],
-                "detail": json.loads(r[5] or "{}"),
-                "source": r[6],
+                "id": e.id,
+                "at": e.at,
+                "switch": e.switch,
+                "value": json.loads(e.value),
+                "policy_version": e.policy_version,
+                "detail": json.loads(e.detail or "{}"),
+                "source": e.source,
             }
-            for r in rows
+            for e in self._store.consent.entries()
         ]
 
     @staticmethod
     def _check(key: str, value: Any) -> None:
         if key not in DEFAULTS and "." not in key:
             raise UsageError(f"unknown setting {key!r} (plugin settings are named 'plugin.name')")
+        if key not in DEFAULTS and key.split(".", 1)[0] in CORE_PREFIXES:
+            hint = f"; it is now {RENAMED[key]!r}" if key in RENAMED else ""
+            raise UsageError(f"unknown setting {key!r}{hint}")
         default = DEFAULTS.get(key)
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UsageError(f"{key} takes true or false, not {value!r}")
