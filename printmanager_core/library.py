@@ -116,6 +116,9 @@ class Library:
         try:
             self.settings = Settings(self.db)
             self.pm = get_plugin_manager()
+            from .plugin_schema import migrate_plugins
+
+            migrate_plugins(self.db)  # plugins' own tables, after the core's (docs/plugin_hooks.md)
         except BaseException:
             self.db.close()
             raise

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from typing import Any
+from typing import Any, Callable
+
+import attrs
 
 from sqlite_utils import Database
 
@@ -24,14 +26,13 @@ POLICY_VERSION = "2026-11-01"
 #: Switches whose changes are recorded in the consent ledger.
 PRIVACY_SWITCHES = frozenset({"privacy.analytics", "privacy.crash_reports", "privacy.sync"})
 
-#: Every known setting and its default. Plugins may use their own keys
-#: ("<plugin>.<name>"); unknown keys are accepted only with a dot in them.
+#: The core's settings and their defaults. Plugins add theirs with the
+#: ``register_settings`` hook (:func:`plugin_settings`); other keys are accepted
+#: only with a dot in them ("<plugin>.<name>").
 DEFAULTS: dict[str, Any] = {
     "privacy.analytics": True,
     "privacy.crash_reports": False,
     "privacy.sync": False,
-    "thumbnails.on_scan": True,
-    "thumbnails.size": 256,
     # Retention (docs/privacy.md): days a record is kept before it is deleted.
     # true: the CLI applies the rules after each command (docs/privacy.md, "Retention")
     "retention.auto": True,
@@ -48,6 +49,61 @@ CORE_PREFIXES = frozenset({"privacy", "retention"})
 
 #: Settings that were renamed (old key → new key; migration m016 moved stored values).
 RENAMED = {"retention.on_open": "retention.auto"}
+
+
+@attrs.frozen
+class Setting:
+    """A setting a plugin owns, given to ``register_settings``'s ``register``.
+
+    :ivar key: ``"<plugin>.<name>"`` (a dot is required; the core's namespaces
+        ``privacy.`` and ``retention.`` are refused).
+    :ivar default: the value until the user sets one; a bool or int default also
+        makes the value's type checked (``true``/``false``, a whole number).
+    :ivar description: one line for ``printmanager settings`` and docs.
+    :ivar check: called with a new value before it is stored; raises
+        :class:`~printmanager_core.errors.UsageError` (one line) to refuse it.
+    :ivar plugin: the plugin that registered it (filled in by the core).
+    """
+
+    key: str = attrs.field(validator=attrs.validators.instance_of(str))
+    default: Any = None
+    description: str = ""
+    check: Callable[[Any], None] | None = attrs.field(default=None, eq=False, repr=False)
+    plugin: str = ""
+
+
+def _setting_key(setting: Any) -> str:
+    """The registry name of a registered setting; refuses what is not a plugin's :class:`Setting`."""
+    if not isinstance(setting, Setting):
+        raise UsageError(f"register_settings takes Setting(key, default, ...), not {setting!r}")
+    if "." not in setting.key or setting.key in DEFAULTS or setting.key.split(".", 1)[0] in CORE_PREFIXES:
+        raise UsageError(f"{setting.key!r} cannot be a plugin's setting (core namespace, or no dot in it)")
+    return setting.key
+
+
+def plugin_settings() -> dict[str, Setting]:
+    """Every setting plugins registered (``register_settings``), by key, with the plugin that gave it.
+
+    The core settles clashes (the llm way): the first plugin pluggy calls keeps a
+    key, a later one is named in a warning; a plugin that registers a core key or
+    something that is not a :class:`Setting` is named and stepped around.
+    """
+    from .registry import collect
+
+    registry = collect("register_settings", _setting_key)
+    found = registry.derived.get("settings")
+    if found is None:
+        found = registry.derived["settings"] = {
+            e.name: attrs.evolve(e.value, plugin=e.plugin) for e in registry
+        }
+    return dict(found)
+
+
+def defaults() -> dict[str, Any]:
+    """Every known setting's default: the core's and the plugins'."""
+    values = {key: s.default for key, s in plugin_settings().items()}
+    values.update(DEFAULTS)
+    return dict(sorted(values.items()))
 
 
 def now_iso() -> str:
@@ -82,6 +138,9 @@ class Settings:
             return json.loads(text)
         if key in DEFAULTS:
             return DEFAULTS[key]
+        owned = plugin_settings().get(key)
+        if owned is not None:
+            return owned.default
         raise NotFound(f"unknown setting {key!r}")
 
     def set(self, key: str, value: Any, *, detail: dict[str, Any] | None = None, source: str = "api") -> None:
@@ -99,7 +158,7 @@ class Settings:
 
     def all(self) -> dict[str, Any]:
         """Every setting: defaults overlaid with stored values."""
-        values = dict(DEFAULTS)
+        values = defaults()
         for stored in self._store.stored():
             values[stored.key] = json.loads(stored.value)
         return dict(sorted(values.items()))
@@ -131,7 +190,8 @@ class Settings:
         if key not in DEFAULTS and key.split(".", 1)[0] in CORE_PREFIXES:
             hint = f"; it is now {RENAMED[key]!r}" if key in RENAMED else ""
             raise UsageError(f"unknown setting {key!r}{hint}")
-        default = DEFAULTS.get(key)
+        owned = None if key in DEFAULTS else plugin_settings().get(key)
+        default = DEFAULTS[key] if key in DEFAULTS else owned.default if owned else None
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UsageError(f"{key} takes true or false, not {value!r}")
         if isinstance(default, int) and not isinstance(default, bool):
@@ -139,3 +199,5 @@ class Settings:
                 raise UsageError(f"{key} takes a whole number, not {value!r}")
             if key.startswith("retention.") and value < 1:
                 raise UsageError(f"{key} takes a number of days of at least 1, not {value!r}")
+        if owned is not None and owned.check is not None:
+            owned.check(value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..settings import DEFAULTS
+from ..settings import defaults
 from ..store.erase import count_rows
 from ..store.export import CatalogueExportGateway
 from .analytics import Analytics, record
@@ -50,7 +50,7 @@ def export_user_data(library: Any, export: Any) -> None:
         "settings.json",
         {
             "values": settings.all(),
-            "defaults": DEFAULTS,
+            "defaults": defaults(),
             "changed": settings.changed(),
         },
         "Every setting (values), the built-in defaults, and the ones you changed with when.",
