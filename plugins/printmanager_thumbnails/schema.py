@@ -32,11 +32,9 @@ migrations = Migrations("thumbnails")
 @migrations()
 def m001_thumbnail_slot(db: Database) -> None:
     """The ``thumbnail_path`` slot (adopted when the library has it), and an index of files without one."""
-    FileSlot(db, SLOT).add()
-    db.execute(
-        f"create index if not exists thumbnails_missing on files (id) "
-        f"where {SLOT} is null and missing = 0 and error is null"
-    )
+    column = FileSlot(db, SLOT)
+    column.add()
+    column.index_empty("thumbnails_missing")
 
 
 SETTINGS = (

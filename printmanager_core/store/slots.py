@@ -42,6 +42,15 @@ class FileSlot:
         self.db.execute(f"alter table files add column {self.column} text")
         return True
 
+    def index_empty(self, name: str) -> None:
+        """Index the files :meth:`empty_ids` asks for (a partial index: only files whose slot is empty)."""
+        if not _NAME.match(name):
+            raise UsageError(f"{name!r} is not an index name")
+        self.db.execute(
+            f"create index if not exists {name} on files (id) "
+            f"where {self.column} is null and missing = 0 and error is null"
+        )
+
     def set(self, values: Mapping[int, Any]) -> None:
         """Store ``values`` (file id → value, None to clear) in one transaction."""
         with self.db.conn:
