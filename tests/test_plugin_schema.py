@@ -201,3 +201,32 @@ def test_register_settings_clashes_and_core_keys(
     assert library.settings.get("privacy.analytics") is True  # a core setting stays the core's
     problems = {(p.plugin, p.where): p for p in plugins.plugin_problems()}
     assert "cannot be a plugin's setting" in problems[("sneaky", "register_settings")].error
+
+
+def test_register_migrations_sync_owns_its_tables(
+    tmp_path: Path, fresh_plugins: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync_tables = {"sync_state", "sync_files", "sync_blobs", "sync_uploads", "sync_upload_parts"}
+    # a library made by the old code, with sync state: kept as it is, adopted by the plugin's set
+    old_dir = tmp_path / "old"
+    _old_library(old_dir)
+    db = Database(str(old_dir / "printmanager.db"))
+    db["sync_state"].insert({"key": "backend", "value": '{"name": "folder"}'})
+    db["sync_files"].insert({"path": "/prints/benchy/part1.stl", "size": 84, "mtime_ns": 1, "blob": "b1"})
+    db.close()
+    with Library(old_dir) as lib:
+        assert sync_tables <= set(lib.db.table_names())
+        assert _migration_sets(lib.db)["sync"] == ["m001_sync_tables"]
+        assert lib.db.execute("select value from sync_state where key = 'backend'").fetchone()[0] == (
+            '{"name": "folder"}')
+        assert lib.db["sync_files"].count == 1
+    # a new library: the tables come from the plugin's set, not the core
+    with Library(tmp_path / "new") as lib:
+        assert sync_tables <= set(lib.db.table_names())
+        assert "sync" in _migration_sets(lib.db)
+    # without the sync plugin, a new library has no sync tables at all
+    monkeypatch.setenv("PRINTMANAGER_BLOCK_PLUGINS", "sync")
+    plugins.reset_plugin_manager()
+    with Library(tmp_path / "no-sync") as lib:
+        assert not sync_tables & set(lib.db.table_names())
+        assert "sync" not in _migration_sets(lib.db)

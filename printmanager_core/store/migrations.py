@@ -335,3 +335,22 @@ def m016_retention_auto(db: Database) -> None:
         "select 'retention.auto', value, updated_at from settings where key = 'retention.on_open'"
     )
     db.execute("delete from settings where key = 'retention.on_open'")
+
+
+#: the tables m005 made for the sync plugin, children first
+_SYNC_TABLES = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs", "sync_state")
+
+
+@migrations()
+def m017_sync_tables_to_plugin(db: Database) -> None:
+    """The sync plugin owns its tables now (its migration set ``sync``): drop them here when empty.
+
+    A library that holds sync state keeps every ``sync_*`` table as it is (the
+    plugin's set adopts them); one that holds none loses the empty tables, which
+    the plugin's set makes again where the plugin is installed.
+    """
+    present = [t for t in _SYNC_TABLES if t in db.table_names()]
+    if any(db.execute(f"select exists(select 1 from {t})").fetchone()[0] for t in present):
+        return
+    for table in present:
+        db.execute(f"drop table {table}")
