@@ -608,3 +608,26 @@ def test_privacy_doc_maps_every_promise_to_real_tests() -> None:
     assert not missing, f"docs/privacy.md names tests that do not exist: {missing}"
     for section in re.split(r"^### \d\. ", doc, flags=re.M)[1:9]:
         assert "- Tests:" in section and "::test_" in section
+
+
+def test_secure_delete_never_waits_for_another_reader(library: Library) -> None:
+    """Truncating the log after a delete tries once: a reader holding a snapshot does not stall it."""
+    import time
+
+    from printmanager_core.store.erase import truncate_log
+
+    Shares.for_library(library).add_recipient("someone@example.org")
+    reader = sqlite3.connect(library.db_path, isolation_level=None)
+    try:
+        reader.execute("begin")
+        reader.execute("select count(*) from share_recipients").fetchone()  # holds its snapshot
+        Shares.for_library(library).add_recipient("other@example.org")
+        start = time.monotonic()
+        assert Shares.for_library(library).clear() == 2
+        assert truncate_log(library.db) is False  # the reader still needs the log
+        assert time.monotonic() - start < 1.0
+    finally:
+        reader.execute("rollback")
+        reader.close()
+    assert truncate_log(library.db) is True
+    assert int(library.db.conn.execute("pragma busy_timeout").fetchone()[0]) == int(library.db.busy_timeout * 1000)

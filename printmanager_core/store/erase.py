@@ -43,10 +43,17 @@ def secure_delete(db: Database) -> Iterator[None]:
 def truncate_log(db: Database) -> bool:
     """Copy the write-ahead log into the database and empty it; False when a reader kept it busy.
 
-    A reader in another connection can hold the log; its pages are then
-    overwritten by the next checkpoint (SQLite's own, or this one next time).
+    Never waits: a reader or writer in another connection (a scan) can hold the
+    log; its pages are then overwritten by the next checkpoint (SQLite's own,
+    or this one next time).
     """
-    row = db.conn.execute("pragma wal_checkpoint(truncate)").fetchone()
+    conn = db.conn
+    timeout = int(conn.execute("pragma busy_timeout").fetchone()[0])
+    conn.execute("pragma busy_timeout = 0")  # never wait for a reader or writer (a scan): try once
+    try:
+        row = conn.execute("pragma wal_checkpoint(truncate)").fetchone()
+    finally:
+        conn.execute(f"pragma busy_timeout = {timeout}")
     busy = bool(row and row[0])
     if busy:
         log.debug("write-ahead log still in use; it is truncated at the next checkpoint")
