@@ -4,6 +4,10 @@ Every change of a privacy switch is appended to the consent ledger (what, when,
 which policy version, optional detail such as the sync backend). The ledger
 cannot be updated or deleted row by row (SQLite triggers enforce it); only
 deleting the whole library removes it.
+
+The core's settings are :data:`DEFAULTS`; plugins declare theirs with the
+``register_settings`` hook (:class:`Setting`, :func:`plugin_settings`). The
+SQL is in :mod:`printmanager_core.store.settings` and ``store.consent``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import json
 from typing import Any, Callable
 
 import attrs
-
 from sqlite_utils import Database
 
 from .errors import NotFound, UsageError
@@ -33,8 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "privacy.analytics": True,
     "privacy.crash_reports": False,
     "privacy.sync": False,
-    # Retention (docs/privacy.md): days a record is kept before it is deleted.
-    # true: the CLI applies the rules after each command (docs/privacy.md, "Retention")
+    # Retention (docs/privacy.md, "Retention"): the CLI applies the rules after
+    # each command while retention.auto is true; the *_days say how long a record is kept.
     "retention.auto": True,
     "retention.access_log_days": 90,
     "retention.crash_report_days": 30,
