@@ -12,13 +12,13 @@ SQL is in :mod:`printmanager_core.store.settings` and ``store.consent``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from typing import Any, Callable
 
 import attrs
 from sqlite_utils import Database
 
+from .clock import now_iso
 from .errors import NotFound, UsageError
 from .store.consent import LedgerEntry
 from .store.settings import SettingsGateway
@@ -107,11 +107,6 @@ def defaults() -> dict[str, Any]:
     values = {key: s.default for key, s in plugin_settings().items()}
     values.update(DEFAULTS)
     return dict(sorted(values.items()))
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 with microseconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def parse_value(text: str) -> Any:

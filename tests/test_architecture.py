@@ -30,33 +30,23 @@ STORE = "printmanager_core.store"
 # land; test_pending_sql_list_is_current fails for an entry whose SQL is gone,
 # so the list only ever shrinks.
 PENDING_SQL = {
-    # privacy gateways (settings, consent, analytics, crash reports, shares)
-    "printmanager_core.settings",
-    "printmanager_core.privacy.analytics",
-    "printmanager_core.privacy.crash",
-    "printmanager_core.privacy.plugin",
-    "printmanager_core.privacy.retention",
-    "printmanager_core.privacy.sharing",
     # the sync plugin reaching the catalogue through the store
     "printmanager_sync.catalogue",
     "printmanager_sync.journal",
     "printmanager_sync.state",
-    # thumbnails: files_needing_thumbnails and prune_cache (store.files has
-    # ids_without_thumbnail() and hashes_in_use() for them); owned by the thumbnails engineer
-    "printmanager_thumbnails.api",
 }
 
 # Import circles among module-level imports that remain. None do: keep it so.
 KNOWN_CYCLES: list[list[str]] = []
 
 #: what the store may import from the rest of printmanager: records, paths, errors,
-#: locking, settings (now_iso), readers.base (the reader's result types)
+#: locking, clock (now_iso), readers.base (the reader's result types)
 STORE_MAY_IMPORT = {
     "printmanager_core.errors",
     "printmanager_core.paths",
     "printmanager_core.locking",
     "printmanager_core.records",
-    "printmanager_core.settings",
+    "printmanager_core.clock",
     "printmanager_core.readers.base",
 }
 
