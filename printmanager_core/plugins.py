@@ -176,6 +176,8 @@ def plugins_off() -> list[PluginOff]:
 def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
+    # each plugin adds its own specs as it is registered (pytest's pytest_addhooks)
+    pm.hook.add_hookspecs.call_historic(kwargs={"plugin_manager": pm})
     blocked = _blocked()
     for blocked_name in blocked:
         pm.set_blocked(blocked_name)
@@ -184,6 +186,7 @@ def _new_manager() -> pluggy.PluginManager:
             continue
         _register_safely(pm, module_name, lambda name=module_name: importlib.import_module(name))
     _load_entry_points(pm, blocked)
+    _check_pending(pm)
     return pm
 
 
@@ -199,25 +202,25 @@ def _register_safely(pm: pluggy.PluginManager, name: str, load: Callable[[], Any
             pm.unregister(name=name)
         record_problem(name, "load", exc)
         return False
-    try:
-        _check_pending(pm, name)
-    except pluggy.PluginValidationError as exc:
-        pm.unregister(name=name)
-        record_problem(name, "load", exc)
-        return False
     return True
 
 
-def _check_pending(pm: pluggy.PluginManager, name: str) -> None:
-    """pluggy's ``check_pending`` for the hooks of plugin ``name`` only."""
-    plugin = pm.get_plugin(name)
-    for caller in pm.get_hookcallers(plugin) or []:
-        if caller.spec is None:
-            for impl in caller.get_hookimpls():
-                if impl.plugin is plugin and not impl.optionalhook:
-                    raise pluggy.PluginValidationError(
-                        plugin, f"unknown hook {caller.name!r} in plugin {name!r}"
-                    )
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    """pluggy's ``check_pending`` once every plugin (and so every plugin's specs) is in.
+
+    A plugin implementing a hook nobody specifies (a typo, or a hook of a plugin
+    that is blocked or absent, not marked ``optionalhook``) is unregistered and
+    recorded like a plugin that failed to load; the others stay.
+    """
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            pm.unregister(exc.plugin)
+            message = str(exc).replace(repr(exc.plugin), repr(name))
+            record_problem(name, "load", pluggy.PluginValidationError(exc.plugin, message))
 
 
 def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> None:
@@ -359,7 +362,9 @@ def unregister_plugin(name: str) -> None:
 
 def hook_implementations(hook_name: str) -> list[pluggy.HookImpl]:
     """The implementations of ``hook_name`` in the order pluggy calls them (no wrappers)."""
-    caller = getattr(get_plugin_manager().hook, hook_name)
+    caller = getattr(get_plugin_manager().hook, hook_name, None)
+    if caller is None:  # a plugin's own hook, and that plugin is blocked or absent
+        return []
     impls = []
     for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last one first
         if impl.hookwrapper or impl.wrapper:
@@ -393,8 +398,8 @@ def call_hook_safely(hook_name: str, /, **kwargs: Any) -> list[Any]:
     :param hook_name: e.g. ``"file_added"``.
     :param kwargs: the hook's arguments, by name.
     """
-    caller = getattr(get_plugin_manager().hook, hook_name)
-    first = bool(caller.spec and caller.spec.opts.get("firstresult"))
+    caller = getattr(get_plugin_manager().hook, hook_name, None)
+    first = bool(caller is not None and caller.spec and caller.spec.opts.get("firstresult"))
     results = []
     for impl in hook_implementations(hook_name):
         ok, result = call_impl_safely(impl, hook_name, kwargs)
@@ -495,6 +500,16 @@ def _dist_of_entry_point(name: str) -> str | None:
         if ep.dist is not None:
             return str(ep.dist.metadata["Name"])
     return None
+
+
+def hook_specs() -> dict[str, Callable[..., Any]]:
+    """Every hook with a spec, the core's and the loaded plugins' own: name -> spec function."""
+    pm = get_plugin_manager()
+    specs = {}
+    for name, caller in vars(pm.hook).items():
+        if not name.startswith("_") and caller.spec is not None:
+            specs[name] = caller.spec.function
+    return dict(sorted(specs.items()))
 
 
 def hook() -> Any:

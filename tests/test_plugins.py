@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import subprocess
 import sys
+import types
 from pathlib import Path
 
+import pluggy
 import pytest
 
 from printmanager_core import Library, hookimpl, plugins
@@ -148,3 +151,88 @@ def test_example_third_party_plugin_installs_and_adds_a_format(
         assert cube.watertight is True
         assert lib.file(models / "broken.off").error
         assert [f.name for f in lib.files("format:off")] == ["broken.off", "cube.off"]
+
+
+def test_add_hookspecs_plugins_own_their_specs(fresh_plugins: None) -> None:
+    import printmanager_sync.hookspecs
+    import printmanager_thumbnails.hookspecs
+    import printmanager_vault.hookspecs
+    from printmanager_core import hookspecs
+
+    owners = {"make_thumbnail": printmanager_thumbnails.hookspecs, "register_credential_stores":
+              printmanager_vault.hookspecs, "register_sync_backends": printmanager_sync.hookspecs}
+    specs = plugins.hook_specs()
+    for hook, module in owners.items():
+        assert not hasattr(hookspecs, hook), f"{hook} is still specified in the core"
+        assert specs[hook] is getattr(module, hook)
+    assert specs["make_thumbnail"].printmanager_spec["firstresult"] is True
+
+    # a plugin registered later adds its own spec, and another plugin implements it
+    def register_widgets(register):  # type: ignore[no-untyped-def]
+        """Register widgets."""
+
+    Spec = types.ModuleType("widget_specs")
+    Spec.register_widgets = plugins.hookspecs.hookspec(register_widgets)  # type: ignore[attr-defined]
+
+    class Owner:
+        @hookimpl
+        def add_hookspecs(self, plugin_manager):  # type: ignore[no-untyped-def]
+            plugin_manager.add_hookspecs(Spec)
+
+    class Implementer:
+        @hookimpl
+        def register_widgets(self, register):  # type: ignore[no-untyped-def]
+            register("gear")
+
+    plugins.register_plugin(Owner(), name="owner")
+    plugins.register_plugin(Implementer(), name="implementer")
+    assert "register_widgets" in plugins.hook_specs()
+    assert collect("register_widgets", lambda name: name).names() == ["gear"]
+
+
+def test_a_plugins_own_hooks_are_absent_when_it_is_blocked(
+    monkeypatch: pytest.MonkeyPatch, fresh_plugins: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from printmanager_sync.backends import backend_registry
+    from printmanager_vault import credential_stores
+
+    monkeypatch.setenv("PRINTMANAGER_BLOCK_PLUGINS", "thumbnails,vault,sync")
+    plugins.reset_plugin_manager()
+    specs = plugins.hook_specs()
+    assert not {"make_thumbnail", "register_credential_stores", "register_sync_backends"} & set(specs)
+    # code that calls a blocked plugin's hook gets nothing, not an error
+    assert len(credential_stores()) == 0 and len(backend_registry()) == 0
+    assert plugins.call_hook_safely("make_thumbnail", library=None, file=None, size=64) == []
+
+    class Optional:
+        @hookimpl(optionalhook=True, specname="make_thumbnail")
+        def picture(self, library, file, size):  # type: ignore[no-untyped-def]
+            return None
+
+    plugins.register_plugin(Optional(), name="optional")
+    assert plugins.get_plugin_manager().has_plugin("optional")
+
+
+def test_check_pending_refuses_only_the_plugin_with_an_unknown_hook(
+    monkeypatch: pytest.MonkeyPatch, fresh_plugins: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Typo:
+        @hookimpl
+        def file_addded(self, library, file):  # type: ignore[no-untyped-def]
+            pass
+
+    class Fine:
+        @hookimpl
+        def file_added(self, library, file):  # type: ignore[no-untyped-def]
+            pass
+
+    caplog.set_level(logging.WARNING, logger="printmanager_core.plugins")
+    pm = pluggy.PluginManager(plugins.PROJECT)
+    pm.add_hookspecs(plugins.hookspecs)
+    pm.register(Typo(), name="typo")
+    pm.register(Fine(), name="fine")
+    plugins._check_pending(pm)
+    assert not pm.has_plugin("typo") and pm.has_plugin("fine")
+    [problem] = plugins.plugin_problems()
+    assert (problem.plugin, problem.where) == ("typo", "load")
+    assert problem.error == "PluginValidationError: unknown hook 'file_addded' in plugin 'typo'"

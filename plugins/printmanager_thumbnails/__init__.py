@@ -46,6 +46,7 @@ from .thumbnail import Thumbnail, ThumbnailError
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
+    import pluggy
 
     from printmanager_core.library import Library
     from printmanager_core.records import FileRecord, ScanReport
@@ -71,6 +72,14 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@hookimpl
+def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
+    """Add this plugin's hook specs (``hookspecs.py``) to the plugin manager."""
+    from . import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
 
 
 @hookimpl(specname="make_thumbnail", tryfirst=True)
