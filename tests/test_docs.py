@@ -60,3 +60,14 @@ def test_every_command_is_documented() -> None:
         if path not in documented and not any(path.startswith(d + " ") for d in documented):
             missing.append(path)
     assert not missing, f"commands without a '### ...' section in docs/cli.md: {missing}"
+
+
+def test_every_environment_variable_is_documented() -> None:
+    doc = (REPO / "docs" / "cli.md").read_text()
+    section = doc.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+    used = set()
+    for package in ("printmanager_core", "plugins"):
+        for path in (REPO / package).rglob("*.py"):
+            used.update(re.findall(r"\bPRINTMANAGER_[A-Z][A-Z_]*[A-Z]\b", path.read_text()))
+    missing = sorted(name for name in used if f"`{name}`" not in section)
+    assert "PRINTMANAGER_TRACE_PLUGINS" in used and not missing, f"not in docs/cli.md's environment table: {missing}"

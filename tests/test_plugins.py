@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import os
 import subprocess
 import sys
 import types
@@ -236,3 +238,48 @@ def test_check_pending_refuses_only_the_plugin_with_an_unknown_hook(
     [problem] = plugins.plugin_problems()
     assert (problem.plugin, problem.where) == ("typo", "load")
     assert problem.error == "PluginValidationError: unknown hook 'file_addded' in plugin 'typo'"
+
+
+def test_trace_plugins_env_writes_hook_calls_to_stderr(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "cube.off").write_text(CUBE_OFF)
+    env = {**os.environ, "PRINTMANAGER_LIBRARY": str(tmp_path / "lib")}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "printmanager_core", *args], env={**env, **extra},
+                              capture_output=True, text=True, timeout=300)
+
+    quiet = run("scan", str(models), "--no-thumbnails", "--json")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    (models / "cube.off").write_text(CUBE_OFF + "\n")
+    traced = run("scan", "--no-thumbnails", "--json", PRINTMANAGER_TRACE_PLUGINS="1")
+    assert traced.returncode == 0, traced.stderr
+    assert json.loads(traced.stdout)["updated"] == 1  # stdout stays the command's own
+    err = traced.stderr
+    # hooks pluggy calls (the historic add_hookspecs) and hooks the core calls one plugin at a time
+    assert "add_hookspecs [hook]" in err and "plugin_manager: <pluggy" in err
+    assert "register_commands in plugin 'thumbnails' [hook]" in err
+    assert "register_readers in plugin 'printmanager_core.readers.off' [hook]" in err
+    assert "scan_finished in plugin 'thumbnails' [hook]" in err
+    assert "finish scan_finished --> None [hook]" in err
+    assert "Traceback" not in err
+    assert run("ls", PRINTMANAGER_TRACE_PLUGINS="0").stderr == ""
+
+
+def test_trace_plugins_shows_a_hook_that_raises(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fresh_plugins: None
+) -> None:
+    class Raising:
+        @hookimpl
+        def file_added(self, library, file):  # type: ignore[no-untyped-def]
+            raise RuntimeError("no index")
+
+    monkeypatch.setenv("PRINTMANAGER_TRACE_PLUGINS", "1")
+    plugins.reset_plugin_manager()
+    plugins.register_plugin(Raising(), name="raising")
+    capsys.readouterr()
+    assert plugins.call_hook_safely("file_added", library=None, file="x.stl") == []
+    err = capsys.readouterr().err
+    assert "  file_added in plugin 'raising' [hook]\n      library: None\n      file: x.stl\n" in err
+    assert "  failed file_added --> RuntimeError: no index [hook]\n" in err
