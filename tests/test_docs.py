@@ -51,6 +51,24 @@ def test_every_hook_spec_has_a_docstring(hook: str) -> None:
     assert (SPECS[hook].__doc__ or "").strip()
 
 
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_documents_the_spec_arguments(hook: str) -> None:
+    doc = (REPO / "docs" / "plugin_hooks.md").read_text()
+    [documented] = re.findall(rf"^## {hook}\((.*)\)\s*$", doc, re.M)
+    arguments = [a.strip() for a in documented.split(",") if a.strip()]
+    parameters = list(inspect.signature(SPECS[hook]).parameters)
+    assert arguments == parameters, f"docs/plugin_hooks.md documents {hook}({documented}); the spec takes {parameters}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_parameter_is_typed_and_described(hook: str) -> None:
+    spec = SPECS[hook]
+    doc = spec.__doc__ or ""
+    for name, parameter in inspect.signature(spec).parameters.items():
+        assert parameter.annotation not in (inspect.Parameter.empty, "Any"), f"{hook}: {name} has no type"
+        assert f":param {name}:" in doc, f"{hook}: no ':param {name}:' in the spec's docstring"
+
+
 def test_every_command_is_documented() -> None:
     doc = (REPO / "docs" / "cli.md").read_text()
     documented = set(re.findall(r"^### (printmanager[\w\- ]*?)\s*$", doc, re.M))
