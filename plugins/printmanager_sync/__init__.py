@@ -91,9 +91,9 @@ def register_sync_backends(register: "Callable[[str, BackendFactory], None]") ->
 @hookimpl
 def register_commands(cli: "click.Group") -> None:
     """``printmanager sync ...``."""
-    from . import cli as sync_cli
+    from .cli import sync
 
-    sync_cli.register(cli)
+    cli.add_command(sync)
 
 
 @hookimpl

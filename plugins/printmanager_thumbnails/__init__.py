@@ -161,6 +161,6 @@ def scan_finished(library: "Library", report: "ScanReport") -> None:
 @hookimpl
 def register_commands(cli: "click.Group") -> None:
     """Add ``printmanager thumbnail``."""
-    from . import cli as thumbnail_cli
+    from .cli import thumbnail_cmd
 
-    thumbnail_cli.register(cli)
+    cli.add_command(thumbnail_cmd)

@@ -100,9 +100,9 @@ def register_credential_stores(register: "Callable[[StoreFactory], None]") -> No
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     """``printmanager secrets ...``."""
-    from . import cli as vault_cli
+    from .cli import secrets
 
-    vault_cli.register(cli)
+    cli.add_command(secrets)
 
 
 @hookimpl
