@@ -272,7 +272,10 @@ def _check_pending(pm: pluggy.PluginManager) -> None:
             pm.check_pending()
             return
         except pluggy.PluginValidationError as exc:
-            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            name = pm.get_name(exc.plugin)
+            if name is None:  # not a registered plugin: nothing to step around
+                record_problem(repr(exc.plugin), "load", exc)
+                return
             pm.unregister(exc.plugin)
             message = str(exc).replace(repr(exc.plugin), repr(name))
             record_problem(name, "load", pluggy.PluginValidationError(exc.plugin, message))

@@ -283,3 +283,29 @@ def test_trace_plugins_shows_a_hook_that_raises(
     err = capsys.readouterr().err
     assert "  file_added in plugin 'raising' [hook]\n      library: None\n      file: x.stl\n" in err
     assert "  failed file_added --> RuntimeError: no index [hook]\n" in err
+
+
+def test_installed_plugins_outside_load_plugins_are_never_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: None
+) -> None:
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(EXAMPLE)],
+        check=True,
+    )
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    monkeypatch.delitem(sys.modules, "printmanager_off", raising=False)
+    plugins.reset_plugin_manager()  # the test run's PRINTMANAGER_LOAD_PLUGINS: our own plugins only
+    pm = plugins.get_plugin_manager()
+    assert "printmanager_off" not in sys.modules and not pm.has_plugin("off")
+    assert not pm.is_blocked("off")  # held back only while pluggy's loader ran
+    assert {"thumbnails", "vault", "sync"} <= {pm.get_name(p) for p, _ in pm.list_plugin_distinfo()}
+    assert plugins.get_plugin_manager() is pm  # loaded once
+    # named in PRINTMANAGER_LOAD_PLUGINS, it loads through the same loader
+    monkeypatch.setenv("PRINTMANAGER_LOAD_PLUGINS", "thumbnails,vault,sync,off")
+    plugins.reset_plugin_manager()
+    dists = {plugins.get_plugin_manager().get_name(p): d.project_name
+             for p, d in plugins.get_plugin_manager().list_plugin_distinfo()}
+    assert dists["off"] == "printmanager-off" and dists["thumbnails"] == "printmanager"
