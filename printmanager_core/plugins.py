@@ -65,6 +65,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
 _tracing = False  # PRINTMANAGER_TRACE_PLUGINS was on when the manager was built
+_version = 0  # see plugin_set_version()
 
 log = logging.getLogger(__name__)
 
@@ -303,9 +304,7 @@ def reset_plugin_manager() -> None:
         _tracing = False
         _problems.clear()
         _off.clear()
-    from . import registry
-
-    registry.clear_caches()
+        _plugin_set_changed()
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> str | None:
@@ -313,9 +312,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> str | None:
     pm = get_plugin_manager()
     result = pm.register(plugin, name=name)
     pm.check_pending()
-    from . import registry
-
-    registry.clear_caches()
+    _plugin_set_changed()
     return result
 
 
@@ -323,9 +320,22 @@ def unregister_plugin(name: str) -> None:
     """Unregister the plugin registered under ``name``."""
     pm = get_plugin_manager()
     pm.unregister(name=name)
-    from . import registry
+    _plugin_set_changed()
 
-    registry.clear_caches()
+
+def plugin_set_version() -> int:
+    """A number that changes whenever plugins are registered or removed.
+
+    What is built from the plugins (:mod:`printmanager_core.registry`) keeps the
+    number it was built at and is built again when it differs.
+    """
+    return _version
+
+
+def _plugin_set_changed() -> None:
+    global _version
+    with _lock:
+        _version += 1
 
 
 # -- tracing -------------------------------------------------------------------------
@@ -439,8 +449,7 @@ def list_plugins() -> list[dict[str, Any]]:
     ``error`` says why), and ``errors``: its failures in this process.
     """
     pm = get_plugin_manager()
-    from . import __version__
-
+    own_version = _version_of("printmanager")
     problems: dict[str, list[dict[str, Any]]] = {}
     for problem in plugin_problems():
         problems.setdefault(problem.plugin, []).append(problem.as_json())
@@ -453,7 +462,7 @@ def list_plugins() -> list[dict[str, Any]]:
         if name in dists:
             dist, version = dists[name]
         elif name in DEFAULT_PLUGINS:
-            dist, version = "printmanager", __version__
+            dist, version = "printmanager", own_version
         else:
             dist, version = None, getattr(plugin, "__version__", None)
         rows.append(
