@@ -251,7 +251,8 @@ def _sync_round(session: Session, report: SyncReport, workers: int) -> bool:
             except ObjectMissing:
                 pass
         report.merged = True
-        _pull(session, scan, base, remote, report, workers)
+        with lib.write_lock("sync"):  # the pull writes files and the catalogue: one writer at a time
+            _pull(session, scan, base, remote, report, workers)
         scan = Scan(session, workers)  # the files and the catalogue changed
 
     # The new snapshot: this device's roots as they are now, other devices' roots as the remote has them.

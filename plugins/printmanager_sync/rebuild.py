@@ -40,7 +40,24 @@ def restore(
 
     Running a restore is the user's explicit request to connect: it records consent for
     this library (``action: restore``) and leaves it set up to sync with the container.
+    It holds the library's write lock throughout (a scan of the library waits for it).
     """
+    with library.write_lock("sync restore"):  # it writes files and the catalogue: one writer at a time
+        return _restore(library, config, to, passphrase=passphrase, prompt=prompt, user=user, source=source,
+                        workers=workers)  # fmt: skip
+
+
+def _restore(
+    library: "Library",
+    config: dict[str, Any],
+    to: str | os.PathLike[str],
+    *,
+    passphrase: str | None,
+    prompt: Prompt | None,
+    user: str | None,
+    source: str,
+    workers: int,
+) -> RestoreReport:
     start = time.perf_counter()
     state = SyncState(library)
     consent.grant(library, ledger_detail({**config, "user": user}, action="restore"), source=source)
