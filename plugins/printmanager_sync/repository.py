@@ -16,7 +16,7 @@ from printmanager_core.settings import now_iso
 from . import crypto, names
 from . import format as fmt
 from .backends.base import Backend, SourceFile, place
-from .errors import Conflict, IntegrityError, ObjectMissing, SyncError, WrongPassphrase
+from .errors import Conflict, IntegrityError, ObjectMissing, SourceChanged, SyncError, WrongPassphrase
 
 if TYPE_CHECKING:  # pragma: no cover
     from .journal import Journal
@@ -185,13 +185,22 @@ class Repository:
     ) -> int:
         """Encrypt and store a file as blob ``blob_id``; return the stored size.
 
-        A resumable upload of the same file reuses its salt so its parts line up.
+        A resumable upload of the same file reuses its salt so its parts line up — only after
+        the file's content is hashed again and still gives ``blob_id``: the same salt over
+        other content would encrypt two plaintexts under one key and nonce (docs/sync.md,
+        "Resuming an upload"). Content that changed under an unchanged size and mtime raises
+        :class:`SourceChanged` before anything is sent.
         """
         name = self.blob_key(blob_id)
         salt = None
         if journal is not None:
             record = journal.find(name)
             if record is not None and record.same_source(path, size, mtime_ns):
+                if not hmac.compare_digest(self.file_id(path), blob_id):
+                    raise SourceChanged(
+                        "changed since its interrupted upload (same size and modification time, other "
+                        "content); not resumed, it is read again next time"
+                    )
                 salt = record.salt
         read_at, close = _read_at(path)
         try:
