@@ -72,7 +72,7 @@ class Repository:
             "version": fmt.FORMAT_VERSION,
             "repo_id": repo_id.hex(),
             "chunk_size": crypto.CHUNK_SIZE,
-            "aead": crypto.ALGORITHMS[crypto.DEFAULT_ALG],
+            "aead": crypto.ALGORITHMS[crypto.WRITE_ALG],
             "created": now_iso(),
         }
         config["mac"] = keys.config_mac(fmt.config_payload(config))
