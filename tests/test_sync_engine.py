@@ -157,8 +157,8 @@ def test_two_devices_converge(device_a: Device, tmp_path: Path, container: dict[
     assert list((b.lib.directory / "sync" / "trash").rglob("spider.obj"))  # moved aside, not destroyed
     assert tree(b.prints) == tree(a.prints)
 
-    meta_a = catalogue.user_meta(a.lib, SyncState(a.lib).root_keys())
-    meta_b = catalogue.user_meta(b.lib, SyncState(b.lib).root_keys())
+    meta_a = catalogue.Catalogue(a.lib).user_meta(SyncState(a.lib).root_keys())
+    meta_b = catalogue.Catalogue(b.lib).user_meta(SyncState(b.lib).root_keys())
     assert meta_a == meta_b
     assert a.tags() == b.tags()
     assert a.tags()["Prints/Benchy/Wheel.stl"] == ("fromB", "shared")

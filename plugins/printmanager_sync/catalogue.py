@@ -1,4 +1,4 @@
-"""The catalogue side of sync: what to upload, what the user edited, and rebuilding.
+"""The catalogue side of sync (:class:`Catalogue`): what to upload, what the user edited, and rebuilding.
 
 Paths in the container are never absolute: a file is ``<root key>/<relative
 path>`` (archive members ``<root key>/<archive>!/<member>``), so a library can
@@ -12,7 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
 
@@ -20,6 +20,7 @@ from printmanager_core.store.catalogue_copy import CatalogueCopy, Place, Relocat
 
 from . import sync_store
 from .errors import IntegrityError
+from .snapshot import BlobRef, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
@@ -96,32 +97,42 @@ def safe_join(base: Path, rel: str) -> Path:
     return base.joinpath(*parts)
 
 
-def root_folders(snapshot: dict[str, Any]) -> dict[str, str]:
+def root_folders(snapshot: Snapshot) -> dict[str, str]:
     """Root key -> a folder name for it (the root's name, made safe and unique)."""
     used: set[str] = set()
     out = {}
-    for root in snapshot.get("roots", []):
-        name = "".join(c for c in (root.get("name") or "root") if c not in '<>:"/\\|?*').strip(" .") or "root"
+    for root in snapshot.roots:
+        name = "".join(c for c in (root.name or "root") if c not in '<>:"/\\|?*').strip(" .") or "root"
         candidate, n = name, 2
         while candidate.lower() in used:
             candidate, n = f"{name}-{n}", n + 1
         used.add(candidate.lower())
-        out[root["key"]] = candidate
+        out[root.key] = candidate
     return out
 
 
-def root_databases(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The snapshot's roots grouped by the database backup that catalogues them:
-    ``{blob: {"database", "library_dir", "roots": {root key: that device's root path}}}``."""
-    groups: dict[str, dict[str, Any]] = {}
-    for root in snapshot.get("roots", []):
-        db = root.get("database") or snapshot.get("database")
+@attrs.frozen
+class BackupGroup:
+    """Roots of a snapshot catalogued by one database backup.
+
+    :ivar roots: root key -> the pushing device's path for that root.
+    """
+
+    database: BlobRef
+    library_dir: str | None
+    roots: dict[str, str]
+
+
+def root_databases(snapshot: Snapshot) -> dict[str, BackupGroup]:
+    """The snapshot's roots grouped by the database backup that catalogues them, by blob id."""
+    groups: dict[str, BackupGroup] = {}
+    for root in snapshot.roots:
+        db = root.database or snapshot.database
         if not db:
             continue
-        group = groups.setdefault(
-            db["blob"], {"database": db, "library_dir": root.get("library_dir", snapshot.get("library_dir")), "roots": {}}
-        )
-        group["roots"][root["key"]] = root["path"]
+        library_dir = root.library_dir if root.library_dir is not None else snapshot.library_dir
+        group = groups.setdefault(db.blob, BackupGroup(db, library_dir, {}))
+        group.roots[root.key] = root.path
     return groups
 
 
@@ -152,34 +163,7 @@ class RootGuard:
         return real.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def copy_of(library: "Library") -> CatalogueCopy:
-    """The store gateway sync reads and writes the catalogue through."""
-    return CatalogueCopy(library.db)
-
-
-def root_paths(library: "Library") -> dict[int, str]:
-    """Root id -> exact root path."""
-    return copy_of(library).roots()
-
-
-def local_files(library: "Library", root_keys: dict[str, str]) -> list[LocalFile]:
-    """The distinct files on disk behind the catalogue's present entries."""
-    store = copy_of(library)
-    roots = store.roots()
-    seen: dict[str, LocalFile] = {}
-    for place in store.file_places(present_only=True):
-        disk = place.disk_path
-        root = roots.get(place.root_id) if place.root_id is not None else None
-        if root is None or root not in root_keys or disk in seen:
-            continue
-        rel = relative(disk, root)
-        if rel is None or rel == "." or ARCHIVE_SEP in rel:
-            continue
-        seen[disk] = LocalFile(disk, root_keys[root], rel)
-    return sorted(seen.values(), key=lambda f: f.key)
-
-
-def thumbnail_files(library: "Library") -> list[tuple[str, str]]:
+def _thumbnail_files(library: "Library") -> list[tuple[str, str]]:
     """``(absolute path, path relative to the thumbnails folder)`` of every cached thumbnail."""
     base = library.directory / THUMBNAILS
     guard = RootGuard()
@@ -213,35 +197,6 @@ def _keys(store: CatalogueCopy, root_keys: dict[str, str]) -> tuple[dict[int, st
     return keyed(store.file_places()), keyed(store.model_places())
 
 
-def fingerprint(library: "Library", root_keys: dict[str, str]) -> str:
-    """SHA-256 over the catalogue's facts, independent of ids, absolute paths and mtimes."""
-    store = copy_of(library)
-    file_keys, model_keys = _keys(store, root_keys)
-    h = hashlib.sha256()
-    rows = []
-    for d in store.file_facts():
-        key = file_keys.get(d.pop("id"))
-        if key is None:
-            continue
-        d["model"] = model_keys.get(d.pop("model_id", None))  # type: ignore[arg-type]
-        rows.append((key, d))
-    for d in store.model_facts():
-        key = model_keys.get(d.pop("id"))
-        if key is not None:
-            rows.append(("model:" + key, d))
-    rows.sort(key=lambda r: r[0])
-    for key, d in rows:
-        h.update(json.dumps([key, d], sort_keys=True, default=str).encode())
-    h.update(json.dumps(_user_meta(store, root_keys)["collections"], sort_keys=True).encode())
-    return h.hexdigest()
-
-
-def user_meta(library: "Library", root_keys: dict[str, str]) -> dict[str, Any]:
-    """What the user edits, keyed by container path: file tags and notes, model fields and
-    tags, collections. The part of the catalogue that devices merge."""
-    return _user_meta(copy_of(library), root_keys)
-
-
 def _user_meta(store: CatalogueCopy, root_keys: dict[str, str]) -> dict[str, Any]:
     file_keys, model_keys = _keys(store, root_keys)
     files: dict[str, Any] = {}
@@ -272,15 +227,6 @@ def _user_meta(store: CatalogueCopy, root_keys: dict[str, str]) -> dict[str, Any
     return {"files": files, "models": models, "collections": collections}
 
 
-def backup_database(library: "Library", dest: str | os.PathLike[str]) -> None:
-    """A consistent copy of the library database (SQLite online backup API), without this
-    device's sync bookkeeping (it means nothing on another machine)."""
-    copy_of(library).backup(dest, prepare=sync_store.clear_bookkeeping)
-
-
-# -- rebuilding --------------------------------------------------------------------
-
-
 def _translate(path: str | None, src_root: str, dest_root: str) -> str | None:
     if path is None:
         return None
@@ -307,102 +253,167 @@ def _thumbnail_mover(source_library_dir: str | None, library_dir: str) -> Callab
     return move
 
 
-def import_catalogue(
-    library: "Library",
-    source_db: str | os.PathLike[str],
-    roots: dict[str, Path],
-    source_library_dir: str | None,
-    *,
-    only: set[str] | None = None,
-) -> dict[str, int]:
-    """Copy catalogue rows from a database backup into ``library``, moving them to new roots.
 
-    :param roots: source root path -> the folder it now lives in.
-    :param source_library_dir: the backup's library directory (thumbnail paths are moved too).
-    :param only: disk paths (files or archives), as moved to the new roots, to import; default all.
-    :returns: counts of rows added per table.
+class Catalogue:
+    """The library's catalogue as sync sees it: what to upload, what the user edited, a backup,
+    and the rows and edits a pull or restore brings in. Reads and writes go through the
+    store's gateway (``printmanager_core.store.catalogue_copy``).
+
+    Container paths are never absolute: a file is ``<root key>/<relative path>`` (archive
+    members ``<root key>/<archive>!/<member>``), so a library can be rebuilt under any
+    folder on any machine.
     """
-    relocation = Relocation(
-        roots={src: str(dest) for src, dest in roots.items()},
-        move=_translate,
-        thumbnail=_thumbnail_mover(source_library_dir, str(library.directory)),
-        keep=None if only is None else only.__contains__,
-    )
-    return copy_of(library).copy_from(source_db, relocation).as_dict()
 
+    def __init__(self, library: "Library"):
+        self.library = library
+        self.store = CatalogueCopy(library.db)
 
-# -- applying merged edits -------------------------------------------------------------
+    def root_paths(self) -> dict[int, str]:
+        """Root id -> exact root path."""
+        return self.store.roots()
 
+    def local_files(self, root_keys: dict[str, str]) -> list[LocalFile]:
+        """The distinct files on disk behind the catalogue's present entries."""
+        roots = self.store.roots()
+        seen: dict[str, LocalFile] = {}
+        for place in self.store.file_places(present_only=True):
+            disk = place.disk_path
+            root = roots.get(place.root_id) if place.root_id is not None else None
+            if root is None or root not in root_keys or disk in seen:
+                continue
+            rel = relative(disk, root)
+            if rel is None or rel == "." or ARCHIVE_SEP in rel:
+                continue
+            seen[disk] = LocalFile(disk, root_keys[root], rel)
+        return sorted(seen.values(), key=lambda f: f.key)
 
-def apply_meta(library: "Library", root_keys: dict[str, str], merged: dict[str, Any]) -> int:
-    """Make the local catalogue's user edits equal ``merged`` (for entries present here).
+    def thumbnail_files(self) -> list[tuple[str, str]]:
+        """``(absolute path, path relative to the thumbnails folder)`` of every cached thumbnail."""
+        return _thumbnail_files(self.library)
 
-    :returns: how many files, models and collections changed.
-    """
-    store = copy_of(library)
-    file_keys, model_keys = _keys(store, root_keys)
-    current = _user_meta(store, root_keys)
-    by_file_key = {k: i for i, k in file_keys.items()}
-    by_model_key = {k: i for i, k in model_keys.items()}
-    changed = 0
-    mfiles = merged.get("files", {})
-    for key in set(current["files"]) | set(mfiles):
-        if key not in by_file_key:
-            continue
-        have, want = current["files"].get(key, {}), mfiles.get(key, {})
-        if have == want:
-            continue
-        fid = by_file_key[key]
-        old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
-        if new_tags - old_tags:
-            library.tag(fid, *sorted(new_tags - old_tags))
-        if old_tags - new_tags:
-            library.untag(fid, *sorted(old_tags - new_tags))
-        if have.get("notes", "") != want.get("notes", ""):
-            library.set_file_notes(fid, want.get("notes", ""))
-        changed += 1
-    mmodels = merged.get("models", {})
-    for key, want in mmodels.items():
-        if key not in by_model_key:
-            continue
-        have = current["models"].get(key, {})
-        if have == want:
-            continue
-        mid = by_model_key[key]
-        fields = {f: want.get(f, "") for f in MODEL_FIELDS if have.get(f, "") != want.get(f, "")}
-        if fields.get("name") == "":
-            fields.pop("name")  # a model always keeps a name
-        if fields:
-            library.update_model(mid, **fields)
-        old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
-        if new_tags - old_tags:
-            library.tag_model(mid, *sorted(new_tags - old_tags))
-        if old_tags - new_tags:
-            library.untag_model(mid, *sorted(old_tags - new_tags))
-        changed += 1
-    mcols = merged.get("collections", {})
-    for name in set(current["collections"]) | set(mcols):
-        have, want = current["collections"].get(name), mcols.get(name)
-        if have == want:
-            continue
-        if want is None:
-            library.delete_collection(name)
+    def fingerprint(self, root_keys: dict[str, str]) -> str:
+        """SHA-256 over the catalogue's facts, independent of ids, absolute paths and mtimes."""
+        store = self.store
+        file_keys, model_keys = _keys(store, root_keys)
+        h = hashlib.sha256()
+        rows = []
+        for d in store.file_facts():
+            key = file_keys.get(d.pop("id"))
+            if key is None:
+                continue
+            d["model"] = model_keys.get(d.pop("model_id", None))  # type: ignore[arg-type]
+            rows.append((key, d))
+        for d in store.model_facts():
+            key = model_keys.get(d.pop("id"))
+            if key is not None:
+                rows.append(("model:" + key, d))
+        rows.sort(key=lambda r: r[0])
+        for key, d in rows:
+            h.update(json.dumps([key, d], sort_keys=True, default=str).encode())
+        h.update(json.dumps(_user_meta(store, root_keys)["collections"], sort_keys=True).encode())
+        return h.hexdigest()
+
+    def user_meta(self, root_keys: dict[str, str]) -> dict[str, Any]:
+        """What the user edits, keyed by container path: file tags and notes, model fields and
+        tags, collections. The part of the catalogue that devices merge."""
+        return _user_meta(self.store, root_keys)
+
+    def backup(self, dest: str | os.PathLike[str]) -> None:
+        """A consistent copy of the library database (SQLite online backup API), without this
+        device's sync bookkeeping (it means nothing on another machine)."""
+        self.store.backup(dest, prepare=sync_store.clear_bookkeeping)
+
+    def import_backup(
+        self,
+        source_db: str | os.PathLike[str],
+        roots: dict[str, Path],
+        source_library_dir: str | None,
+        *,
+        only: set[str] | None = None,
+    ) -> dict[str, int]:
+        """Copy catalogue rows from a database backup into the library, moving them to new roots.
+
+        :param roots: source root path -> the folder it now lives in.
+        :param source_library_dir: the backup's library directory (thumbnail paths are moved too).
+        :param only: disk paths (files or archives), as moved to the new roots, to import; default all.
+        :returns: counts of rows added per table.
+        """
+        relocation = Relocation(
+            roots={src: str(dest) for src, dest in roots.items()},
+            move=_translate,
+            thumbnail=_thumbnail_mover(source_library_dir, str(self.library.directory)),
+            keep=None if only is None else only.__contains__,
+        )
+        return self.store.copy_from(source_db, relocation).as_dict()
+
+    def mark_missing(self, disk_paths: Iterable[str]) -> int:
+        """Mark the catalogue entries of files moved away by a pull as missing."""
+        return self.store.mark_missing(disk_paths)
+
+    def apply_meta(self, root_keys: dict[str, str], merged: Mapping[str, Any]) -> int:
+        """Make the local catalogue's user edits equal ``merged`` (for entries present here).
+
+        :returns: how many files, models and collections changed.
+        """
+        library, store = self.library, self.store
+        file_keys, model_keys = _keys(store, root_keys)
+        current = _user_meta(store, root_keys)
+        by_file_key = {k: i for i, k in file_keys.items()}
+        by_model_key = {k: i for i, k in model_keys.items()}
+        changed = 0
+        mfiles = merged.get("files", {})
+        for key in set(current["files"]) | set(mfiles):
+            if key not in by_file_key:
+                continue
+            have, want = current["files"].get(key, {}), mfiles.get(key, {})
+            if have == want:
+                continue
+            fid = by_file_key[key]
+            old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
+            if new_tags - old_tags:
+                library.tag(fid, *sorted(new_tags - old_tags))
+            if old_tags - new_tags:
+                library.untag(fid, *sorted(old_tags - new_tags))
+            if have.get("notes", "") != want.get("notes", ""):
+                library.set_file_notes(fid, want.get("notes", ""))
             changed += 1
-            continue
-        cid = library.create_collection(name, want.get("description", ""))
-        copy_of(library).set_collection_description(cid, want.get("description", ""))
-        have_models = set((have or {}).get("models", []))
-        want_models = set(want.get("models", []))
-        add = [by_model_key[k] for k in want_models - have_models if k in by_model_key]
-        remove = [by_model_key[k] for k in have_models - want_models if k in by_model_key]
-        if add:
-            library.add_to_collection(name, *add)
-        if remove:
-            library.remove_from_collection(name, *remove)
-        changed += 1
-    return changed
-
-
-def mark_missing(library: "Library", disk_paths: Iterable[str]) -> int:
-    """Mark the catalogue entries of files moved away by a pull as missing."""
-    return copy_of(library).mark_missing(disk_paths)
+        mmodels = merged.get("models", {})
+        for key, want in mmodels.items():
+            if key not in by_model_key:
+                continue
+            have = current["models"].get(key, {})
+            if have == want:
+                continue
+            mid = by_model_key[key]
+            fields = {f: want.get(f, "") for f in MODEL_FIELDS if have.get(f, "") != want.get(f, "")}
+            if fields.get("name") == "":
+                fields.pop("name")  # a model always keeps a name
+            if fields:
+                library.update_model(mid, **fields)
+            old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
+            if new_tags - old_tags:
+                library.tag_model(mid, *sorted(new_tags - old_tags))
+            if old_tags - new_tags:
+                library.untag_model(mid, *sorted(old_tags - new_tags))
+            changed += 1
+        mcols = merged.get("collections", {})
+        for name in set(current["collections"]) | set(mcols):
+            have, want = current["collections"].get(name), mcols.get(name)
+            if have == want:
+                continue
+            if want is None:
+                library.delete_collection(name)
+                changed += 1
+                continue
+            cid = library.create_collection(name, want.get("description", ""))
+            store.set_collection_description(cid, want.get("description", ""))
+            have_models = set((have or {}).get("models", []))
+            want_models = set(want.get("models", []))
+            add = [by_model_key[k] for k in want_models - have_models if k in by_model_key]
+            remove = [by_model_key[k] for k in have_models - want_models if k in by_model_key]
+            if add:
+                library.add_to_collection(name, *add)
+            if remove:
+                library.remove_from_collection(name, *remove)
+            changed += 1
+        return changed

@@ -24,14 +24,12 @@ import datetime as _dt
 import os
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import attrs
 
 from ..paths import archive_of, display_path, path_from_store, stored_path
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .connection import LibraryDatabase
+from .connection import LibraryDatabase, open_database
 
 #: the catalogue tables a copy carries, in dependency order
 CATALOGUE_TABLES = ("roots", "models", "files", "tags", "file_tags", "model_tags", "collections", "collection_models")
@@ -166,7 +164,7 @@ class CatalogueCopy:
     :param db: the library database.
     """
 
-    def __init__(self, db: "LibraryDatabase"):
+    def __init__(self, db: LibraryDatabase):
         self.db = db
 
     # -- reading, for a snapshot ---------------------------------------------------
@@ -279,8 +277,6 @@ class CatalogueCopy:
         Roots, models, files, their tags and collections are copied in one transaction; the
         backup's schema is brought up to date first (it may come from an older version).
         """
-        from .connection import open_database
-
         src = open_database(source)
         try:
             with self.db.conn:
