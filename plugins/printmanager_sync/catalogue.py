@@ -197,8 +197,9 @@ def _keys(store: CatalogueCopy, root_keys: dict[str, str]) -> tuple[dict[int, st
     return keyed(store.file_places()), keyed(store.model_places())
 
 
-def _user_meta(store: CatalogueCopy, root_keys: dict[str, str]) -> dict[str, Any]:
-    file_keys, model_keys = _keys(store, root_keys)
+def _user_meta(store: CatalogueCopy, root_keys: dict[str, str],
+               keys: tuple[dict[int, str], dict[int, str]] | None = None) -> dict[str, Any]:  # fmt: skip
+    file_keys, model_keys = keys if keys is not None else _keys(store, root_keys)
     files: dict[str, Any] = {}
     for edits in store.file_edits():
         key = file_keys.get(edits.id)
@@ -293,8 +294,14 @@ class Catalogue:
 
     def fingerprint(self, root_keys: dict[str, str]) -> str:
         """SHA-256 over the catalogue's facts, independent of ids, absolute paths and mtimes."""
+        return self.edits_and_fingerprint(root_keys)[1]
+
+    def edits_and_fingerprint(self, root_keys: dict[str, str]) -> tuple[dict[str, Any], str]:
+        """:meth:`user_meta` and :meth:`fingerprint` together, reading each row's place once."""
         store = self.store
-        file_keys, model_keys = _keys(store, root_keys)
+        keys = _keys(store, root_keys)
+        meta = _user_meta(store, root_keys, keys)
+        file_keys, model_keys = keys
         h = hashlib.sha256()
         rows = []
         for d in store.file_facts():
@@ -310,8 +317,8 @@ class Catalogue:
         rows.sort(key=lambda r: r[0])
         for key, d in rows:
             h.update(json.dumps([key, d], sort_keys=True, default=str).encode())
-        h.update(json.dumps(_user_meta(store, root_keys)["collections"], sort_keys=True).encode())
-        return h.hexdigest()
+        h.update(json.dumps(meta["collections"], sort_keys=True).encode())
+        return meta, h.hexdigest()
 
     def user_meta(self, root_keys: dict[str, str]) -> dict[str, Any]:
         """What the user edits, keyed by container path: file tags and notes, model fields and

@@ -75,8 +75,7 @@ class LocalScan:
             if path in ids:
                 self.thumbs[rel] = Entry(rel, size, mtime, ids[path])
                 self.thumb_paths[ids[path]] = path
-        self.meta = cat.user_meta(self.root_keys)
-        self.fingerprint = cat.fingerprint(self.root_keys)
+        self.meta, self.fingerprint = cat.edits_and_fingerprint(self.root_keys)
         self.digest = _digest(self.entries, self.thumbs, self.meta, self.fingerprint, sorted(self.roots.items()))
 
     @property
