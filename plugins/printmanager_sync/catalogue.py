@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
@@ -153,6 +154,26 @@ class RootGuard:
             real = self._real[folder] = os.path.realpath(folder)
         return real
 
+    def stat_inside(self, path: str, folder: str) -> tuple[bool, os.stat_result | None]:
+        """``(inside, stat)``: :meth:`inside`, and the ``os.stat`` of ``path`` (None if it cannot
+        be had) — one ``lstat`` for a file that is not a link, the usual case."""
+        base = self._real_dir(folder)
+        parent, name = os.path.split(path)
+        real = os.path.join(self._real_dir(parent), name)
+        try:
+            st: os.stat_result | None = os.lstat(real)
+        except OSError:
+            st = None
+        if name in ("", ".", "..") or (st is not None and stat.S_ISLNK(st.st_mode)):
+            real, st = os.path.realpath(real), None
+        inside = real.startswith(base.rstrip(os.sep) + os.sep)
+        if inside and st is None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+        return inside, st
+
     def inside(self, path: str, folder: str) -> bool:
         """True if ``path`` (resolved) is inside ``folder`` (resolved), not the folder itself."""
         base = self._real_dir(folder)
@@ -180,8 +201,10 @@ def _thumbnail_files(library: "Library") -> list[tuple[str, str]]:
     return out
 
 
-def _keys(store: CatalogueCopy, root_keys: dict[str, str]) -> tuple[dict[int, str], dict[int, str]]:
-    """file id -> key and model id -> key for rows under synced roots."""
+def _keys(store: CatalogueCopy, root_keys: dict[str, str],
+          files: list[Place] | None = None) -> tuple[dict[int, str], dict[int, str]]:  # fmt: skip
+    """file id -> key and model id -> key for rows under synced roots (``files``: the file
+    rows' places when the caller read them already)."""
     roots = store.roots()
 
     def keyed(places: Iterable[Place]) -> dict[int, str]:
@@ -194,7 +217,7 @@ def _keys(store: CatalogueCopy, root_keys: dict[str, str]) -> tuple[dict[int, st
                     out[place.id] = f"{root_keys[root]}/{rel}"  # type: ignore[index]
         return out
 
-    return keyed(store.file_places()), keyed(store.model_places())
+    return keyed(store.file_places() if files is None else files), keyed(store.model_places())
 
 
 def _user_meta(store: CatalogueCopy, root_keys: dict[str, str],
@@ -273,11 +296,14 @@ class Catalogue:
         """Root id -> exact root path."""
         return self.store.roots()
 
-    def local_files(self, root_keys: dict[str, str]) -> list[LocalFile]:
-        """The distinct files on disk behind the catalogue's present entries."""
+    def local_files(self, root_keys: dict[str, str], places: list[Place] | None = None) -> list[LocalFile]:
+        """The distinct files on disk behind the catalogue's present entries (``places``: the
+        file rows' places when the caller read them already)."""
         roots = self.store.roots()
         seen: dict[str, LocalFile] = {}
-        for place in self.store.file_places(present_only=True):
+        for place in self.store.file_places(present_only=True) if places is None else places:
+            if place.missing:
+                continue
             disk = place.disk_path
             root = roots.get(place.root_id) if place.root_id is not None else None
             if root is None or root not in root_keys or disk in seen:
@@ -296,10 +322,18 @@ class Catalogue:
         """SHA-256 over the catalogue's facts, independent of ids, absolute paths and mtimes."""
         return self.edits_and_fingerprint(root_keys)[1]
 
-    def edits_and_fingerprint(self, root_keys: dict[str, str]) -> tuple[dict[str, Any], str]:
+    def survey(self, root_keys: dict[str, str]) -> tuple[list[LocalFile], dict[str, Any], str]:
+        """:meth:`local_files`, :meth:`user_meta` and :meth:`fingerprint` at once, reading the
+        rows' places once (what a sync looks at every time)."""
+        places = self.store.file_places()
+        meta, fingerprint = self.edits_and_fingerprint(root_keys, places)
+        return self.local_files(root_keys, places), meta, fingerprint
+
+    def edits_and_fingerprint(self, root_keys: dict[str, str],
+                              places: list[Place] | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
         """:meth:`user_meta` and :meth:`fingerprint` together, reading each row's place once."""
         store = self.store
-        keys = _keys(store, root_keys)
+        keys = _keys(store, root_keys, places)
         meta = _user_meta(store, root_keys, keys)
         file_keys, model_keys = keys
         h = hashlib.sha256()

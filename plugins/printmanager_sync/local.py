@@ -41,13 +41,13 @@ class LocalScan:
         self.refused: list[str] = []
         found: dict[str, tuple[str, int, int]] = {}  # entry key -> (path, size, mtime)
         guard = catalogue.RootGuard()
-        for f in cat.local_files(self.root_keys):
-            if not guard.inside(f.path, self.roots[f.root]):
+        files, self.meta, self.fingerprint = cat.survey(self.root_keys)
+        for f in files:
+            inside, st = guard.stat_inside(f.path, self.roots[f.root])
+            if not inside:
                 self.refused.append(f"{f.path}: not synced: it leads outside its root {self.roots[f.root]} (a symlink)")
                 continue
-            try:
-                st = os.stat(f.path)
-            except OSError:
+            if st is None:
                 continue
             if not stat.S_ISREG(st.st_mode):  # a FIFO or device swapped in is never read
                 self.refused.append(f"{f.path}: not synced: not a regular file")
@@ -75,7 +75,6 @@ class LocalScan:
             if path in ids:
                 self.thumbs[rel] = Entry(rel, size, mtime, ids[path])
                 self.thumb_paths[ids[path]] = path
-        self.meta, self.fingerprint = cat.edits_and_fingerprint(self.root_keys)
         self.digest = _digest(self.entries, self.thumbs, self.meta, self.fingerprint, sorted(self.roots.items()))
 
     @property

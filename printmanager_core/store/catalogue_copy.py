@@ -49,12 +49,14 @@ class Place:
     :ivar root_id: its root (None for a row outside every root).
     :ivar path: the exact path (for an archive member ``<archive>!/<member>``).
     :ivar archive: the exact path of the archive holding it, or None.
+    :ivar missing: whether the catalogue marks it missing.
     """
 
     id: int
     root_id: int | None
     path: str
     archive: str | None = None
+    missing: bool = False
 
     @property
     def disk_path(self) -> str:
@@ -175,14 +177,14 @@ class CatalogueCopy:
 
     def file_places(self, *, present_only: bool = False) -> list[Place]:
         """Where every file row lives (only the present ones with ``present_only``)."""
-        sql = "select id, root_id, path, path_bytes, archive_path from files"
+        sql = "select id, root_id, path, path_bytes, archive_path, missing from files"
         if present_only:
             sql += " where missing = 0"
         out = []
-        for fid, root_id, text, exact, archive_text in self.db.execute(sql):
-            path = _exact(text, exact)
-            archive = archive_of(path, text, archive_text) if archive_text else None
-            out.append(Place(int(fid), root_id, path, archive))
+        for fid, root_id, text, exact, archive_text, missing in self.db.execute(sql):
+            path = text if exact is None else _exact(text, exact)
+            archive = (archive_text if exact is None else archive_of(path, text, archive_text)) if archive_text else None
+            out.append(Place(int(fid), root_id, path, archive, bool(missing)))
         return out
 
     def model_places(self) -> list[Place]:
