@@ -140,6 +140,30 @@ class SlicerInfo:
         """The facts the file has (None values dropped)."""
         return {k: v for k, v in attrs.asdict(self).items() if v is not None}
 
+    # Read like the dict of known facts that ``FileRecord.slicer`` used to be:
+    # ``info["printer_model"]``, ``info.get("slicer")``, ``"filament_mm" in info``.
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The fact ``key`` (a field name), or ``default`` when the file does not say."""
+        value = getattr(self, key, None) if key in _SLICER_KEYS else None
+        return default if value is None else value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def keys(self) -> list[str]:
+        """The names of the facts the file has."""
+        return list(self.as_dict())
+
+
+_SLICER_KEYS = frozenset(f.name for f in attrs.fields(SlicerInfo))
+
 
 @attrs.frozen
 class EmbeddedImage:
