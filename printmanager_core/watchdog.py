@@ -20,7 +20,10 @@ kernel's out-of-memory killer) is handled the same way, its item blamed with
 the signal that ended it.
 
 Each worker has its own pipe, so killing one never leaves a lock held that the
-others need (as a shared queue would). Workers are reaped when killed and when
+others need (as a shared queue would). Tasks are sent ahead (two per worker) so
+no worker waits for the parent; near the end, a worker with nothing left takes
+over a task queued behind a long one elsewhere, and the board tells the other
+worker to skip it, so one slow file does not leave a core idle. Workers are reaped when killed and when
 the pool closes (those still busy then are killed: their results would be
 dropped anyway); with the scanner's initializer they also die with the parent.
 """
