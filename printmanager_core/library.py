@@ -19,7 +19,7 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
 from .errors import LibraryClosed, LibraryError, NotFound, UsageError, printable
 from .locking import LOCK_NAME, Holder, WriteLock
@@ -30,10 +30,14 @@ from .readers.ziputil import read_member, safe_members
 from .query import parse_query
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanReport
 from .roots import containing_root, fold_nested, place
-from .scan import Scanner, Target
 from .settings import Settings
 from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
 from .store.models import EDITABLE as MODEL_FIELDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
+    from .privacy.retention import RetentionReport
 
 #: separator between an archive's path and a member path in ``FileRecord.path``
 ARCHIVE_SEP = "!/"
@@ -103,9 +107,9 @@ class Library:
         try:
             self.settings = Settings(self.db)
             self.pm = get_plugin_manager()
-            from .privacy.retention import apply_on_open
+            from .plugin_schema import migrate_plugins
 
-            apply_on_open(self)
+            migrate_plugins(self.db)  # plugins' own tables, after the core's (docs/plugin_hooks.md)
         except BaseException:
             self.db.close()
             raise
@@ -131,6 +135,22 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- privacy -------------------------------------------------------------
+
+    def apply_retention(self, *, now: "datetime | None" = None) -> "RetentionReport":
+        """Delete every record a retention rule says has expired (docs/privacy.md, "Retention").
+
+        Opening a library deletes nothing; the CLI calls this after each command
+        (while ``retention.auto`` is on) and ``printmanager privacy retention
+        apply`` does on request. An app embedding the library calls it on its
+        own schedule (e.g. daily). Errors are raised, not swallowed.
+
+        :param now: the moment the cutoffs are counted from (default: now).
+        """
+        from .privacy import retention
+
+        return retention.apply(self.db, self.settings, now=now)
 
     # -- the write lock ------------------------------------------------------
 
@@ -200,6 +220,10 @@ class Library:
         :param progress: called as ``progress(done, total)`` while files are read.
         :param thumbnails: let plugins make thumbnails after the scan.
         """
+        # the scanner (and through it every reader) loads when a scan runs, not when the
+        # package is imported: `printmanager --help` and embedding apps that only read stay light
+        from .scan import Scanner, Target
+
         fold_nested(self.store)  # heals a library whose roots overlap
         folders = []
         for p in paths:

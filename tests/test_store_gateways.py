@@ -6,9 +6,10 @@ import shutil
 from pathlib import Path
 
 from printmanager_core import Library
+from printmanager_thumbnails import schema as thumbnail_schema
 
 
-def test_thumbnail_bookkeeping_goes_through_store_files(library: Library, tmp_path: Path, corpus: Path) -> None:
+def test_thumbnail_bookkeeping_goes_through_the_store(library: Library, tmp_path: Path, corpus: Path) -> None:
     prints = tmp_path / "prints"
     shutil.copytree(corpus / "prusaslicer-shapes", prints)
     (prints / "broken.stl").write_bytes(b"solid x\nfacet normal 0 0")  # recorded with an error
@@ -17,13 +18,14 @@ def test_thumbnail_bookkeeping_goes_through_store_files(library: Library, tmp_pa
     readable = {f.id for f in files.values() if not f.error}
     assert files["broken.stl"].error and len(readable) == 5
     gateway = library.store.files
+    slot = thumbnail_schema.slot(library.db)  # the thumbnails plugin's slot of files
 
-    assert set(gateway.ids_without_thumbnail()) == readable
+    assert set(slot.empty_ids()) == readable
     box, nut = files["box.stl"].id, files["M3_hex_nut.stl"].id
-    gateway.set_thumbnail_paths({box: "thumbs/box.png", nut: "thumbs/nut.png"})
+    slot.set({box: "thumbs/box.png", nut: "thumbs/nut.png"})
     assert library.file(box).thumbnail == "thumbs/box.png"
-    assert set(gateway.ids_without_thumbnail()) == readable - {box, nut}
-    gateway.set_thumbnail_paths({nut: None})
-    assert library.file(nut).thumbnail is None and nut in gateway.ids_without_thumbnail()
+    assert set(slot.empty_ids()) == readable - {box, nut}
+    slot.set({nut: None})
+    assert library.file(nut).thumbnail is None and nut in slot.empty_ids()
 
     assert gateway.hashes_in_use() == {f.hash for f in files.values()}

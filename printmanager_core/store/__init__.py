@@ -18,8 +18,10 @@ The query language's SQL is in :mod:`.query_sql`.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator
 
+from .analytics import AnalyticsGateway
 from .collections import CollectionsGateway
 from .connection import (
     DB_NAME,
@@ -31,10 +33,17 @@ from .connection import (
     prepare_library_dir,
     schema_version,
 )
+from .consent import ConsentGateway
+from .crash import CrashGateway
+from .erase import secure_delete
 from .files import FilesGateway
 from .models import ModelsGateway
+from .retention import RetentionGateway
 from .roots import RootsGateway
+from .settings import SettingsGateway
+from .shares import SharesGateway
 from .tags import TagsGateway
+
 
 
 class Store:
@@ -84,9 +93,48 @@ class Store:
         """Whether another writer waits for the write lock (see ``LibraryDatabase.anyone_waiting``)."""
         return self.db.anyone_waiting()
 
+    # -- settings, consent and privacy records (store/settings.py … store/shares.py) --
+
+    @functools.cached_property
+    def settings(self) -> SettingsGateway:
+        """The ``settings`` table."""
+        return SettingsGateway(self.db)
+
+    @functools.cached_property
+    def consent(self) -> ConsentGateway:
+        """The append-only consent ledger."""
+        return ConsentGateway(self.db)
+
+    @functools.cached_property
+    def analytics(self) -> AnalyticsGateway:
+        """The analytics aggregates."""
+        return AnalyticsGateway(self.db)
+
+    @functools.cached_property
+    def crash_reports(self) -> CrashGateway:
+        """The crash reports kept in the library."""
+        return CrashGateway(self.db)
+
+    @functools.cached_property
+    def shares(self) -> SharesGateway:
+        """Share recipients, lists, links (tokens hashed) and the access log."""
+        return SharesGateway(self.db)
+
+    @functools.cached_property
+    def retention(self) -> RetentionGateway:
+        """The deletes behind the retention rules."""
+        return RetentionGateway(self.db)
+
 
 __all__ = [
     "Store",
+    "AnalyticsGateway",
+    "ConsentGateway",
+    "CrashGateway",
+    "RetentionGateway",
+    "SettingsGateway",
+    "SharesGateway",
+    "secure_delete",
     "DB_NAME",
     "SIDE_SUFFIXES",
     "LibraryDatabase",

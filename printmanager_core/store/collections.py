@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..records import CollectionRecord
-from ..settings import now_iso
+from ..clock import now_iso
 from .rows import Rows
 
 

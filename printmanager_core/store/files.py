@@ -112,12 +112,6 @@ class FilesGateway(Rows):
         )
         return [FileRecord.from_row(r) for r in self.rows(sql, [])]
 
-    def ids_without_thumbnail(self) -> list[int]:
-        """Present, readable files that have no thumbnail recorded."""
-        return [r[0] for r in self.db.execute(
-            "select id from files where missing = 0 and error is null and thumbnail_path is null"
-        ).fetchall()]
-
     def hashes_in_use(self) -> set[str]:
         """Every content hash a catalogued file has."""
         return {r[0] for r in self.db.execute("select distinct hash from files where hash is not null")}
@@ -128,12 +122,6 @@ class FilesGateway(Rows):
         """Replace a file's notes."""
         with self.db.conn:
             self.db.execute("update files set notes = ? where id = ?", [notes, file_id])
-
-    def set_thumbnail_paths(self, paths: dict[int, str | None]) -> None:
-        """Record (or clear, with None) the thumbnail of each file id, in one transaction."""
-        with self.db.conn:
-            for file_id, path in paths.items():
-                self.db.execute("update files set thumbnail_path = ? where id = ?", [path, file_id])
 
     def set_tags_text(self, file_id: int, names: Iterable[str]) -> None:
         """The denormalised, space-separated tag list (for search); in the caller's transaction."""

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from ..paths import stored_path
 from ..records import ModelRecord
-from ..settings import now_iso
+from ..clock import now_iso
 from .files import Where, exact_key
 from .rows import Rows
 

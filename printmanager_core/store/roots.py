@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..paths import path_from_store, stored_path
 from ..records import RootRecord
-from ..settings import now_iso
+from ..clock import now_iso
 from .rows import Rows
 
 
