@@ -90,7 +90,7 @@ def _slicer_to_row(value: SlicerInfo | None) -> tuple[Any, ...]:
 
 
 def _slicer_from_row(*values: Any) -> SlicerInfo:
-    return SlicerInfo(*values)
+    return _NO_SLICER if values == _NO_FACTS else SlicerInfo(*values)
 
 
 def _slicer(value: Any) -> SlicerInfo:
@@ -101,6 +101,7 @@ def _slicer(value: Any) -> SlicerInfo:
 
 SLICER_FIELDS = tuple(f.name for f in attrs.fields(SlicerInfo))
 _NO_SLICER = SlicerInfo()
+_NO_FACTS = (None,) * len(SLICER_FIELDS)
 
 
 @attrs.frozen
@@ -208,17 +209,7 @@ class FileRecord:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "FileRecord":
         """Build a record from a ``files`` row (optionally joined with ``model_name``, ``model_tags``)."""
-        kwargs: dict[str, Any] = {}
-        get = row.get
-        for name, columns, decode, default in _FROM_ROW:
-            if len(columns) == 1:
-                value = get(columns[0])
-                kwargs[name] = default if value is None else decode(value)
-            else:
-                value = decode(*[get(c) for c in columns])
-                kwargs[name] = default if value is None else value
-        kwargs["path"], kwargs["name"], kwargs["archive_path"] = _exact_file_paths(row)
-        return cls(**kwargs)
+        return _file_from_row(cls, row)
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape of a file (``ls --json``).
@@ -259,6 +250,37 @@ SCANNED_COLUMNS: tuple[str, ...] = tuple(
 _FROM_READER: tuple[tuple[str, tuple[str, ...], Callable[[Any], tuple[Any, ...]]], ...] = tuple(
     (f.name, _stored(f).columns, _stored(f).to_row) for f in attrs.fields(FileRecord) if _stored(f).read
 )
+
+
+def _compile_from_row() -> Callable[[type[FileRecord], dict[str, Any]], FileRecord]:
+    """``FileRecord.from_row``, written out from the field declarations once.
+
+    A search builds thousands of records, so the loop over the declarations runs
+    here, at import, as attrs does for ``__init__``: the function it makes reads
+    each column by name and converts only what needs converting.
+    """
+    namespace: dict[str, Any] = {"_exact_file_paths": _exact_file_paths}
+    args = []
+    for i, (name, columns, decode, default) in enumerate(_FROM_ROW):
+        namespace[f"_decode{i}"], namespace[f"_default{i}"] = decode, default
+        if len(columns) == 1:
+            value = f"get({columns[0]!r})"
+            converted = "v" if decode is _from_plain else f"_decode{i}(v)"
+        else:
+            value = f"_decode{i}({', '.join(f'get({c!r})' for c in columns)})"
+            converted = "v"
+        args.append(f"{name}=(_default{i} if (v := {value}) is None else {converted})")
+    source = (
+        "def from_row(cls, row):\n"
+        "    get = row.get\n"
+        "    path, name, archive_path = _exact_file_paths(row)\n"
+        f"    return cls(path=path, name=name, archive_path=archive_path, {', '.join(args)})\n"
+    )
+    exec(compile(source, "<FileRecord.from_row>", "exec"), namespace)
+    return namespace["from_row"]  # type: ignore[no-any-return]
+
+
+_file_from_row = _compile_from_row()
 
 
 def scanned_defaults() -> dict[str, Any]:
