@@ -3,51 +3,31 @@ tables' in ``sync_store.py``, and the store gateway ``catalogue_copy`` keeps pat
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shutil
 from pathlib import Path
 
+from architecture_support import sql_strings
+
 from printmanager_core import Library
 from printmanager_core.store.catalogue_copy import CatalogueCopy, Relocation
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "printmanager_sync"
-SQL = re.compile(
-    r"\b(select\b.*\bfrom\b|insert\s+(or\s+\w+\s+)?into\b|update\s+\w+\s+set\b|delete\s+from\b|pragma\s+\w+"
-    r"|create\s+(table|index)\b|drop\s+(table|index)\b)",
-    re.IGNORECASE | re.DOTALL,
-)
+GATEWAY = Path(__file__).resolve().parents[1] / "printmanager_core" / "store" / "catalogue_copy.py"
 
 
-def _strings(tree: ast.AST) -> list[tuple[int, str]]:
-    """Every string constant of a module except docstrings (f-strings' literal parts included)."""
-    docstrings = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                docstrings.add(id(first.value))
-    return [(n.lineno, n.value) for n in ast.walk(tree)
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]  # fmt: skip
-
-
-def test_no_sql_in_the_sync_plugin_outside_its_own_tables_module() -> None:
-    found = []
-    for path in sorted(PLUGIN.rglob("*.py")):
-        if path.name == "sync_store.py":
-            continue
-        for line, text in _strings(ast.parse(path.read_text(encoding="utf-8"))):
-            if SQL.search(text):
-                found.append(f"{path.relative_to(PLUGIN)}:{line}: {text[:60]!r}")
-    assert found == []
-    # the detector itself finds what it should
-    own = _strings(ast.parse((PLUGIN / "sync_store.py").read_text(encoding="utf-8")))
-    assert sum(1 for _line, text in own if SQL.search(text)) >= 10
-    # and sync_store touches only the plugin's own tables
-    for _line, text in own:
-        for table in re.findall(r"\b(?:from|into|update)\s+(?!set\b)(\w+)", text, re.IGNORECASE):
-            assert table.startswith("sync_"), text
+def test_no_sql_in_the_sync_plugin_and_its_own_tables_only_in_sync_store() -> None:
+    """The core tables through the store's gateway, the plugin's own through sqlite-utils'
+    table API in ``sync_store.py``: not one SQL string in the plugin."""
+    found = {str(p.relative_to(PLUGIN)): sql_strings(p) for p in sorted(PLUGIN.rglob("*.py"))}
+    assert {k: v for k, v in found.items() if v} == {}
+    assert len(sql_strings(GATEWAY)) >= 10  # the detector sees SQL where there is some
+    names = {str(p.relative_to(PLUGIN)) for p in PLUGIN.rglob("*.py")
+             if re.search(r"""db\[["']""", p.read_text(encoding="utf-8"))}  # fmt: skip
+    assert names == {"sync_store.py"}  # only sync_store opens tables
+    tables = set(re.findall(r"""db\[["'](\w+)["']\]""", (PLUGIN / "sync_store.py").read_text(encoding="utf-8")))
+    assert tables and all(t.startswith("sync_") for t in tables), tables
 
 
 def test_catalogue_copy_moves_rows_with_their_exact_bytes(tmp_path: Path, corpus: Path) -> None:

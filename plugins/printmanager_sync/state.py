@@ -1,5 +1,5 @@
-"""Local sync state, kept in the library database (tables ``sync_*``, migration m005;
-their SQL is in ``sync_store.py``).
+"""Local sync state, kept in the library database (tables ``sync_*``: created by
+``schema.py``, read and written by ``sync_store.py``).
 
 * key/value JSON: the backend config (never secrets), user id, device id, root
   keys, the last snapshot synced, cached container config;

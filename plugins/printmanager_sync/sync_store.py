@@ -1,4 +1,4 @@
-"""The sync plugin's own tables (``sync_*``, migration m005): the only SQL in the plugin.
+"""The sync plugin's own tables (``sync_*``, created by ``schema.py``): every read and write of them.
 
 * ``sync_state``: key/value JSON (backend config, device id, root keys, the last
   snapshot synced, the cached container config) — :class:`StateTables`;
@@ -8,8 +8,10 @@
 * ``sync_uploads``, ``sync_upload_parts``: the multipart upload journal, read and
   written by upload threads through a connection of its own — :class:`JournalTables`.
 
-What sync reads and writes of the core tables goes through the store's gateway
-(``printmanager_core.store.catalogue_copy``), never through SQL here.
+They are reached with sqlite-utils' table API (``get``, ``upsert_all``,
+``rows_where``, ``delete_where``): no SQL is written in the plugin. What sync reads
+and writes of the core tables goes through the store's gateway
+(``printmanager_core.store.catalogue_copy``).
 
 A path in ``sync_files`` and ``sync_uploads`` is text, or the exact bytes of a name
 that is not valid UTF-8 (SQLite text must be UTF-8): :func:`to_column` / :func:`from_column`.
@@ -23,6 +25,9 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Iterable
+
+from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError
 
 #: every table of the plugin, children first
 TABLES = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs", "sync_state")
@@ -48,17 +53,16 @@ def to_column(path: Any) -> Any:
 
 def clear_bookkeeping(conn: sqlite3.Connection) -> None:
     """Empty this device's bookkeeping tables in a copy of the database (a backup)."""
+    db = Database(conn)
     for table in BOOKKEEPING:
-        try:
-            conn.execute(f"delete from {table}")
-        except sqlite3.OperationalError:  # an older database without the table
-            pass
+        if db[table].exists():  # an older database may lack one
+            db[table].delete_where()
 
 
 class StateTables:
     """``sync_state``, ``sync_files`` and ``sync_blobs`` of one library database.
 
-    :param db: the library's database (``Library.db``).
+    :param db: the library's database (``Library.db``, a sqlite-utils database).
     """
 
     def __init__(self, db: Any):
@@ -68,64 +72,60 @@ class StateTables:
 
     def get(self, key: str, default: Any = None) -> Any:
         """The JSON value stored under ``key``, decoded; ``default`` when there is none."""
-        row = self.db.execute("select value from sync_state where key = ?", [key]).fetchone()
-        return json.loads(row[0]) if row else default
+        try:
+            row = self.db["sync_state"].get(key)
+        except NotFoundError:
+            return default
+        return json.loads(row["value"])
 
     def put(self, values: dict[str, Any]) -> None:
         """Store each value (as JSON) under its key, in one transaction."""
+        rows = [{"key": key, "value": json.dumps(value, sort_keys=True)} for key, value in values.items()]
         with self.db.conn:
-            for key, value in values.items():
-                self.db.execute(
-                    "insert into sync_state (key, value) values (?, ?) "
-                    "on conflict(key) do update set value = excluded.value",
-                    [key, json.dumps(value, sort_keys=True)],
-                )
+            self.db["sync_state"].upsert_all(rows, pk="key")
 
     def delete(self, keys: Iterable[str]) -> None:
         """Forget ``keys``."""
         with self.db.conn:
             for key in keys:
-                self.db.execute("delete from sync_state where key = ?", [key])
+                self.db["sync_state"].delete_where("key = ?", [key])
 
     # -- file ids ----------------------------------------------------------------
 
     def file_ids(self) -> dict[str, tuple[int, int, str]]:
         """path -> (size, mtime_ns, object id)."""
         return {
-            from_column(r[0]): (r[1], r[2], r[3])
-            for r in self.db.execute("select path, size, mtime_ns, blob from sync_files")
+            from_column(r["path"]): (r["size"], r["mtime_ns"], r["blob"])
+            for r in self.db["sync_files"].rows_where(select="path, size, mtime_ns, blob")
         }
 
     def put_file_ids(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         """Record (path, size, mtime_ns, object id) rows."""
+        records = [{"path": to_column(path), "size": size, "mtime_ns": mtime, "blob": blob}
+                   for path, size, mtime, blob in rows]  # fmt: skip
         with self.db.conn:
-            self.db.conn.executemany(
-                "insert into sync_files (path, size, mtime_ns, blob) values (?, ?, ?, ?) "
-                "on conflict(path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "blob = excluded.blob",
-                [(to_column(path), size, mtime, blob) for path, size, mtime, blob in rows],
-            )
+            self.db["sync_files"].upsert_all(records, pk="path")
 
     def delete_file_id(self, path: str) -> None:
         """Drop the cached id of ``path``."""
         with self.db.conn:
-            self.db.execute("delete from sync_files where path = ?", [to_column(path)])
+            self.db["sync_files"].delete_where("path = ?", [to_column(path)])
 
     # -- known blobs -------------------------------------------------------------
 
     def blobs(self) -> dict[str, int]:
         """Id -> stored size."""
-        return {r[0]: r[1] for r in self.db.execute("select id, size from sync_blobs")}
+        return {r["id"]: r["size"] for r in self.db["sync_blobs"].rows_where(select="id, size")}
 
     def put_blobs(self, blobs: Iterable[tuple[str, int]]) -> None:
         """Record (id, stored size) rows."""
         with self.db.conn:
-            self.db.conn.executemany("insert or replace into sync_blobs (id, size) values (?, ?)", list(blobs))
+            self.db["sync_blobs"].upsert_all([{"id": b, "size": n} for b, n in blobs], pk="id")
 
     def delete_blobs(self) -> None:
         """Forget every known blob."""
         with self.db.conn:
-            self.db.execute("delete from sync_blobs")
+            self.db["sync_blobs"].delete_where()
 
     # -- everything --------------------------------------------------------------
 
@@ -134,20 +134,22 @@ class StateTables:
         total = 0
         with self.db.conn:
             for table in TABLES:
-                total += self.db.execute(f"delete from {table}").rowcount
+                total += self.db[table].count
+                self.db[table].delete_where()
         return total
 
 
 class JournalTables:
     """``sync_uploads`` and ``sync_upload_parts`` through a connection of their own, safe to
-    use from several threads (one statement at a time).
+    use from several threads (one call at a time).
 
     :param db_path: the library's database file.
     """
 
     def __init__(self, db_path: str | Path):
+        # timeout=30: SQLite's busy handler waits up to 30 s for another writer
         self._conn = sqlite3.connect(str(db_path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA busy_timeout = 30000")
+        self._db = Database(self._conn)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -159,18 +161,17 @@ class JournalTables:
         """The row of the open upload of ``name`` — (name, upload id, salt hex, source path,
         size, mtime_ns, part size, object size) — and its parts' (number, etag, size); or None."""
         with self._lock:
-            row = self._conn.execute(
-                "select name, upload_id, salt, source, size, mtime_ns, part_size, object_size "
-                "from sync_uploads where name = ?",
-                [name],
-            ).fetchone()
-            if row is None:
+            try:
+                r = self._db["sync_uploads"].get(name)
+            except NotFoundError:
                 return None
             parts = [
-                (int(r[0]), str(r[1]), int(r[2]))
-                for r in self._conn.execute("select number, etag, size from sync_upload_parts where name = ?", [name])
+                (int(p["number"]), str(p["etag"]), int(p["size"]))
+                for p in self._db["sync_upload_parts"].rows_where("name = ?", [name], select="number, etag, size")
             ]
-        return (*row[:3], from_column(row[3]), *row[4:]), parts
+        row = (r["name"], r["upload_id"], r["salt"], from_column(r["source"]), r["size"], r["mtime_ns"],
+               r["part_size"], r["object_size"])  # fmt: skip
+        return row, parts
 
     def start(
         self, name: str, upload_id: str, salt_hex: str, source: str, size: int, mtime_ns: int, part_size: int,
@@ -178,29 +179,27 @@ class JournalTables:
     ) -> None:  # fmt: skip
         """Record a new upload, replacing any older record of the same object."""
         with self._lock, self._conn:
-            self._conn.execute("delete from sync_upload_parts where name = ?", [name])
-            self._conn.execute("delete from sync_uploads where name = ?", [name])
-            self._conn.execute(
-                "insert into sync_uploads (name, upload_id, salt, source, size, mtime_ns, part_size, object_size, "
-                "created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [name, upload_id, salt_hex, to_column(source), size, mtime_ns, part_size, object_size, created_at],
-            )
+            self._db["sync_upload_parts"].delete_where("name = ?", [name])
+            self._db["sync_uploads"].delete_where("name = ?", [name])
+            self._db["sync_uploads"].insert(
+                {"name": name, "upload_id": upload_id, "salt": salt_hex, "source": to_column(source), "size": size,
+                 "mtime_ns": mtime_ns, "part_size": part_size, "object_size": object_size, "created_at": created_at}
+            )  # fmt: skip
 
     def part_done(self, name: str, number: int, etag: str, size: int) -> None:
         """Record a part the server acknowledged."""
         with self._lock, self._conn:
-            self._conn.execute(
-                "insert or replace into sync_upload_parts (name, number, etag, size) values (?, ?, ?, ?)",
-                [name, number, etag, size],
+            self._db["sync_upload_parts"].insert(
+                {"name": name, "number": number, "etag": etag, "size": size}, replace=True
             )
 
     def finish(self, name: str) -> None:
         """Forget an upload (completed or aborted)."""
         with self._lock, self._conn:
-            self._conn.execute("delete from sync_upload_parts where name = ?", [name])
-            self._conn.execute("delete from sync_uploads where name = ?", [name])
+            self._db["sync_upload_parts"].delete_where("name = ?", [name])
+            self._db["sync_uploads"].delete_where("name = ?", [name])
 
     def open_uploads(self) -> list[tuple[str, str]]:
         """``(object name, upload id)`` of every open upload."""
         with self._lock:
-            return [(r[0], r[1]) for r in self._conn.execute("select name, upload_id from sync_uploads")]
+            return [(r["name"], r["upload_id"]) for r in self._db["sync_uploads"].rows_where(select="name, upload_id")]
