@@ -100,6 +100,19 @@ def make_thumbnail(library: "Library", file: "FileRecord", size: int) -> Any:
     """
 
 
+# --- web -----------------------------------------------------------------
+
+
+@hookspec
+def register_routes(register: Callable[..., None]) -> None:
+    """Add routes to the web app of ``printmanager serve``: call ``register(route)``.
+
+    :param register: callback taking a Starlette ``Route`` or ``Mount`` (its
+        ``path`` is its name); the app's guards (token, CSRF, read-only) apply to it
+        (see ``docs/plugin_hooks.md``).
+    """
+
+
 # --- credentials ---------------------------------------------------------
 
 

@@ -257,6 +257,55 @@ class Library:
             sql += f" limit {int(limit)}"
         return [FileRecord.from_row(dict(r)) for r in self._rows(sql, params)]
 
+    #: what :meth:`files_page` sorts by: the user's word and the column
+    FILE_SORTS = {
+        "path": "files.path",
+        "name": "files.name",
+        "date": "files.mtime_ns",
+        "added": "files.added_at",
+        "size": "files.size_bytes",
+        "triangles": "files.triangles",
+        "time": "files.print_time_s",
+    }
+
+    def files_page(
+        self,
+        query: str = "",
+        *,
+        sort: str = "path",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 60,
+    ) -> list[FileRecord]:
+        """One page of the files matching ``query`` (as :meth:`files`), in ``sort`` order.
+
+        :param sort: a key of :attr:`FILE_SORTS` (``name``, ``date``, ``size``,
+            ``triangles``, ``time``...); unknown values (None) sort last either way.
+        :param offset: how many matches to skip; :param limit: at most this many.
+        :raises UsageError: an unknown sort, or a bad query.
+        """
+        from .query import parse_query
+
+        column = self.FILE_SORTS.get(sort)
+        if column is None:
+            raise UsageError(f"cannot sort by {sort!r} (choose from {', '.join(self.FILE_SORTS)})")
+        where, params = parse_query(display_path(query or "")).sql()
+        direction = "desc" if descending else "asc"
+        order = f"{column} is null, {column} {direction}, files.id {direction}"
+        if column == "files.path":
+            order = f"files.path {direction}"
+        sql = (f"{_FILE_SELECT} where ({where}) and files.missing = 0 order by {order} "
+               f"limit {max(0, int(limit))} offset {max(0, int(offset))}")
+        return [FileRecord.from_row(dict(r)) for r in self._rows(sql, params)]
+
+    def count_files(self, query: str = "") -> int:
+        """How many present files match ``query``."""
+        from .query import parse_query
+
+        where, params = parse_query(display_path(query or "")).sql()
+        row = self.db.execute(f"select count(*) from files where ({where}) and files.missing = 0", list(params))
+        return int(row.fetchone()[0])
+
     def models(self, query: str = "", *, include_missing: bool = False) -> list[ModelRecord]:
         """Models with at least one file matching ``query``, ordered by name."""
         from .query import parse_query
