@@ -62,11 +62,15 @@ def access_token(library: "Library", *, renew: bool = False) -> tuple[str, bool]
 
     :param renew: make a new one even if one is stored (the old one stops working).
     :returns: ``(token, created)``; ``created`` is True when the token is new (show it once).
-    :raises TokenRequired: the vault plugin is not installed, so no token can be kept.
+    :raises TokenRequired: the vault plugin is not installed (or is blocked), so no token can be kept.
     """
+    from printmanager_core.plugins import get_plugin_manager
+
     try:
         import printmanager_vault
     except ImportError:
+        printmanager_vault = None
+    if printmanager_vault is None or not get_plugin_manager().is_registered(printmanager_vault):
         raise TokenRequired(
             "serving beyond this machine needs an access token kept in the vault; "
             "install 'printmanager[vault]' or serve on 127.0.0.1"
