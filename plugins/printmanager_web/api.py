@@ -7,6 +7,7 @@ Every route is listed in :data:`ROUTES` with what the OpenAPI document says of i
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from starlette.requests import Request
@@ -160,9 +161,19 @@ def download_file(request: Request) -> Response:
 
 @guarded
 def file_thumbnail(request: Request) -> Response:
-    """The file's thumbnail PNG (made on first request when the thumbnails plugin is installed)."""
+    """The file's thumbnail PNG (made on first request when the thumbnails plugin is installed).
+
+    ``?fallback=1``: a placeholder picture instead of a 404 (for pages).
+    """
     lib = _lib(request)
-    return thumbnail_response(lib, lib.file(int(request.path_params["file_id"])))
+    response = thumbnail_response(lib, lib.file(int(request.path_params["file_id"])))
+    if response.status_code == 404 and request.query_params.get("fallback"):
+        return FileResponse(NO_PICTURE, media_type="image/svg+xml", headers={"x-thumbnail": "none"})
+    return response
+
+
+#: what a page shows for a file without a thumbnail (``?fallback=1``)
+NO_PICTURE = Path(__file__).resolve().parent / "static" / "no-picture.svg"
 
 
 def thumbnail_response(lib: "Library", file: Any) -> Response:
@@ -375,7 +386,7 @@ ROUTES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
     ("GET", "/api/search", search, ["q", "limit"]),
     ("GET", "/api/files/{file_id:int}", show_file, []),
     ("GET", "/api/files/{file_id:int}/download", download_file, []),
-    ("GET", "/api/files/{file_id:int}/thumbnail", file_thumbnail, []),
+    ("GET", "/api/files/{file_id:int}/thumbnail", file_thumbnail, ["fallback"]),
     ("GET", "/api/files/{file_id:int}/mesh", file_mesh, []),
     ("POST", "/api/files/{file_id:int}/tags", file_tags, []),
     ("POST", "/api/files/{file_id:int}/notes", file_notes, []),
@@ -398,6 +409,7 @@ _PARAM_DOC = {
     "desc": ("boolean", "sort descending"),
     "offset": ("integer", "matches to skip"),
     "limit": ("integer", f"at most this many (up to {MAX_LIMIT})"),
+    "fallback": ("boolean", "a placeholder picture instead of 404 when there is no thumbnail"),
 }
 
 
