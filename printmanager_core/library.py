@@ -291,7 +291,7 @@ class Library:
             raise UsageError(f"cannot sort by {sort!r} (choose from {', '.join(self.FILE_SORTS)})")
         where, params = parse_query(display_path(query or "")).sql()
         direction = "desc" if descending else "asc"
-        order = f"{column} is null, {column} {direction}, files.id {direction}"
+        order = f"{column} {direction} nulls last, files.id {direction}"  # read off the m008 indexes
         if column == "files.path":
             order = f"files.path {direction}"
         sql = (f"{_FILE_SELECT} where ({where}) and files.missing = 0 order by {order} "

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -159,14 +160,26 @@ def download_file(request: Request) -> Response:
     return file_response(lib, lib.file(int(request.path_params["file_id"])))
 
 
-@guarded
-def file_thumbnail(request: Request) -> Response:
+async def file_thumbnail(request: Request) -> Response:
     """The file's thumbnail PNG (made on first request when the thumbnails plugin is installed).
 
     ``?fallback=1``: a placeholder picture instead of a 404 (for pages).
     """
     lib = _lib(request)
-    response = thumbnail_response(lib, lib.file(int(request.path_params["file_id"])))
+    try:
+        rec = lib.file(int(request.path_params["file_id"]))
+    except PrintManagerError as exc:
+        return error_response(exc)
+    cached = cached_thumbnail(lib, rec)
+    if cached is not None:  # the common case, answered on the event loop: a small PNG in the cache
+        stat = cached.stat()
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        headers = {"cache-control": "private, max-age=3600", "etag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        if stat.st_size <= MAX_INLINE_THUMBNAIL:
+            return Response(cached.read_bytes(), media_type="image/png", headers=headers)
+    response = await run_in_threadpool(thumbnail_response, lib, rec)
     if response.status_code == 404 and request.query_params.get("fallback"):
         return FileResponse(NO_PICTURE, media_type="image/svg+xml", headers={"x-thumbnail": "none"})
     return response
@@ -174,16 +187,29 @@ def file_thumbnail(request: Request) -> Response:
 
 #: what a page shows for a file without a thumbnail (``?fallback=1``)
 NO_PICTURE = Path(__file__).resolve().parent / "static" / "no-picture.svg"
+#: thumbnails up to this size are read in one go; larger ones are streamed
+MAX_INLINE_THUMBNAIL = 1024 * 1024
+
+
+def cached_thumbnail(lib: "Library", file: Any) -> Path | None:
+    """The file's recorded thumbnail, if it is a file inside the library directory."""
+    import os
+
+    path = file.thumbnail
+    if not path:
+        return None
+    real = os.path.realpath(path)
+    if real.startswith(os.path.realpath(lib.directory) + os.sep) and os.path.isfile(real):
+        return Path(real)
+    return None
 
 
 def thumbnail_response(lib: "Library", file: Any) -> Response:
-    """The PNG of a file's thumbnail, or 404 when it has none."""
-    import os
-
+    """The PNG of a file's thumbnail (made if the thumbnails plugin can), or 404 when it has none."""
     headers = {"cache-control": "private, max-age=3600"}
-    path = file.thumbnail
-    if path and os.path.isfile(path) and os.path.realpath(path).startswith(os.path.realpath(lib.directory) + os.sep):
-        return FileResponse(path, media_type="image/png", headers=headers)
+    cached = cached_thumbnail(lib, file)
+    if cached is not None:
+        return FileResponse(cached, media_type="image/png", headers=headers)
     try:
         from printmanager_thumbnails import thumbnail
     except ImportError:
@@ -276,14 +302,14 @@ async def start_scan(request: Request) -> Response:
 async def file_tags(request: Request) -> Response:
     """``{"add": [...], "remove": [...]}`` tags of a file; the file as JSON."""
     body = await _body(request)
-    return JSONResponse(_edit_tags(request, body, "file").as_json())
+    return JSONResponse((await run_in_threadpool(_edit_tags, request, body, "file")).as_json())
 
 
 @guarded_async
 async def model_tags(request: Request) -> Response:
     """``{"add": [...], "remove": [...]}`` tags of a model; the model as JSON."""
     body = await _body(request)
-    return JSONResponse(_edit_tags(request, body, "model").as_json())
+    return JSONResponse((await run_in_threadpool(_edit_tags, request, body, "model")).as_json())
 
 
 def _edit_tags(request: Request, body: dict[str, Any], kind: str) -> Any:
@@ -312,7 +338,8 @@ async def file_notes(request: Request) -> Response:
     notes = body.get("notes")
     if not isinstance(notes, str):
         raise UsageError("notes must be a string")
-    return JSONResponse(_lib(request).set_file_notes(int(request.path_params["file_id"]), notes).as_json())
+    lib, file_id = _lib(request), int(request.path_params["file_id"])
+    return JSONResponse((await run_in_threadpool(lib.set_file_notes, file_id, notes)).as_json())
 
 
 @guarded_async
@@ -321,13 +348,18 @@ async def edit_model(request: Request) -> Response:
     body = await _body(request)
     if not all(isinstance(v, str) for v in body.values()):
         raise UsageError("model fields must be strings")
-    return JSONResponse(_lib(request).update_model(int(request.path_params["model_id"]), **body).as_json())
+    lib, model_id = _lib(request), int(request.path_params["model_id"])
+    return JSONResponse((await run_in_threadpool(lambda: lib.update_model(model_id, **body))).as_json())
 
 
 @guarded_async
 async def model_collections(request: Request) -> Response:
     """``{"add": [...], "remove": [...]}`` collections of a model; the model as JSON."""
     body = await _body(request)
+    return JSONResponse((await run_in_threadpool(_edit_collections, request, body)).as_json())
+
+
+def _edit_collections(request: Request, body: dict[str, Any]) -> Any:
     lib = _lib(request)
     model = lib.model(int(request.path_params["model_id"]))
     add = body.get("add", [])
@@ -339,7 +371,7 @@ async def model_collections(request: Request) -> Response:
         lib.add_to_collection(name, model.id)
     for name in remove:
         lib.remove_from_collection(name, model.id)
-    return JSONResponse(lib.model(model.id).as_json())
+    return lib.model(model.id)
 
 
 class Scans:

@@ -301,3 +301,13 @@ def m007_exact_paths(db: Database) -> None:
     # display-text lookups: files use the path-first files_search index (m006)
     db.execute("create index idx_roots_path on roots (path)")
     db.execute("create index idx_models_path on models (path)")
+
+
+@migrations()
+def m008_sort_indexes(db: Database) -> None:
+    """Indexes for the orders a gallery pages through (``Library.files_page``): name,
+    date modified and print time. Size and triangles have theirs since m001; each
+    index also holds the row id, the tie-break, so a page is read off the index.
+    """
+    for column in ("name", "mtime_ns", "print_time_s", "added_at"):
+        db.table("files").create_index([column], index_name=f"files_by_{column}")
