@@ -70,6 +70,8 @@ def page_params(request: Request) -> dict[str, Any]:
         "descending": request.query_params.get("desc", "") in ("1", "true", "yes", "on"),
         "offset": _int(request, "offset", 0),
         "limit": _int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT),
+        "after": _int(request, "after", 0) or None,
+        "before": _int(request, "before", 0) or None,
     }
 
 
@@ -132,11 +134,13 @@ def guarded_async(view: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 @guarded
 def list_files(request: Request) -> Response:
-    """One page of files matching ``q``: ``{"total", "offset", "limit", "files": [...]}``."""
+    """One page of files matching ``q``: ``{"total", "offset", "limit", "files": [...], "next": {"after": ID}}``."""
     lib, p = _lib(request), page_params(request)
-    files = lib.files_page(p["query"], sort=p["sort"], descending=p["descending"], offset=p["offset"], limit=p["limit"])
+    files = lib.files_page(p["query"], sort=p["sort"], descending=p["descending"], offset=p["offset"],
+                           limit=p["limit"], after=p["after"], before=p["before"] if p["after"] is None else None)
     return JSONResponse({"total": lib.count_files(p["query"]), "offset": p["offset"], "limit": p["limit"],
-                         "files": [f.as_json() for f in files]})
+                         "files": [f.as_json() for f in files],
+                         "next": {"after": files[-1].id} if len(files) == p["limit"] else None})
 
 
 @guarded
@@ -414,7 +418,7 @@ class Scans:
 
 #: (method, path, view, summary, parameters) of every API route
 ROUTES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
-    ("GET", "/api/files", list_files, ["q", "sort", "desc", "offset", "limit"]),
+    ("GET", "/api/files", list_files, ["q", "sort", "desc", "offset", "limit", "after", "before"]),
     ("GET", "/api/search", search, ["q", "limit"]),
     ("GET", "/api/files/{file_id:int}", show_file, []),
     ("GET", "/api/files/{file_id:int}/download", download_file, []),
@@ -441,6 +445,8 @@ _PARAM_DOC = {
     "desc": ("boolean", "sort descending"),
     "offset": ("integer", "matches to skip"),
     "limit": ("integer", f"at most this many (up to {MAX_LIMIT})"),
+    "after": ("integer", "the page after this file id (the last of the page before): fast at any depth"),
+    "before": ("integer", "the page before this file id (the first of the page after)"),
     "fallback": ("boolean", "a placeholder picture instead of 404 when there is no thumbnail"),
 }
 

@@ -58,6 +58,13 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return response
 
 
+def _number(raw: str | None, default: int) -> int:
+    try:
+        return max(1, int(raw)) if raw else default
+    except ValueError:
+        return default
+
+
 def gallery(request: Request) -> Response:
     """``/``: the thumbnail grid."""
     web = state_of(request)
@@ -66,24 +73,28 @@ def gallery(request: Request) -> Response:
     query = gallery_query(params)
     sort = params.get("sort") or "name"
     descending = params.get("desc") in ("1", "on", "true")
-    try:
-        page = max(1, int(params.get("page") or 1))
-    except ValueError:
-        page = 1
+    page = _number(params.get("page"), 1)
+    after, before = _number(params.get("after"), 0) or None, _number(params.get("before"), 0) or None
     error = None
     files: list[FileRecord] = []
     total = 0
     try:
         total = lib.count_files(query)
         files = lib.files_page(query, sort=sort, descending=descending, offset=(page - 1) * PAGE_SIZE,
-                               limit=PAGE_SIZE)
+                               limit=PAGE_SIZE, after=after, before=before if after is None else None)
     except PrintManagerError as exc:
         error = str(exc)
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    keep = {k: v for k, v in params.items() if k != "page" and v}
+    keep = {k: v for k, v in params.items() if k not in ("page", "after", "before") and v}
 
     def page_url(n: int) -> str:
-        return "/?" + urlencode({**keep, "page": n})
+        """The link to page ``n`` (the next or the previous one: keyset, fast at any depth)."""
+        cursor: dict[str, Any] = {}
+        if files and n == page + 1:
+            cursor = {"after": files[-1].id}
+        elif files and n == page - 1 and n > 1:
+            cursor = {"before": files[0].id}
+        return "/?" + urlencode({**keep, "page": n, **cursor})
 
     return _render(request, "gallery.html", {
         "files": files, "total": total, "page": page, "pages": pages, "page_url": page_url,
