@@ -23,8 +23,9 @@ from starlette.templating import Jinja2Templates
 from printmanager_core.paths import display_path
 
 from . import units
-from .api import Scans, api_routes
+from .api import api_routes
 from .pages import page_routes
+from .scans import Scans
 from .security import LOOPBACK_HOSTS, Guard, is_loopback
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from printmanager_core.errors import NotFound, PrintManagerError
 
-from .api import state_of
+from .views import state_of
 from .mesh import MAX_PREVIEW_TRIANGLES, can_preview
 
 if TYPE_CHECKING:  # pragma: no cover
