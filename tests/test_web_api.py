@@ -155,6 +155,20 @@ def test_mesh_preview_is_the_mesh_as_binary_stl(served: dict[str, Any]) -> None:
             assert preview_mesh(lib, mesh_file).triangles == mesh_file.triangles, fmt
 
 
+def test_huge_mesh_preview_is_decimated_and_says_so(served: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from printmanager_web import mesh
+
+    lib = served["lib"]
+    rec = max((f for f in lib.files("triangles>0") if not f.archive_path), key=lambda f: f.triangles)
+    monkeypatch.setattr(mesh, "MAX_PREVIEW_TRIANGLES", rec.triangles // 10)  # the server runs in this process
+    with client(served["base"]) as http:
+        got = http.get(f"/api/files/{rec.id}/mesh")
+    assert got.headers["x-preview-decimated"] == "1"
+    shown = int(got.headers["x-preview-triangles"])
+    assert 0 < shown <= rec.triangles // 10 and int(got.headers["x-source-triangles"]) == rec.triangles
+    assert struct.unpack("<I", got.content[80:84])[0] == shown
+
+
 def test_decimated_preview_keeps_the_shape(served: dict[str, Any]) -> None:
     lib = served["lib"]
     rec = max((f for f in lib.files("format:stl triangles>0") if not f.archive_path), key=lambda f: f.triangles)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from typing import TYPE_CHECKING
 
 import attrs
@@ -26,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: above this many triangles the preview is a decimated copy of the mesh
 MAX_PREVIEW_TRIANGLES = 200_000
+#: how many previews are made at once
+_PREVIEWS = threading.BoundedSemaphore(2)
 
 
 @attrs.frozen
@@ -47,8 +50,9 @@ def can_preview(file: "FileRecord") -> bool:
     return not file.error and callable(getattr(reader_for(file.name), "triangles", None))
 
 
-def preview_mesh(library: "Library", file: "FileRecord", *, max_triangles: int = MAX_PREVIEW_TRIANGLES) -> PreviewMesh:
-    """The preview mesh of a catalogued file (decimated above ``max_triangles``).
+def preview_mesh(library: "Library", file: "FileRecord", *, max_triangles: int | None = None) -> PreviewMesh:
+    """The preview mesh of a catalogued file (decimated above ``max_triangles``,
+    default :data:`MAX_PREVIEW_TRIANGLES`).
 
     :raises WebError: the file is no mesh, or cannot be read.
     """
@@ -56,17 +60,22 @@ def preview_mesh(library: "Library", file: "FileRecord", *, max_triangles: int =
     provide = getattr(reader, "triangles", None)
     if not callable(provide):
         raise WebError(f"{file.format or 'this'} file has no mesh to preview")
-    with library.open_file(file) as fh:
-        data = fh.read()
-    try:
-        tris = np.asarray(provide(Source.from_bytes(file.name, data, limits=library.limits)), dtype=np.float32)
-    except ReadError as exc:
-        raise WebError(f"cannot read the mesh: {exc}") from None
-    tris = tris.reshape(-1, 3, 3)
-    source_count = len(tris)
-    if source_count > max_triangles:
-        tris = decimate(tris, max_triangles)
-    return PreviewMesh(binary_stl(tris), len(tris), source_count)
+    with _PREVIEWS:  # a few at a time: a huge mesh takes memory while it is read
+        if file.archive_path:
+            with library.open_file(file) as fh:
+                source = Source.from_bytes(file.name, fh.read(), limits=library.limits)
+        else:
+            source = Source.from_path(file.path, limits=library.limits)
+        try:
+            tris = np.asarray(provide(source), dtype=np.float32)
+        except ReadError as exc:
+            raise WebError(f"cannot read the mesh: {exc}") from None
+        tris = tris.reshape(-1, 3, 3)
+        source_count = len(tris)
+        bound = MAX_PREVIEW_TRIANGLES if max_triangles is None else max_triangles
+        if source_count > bound:
+            tris = decimate(tris, bound)
+        return PreviewMesh(binary_stl(tris), len(tris), source_count)
 
 
 def decimate(tris: np.ndarray, target: int) -> np.ndarray:
