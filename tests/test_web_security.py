@@ -129,9 +129,11 @@ def test_wrong_or_missing_token_is_401(world: dict[str, Any]) -> None:
             assert http.get("/", headers=good).status_code == 200
             assert http.get(f"/api/files/{rec.id}/download", headers=good).content == Path(rec.path).read_bytes()
         with client(base) as browser:  # a browser opens the link with the token once, then keeps a cookie
-            first = browser.get("/", params={"token": token})
-            assert first.status_code == 200 and "pm_token" in first.headers["set-cookie"]
+            first = browser.get("/", params={"token": token, "q": "benchy"})
+            assert first.status_code == 303 and first.headers["location"] == "/?q=benchy"  # the token leaves the URL
+            assert "pm_token" in first.headers["set-cookie"]
             assert "HttpOnly" in first.headers["set-cookie"] and "SameSite=Strict" in first.headers["set-cookie"]
+            assert browser.get("/?q=benchy").status_code == 200
             assert browser.get("/api/files").status_code == 200
             # with the token, writes still need the CSRF token
             assert browser.post(f"/api/files/{rec.id}/tags", json={"add": ["refused"]}).status_code == 403

@@ -150,7 +150,6 @@ class Guard:
         if self.allowed_hosts is not None and _host_name(host) not in self.allowed_hosts:
             await _refuse(send, 400, f"host {host!r} is not served here")
             return
-        set_cookie = None
         if self.token is not None:
             query_token = _query_value(scope, "token")
             presented = _bearer(headers) or _cookie(headers, TOKEN_COOKIE) or query_token
@@ -158,8 +157,11 @@ class Guard:
                 await _refuse(send, 401, "an access token is required (Authorization: Bearer TOKEN)",
                               extra=[(b"www-authenticate", b'Bearer realm="printmanager"')])
                 return
-            if query_token and _cookie(headers, TOKEN_COOKIE) != self.token:
-                set_cookie = f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            if query_token and same_secret(query_token, self.token) and scope["method"].upper() == "GET":
+                # a link with the token: keep it in a cookie and drop it from the address bar and history
+                cookie = f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+                await _redirect_without_token(scope, send, cookie)
+                return
         method = scope["method"].upper()
         if method not in SAFE_METHODS:
             if self.read_only:
@@ -180,8 +182,6 @@ class Guard:
                 for name, value in _SECURITY_HEADERS:
                     if name not in names:
                         extra.append((name, value))
-                if set_cookie:
-                    extra.append((b"set-cookie", set_cookie.encode()))
                 message = {**message, "headers": extra}
             await send(message)
 
@@ -221,6 +221,18 @@ def _query_value(scope: Scope, name: str) -> str | None:
 
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     return values[0] if values else None
+
+
+async def _redirect_without_token(scope: Scope, send: Send, cookie: str) -> None:
+    from urllib.parse import parse_qsl, quote, urlencode
+
+    kept = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            if k != "token"]
+    location = quote(scope.get("path", "/")) + (f"?{urlencode(kept)}" if kept else "")
+    headers = [(b"location", location.encode("latin-1")), (b"set-cookie", cookie.encode()),
+               (b"content-length", b"0"), (b"cache-control", b"no-store"), *_SECURITY_HEADERS]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _refuse(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
