@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import urlsplit
@@ -145,6 +146,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host = headers.get("host", "")
         if self.allowed_hosts is not None and _host_name(host) not in self.allowed_hosts:
@@ -178,6 +180,8 @@ class Guard:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 extra = list(message.get("headers", []))
+                took = (time.perf_counter() - started) * 1000
+                extra.append((b"server-timing", f"app;dur={took:.2f}".encode()))  # the server's own time
                 names = {k.lower() for k, _ in extra}
                 for name, value in _SECURITY_HEADERS:
                     if name not in names:
