@@ -238,3 +238,4 @@ def test_loopback_server_refuses_other_host_names(world: dict[str, Any]) -> None
             got = http.get("/")
             assert got.headers["x-frame-options"] == "DENY" and got.headers["x-content-type-options"] == "nosniff"
             assert "frame-ancestors 'none'" in got.headers["content-security-policy"]
+            assert got.headers["server-timing"].startswith("app;dur=")
