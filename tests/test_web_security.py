@@ -239,3 +239,22 @@ def test_loopback_server_refuses_other_host_names(world: dict[str, Any]) -> None
             assert got.headers["x-frame-options"] == "DENY" and got.headers["x-content-type-options"] == "nosniff"
             assert "frame-ancestors 'none'" in got.headers["content-security-policy"]
             assert got.headers["server-timing"].startswith("app;dur=")
+
+
+def test_pages_escape_what_the_user_typed(world: dict[str, Any]) -> None:
+    lib = world["lib"]
+    rec = next(f for f in lib.files("format:stl") if not f.archive_path)
+    lib.update_model(rec.model_id, creator="<script>alert(1)</script>", source_url="javascript:alert(2)")
+    lib.set_file_notes(rec.id, '"><img src=x onerror=alert(3)>')
+    try:
+        for read_only in (False, True):
+            with running(create_app(lib, read_only=read_only)) as base, client(base) as http:
+                page = http.get(f"/models/{rec.model_id}").text
+                assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+                assert 'href="javascript:' not in page
+                assert "<img src=x" not in page
+                gallery = http.get("/", params={"q": '"><script>alert(4)</script>'}).text
+                assert "<script>alert(4)" not in gallery
+    finally:
+        lib.update_model(rec.model_id, creator="", source_url="")
+        lib.set_file_notes(rec.id, "")
