@@ -358,6 +358,18 @@ class Library:
         )
         return [ModelRecord.from_row(dict(r)) for r in self._rows(sql, params)]
 
+    def models_page(self, query: str = "", *, offset: int = 0, limit: int = 60) -> tuple[list[ModelRecord], int]:
+        """One page of :meth:`models` (same order) and how many models match in all."""
+        from .query import parse_query
+
+        where, params = parse_query(display_path(query or "")).sql()
+        matching = (f"models.missing = 0 and models.id in (select files.model_id from files where ({where}) "
+                    "and files.missing = 0)")
+        total = int(self.db.execute(f"select count(*) from models where {matching}", list(params)).fetchone()[0])
+        sql = (f"{_MODEL_SELECT} where {matching} order by models.name, models.path "
+               f"limit {max(0, int(limit))} offset {max(0, int(offset))}")
+        return [ModelRecord.from_row(dict(r)) for r in self._rows(sql, params)], total
+
     def file(self, id_or_path: int | str | os.PathLike[str]) -> FileRecord:
         """One file by id or by path (absolute or relative to the current directory).
 

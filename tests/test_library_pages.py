@@ -67,3 +67,11 @@ def test_collection_query_term(lib: Any) -> None:
         model = lib.model(f.model_id)
         assert query.match(f, model) == (f.model_id == rec.model_id)
     assert lib.files("collection:nowhere") == []
+
+
+def test_models_page_is_a_page_of_models(lib: Any) -> None:
+    for query in ("", "format:stl", "benchy"):
+        everything = lib.models(query)
+        pages = [lib.models_page(query, offset=i, limit=3) for i in range(0, len(everything) + 3, 3)]
+        assert all(total == len(everything) for _, total in pages)
+        assert [m.id for page, _ in pages for m in page] == [m.id for m in everything], query

@@ -139,9 +139,8 @@ def file_mesh(request: Request) -> Response:
 def list_models(request: Request) -> Response:
     """Models with a file matching ``q``, as ``printmanager models --json`` (paged by offset/limit)."""
     p = page_params(request)
-    found = library_of(request).models(p["query"])
-    return JSONResponse([m.as_json() for m in found[p["offset"]: p["offset"] + p["limit"]]],
-                        headers={"x-total-count": str(len(found))})
+    found, total = library_of(request).models_page(p["query"], offset=p["offset"], limit=p["limit"])
+    return JSONResponse([m.as_json() for m in found], headers={"x-total-count": str(total)})
 
 
 @guarded
