@@ -315,3 +315,20 @@ def test_gallery_pager_walks_every_file(served: dict[str, Any]) -> None:
         finally:
             pages_module.PAGE_SIZE = old
     assert seen == [f.id for f in lib.files_page("", sort="triangles", descending=True, limit=10_000)]
+
+
+def test_gallery_of_models_and_their_thumbnails(served: dict[str, Any]) -> None:
+    lib = served["lib"]
+    models, total = lib.models_page("format:stl", limit=60)
+    with client(served["base"]) as http:
+        page = http.get("/", params={"view": "models", "q": "format:stl"})
+        assert page.status_code == 200 and f"{total} model" in page.text
+        assert [int(x) for x in __import__("re").findall(r'data-model-id="(\d+)"', page.text)] == [m.id for m in models]
+        pictured = http.get(f"/api/models/{models[0].id}/thumbnail")
+        assert pictured.status_code == 200 and pictured.content.startswith(b"\x89PNG\r\n\x1a\n")
+        assert http.get("/api/models/999999/thumbnail").status_code == 404
+        broken = next(f for f in lib.files("has:error") if not f.thumbnail)
+        assert http.get(f"/api/files/{broken.id}/thumbnail").status_code == 404
+        placeholder = http.get(f"/api/files/{broken.id}/thumbnail", params={"fallback": "1"})
+        assert placeholder.status_code == 200 and placeholder.headers["x-thumbnail"] == "none"
+        assert placeholder.headers["content-type"].startswith("image/svg+xml")

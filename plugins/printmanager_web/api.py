@@ -118,6 +118,33 @@ def thumbnail_response(lib: "Library", file: Any) -> Response:
     return FileResponse(made.path, media_type="image/png", headers=headers)
 
 
+async def model_thumbnail(request: Request) -> Response:
+    """The model's thumbnail PNG: its best file's (see docs/thumbnails.md); ``?fallback=1`` as for files."""
+    lib = library_of(request)
+    try:
+        model = lib.model(int(request.path_params["model_id"]))
+    except PrintManagerError as exc:
+        return error_response(exc)
+    made = await run_in_threadpool(_best_picture, lib, model.id)
+    if made is not None:
+        return FileResponse(made, media_type="image/png", headers={"cache-control": "private, max-age=3600"})
+    if request.query_params.get("fallback"):
+        return FileResponse(NO_PICTURE, media_type="image/svg+xml", headers={"x-thumbnail": "none"})
+    return JSONResponse({"error": "no thumbnail for this model"}, status_code=404)
+
+
+def _best_picture(lib: "Library", model_id: int) -> Path | None:
+    try:
+        from printmanager_thumbnails import model_thumbnail as best
+    except ImportError:
+        return None
+    try:
+        made = best(lib, model_id)
+    except PrintManagerError:
+        return None
+    return None if made is None else Path(made.path)
+
+
 @guarded
 def file_mesh(request: Request) -> Response:
     """The file's mesh for the 3D preview, as binary STL; decimated above a size (see headers)."""
@@ -200,6 +227,7 @@ ROUTES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
     ("GET", "/api/models/{model_id:int}", show_model, []),
     ("POST", "/api/models/{model_id:int}", edits.edit_model, []),
     ("GET", "/api/models/{model_id:int}/zip", model_zip, []),
+    ("GET", "/api/models/{model_id:int}/thumbnail", model_thumbnail, ["fallback"]),
     ("POST", "/api/models/{model_id:int}/tags", edits.model_tags, []),
     ("POST", "/api/models/{model_id:int}/collections", edits.model_collections, []),
     ("GET", "/api/collections", list_collections, []),

@@ -16,7 +16,7 @@ from .views import state_of
 from .mesh import MAX_PREVIEW_TRIANGLES, can_preview
 
 if TYPE_CHECKING:  # pragma: no cover
-    from printmanager_core.records import FileRecord
+    from printmanager_core.records import FileRecord, ModelRecord
 
 PAGE_SIZE = 60
 #: the formats offered in the gallery's format filter
@@ -77,11 +77,16 @@ def gallery(request: Request) -> Response:
     after, before = _number(params.get("after"), 0) or None, _number(params.get("before"), 0) or None
     error = None
     files: list[FileRecord] = []
+    models: list[ModelRecord] = []
     total = 0
+    view = "models" if params.get("view") == "models" else "files"
     try:
-        total = lib.count_files(query)
-        files = lib.files_page(query, sort=sort, descending=descending, offset=(page - 1) * PAGE_SIZE,
-                               limit=PAGE_SIZE, after=after, before=before if after is None else None)
+        if view == "models":
+            models, total = lib.models_page(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        else:
+            total = lib.count_files(query)
+            files = lib.files_page(query, sort=sort, descending=descending, offset=(page - 1) * PAGE_SIZE,
+                                   limit=PAGE_SIZE, after=after, before=before if after is None else None)
     except PrintManagerError as exc:
         error = str(exc)
     pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -97,7 +102,7 @@ def gallery(request: Request) -> Response:
         return "/?" + urlencode({**keep, "page": n, **cursor})
 
     return _render(request, "gallery.html", {
-        "files": files, "total": total, "page": page, "pages": pages, "page_url": page_url,
+        "files": files, "models": models, "view": view, "total": total, "page": page, "pages": pages, "page_url": page_url,
         "params": params, "query": query, "error": error, "sort": sort, "descending": descending,
         "formats": FORMATS, "sorts": SORTS, "tags": list(lib.tags()),
         "collections": [c["name"] for c in lib.collections()],
