@@ -259,7 +259,7 @@ def interrupted_scans(rng: Any, work: Path, rounds: int, kills_per_round: int, s
             f"round {r}: only interrupted: {sorted(got.keys() - want.keys())[:5]}, "
             f"only uninterrupted: {sorted(want.keys() - got.keys())[:5]}"
         )
-        assert got == want, [p for p in got if got[p] != want[p]][:5]
+        assert got == want, [(p, got[p], want[p]) for p in got if got[p] != want[p]][:5]
         assert present_models(lib) == present_models(reference)
         for gone in missing_paths(lib):  # what is marked missing really is gone
             assert gone not in got
