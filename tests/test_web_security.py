@@ -158,6 +158,9 @@ def test_csrf_on_every_write(world: dict[str, Any]) -> None:
             assert form.status_code == 403, url
         _unchanged(lib)
         rec = lib.files("format:stl", limit=1)[0]
+        huge = http.post(f"/api/files/{rec.id}/notes", content=b'{"notes": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+                         headers={"X-CSRF-Token": right, "Content-Type": "application/json"})
+        assert huge.status_code == 413 and lib.file(rec.id).notes != "x"
         ok = http.post(f"/api/files/{rec.id}/tags", json={"add": ["allowed"]},
                        headers={"X-CSRF-Token": right, "Origin": base})
         assert ok.status_code == 200 and "allowed" in lib.file(rec.id).tags

@@ -16,6 +16,7 @@ from printmanager_core.errors import UsageError
 
 from .views import guarded_async, json_body, library_of, names_in, state_of
 
+
 @guarded_async
 async def start_scan(request: Request) -> Response:
     """Scan every root in the background; ``202`` with the status (``409`` if one runs)."""

@@ -35,6 +35,8 @@ TOKEN_COOKIE = "pm_token"
 #: the header (or, for forms, field) carrying the CSRF token on writes
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: the largest request body a write may send (edits are small JSON objects)
+MAX_BODY = 1024 * 1024
 LOOPBACK_NAMES = ("localhost",)
 
 Scope = dict[str, Any]
@@ -175,6 +177,10 @@ class Guard:
                 return
             if origin == "null" or not same_secret(headers.get(CSRF_HEADER), self.csrf_token):
                 await _refuse(send, 403, "missing or wrong CSRF token (X-CSRF-Token)")
+                return
+            length = headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > MAX_BODY or "chunked" in headers.get("transfer-encoding", ""):
+                await _refuse(send, 413, f"a request body holds at most {MAX_BODY:,} bytes, with a Content-Length")
                 return
 
         async def send_with_headers(message: dict[str, Any]) -> None:

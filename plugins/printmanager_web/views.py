@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from printmanager_core.errors import NotFound, PrintManagerError, UsageError
+from printmanager_core.errors import LibraryBusy, NotFound, PrintManagerError, UsageError
 
 from .errors import OutsideRoots, WebError
 
@@ -27,7 +27,7 @@ def state_of(request: Request) -> "WebState":
 
 
 def error_response(exc: Exception) -> JSONResponse:
-    """A library error as JSON with the matching status (404, 400, 403, 409)."""
+    """A library error as JSON with the matching status (404, 400, 403, 409, 422)."""
     status = 400
     if isinstance(exc, NotFound):
         status = 404
@@ -35,12 +35,16 @@ def error_response(exc: Exception) -> JSONResponse:
         status = 403
     elif isinstance(exc, WebError):
         status = 422
-    elif type(exc).__name__ == "LibraryBusy":
+    elif isinstance(exc, LibraryBusy):
         status = 409
     return JSONResponse({"error": str(exc)}, status_code=status)
 
 
 def int_param(request: Request, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    """The whole-number query parameter ``name``, clamped to ``[low, high]``.
+
+    :raises UsageError: it is not a whole number.
+    """
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
@@ -66,6 +70,7 @@ def page_params(request: Request) -> dict[str, Any]:
 
 
 def library_of(request: Request) -> "Library":
+    """The library the app serves."""
     return state_of(request).library
 
 
@@ -76,6 +81,10 @@ def _json_body(data: Any) -> dict[str, Any]:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object body.
+
+    :raises UsageError: the body is not JSON, or not an object.
+    """
     try:
         return _json_body(await request.json())
     except ValueError:
@@ -83,6 +92,10 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def names_in(body: dict[str, Any], key: str) -> list[str]:
+    """``body[key]`` as a list of names (a string is split at spaces).
+
+    :raises UsageError: it is neither a string nor a list of strings.
+    """
     value = body.get(key, [])
     if isinstance(value, str):
         value = value.split()
