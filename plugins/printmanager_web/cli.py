@@ -28,6 +28,12 @@ def register(cli: click.Group) -> None:
         from .security import access_token, is_loopback
 
         lib = state.library
+        if port == 0:  # any free port, named in the line below
+            import socket
+
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+                probe.bind((host, 0))
+                port = probe.getsockname()[1]
         token = None
         shown = f"http://{host}:{port}/"
         if not is_loopback(host):
