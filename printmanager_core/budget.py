@@ -39,9 +39,9 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-__all__ = ["OverBudget", "check", "limit", "remaining"]
+__all__ = ["OverBudget", "check", "limit", "on_work_start", "remaining"]
 
 
 class OverBudget(BaseException):
@@ -97,6 +97,21 @@ def _can_signal() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+#: called when an outermost budget begins (see :func:`on_work_start`)
+_work_start: Callable[[], None] | None = None
+
+
+def on_work_start(callback: Callable[[], None] | None) -> None:
+    """Have ``callback`` called whenever an outermost budgeted block begins in this process.
+
+    The scanner's worker processes use it to tell the parent's watchdog
+    (:mod:`.watchdog`) that a new piece of work, with a budget of its own, has
+    started (an archive's next member, say). None removes it.
+    """
+    global _work_start
+    _work_start = callback
+
+
 @contextmanager
 def limit(seconds: float | None = None, memory_bytes: int | None = None) -> Iterator[None]:
     """Run the block under a time budget and (in worker processes on Linux) a memory bound.
@@ -107,6 +122,8 @@ def limit(seconds: float | None = None, memory_bytes: int | None = None) -> Iter
         block runs (see the module docstring for where it is enforced); None for no bound.
     :raises OverBudget: the block ran past the budget.
     """
+    if _work_start is not None and not _state.deadlines:
+        _work_start()
     with _memory_bound(memory_bytes), _deadline(seconds):
         yield
 

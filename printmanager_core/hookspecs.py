@@ -14,8 +14,11 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
+    from sqlite_utils.migrations import Migrations
+
     from .library import Library
     from .records import FileRecord
+    from .settings import Setting
 
 hookspec = pluggy.HookspecMarker("printmanager")
 hookimpl = pluggy.HookimplMarker("printmanager")
@@ -30,6 +33,27 @@ def register_readers(register: Callable[..., None]) -> None:
 
     :param register: callback taking an object that satisfies
         :class:`printmanager_core.readers.base.Reader`.
+    """
+
+
+# --- plugins' own schema and settings -----------------------------------
+
+
+@hookspec
+def register_migrations(register: "Callable[[Migrations], None]") -> None:
+    """Register this plugin's schema migrations: call ``register(migrations)`` once per set.
+
+    :param register: callback taking a ``sqlite_utils.Migrations`` named after the
+        plugin; applied when a library opens, after the core's migrations.
+    """
+
+
+@hookspec
+def register_settings(register: "Callable[[Setting], None]") -> None:
+    """Register the settings this plugin owns: call ``register(Setting(key, default, ...))``.
+
+    :param register: callback taking a :class:`printmanager_core.settings.Setting`
+        whose key is ``"<plugin>.<name>"``.
     """
 
 

@@ -14,37 +14,35 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
 from .errors import LibraryClosed, LibraryError, NotFound, UsageError, printable
 from .locking import LOCK_NAME, Holder, WriteLock
-from .paths import display_path, is_within, resolve_library_dir, stored_path
-from .plugins import get_plugin_manager
+from .paths import display_path, is_within, resolve_library_dir
+from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
-from .records import FileRecord, ModelRecord, ScanReport
-from .settings import Settings, now_iso
+from .readers.ziputil import read_member, safe_members
+from .query import parse_query
+from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanReport
+from .roots import containing_root, fold_nested, place
+from .scan import Scanner, Target
+from .settings import Settings
 from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
+from .store.files import FilesGateway
+from .store.models import EDITABLE as MODEL_FIELDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
+    from .privacy.retention import RetentionReport
 
 #: separator between an archive's path and a member path in ``FileRecord.path``
 ARCHIVE_SEP = "!/"
-
-_FILE_SELECT = (
-    "select files.*, models.name as model_name, models.tags as model_tags "
-    "from files left join models on models.id = files.model_id"
-)
-_MODEL_SELECT = (
-    "select models.*, "
-    "(select count(*) from files where files.model_id = models.id and files.missing = 0) as file_count, "
-    "(select group_concat(collections.name, char(31)) from collection_models "
-    " join collections on collections.id = collection_models.collection_id "
-    " where collection_models.model_id = models.id) as collection_names "
-    "from models"
-)
-
 
 log = logging.getLogger("printmanager")
 
@@ -111,9 +109,9 @@ class Library:
         try:
             self.settings = Settings(self.db)
             self.pm = get_plugin_manager()
-            from .privacy.retention import apply_on_open
+            from .plugin_schema import migrate_plugins
 
-            apply_on_open(self)
+            migrate_plugins(self.db)  # plugins' own tables, after the core's (docs/plugin_hooks.md)
         except BaseException:
             self.db.close()
             raise
@@ -139,6 +137,22 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- privacy -------------------------------------------------------------
+
+    def apply_retention(self, *, now: "datetime | None" = None) -> "RetentionReport":
+        """Delete every record a retention rule says has expired (docs/privacy.md, "Retention").
+
+        Opening a library deletes nothing; the CLI calls this after each command
+        (while ``retention.auto`` is on) and ``printmanager privacy retention
+        apply`` does on request. An app embedding the library calls it on its
+        own schedule (e.g. daily). Errors are raised, not swallowed.
+
+        :param now: the moment the cutoffs are counted from (default: now).
+        """
+        from .privacy import retention
+
+        return retention.apply(self.db, self.settings, now=now)
 
     # -- the write lock ------------------------------------------------------
 
@@ -177,18 +191,18 @@ class Library:
         is returned); a folder holding roots becomes the root they are folded
         into, keeping their files' ids, tags and notes (docs/guide.md, "Roots").
         """
-        from .roots import place
-
         p = Path(path).expanduser().resolve()
         if not p.is_dir():
             raise NotFound(f"{display_path(str(path))}: not a folder")
-        return place(self.db, p)
+        return place(self.store, p)
 
     def roots(self) -> list[str]:
         """The folders added to the library (exact paths), in path order."""
-        from .roots import root_rows
+        return [r.path for r in self.root_records()]
 
-        return sorted(path for _, path in root_rows(self.db))
+    def root_records(self) -> list[RootRecord]:
+        """The roots of the library as records (id, exact path, when added), in path order."""
+        return sorted(self.store.roots.all(), key=lambda r: r.path)
 
     @_writing("scan")
     def scan(
@@ -208,10 +222,7 @@ class Library:
         :param progress: called as ``progress(done, total)`` while files are read.
         :param thumbnails: let plugins make thumbnails after the scan.
         """
-        from .roots import containing_root, fold_nested, root_rows
-        from .scan import Scanner, Target
-
-        fold_nested(self.db)  # heals a library whose roots overlap
+        fold_nested(self.store)  # heals a library whose roots overlap
         folders = []
         for p in paths:
             self.add_root(p)
@@ -219,7 +230,8 @@ class Library:
         targets: list[Target] = []
         if paths:
             for folder in folders:
-                root_id, root = containing_root(self.db, folder) or (0, "")
+                found = containing_root(self.store, folder)
+                root_id, root = (found.id, found.path) if found else (0, "")
                 targets.append(Target(root_id, Path(root), Path(folder)))
             # a folder inside another folder of the same scan is walked once
             targets = [t for i, t in enumerate(targets) if not any(
@@ -227,15 +239,22 @@ class Library:
                 and (o.folder != t.folder or j < i) for j, o in enumerate(targets)
             )]
         else:
-            targets = [Target(root_id, Path(root), Path(root)) for root_id, root in root_rows(self.db)]
-        scanner = Scanner(self, workers=workers, progress=progress)
+            targets = [Target(r.id, Path(r.path), Path(r.path)) for r in self.store.roots.all()]
+        scanner = Scanner(self.store, limits=self.limits, library_dir=self.directory, workers=workers,
+                          progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
         report.thumbnails = thumbnails
         if not report.interrupted:
-            from .plugins import call_hook_safely  # a plugin that raises is named and stepped around
-
             call_hook_safely("scan_finished", library=self, report=report)
         return report
+
+    def _wants_file_events(self) -> bool:
+        hook = self.pm.hook
+        return any(getattr(hook, h).get_hookimpls() for h in ("file_added", "file_changed", "file_removed"))
+
+    def _file_event(self, hook_name: str, file: FileRecord) -> None:
+        # a plugin whose hook raises is named, recorded and stepped around
+        call_hook_safely(hook_name, library=self, file=file)
 
     # -- browsing ------------------------------------------------------------
 
@@ -247,26 +266,23 @@ class Library:
         Names are searched as their display text: an undecodable byte in a query
         (as a shell passes it) or written ``\\xNN`` matches that byte in a name.
         """
-        from .query import parse_query
+        return self.store.files.select(parse_query(display_path(query or "")), include_missing=include_missing,
+                                       limit=limit)
 
-        where, params = parse_query(display_path(query or "")).sql()
-        if not include_missing:
-            where = f"({where}) and files.missing = 0"
-        sql = f"{_FILE_SELECT} where {where} order by files.path"
-        if limit is not None:
-            sql += f" limit {int(limit)}"
-        return [FileRecord.from_row(dict(r)) for r in self._rows(sql, params)]
+    def iter_files(self, query: str = "", *, include_missing: bool = False, page: int = 500) -> Iterator[FileRecord]:
+        """Files matching ``query`` in path order, read ``page`` at a time (for big catalogues).
 
-    #: what :meth:`files_page` sorts by: the user's word and the column
-    FILE_SORTS = {
-        "path": "files.path",
-        "name": "files.name",
-        "date": "files.mtime_ns",
-        "added": "files.added_at",
-        "size": "files.size_bytes",
-        "triangles": "files.triangles",
-        "time": "files.print_time_s",
-    }
+        Each page is a short read of its own: nothing is held open between pages,
+        and what is written meanwhile past the current position is seen.
+        """
+        if page < 1:
+            raise UsageError("page must be at least 1")
+        return self.store.files.iterate(parse_query(display_path(query or "")), include_missing=include_missing,
+                                        page=page)
+
+    #: what :meth:`files_page` sorts by: ``path``, ``name``, ``date`` (modified), ``added``,
+    #: ``size``, ``triangles``, ``time`` (print time)
+    FILE_SORTS = tuple(FilesGateway.SORTS)
 
     def files_page(
         self,
@@ -286,89 +302,29 @@ class Library:
         ``after=ID`` (the page after the file ``ID``, the last of the page before)
         or ``before=ID`` (the page before it, the first of the page after).
 
-        :param sort: a key of :attr:`FILE_SORTS` (``name``, ``date``, ``size``,
-            ``triangles``, ``time``, ``added``, ``path``).
+        :param sort: one of :attr:`FILE_SORTS`.
         :raises UsageError: an unknown sort, or a bad query.
         :raises NotFound: ``after``/``before`` names no file.
         """
-        from .query import parse_query
-
-        column = self.FILE_SORTS.get(sort)
-        if column is None:
+        if sort not in FilesGateway.SORTS:
             raise UsageError(f"cannot sort by {sort!r} (choose from {', '.join(self.FILE_SORTS)})")
-        where, params = parse_query(display_path(query or "")).sql()
-        limit = max(0, int(limit))
-        base = f"{_FILE_SELECT} where ({where}) and files.missing = 0"
-        if after is None and before is None:
-            direction = "desc" if descending else "asc"
-            order = f"{column} {direction} nulls last, files.id {direction}"  # read off the m008 indexes
-            sql = f"{base} order by {order} limit {limit} offset {max(0, int(offset))}"
-            return [FileRecord.from_row(dict(r)) for r in self._rows(sql, params)]
-        anchor = int(after if after is not None else before)  # type: ignore[arg-type]
-        found = self.db.execute(f"select {column} from files where id = ?", [anchor]).fetchone()
-        if found is None:
-            raise NotFound(f"no file {anchor} in the library")
-        value = found[0]
-        forward = before is None
-        ascending = (not descending) == forward  # the direction this walk reads the index in
-        cmp, d = (">", "asc") if ascending else ("<", "desc")
-
-        def values_from(n: int) -> list[dict[str, Any]]:
-            return self._rows(f"{base} and ({column}, files.id) {cmp} (?, ?) order by {column} {d}, files.id {d} "
-                              f"limit {n}", [*params, value, anchor])
-
-        def nulls_from(n: int) -> list[dict[str, Any]]:
-            return self._rows(f"{base} and {column} is null and files.id {cmp} ? order by files.id {d} limit {n}",
-                              [*params, anchor])
-
-        def all_nulls(n: int) -> list[dict[str, Any]]:
-            return self._rows(f"{base} and {column} is null order by files.id {d} limit {n}", params)
-
-        def all_values(n: int) -> list[dict[str, Any]]:
-            return self._rows(f"{base} and {column} is not null order by {column} {d}, files.id {d} limit {n}", params)
-
-        if forward:  # known values, then the unknown ones
-            rows = values_from(limit) if value is not None else nulls_from(limit)
-            if value is not None and len(rows) < limit:
-                rows += all_nulls(limit - len(rows))
-        else:  # walking back from the end: the unknown ones, then known values
-            rows = nulls_from(limit) if value is None else values_from(limit)
-            if value is None and len(rows) < limit:
-                rows += all_values(limit - len(rows))
-            rows.reverse()
-        return [FileRecord.from_row(dict(r)) for r in rows]
+        page = self.store.files.page(parse_query(display_path(query or "")), sort=sort, descending=descending,
+                                     offset=offset, limit=limit, after=after, before=before)
+        if page is None:
+            raise NotFound(f"no file {after if after is not None else before} in the library")
+        return page
 
     def count_files(self, query: str = "") -> int:
         """How many present files match ``query``."""
-        from .query import parse_query
-
-        where, params = parse_query(display_path(query or "")).sql()
-        row = self.db.execute(f"select count(*) from files where ({where}) and files.missing = 0", list(params))
-        return int(row.fetchone()[0])
+        return self.store.files.count(parse_query(display_path(query or "")))
 
     def models(self, query: str = "", *, include_missing: bool = False) -> list[ModelRecord]:
         """Models with at least one file matching ``query``, ordered by name."""
-        from .query import parse_query
-
-        where, params = parse_query(display_path(query or "")).sql()
-        missing = "" if include_missing else " and models.missing = 0"
-        sql = (
-            f"{_MODEL_SELECT} where models.id in (select files.model_id from files where {where}"
-            f"{'' if include_missing else ' and files.missing = 0'}){missing} order by models.name, models.path"
-        )
-        return [ModelRecord.from_row(dict(r)) for r in self._rows(sql, params)]
+        return self.store.models.select(parse_query(display_path(query or "")), include_missing=include_missing)
 
     def models_page(self, query: str = "", *, offset: int = 0, limit: int = 60) -> tuple[list[ModelRecord], int]:
         """One page of :meth:`models` (same order) and how many models match in all."""
-        from .query import parse_query
-
-        where, params = parse_query(display_path(query or "")).sql()
-        matching = (f"models.missing = 0 and models.id in (select files.model_id from files where ({where}) "
-                    "and files.missing = 0)")
-        total = int(self.db.execute(f"select count(*) from models where {matching}", list(params)).fetchone()[0])
-        sql = (f"{_MODEL_SELECT} where {matching} order by models.name, models.path "
-               f"limit {max(0, int(limit))} offset {max(0, int(offset))}")
-        return [ModelRecord.from_row(dict(r)) for r in self._rows(sql, params)], total
+        return self.store.models.page(parse_query(display_path(query or "")), offset=offset, limit=limit)
 
     def file(self, id_or_path: int | str | os.PathLike[str]) -> FileRecord:
         """One file by id or by path (absolute or relative to the current directory).
@@ -376,10 +332,10 @@ class Library:
         A path may be the exact name (as ``os`` and the shell give it) or its
         display text (undecodable bytes written ``\\xNN``, as ``ls`` prints it).
         """
-        row = None
+        rec = None
         if isinstance(id_or_path, int) or (isinstance(id_or_path, str) and id_or_path.isdigit()):
-            row = self._one(f"{_FILE_SELECT} where files.id = ?", [int(id_or_path)])
-        if row is None:
+            rec = self.store.files.by_id(int(id_or_path))
+        if rec is None:
             text = os.fspath(id_or_path) if not isinstance(id_or_path, int) else str(id_or_path)
             candidates = [text]
             if ARCHIVE_SEP not in text:
@@ -387,55 +343,31 @@ class Library:
             else:
                 archive, member = text.split(ARCHIVE_SEP, 1)
                 candidates.append(str(Path(archive).expanduser().resolve()) + ARCHIVE_SEP + member)
-            row = self._by_path(_FILE_SELECT, "files", candidates)
-        if row is None:
+            rec = self.store.files.by_path(candidates)
+        if rec is None:
             raise NotFound(f"no file {display_path(str(id_or_path))} in the library")
-        return FileRecord.from_row(row)
+        return rec
 
     def model(self, id_or_path: int | str | os.PathLike[str]) -> ModelRecord:
         """One model by id or by its folder/archive path (exact or display text)."""
-        row = None
+        rec = None
         if isinstance(id_or_path, int) or (isinstance(id_or_path, str) and id_or_path.isdigit()):
-            row = self._one(f"{_MODEL_SELECT} where models.id = ?", [int(id_or_path)])
-        if row is None:
+            rec = self.store.models.by_id(int(id_or_path))
+        if rec is None:
             text = os.fspath(id_or_path) if not isinstance(id_or_path, int) else str(id_or_path)
-            row = self._by_path(_MODEL_SELECT, "models", [text, str(Path(text).expanduser().resolve())])
-        if row is None:
+            rec = self.store.models.by_path([text, str(Path(text).expanduser().resolve())])
+        if rec is None:
             raise NotFound(f"no model {display_path(str(id_or_path))} in the library")
-        return ModelRecord.from_row(row)
-
-    def _by_path(self, select: str, table: str, candidates: list[str]) -> dict[str, Any] | None:
-        """The row whose exact path is a candidate, else the one whose display text is."""
-        for cand in candidates:
-            text, exact = stored_path(cand)
-            row = self._one(f"{select} where coalesce({table}.path_bytes, {table}.path) = ?",
-                            [text if exact is None else exact])
-            if row:
-                return row
-        for cand in candidates:
-            rows = self._rows(f"{select} where {table}.path = ? limit 2", [display_path(cand)])
-            if len(rows) == 1:
-                return rows[0]
-            if rows:
-                raise UsageError(f"more than one name is shown as {display_path(cand)}; use the id")
-        return None
+        return rec
 
     def model_files(self, model_id: int, *, include_missing: bool = False) -> list[FileRecord]:
         """The files of one model."""
-        missing = "" if include_missing else " and files.missing = 0"
-        sql = f"{_FILE_SELECT} where files.model_id = ?{missing} order by files.path"
-        return [FileRecord.from_row(dict(r)) for r in self._rows(sql, [model_id])]
+        return self.store.files.of_model(model_id, include_missing=include_missing)
 
     def duplicates(self) -> list[list[FileRecord]]:
         """Groups of present files with the same content hash (two or more each)."""
-        sql = (
-            f"{_FILE_SELECT} where files.missing = 0 and files.hash in "
-            "(select hash from files where missing = 0 and hash is not null group by hash having count(*) > 1) "
-            "order by files.hash, files.path"
-        )
         groups: dict[str, list[FileRecord]] = {}
-        for row in self._rows(sql, []):
-            rec = FileRecord.from_row(dict(row))
+        for rec in self.store.files.duplicates():
             groups.setdefault(rec.hash or "", []).append(rec)
         return list(groups.values())
 
@@ -443,16 +375,12 @@ class Library:
         """Open a catalogued file's content for reading (archive members too)."""
         rec = file if isinstance(file, FileRecord) else self.file(file)
         if rec.archive_path:
-            from .readers.ziputil import read_member, safe_members
-
             member = rec.path.split(ARCHIVE_SEP, 1)[1]
             zf = zipfile.ZipFile(rec.archive_path)
             try:
                 infos = {i.filename: i for i in safe_members(zf, self.limits)}
                 if member not in infos:
                     raise NotFound(f"{member} is no longer in {rec.archive_path}")
-                import io
-
                 return io.BytesIO(read_member(zf, infos[member], self.limits))
             finally:
                 zf.close()
@@ -478,116 +406,68 @@ class Library:
 
     def tags(self) -> dict[str, int]:
         """Every tag in use and how many files and models carry it."""
-        rows = self.db.execute(
-            "select tags.name, "
-            "(select count(*) from file_tags where tag_id = tags.id) + "
-            "(select count(*) from model_tags where tag_id = tags.id) "
-            "from tags order by tags.name"
-        ).fetchall()
-        return {name: count for name, count in rows if count}
+        return self.store.tags.counts()
 
     def set_file_notes(self, file_id: int | str, notes: str) -> FileRecord:
         """Replace a file's notes."""
         rec = self.file(file_id)
-        with self.db.conn:
-            self.db.table("files").update(rec.id, {"notes": notes})
+        self.store.files.set_notes(rec.id, notes)
         return self.file(rec.id)
 
     def update_model(self, model_id: int | str, **fields: Any) -> ModelRecord:
         """Set a model's ``name``, ``creator``, ``source_url``, ``licence`` or ``notes``."""
-        allowed = {"name", "creator", "source_url", "licence", "notes"}
-        unknown = set(fields) - allowed
+        unknown = set(fields) - MODEL_FIELDS
         if unknown:
-            raise UsageError(f"cannot set {', '.join(sorted(unknown))} on a model (allowed: {', '.join(sorted(allowed))})")
+            raise UsageError(
+                f"cannot set {', '.join(sorted(unknown))} on a model (allowed: {', '.join(sorted(MODEL_FIELDS))})"
+            )
         rec = self.model(model_id)
-        with self.db.conn:
-            self.db.table("models").update(rec.id, {**fields, "updated_at": now_iso()})
+        self.store.models.update(rec.id, fields)
         return self.model(rec.id)
 
     # -- collections -----------------------------------------------------------
 
     def collections(self) -> list[dict[str, Any]]:
-        """Every collection with its description and model ids."""
-        out = []
-        for row in self.db.execute("select id, name, description from collections order by name").fetchall():
-            ids = [r[0] for r in self.db.execute(
-                "select model_id from collection_models where collection_id = ? order by model_id", [row[0]]
-            )]
-            out.append({"id": row[0], "name": row[1], "description": row[2] or "", "models": ids})
-        return out
+        """Every collection with its description and model ids (as dicts; see :meth:`collection_records`)."""
+        return [c.as_json() for c in self.store.collections.all()]
+
+    def collection_records(self) -> list[CollectionRecord]:
+        """Every collection as a record (id, name, description, model ids), by name."""
+        return self.store.collections.all()
 
     def create_collection(self, name: str, description: str = "") -> int:
         """Create a collection (or return the existing one's id)."""
         if not name.strip():
             raise UsageError("a collection needs a name")
-        row = self.db.execute("select id from collections where name = ?", [name]).fetchone()
-        if row:
-            return int(row[0])
-        with self.db.conn:
-            return int(self.db.table("collections").insert(
-                {"name": name, "description": description, "created_at": now_iso()}
-            ).last_pk)
+        return self.store.collections.create(name, description)
 
     def add_to_collection(self, name: str, *model_ids: int | str) -> None:
         """Add models to a collection, creating it if needed."""
         cid = self.create_collection(name)
         ids = [self.model(m).id for m in model_ids]
-        with self.db.conn:
-            self.db.table("collection_models").insert_all(
-                [{"collection_id": cid, "model_id": i} for i in ids], ignore=True
-            )
+        self.store.collections.add(cid, ids)
 
     def remove_from_collection(self, name: str, *model_ids: int | str) -> None:
         """Remove models from a collection."""
-        row = self.db.execute("select id from collections where name = ?", [name]).fetchone()
-        if row is None:
-            raise NotFound(f"no collection {name!r}")
+        cid = self._collection_id(name)
         ids = [self.model(m).id for m in model_ids]
-        with self.db.conn:
-            for i in ids:
-                self.db.execute(
-                    "delete from collection_models where collection_id = ? and model_id = ?", [row[0], i]
-                )
+        self.store.collections.remove(cid, ids)
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection (its models stay)."""
-        row = self.db.execute("select id from collections where name = ?", [name]).fetchone()
-        if row is None:
-            raise NotFound(f"no collection {name!r}")
-        with self.db.conn:
-            self.db.execute("delete from collection_models where collection_id = ?", [row[0]])
-            self.db.execute("delete from collections where id = ?", [row[0]])
+        self.store.collections.delete(self._collection_id(name))
 
     # -- internals ---------------------------------------------------------
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        cur = self.db.execute(sql, list(params))
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    def _collection_id(self, name: str) -> int:
+        cid = self.store.collections.id_of(name)
+        if cid is None:
+            raise NotFound(f"no collection {name!r}")
+        return cid
 
-    def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
-        rows = self._rows(sql, params)
-        return rows[0] if rows else None
-
-    def _change_tags(self, kind: str, target: int | str, tags: list[str], *, add: bool) -> Any:
+    def _change_tags(self, kind: Literal["file", "model"], target: int | str, tags: list[str], *, add: bool) -> Any:
         rec = self.file(target) if kind == "file" else self.model(target)
-        table, link, key = (
-            ("files", "file_tags", "file_id") if kind == "file" else ("models", "model_tags", "model_id")
-        )
-        with self.db.conn:
-            for tag in tags:
-                if add:
-                    self.db.execute("insert or ignore into tags (name) values (?)", [tag])
-                    tag_id = self.db.execute("select id from tags where name = ?", [tag]).fetchone()[0]
-                    self.db.execute(f"insert or ignore into {link} ({key}, tag_id) values (?, ?)", [rec.id, tag_id])
-                else:
-                    self.db.execute(
-                        f"delete from {link} where {key} = ? and tag_id = (select id from tags where name = ?)",
-                        [rec.id, tag],
-                    )
-            names = [r[0] for r in self.db.execute(
-                f"select tags.name from {link} join tags on tags.id = {link}.tag_id where {key} = ? order by tags.name",
-                [rec.id],
-            )]
-            self.db.execute(f"update {table} set tags = ? where id = ?", [" ".join(names), rec.id])
+        with self.store.transaction():
+            names = self.store.tags.change(kind, rec.id, tags, add=add)
+            (self.store.files if kind == "file" else self.store.models).set_tags_text(rec.id, names)
         return self.file(rec.id) if kind == "file" else self.model(rec.id)

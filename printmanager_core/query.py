@@ -5,7 +5,8 @@
     q.match(file_record)         # the same decision, made in Python
 
 As in beets (``dbcore/query.py``), every term is a small object: ``sql()`` gives
-an expression and its parameters, ``match()`` decides the same for one
+an expression and its parameters (written by :mod:`printmanager_core.store.query_sql`,
+where all SQL lives), ``match()`` decides the same for one
 :class:`~printmanager_core.records.FileRecord`. Terms are ANDed; ``-term`` negates
 one; ``a OR b`` joins neighbours. The user reference is docs/query.md.
 
@@ -19,13 +20,14 @@ from __future__ import annotations
 import math
 import operator
 import re
-import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import attrs
 
 from .errors import UsageError
+from .store import query_sql
+from .store.query_sql import SQL, HAS_SQL, IS_SQL, TokenProbe
 
 if TYPE_CHECKING:  # pragma: no cover
     from .records import FileRecord, ModelRecord
@@ -48,8 +50,6 @@ __all__ = [
     "parse_value",
     "tokenize",
 ]
-
-SQL = tuple[str, list[Any]]
 
 #: the longest query accepted, in characters
 MAX_QUERY_CHARS = 10_000
@@ -80,45 +80,15 @@ _TOKEN_CHARS: dict[str, str | None] = {
     **{c: c.lower() for c in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"},
 }
 _probe_lock = threading.Lock()
-_probe_db: sqlite3.Connection | None = None
+_probe = TokenProbe()
 
 
-def _probe(chars: set[str]) -> None:
-    """Ask SQLite's own unicode61 tokenizer what it makes of each of ``chars`` (once each).
-
-    Python's Unicode tables are newer than SQLite's, so categories and case folds
-    of recent characters differ; the tokenizer itself is the only exact answer.
-    """
-    global _probe_db
+def _learn(chars: set[str]) -> None:
+    """Ask SQLite's own unicode61 tokenizer about each of ``chars`` (once each; see TokenProbe)."""
     with _probe_lock:
         todo = sorted(ch for ch in chars if ch not in _TOKEN_CHARS)
-        if not todo:
-            return
-        if _probe_db is None:
-            db = sqlite3.connect(":memory:", check_same_thread=False)
-            db.execute("create virtual table t using fts5(x, tokenize='unicode61')")
-            db.execute("create virtual table v using fts5vocab(t, 'instance')")
-            _probe_db = db
-        db = _probe_db
-        found: dict[str, str | None] = {}
-        with db:
-            for ch in todo:
-                if "\ud800" <= ch <= "\udfff":  # a lone surrogate (an undecodable byte) is no text
-                    found[ch] = None
-                    continue
-                # "q<ch>q": one token "q…q" when ch is part of words, two "q" when it separates them
-                db.execute("insert into t(rowid, x) values (?, ?)", [ord(ch), f"q{ch}q"])
-            rows = db.execute("select doc, term from v order by doc, offset").fetchall()
-            db.execute("delete from t")
-        terms: dict[int, list[str]] = {}
-        for doc, term in rows:
-            terms.setdefault(doc, []).append(term)
-        for ch in todo:
-            if ch in found:
-                continue
-            got = terms.get(ord(ch), [])
-            found[ch] = got[0][1:-1] if len(got) == 1 else None
-        _TOKEN_CHARS.update(found)
+        if todo:
+            _TOKEN_CHARS.update(_probe.fold(todo))
 
 
 def tokenize(text: str | None) -> list[str]:
@@ -133,7 +103,7 @@ def tokenize(text: str | None) -> list[str]:
     text = text or ""
     classes = _TOKEN_CHARS
     if not all(ch in classes for ch in text):
-        _probe(set(text))
+        _learn(set(text))
     tokens: list[str] = []
     current: list[str] = []
     inside = False
@@ -189,14 +159,7 @@ class AndQuery(Query):
     terms: tuple[Query, ...] = attrs.field(default=(), converter=tuple)
 
     def sql(self) -> SQL:
-        if not self.terms:
-            return "1", []
-        parts, params = [], []
-        for term in self.terms:
-            s, p = term.sql()
-            parts.append(f"({s})")
-            params.extend(p)
-        return " and ".join(parts), params
+        return query_sql.and_sql([t.sql() for t in self.terms])
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return all(t.match(file, model) for t in self.terms)
@@ -209,14 +172,7 @@ class OrQuery(Query):
     terms: tuple[Query, ...] = attrs.field(converter=tuple)
 
     def sql(self) -> SQL:
-        if not self.terms:
-            return "0", []
-        parts, params = [], []
-        for term in self.terms:
-            s, p = term.sql()
-            parts.append(f"({s})")
-            params.extend(p)
-        return " or ".join(parts), params
+        return query_sql.or_sql([t.sql() for t in self.terms])
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return any(t.match(file, model) for t in self.terms)
@@ -229,8 +185,7 @@ class NotQuery(Query):
     term: Query
 
     def sql(self) -> SQL:
-        s, p = self.term.sql()
-        return f"not coalesce(({s}), 0)", p
+        return query_sql.not_sql(self.term.sql())
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return not self.term.match(file, model)
@@ -253,7 +208,7 @@ class TextQuery(Query):
         return quoted if self.phrase else quoted + "*"
 
     def sql(self) -> SQL:
-        return "files.id in (select rowid from files_fts where files_fts match ?)", [self.fts()]
+        return query_sql.fts_sql(self.fts())
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         needle = tokenize(self.text)
@@ -263,17 +218,6 @@ class TextQuery(Query):
         return any(_contains_run(tokenize(col), needle, not self.phrase) for col in columns)
 
 
-# ids of files carrying a tag themselves or through their model; ``{tag_ids}`` is
-# "" (any tag) or an IN filter. Written so the planner starts from the small tags
-# table and the tag_id indexes even without ANALYZE statistics.
-_TAGGED = (
-    "select file_tags.file_id from file_tags{tag_ids} "
-    "union select tagged_files.id from files as tagged_files where tagged_files.model_id in "
-    "(select model_tags.model_id from model_tags{tag_ids})"
-)
-_TAG_IDS = " where tag_id in (select tags.id from tags where lower(tags.name) = ?)"
-
-
 @attrs.frozen
 class TagQuery(Query):
     """Files tagged ``name``, or whose model is (A-Z case-insensitive)."""
@@ -281,9 +225,7 @@ class TagQuery(Query):
     name: str
 
     def sql(self) -> SQL:
-        sub = _TAGGED.format(tag_ids=_TAG_IDS)
-        key = ascii_lower(self.name)
-        return f"files.id in ({sub})", [key, key]
+        return query_sql.tag_sql(ascii_lower(self.name))
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         key = ascii_lower(self.name)
@@ -297,17 +239,14 @@ class FormatQuery(Query):
     format: str
 
     def sql(self) -> SQL:
-        # Unary + keeps the planner off single-column indexes: a format or a
-        # range usually matches thousands of files, and walking the files_search
-        # index in path order (m006) beats fetching and sorting them all.
-        return "+files.format = ?", [self.format]
+        return query_sql.format_sql(self.format)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return file.format == self.format
 
 
 def _slicer_value(key: str) -> Callable[["FileRecord"], Any]:
-    return lambda f: f.slicer.get(key)
+    return lambda f: getattr(f.slicer, key)
 
 
 #: text fields: query field → (column, value of a FileRecord)
@@ -329,7 +268,7 @@ class SubstringQuery(Query):
     def sql(self) -> SQL:
         column = TEXT_FIELDS[self.field][0]
         # LIKE ignores case for A-Z only, as ascii_lower does in match()
-        return f"files.{column} like ? escape '\\'", [like_contains(self.text)]
+        return query_sql.like_sql(column, like_contains(self.text))
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         value = TEXT_FIELDS[self.field][1](file)
@@ -344,8 +283,8 @@ class ModelIdQuery(Query):
 
     def sql(self) -> SQL:
         if not 0 <= self.id <= INT64_MAX:
-            return "0", []  # no model can have it
-        return "files.model_id = ?", [self.id]
+            return query_sql.FALSE  # no model can have it
+        return query_sql.model_id_sql(self.id)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return file.model_id == self.id
@@ -358,10 +297,7 @@ class ModelNameQuery(Query):
     text: str
 
     def sql(self) -> SQL:
-        return (
-            "files.model_id in (select models.id from models where models.name like ? escape '\\')",
-            [like_contains(self.text)],
-        )
+        return query_sql.model_name_sql(like_contains(self.text))
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return file.model is not None and ascii_lower(self.text) in ascii_lower(file.model)
@@ -374,12 +310,7 @@ class CollectionQuery(Query):
     name: str
 
     def sql(self) -> SQL:
-        return (
-            "files.model_id in (select collection_models.model_id from collection_models "
-            "join collections on collections.id = collection_models.collection_id "
-            "where collections.name = ? collate nocase)",
-            [self.name],
-        )
+        return query_sql.collection_sql(self.name)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         key = ascii_lower(self.name)
@@ -416,26 +347,20 @@ class CompareQuery(Query):
 
     def sql(self) -> SQL:
         column = NUMERIC_FIELDS[self.field][0]
-        return f"+files.{column} {self.op} ?", [self.value]  # unary +: see FormatQuery.sql
+        return query_sql.compare_sql(column, self.op, self.value)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         value = NUMERIC_FIELDS[self.field][1](file)
         return value is not None and _OPS[self.op](value, self.value)
 
 
-#: has:WHAT → (SQL, test of a file and its model tags)
-HAS: dict[str, tuple[str, Callable[["FileRecord", Sequence[str]], bool]]] = {
-    "error": ("coalesce(files.error, '') != ''", lambda f, mt: bool(f.error)),
-    "thumbnail": (
-        "(coalesce(files.thumbnail_path, '') != '' or coalesce(files.thumbnails, 0) > 0)",
-        lambda f, mt: bool(f.thumbnail) or (f.thumbnails or 0) > 0,
-    ),
-    "problem": (
-        "case when json_valid(files.problems) then json_array_length(files.problems) > 0 else 0 end",
-        lambda f, mt: bool(f.problems),
-    ),
-    "tag": (f"files.id in ({_TAGGED.format(tag_ids='')})", lambda f, mt: bool(f.tags) or bool(mt)),
-    "notes": ("coalesce(files.notes, '') != ''", lambda f, mt: bool(f.notes)),
+#: has:WHAT → test of a file and its model tags (the SQL: store.query_sql.HAS_SQL)
+HAS: dict[str, Callable[["FileRecord", Sequence[str]], bool]] = {
+    "error": lambda f, mt: bool(f.error),
+    "thumbnail": lambda f, mt: bool(f.thumbnail) or (f.thumbnails or 0) > 0,
+    "problem": lambda f, mt: bool(f.problems),
+    "tag": lambda f, mt: bool(f.tags) or bool(mt),
+    "notes": lambda f, mt: bool(f.notes),
 }
 HAS_ALIASES = {"errors": "error", "thumbnails": "thumbnail", "problems": "problem", "tags": "tag", "note": "notes"}
 
@@ -447,16 +372,16 @@ class HasQuery(Query):
     what: str = attrs.field(validator=attrs.validators.in_(HAS))
 
     def sql(self) -> SQL:
-        return HAS[self.what][0], []
+        return HAS_SQL[self.what], []
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
-        return HAS[self.what][1](file, _model_tags(file, model))
+        return HAS[self.what](file, _model_tags(file, model))
 
 
-#: is:WHAT → (SQL, test of a file)
-IS: dict[str, tuple[str, Callable[["FileRecord"], bool]]] = {
-    "missing": ("coalesce(files.missing, 0) != 0", lambda f: bool(f.missing)),
-    "watertight": ("coalesce(files.watertight, 0) != 0", lambda f: f.watertight is True),
+#: is:WHAT → test of a file (the SQL: store.query_sql.IS_SQL)
+IS: dict[str, Callable[["FileRecord"], bool]] = {
+    "missing": lambda f: bool(f.missing),
+    "watertight": lambda f: f.watertight is True,
 }
 
 
@@ -467,10 +392,10 @@ class IsQuery(Query):
     what: str = attrs.field(validator=attrs.validators.in_(IS))
 
     def sql(self) -> SQL:
-        return IS[self.what][0], []
+        return IS_SQL[self.what], []
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
-        return IS[self.what][1](file)
+        return IS[self.what](file)
 
 
 # -- values ------------------------------------------------------------------------

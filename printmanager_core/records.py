@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
 from .paths import archive_of, display_path, path_from_store, path_json
+from .readers.base import SlicerInfo
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -47,7 +48,113 @@ def _exact_file_paths(row: dict[str, Any]) -> tuple[str, str, str | None]:
     return path, os.path.basename(path), None
 
 
-SLICER_FIELDS = ("printer_model", "layer_height_mm", "print_time_s", "filament_g", "filament_mm", "slicer")
+# -- how a file's fields are stored ----------------------------------------------
+#
+# Every field of FileRecord is declared once, below, with how it is stored
+# (``stored(...)``); the store's column lists, ``FileRecord.from_row``, the JSON
+# shape and the reader→row mapping of a scan are all derived from these
+# declarations (docs/contributing.md, "Adding a catalogue field").
+
+
+def _plain(value: Any) -> tuple[Any, ...]:
+    return (value,)
+
+
+def _from_plain(value: Any) -> Any:
+    return value
+
+
+def _bool_to_row(value: bool | None) -> tuple[int | None]:
+    return (None if value is None else int(value),)
+
+
+def _bool_from_row(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _json_to_row(value: Any) -> tuple[str | None]:
+    return (json.dumps(value, default=str) if value else None,)
+
+
+def _bbox_to_row(value: tuple[float, float, float] | None) -> tuple[Any, ...]:
+    return tuple(value) if value else (None, None, None)
+
+
+def _bbox_from_row(x: Any, y: Any, z: Any) -> tuple[float, float, float] | None:
+    return None if x is None else (x, y, z)
+
+
+def _slicer_to_row(value: SlicerInfo | None) -> tuple[Any, ...]:
+    facts = value or _NO_SLICER
+    return tuple(getattr(facts, k) for k in SLICER_FIELDS)
+
+
+def _slicer_from_row(*values: Any) -> SlicerInfo:
+    return SlicerInfo(*values)
+
+
+def _slicer(value: Any) -> SlicerInfo:
+    if isinstance(value, SlicerInfo):
+        return value
+    return SlicerInfo(**dict(value or {}))
+
+
+SLICER_FIELDS = tuple(f.name for f in attrs.fields(SlicerInfo))
+_NO_SLICER = SlicerInfo()
+
+
+@attrs.frozen
+class Stored:
+    """How one :class:`FileRecord` field is kept in the ``files`` table.
+
+    :ivar columns: the field's columns (``bbox_mm`` has three, ``slicer`` six);
+        empty for a field computed elsewhere (``path``: see :func:`_exact_file_paths`).
+    :ivar to_row: the field's value → its columns' values (a tuple).
+    :ivar from_row: the columns' values → the field's value.
+    :ivar read: the value comes from the reader: the ``ReadResult`` attribute of
+        the field's name is written to the columns by every scan.
+    :ivar scanned: the scan writes it for every file it reads (reset when re-read).
+    :ivar default: the value when the row has none (NULL).
+    """
+
+    columns: tuple[str, ...]
+    to_row: Callable[[Any], tuple[Any, ...]] = _plain
+    from_row: Callable[..., Any] = _from_plain
+    read: bool = False
+    scanned: bool = False
+    default: Any = None
+
+
+def stored(
+    *columns: str,
+    required: bool = False,
+    default: Any = None,
+    factory: Callable[[], Any] | None = None,
+    converter: Callable[[Any], Any] | None = None,
+    read: bool = False,
+    scanned: bool = False,
+    to_row: Callable[[Any], tuple[Any, ...]] = _plain,
+    from_row: Callable[..., Any] = _from_plain,
+) -> Any:
+    """Declare a :class:`FileRecord` field and how it is stored (its ``attrs`` metadata).
+
+    :param columns: the ``files`` columns holding it (a new one needs a migration).
+    :param required: the record cannot be made without it (``id``, ``path``, ``name``).
+    :param read: the reader supplies it (the ``ReadResult`` attribute of the same name).
+    :param scanned: every scan writes it (``read`` implies it).
+    """
+    kwargs: dict[str, Any] = {"metadata": {"stored": Stored(
+        tuple(columns), to_row, from_row, read, scanned or read, factory() if factory else default
+    )}}
+    if required:
+        pass
+    elif factory is not None:
+        kwargs["factory"] = factory
+    else:
+        kwargs["default"] = default
+    if converter is not None:
+        kwargs["converter"] = converter
+    return attrs.field(**kwargs)
 
 
 @attrs.frozen
@@ -58,77 +165,60 @@ class FileRecord:
     ``<archive path>!/<member path>`` and ``archive_path`` set. ``path``,
     ``name`` and ``archive_path`` are exact: ``os.fsencode(record.path)`` is the
     name on disk, byte for byte, even when it is not valid UTF-8.
+
+    Each field says how it is stored (:func:`stored`); ``from_row``, ``as_json``
+    and what a scan writes follow from that.
     """
 
-    id: int
-    path: str
-    name: str
-    model_id: int | None = None
-    model: str | None = None
-    root_id: int | None = None
-    archive_path: str | None = None
-    format: str | None = None
-    size_bytes: int | None = None
-    mtime_ns: int | None = None
-    hash: str | None = None
-    triangles: int | None = None
-    bbox_mm: tuple[float, float, float] | None = None
-    volume_mm3: float | None = None
-    area_mm2: float | None = None
-    watertight: bool | None = None
-    thumbnails: int = 0
-    slicer: dict[str, Any] = attrs.field(factory=dict)
-    problems: list[str] = attrs.field(factory=list, converter=_json_list)
-    meta: dict[str, Any] = attrs.field(factory=dict, converter=_json_dict)
-    error: str | None = None
-    missing: bool = False
-    tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
+    id: int = stored("id", required=True)
+    path: str = stored(required=True)
+    name: str = stored(required=True)
+    model_id: int | None = stored("model_id")
+    #: the model's name (joined from ``models``)
+    model: str | None = stored("model_name")
+    root_id: int | None = stored("root_id")
+    archive_path: str | None = stored()
+    format: str | None = stored("format", read=True)
+    size_bytes: int | None = stored("size_bytes", scanned=True)
+    mtime_ns: int | None = stored("mtime_ns", scanned=True)
+    hash: str | None = stored("hash", scanned=True)
+    triangles: int | None = stored("triangles", read=True)
+    bbox_mm: tuple[float, float, float] | None = stored(
+        "bbox_x", "bbox_y", "bbox_z", read=True, to_row=_bbox_to_row, from_row=_bbox_from_row
+    )
+    volume_mm3: float | None = stored("volume_mm3", read=True)
+    area_mm2: float | None = stored("area_mm2", read=True)
+    watertight: bool | None = stored("watertight", read=True, to_row=_bool_to_row, from_row=_bool_from_row)
+    thumbnails: int = stored("thumbnails", default=0, read=True)
+    #: what a slicer wrote into the file (typed; reads like a dict of the known facts)
+    slicer: SlicerInfo = stored(*SLICER_FIELDS, factory=SlicerInfo, converter=_slicer, read=True,
+                                to_row=_slicer_to_row, from_row=_slicer_from_row)
+    problems: list[str] = stored("problems", factory=list, converter=_json_list, read=True, to_row=_json_to_row)
+    meta: dict[str, Any] = stored("meta", factory=dict, converter=_json_dict, read=True, to_row=_json_to_row)
+    error: str | None = stored("error", scanned=True)
+    missing: bool = stored("missing", default=False, from_row=bool)
+    tags: tuple[str, ...] = stored("tags", default=(), converter=_tags)
     #: the tags of the file's model (a query ``tag:x`` matches either)
-    model_tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
-    notes: str = ""
-    thumbnail: str | None = None
-    added_at: str | None = None
-    scanned_at: str | None = None
+    model_tags: tuple[str, ...] = stored("model_tags", default=(), converter=_tags)
+    notes: str = stored("notes", default="")
+    thumbnail: str | None = stored("thumbnail_path")
+    added_at: str | None = stored("added_at")
+    scanned_at: str | None = stored("scanned_at")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "FileRecord":
-        """Build a record from a ``files`` row (optionally joined with ``model_name``)."""
-        bbox = None
-        if row.get("bbox_x") is not None:
-            bbox = (row["bbox_x"], row["bbox_y"], row["bbox_z"])
-        slicer = {k: row.get(k) for k in SLICER_FIELDS if row.get(k) is not None}
-        wt = row.get("watertight")
-        path, name, archive_path = _exact_file_paths(row)
-        return cls(
-            id=row["id"],
-            path=path,
-            name=name,
-            model_id=row.get("model_id"),
-            model=row.get("model_name"),
-            root_id=row.get("root_id"),
-            archive_path=archive_path,
-            format=row.get("format"),
-            size_bytes=row.get("size_bytes"),
-            mtime_ns=row.get("mtime_ns"),
-            hash=row.get("hash"),
-            triangles=row.get("triangles"),
-            bbox_mm=bbox,
-            volume_mm3=row.get("volume_mm3"),
-            area_mm2=row.get("area_mm2"),
-            watertight=None if wt is None else bool(wt),
-            thumbnails=row.get("thumbnails") or 0,
-            slicer=slicer,
-            problems=row.get("problems"),
-            meta=row.get("meta"),
-            error=row.get("error"),
-            missing=bool(row.get("missing")),
-            tags=row.get("tags"),
-            model_tags=row.get("model_tags"),
-            notes=row.get("notes") or "",
-            thumbnail=row.get("thumbnail_path"),
-            added_at=row.get("added_at"),
-            scanned_at=row.get("scanned_at"),
-        )
+        """Build a record from a ``files`` row (optionally joined with ``model_name``, ``model_tags``)."""
+        kwargs: dict[str, Any] = {}
+        get = row.get
+        for name, columns, decode, default in _FROM_ROW:
+            if len(columns) == 1:
+                value = get(columns[0])
+                kwargs[name] = default if value is None else decode(value)
+            else:
+                value = decode(*[get(c) for c in columns])
+                kwargs[name] = default if value is None else value
+        kwargs["path"], kwargs["name"], kwargs["archive_path"] = _exact_file_paths(row)
+        return cls(**kwargs)
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape of a file (``ls --json``).
@@ -143,10 +233,50 @@ class FileRecord:
         if self.archive_path is not None:
             d["archive_path"] = display_path(self.archive_path)
         d["bbox_mm"] = list(self.bbox_mm) if self.bbox_mm else None
+        d["slicer"] = self.slicer.as_dict()
         d["tags"] = list(self.tags)
         d["model_tags"] = list(self.model_tags)
         d["problems"] = list(self.problems)
         return d
+
+
+def _stored(field: "attrs.Attribute[Any]") -> Stored:
+    return field.metadata["stored"]  # type: ignore[no-any-return]
+
+
+#: (field name, columns, row → value, default) for every stored field with columns
+_FROM_ROW: tuple[tuple[str, tuple[str, ...], Callable[..., Any], Any], ...] = tuple(
+    (f.name, _stored(f).columns, _stored(f).from_row, _stored(f).default)
+    for f in attrs.fields(FileRecord) if _stored(f).columns
+)
+
+#: every column a scan writes for a file it reads, in declaration order
+SCANNED_COLUMNS: tuple[str, ...] = tuple(
+    c for f in attrs.fields(FileRecord) if _stored(f).scanned for c in _stored(f).columns
+)
+
+#: (ReadResult attribute, columns, value → column values) for every field a reader supplies
+_FROM_READER: tuple[tuple[str, tuple[str, ...], Callable[[Any], tuple[Any, ...]]], ...] = tuple(
+    (f.name, _stored(f).columns, _stored(f).to_row) for f in attrs.fields(FileRecord) if _stored(f).read
+)
+
+
+def scanned_defaults() -> dict[str, Any]:
+    """The columns a scan writes, at their value for "nothing known" (before a read)."""
+    row: dict[str, Any] = {}
+    for f in attrs.fields(FileRecord):
+        meta = _stored(f)
+        if meta.scanned:
+            row.update(zip(meta.columns, meta.to_row(meta.default)))
+    return row
+
+
+def result_columns(result: Any) -> dict[str, Any]:
+    """The ``files`` columns of what a reader found (a ``ReadResult``)."""
+    row: dict[str, Any] = {}
+    for name, columns, to_row in _FROM_READER:
+        row.update(zip(columns, to_row(getattr(result, name))))
+    return row
 
 
 @attrs.frozen
@@ -199,6 +329,33 @@ class ModelRecord:
         d["tags"] = list(self.tags)
         d["collections"] = list(self.collections)
         return d
+
+
+@attrs.frozen
+class RootRecord:
+    """A folder added to the library. ``path`` is exact."""
+
+    id: int
+    path: str
+    added_at: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"id", "path", "added_at"}`` (plus ``path_bytes`` when the name is not valid UTF-8)."""
+        return {"id": self.id, **path_json(self.path), "added_at": self.added_at}
+
+
+@attrs.frozen
+class CollectionRecord:
+    """A named group of models: its description and its models' ids (ascending)."""
+
+    id: int
+    name: str
+    description: str = ""
+    models: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"id", "name", "description", "models"}``: the shape ``Library.collections()`` gives."""
+        return {"id": self.id, "name": self.name, "description": self.description, "models": list(self.models)}
 
 
 @attrs.define

@@ -15,18 +15,19 @@
   kind. Hidden files, junk (ignore.py) and the user's ignore patterns are left
   out; symlinks are never followed (one that leaves its root is reported).
 * Reading (hash + reader) runs in worker processes when there is enough to
-  read; the main process alone writes the database, in short transactions, so
+  read, watched by the main process (watchdog.py: a worker stuck on one file
+  past its budget and grace is killed and replaced; that file gets the error);
+  the main process alone writes the database, in short transactions, so
   Ctrl-C leaves the catalogue consistent (files read so far are kept; nothing
   is marked missing by an interrupted scan).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import errno
 import hashlib
 import io
-import json
+import math
 import multiprocessing
 import os
 import signal
@@ -36,19 +37,25 @@ import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
+from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple
 
 
 from . import budget
+from .grouping import PART_FOLDERS, model_of
 from .ignore import JUNK_NAMES, IgnoreRules, is_junk_member, load_rules
-from .paths import archive_of, display_path, is_within, path_from_store, stored_path
-from .readers import default_table, format_from_name, reader_for
-from .readers.base import Limits, NotThisFormat, ReadError, ReadResult, Source, one_line
-from .records import FileRecord, ScanError, ScanReport
+from .paths import display_path, is_within, stored_path
+from .readers import ReaderTable, default_table, format_from_name, reader_for
+from .readers.base import Limits, NotThisFormat, ReadError, Source, one_line
+from .readers.ziputil import read_member, safe_members
+from .records import SCANNED_COLUMNS, FileRecord, ScanError, ScanReport, result_columns, scanned_defaults
 from .settings import now_iso
+from .watchdog import WatchedPool
+from .store import Store
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .library import Library
+#: what a scan tells its caller about one file: ("file_added" | "file_changed" | "file_removed", the file)
+EventSink = Callable[[str, FileRecord], None]
+
+__all__ = ["PART_FOLDERS", "model_of"]  # re-exported: they lived here
 
 ARCHIVE_SEP = "!/"
 
@@ -65,12 +72,6 @@ PLAIN_FORMATS: dict[str, str] = {
 }
 ARCHIVE_EXTENSIONS = (".zip",)
 
-#: folders whose files belong to the parent folder's model
-PART_FOLDERS = frozenset(
-    {"files", "parts", "stl", "stls", "3mf", "obj", "images", "image", "pictures", "photos",
-     "gcode", "gcodes", "print files", "printfiles", "sliced", "supported", "unsupported", "renders"}
-)
-
 #: files read whole into memory (hashed and parsed from one read) up to this size
 IN_MEMORY_MAX = 64 * 1024 * 1024
 #: a worker task carries up to this many files / bytes
@@ -86,11 +87,9 @@ COMMIT_EVERY_S = 0.5
 #: a writer that says it waits (store.LibraryDatabase.anyone_waiting) gets it at once
 RELEASE_AFTER_S = 0.5
 
-COLUMNS = (
-    "format", "size_bytes", "mtime_ns", "hash", "triangles", "bbox_x", "bbox_y", "bbox_z",
-    "volume_mm3", "area_mm2", "watertight", "thumbnails", "printer_model", "layer_height_mm",
-    "print_time_s", "filament_g", "filament_mm", "slicer", "problems", "meta", "error",
-)
+#: the columns a scan writes for every file it reads (declared with FileRecord's fields)
+COLUMNS = SCANNED_COLUMNS
+_NOTHING_READ = scanned_defaults()
 
 
 class Entry(NamedTuple):
@@ -103,14 +102,15 @@ class Entry(NamedTuple):
     kind: str  # "file" | "archive"
 
 
-def is_catalogued(name: str) -> str | None:
+def is_catalogued(name: str, readers: ReaderTable | None = None) -> str | None:
     """How a file name directly in a root is catalogued: "archive", "file", or None
     (left out: only files of a known kind stand alone as models). Inside a model
     folder every regular file is catalogued (see :func:`walk`)."""
     lower = name.lower()
     if lower.endswith(ARCHIVE_EXTENSIONS):
         return "archive"
-    if reader_for(lower) is not None or os.path.splitext(lower)[1] in PLAIN_FORMATS:
+    known = reader_for(lower) if readers is None else readers.for_name(lower)
+    if known is not None or os.path.splitext(lower)[1] in PLAIN_FORMATS:
         return "file"
     return None
 
@@ -126,6 +126,7 @@ def walk(
     folder: Path | None = None,
     ignore: IgnoreRules | None = None,
     skipped: list[ScanError] | None = None,
+    readers: ReaderTable | None = None,
 ) -> Iterator[Entry]:
     """Every catalogued file under ``root`` (or only under its sub-folder ``folder``).
 
@@ -134,7 +135,8 @@ def walk(
     followed: what they point to inside the root is walked at its own path (no
     loops, nothing counted twice); one pointing outside the root is appended to
     ``skipped``, as is a folder that cannot be opened. Only regular files are
-    yielded (no FIFOs, sockets, devices).
+    yielded (no FIFOs, sockets, devices). ``readers`` says which names directly
+    in the root are of a known kind (default: the registered readers).
     """
     root_s = str(root)
     skip_set = {str(p) for p in skip}
@@ -192,7 +194,7 @@ def walk(
                         key = lower[dot:] if dot > 0 else ""
                         kind = kinds.get(key, "?")
                         if kind == "?":
-                            kind = kinds[key] = is_catalogued(name) if key else None
+                            kind = kinds[key] = is_catalogued(name, readers) if key else None
                         if kind is None:
                             continue
                     else:
@@ -258,31 +260,11 @@ def open_regular(path: str, same_as: os.stat_result | None = None) -> IO[bytes]:
         raise
 
 
-def _result_columns(result: ReadResult) -> dict[str, Any]:
-    bbox = result.bbox_mm or (None, None, None)
-    slicer = result.slicer.as_dict() if result.slicer else {}
-    return {
-        "format": result.format,
-        "triangles": result.triangles,
-        "bbox_x": bbox[0],
-        "bbox_y": bbox[1],
-        "bbox_z": bbox[2],
-        "volume_mm3": result.volume_mm3,
-        "area_mm2": result.area_mm2,
-        "watertight": None if result.watertight is None else int(result.watertight),
-        "thumbnails": result.thumbnails,
-        "printer_model": slicer.get("printer_model"),
-        "layer_height_mm": slicer.get("layer_height_mm"),
-        "print_time_s": slicer.get("print_time_s"),
-        "filament_g": slicer.get("filament_g"),
-        "filament_mm": slicer.get("filament_mm"),
-        "slicer": slicer.get("slicer"),
-        "problems": json.dumps(result.problems) if result.problems else None,
-        "meta": json.dumps(result.meta, default=str) if result.meta else None,
-    }
+#: a ReadResult's columns (declared with FileRecord's fields)
+_result_columns = result_columns
 
 
-def _read_source(source: Source, name: str) -> dict[str, Any]:
+def _read_source(source: Source, name: str, readers: ReaderTable | None = None) -> dict[str, Any]:
     """Run the reader for ``name`` on ``source`` under the per-file budget; an error
     becomes the ``error`` column.
 
@@ -292,7 +274,7 @@ def _read_source(source: Source, name: str) -> dict[str, Any]:
     from the extension, no error.
     """
     lower = name.lower()
-    table = default_table()
+    table = readers or default_table()
     reader = table.for_name(lower)
     if reader is None:
         return {"format": format_from_name(lower)}
@@ -322,7 +304,7 @@ def _open_error(exc: OSError) -> str:
     return f"cannot read file: {exc.strerror or exc}"
 
 
-def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]:
+def read_file(path: str, name: str, size: int, limits: Limits, readers: ReaderTable | None = None) -> dict[str, Any]:
     """Hash and read one file on disk; never raises for bad content (nor blocks on a FIFO)."""
     try:
         with open_regular(path) as fh:
@@ -338,21 +320,21 @@ def read_file(path: str, name: str, size: int, limits: Limits) -> dict[str, Any]
                                 path=Path(path), limits=limits)
     except OSError as exc:
         return {"error": _open_error(exc)}
-    cols = _read_source(source, name)
+    cols = _read_source(source, name, readers)
     if cols.get("format") is None:
         cols["format"] = format_from_name(name)
     cols["hash"] = digest
     return cols
 
 
-def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[str, dict[str, Any]]]:
+def read_archive(
+    path: str, name: str, size: int, limits: Limits, readers: ReaderTable | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Hash and read every catalogued member of a zip archive.
 
     :returns: (member name, columns) pairs; a single ("", columns-with-error)
         pair when the archive itself cannot be read.
     """
-    from .readers.ziputil import read_member, safe_members
-
     try:
         fh = open_regular(path)
     except OSError as exc:
@@ -384,7 +366,7 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
                                             "size_bytes": info.file_size}))
                 continue
             source = Source(name=member_name, size=len(data), opener=lambda d=data: io.BytesIO(d), limits=limits)
-            cols = _read_source(source, member_name)
+            cols = _read_source(source, member_name, readers)
             if cols.get("format") is None:
                 cols["format"] = format_from_name(member_name)
             cols["hash"] = _hash_bytes(data)
@@ -395,15 +377,38 @@ def read_archive(path: str, name: str, size: int, limits: Limits) -> list[tuple[
     return out
 
 
-def read_task(entries: list[Entry], limits: Limits) -> list[tuple[Entry, list[tuple[str, dict[str, Any]]]]]:
-    """Worker entry point: read a batch of entries."""
-    results = []
-    for e in entries:
-        if e.kind == "archive":
-            results.append((e, read_archive(e.path, e.name, e.size, limits)))
-        else:
-            results.append((e, [("", read_file(e.path, e.name, e.size, limits))]))
-    return results
+def read_entry(e: Entry, limits: Limits, readers: ReaderTable | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Read one entry: a file, or every member of an archive ((member, columns) pairs)."""
+    if e.kind == "archive":
+        return read_archive(e.path, e.name, e.size, limits, readers)
+    return [("", read_file(e.path, e.name, e.size, limits, readers))]
+
+
+def read_task(
+    entries: list[Entry], limits: Limits, readers: ReaderTable | None = None
+) -> list[tuple[Entry, list[tuple[str, dict[str, Any]]]]]:
+    """Read a batch of entries in this process (with ``readers``, default the registered ones)."""
+    return [(e, read_entry(e, limits, readers)) for e in entries]
+
+
+def unread_entry(e: Entry, reason: str) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of an entry whose reader process was stopped (or died) on it: one error."""
+    if e.kind == "archive":
+        return [("", {"format": "zip", "error": reason})]
+    reader = reader_for(e.name.lower())
+    return [("", {"format": reader.name if reader is not None else format_from_name(e.name), "error": reason})]
+
+
+def watchdog_deadline(limits: Limits) -> float | None:
+    """How long a worker may stay on one file before the parent kills it: the
+    per-file budget plus ``limits.watchdog_grace_seconds`` (None: no budget, no watchdog)."""
+    if limits.max_seconds_per_file is None or not math.isfinite(limits.max_seconds_per_file):
+        return None
+    return limits.max_seconds_per_file + limits.watchdog_grace_seconds
+
+
+def _over_budget_reason(limits: Limits) -> str:
+    return budget.OverBudget(limits.max_seconds_per_file or 0).message("read")
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -466,78 +471,42 @@ class Target(NamedTuple):
     folder: Path
 
 
-def model_of(root: str, path: str, archive: bool) -> tuple[str, str, str]:
-    """The model a file belongs to: (model path, default name, kind).
-
-    An archive is a model; a file directly in the root is a model of its own; any
-    other file belongs to its folder, where part folders ("parts", "stl",
-    "images"...) roll up into their parent folder. Paths are exact; the name is
-    display text.
-    """
-    if archive:
-        return path, display_path(os.path.splitext(os.path.basename(path))[0]), "archive"
-    folder = os.path.dirname(path)
-    if folder == root:
-        name = os.path.basename(path)
-        return path, display_path(name.split(".")[0] or name), "file"
-    while (
-        os.path.basename(folder).lower() in PART_FOLDERS and os.path.dirname(folder) != root and folder != root
-    ):
-        folder = os.path.dirname(folder)
-    return folder, display_path(os.path.basename(folder)), "folder"
-
-
-def exact_key(path: str) -> str | bytes:
-    """The exact value of a path in the store: ``coalesce(path_bytes, path)``."""
-    text, exact = stored_path(path)
-    return text if exact is None else exact
-
-
-def model_id_for(db: Any, root_id: int, path: str, name: str, kind: str) -> int:
-    """The id of the model at ``path`` (exact), created when it does not exist."""
-    row = db.execute("select id from models where coalesce(path_bytes, path) = ?", [exact_key(path)]).fetchone()
-    if row:
-        return int(row[0])
-    text, exact = stored_path(path)
-    now = now_iso()
-    return int(db.table("models").insert(
-        {"root_id": root_id, "path": text, "path_bytes": exact, "name": name, "kind": kind,
-         "created_at": now, "updated_at": now}
-    ).last_pk)
-
-
-def refresh_models(db: Any, root_id: int) -> None:
-    """Mark the root's models missing exactly when none of their files is present."""
-    db.execute(
-        "update models set missing = case when exists "
-        "(select 1 from files where files.model_id = models.id and files.missing = 0) then 0 else 1 end "
-        "where root_id = ?",
-        [root_id],
-    )
-
-
 class Scanner:
-    """Scans roots into a library. Use :meth:`Library.scan` rather than this directly."""
+    """Scans folders of roots into a store. Use :meth:`Library.scan` rather than this directly.
+
+    The scanner is given what it works with and knows nothing of the library
+    around it: the ``store`` it writes, the reading ``limits``, the
+    ``library_dir`` (never walked; its ``.printmanagerignore`` rules apply), and
+    ``on_event``, called with each file added, changed or found missing (None:
+    nobody listens, and no record is built for it). It returns a
+    :class:`ScanReport`. ``readers`` is the reader table to read with (default:
+    the registered readers, which worker processes look up themselves; a table
+    given here is sent to them with each batch, so its readers must pickle).
+    """
 
     def __init__(
         self,
-        library: "Library",
+        store: Store,
         *,
+        limits: Limits,
+        library_dir: Path,
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        on_event: EventSink | None = None,
+        readers: ReaderTable | None = None,
     ):
-        self.library = library
-        self.db = library.db
+        self.store = store
+        self.files = store.files
+        self.limits = limits
+        self.library_dir = library_dir
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.progress = progress
         self.report = ScanReport()
         self._model_ids: dict[str, int] = {}
-        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self._last_commit = time.monotonic()
-        self._hooks = library.pm.hook
-        self._want_events = any(
-            getattr(self._hooks, h).get_hookimpls() for h in ("file_added", "file_changed", "file_removed")
-        )
+        self._on_event = on_event
+        #: extra arguments of read_task: none for the registered readers
+        self._readers: dict[str, ReaderTable] = {} if readers is None else {"readers": readers}
 
     # -- public --------------------------------------------------------------
 
@@ -556,8 +525,7 @@ class Scanner:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-            if self.db.conn.in_transaction:
-                self.db.conn.commit()
+            self.store.commit()
             self.report.seconds = time.perf_counter() - start
         return self.report
 
@@ -592,19 +560,19 @@ class Scanner:
 
     def _scan_root(self, target: Target) -> None:
         root_id, root, folder = target
-        rows = self._existing(root_id, str(root), str(folder))
+        rows = self.files.existing(root_id, str(root), str(folder))
         by_path = {r["path"]: r for r in rows}
         archive_rows: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             if r["archive_path"]:
                 archive_rows.setdefault(r["archive_path"], []).append(r)
 
-        ignore, problems = load_rules(root, self.library.directory)
+        ignore, problems = load_rules(root, self.library_dir)
         self.report.skipped.extend(ScanError(p.path, p.message) for p in problems)
         to_read: list[Entry] = []
         seen: set[str] = set()
-        for e in walk(root, skip=[self.library.directory], folder=folder, ignore=ignore,
-                      skipped=self.report.skipped):
+        for e in walk(root, skip=[self.library_dir], folder=folder, ignore=ignore,
+                      skipped=self.report.skipped, readers=self._readers.get("readers")):
             if e.kind == "archive":
                 members = archive_rows.get(e.path)
                 if members is None and e.path in by_path:
@@ -634,7 +602,7 @@ class Scanner:
         ]
         self._gone_by_hash: dict[str, list[dict[str, Any]]] = {}
         if gone:
-            hashes = self._hashes([r["id"] for r in gone])
+            hashes = self.files.hashes([r["id"] for r in gone])
             for r in gone:
                 r["hash"] = hashes.get(r["id"])
                 if r["hash"]:
@@ -664,45 +632,6 @@ class Scanner:
             self._refresh_models(root_id)
         self._commit()
 
-    _EXISTING_COLUMNS = (
-        "id", "path", "archive_path", "archive_size", "size_bytes", "mtime_ns", "missing", "path_bytes"
-    )  # fmt: skip
-
-    def _existing(self, root_id: int, root: str, folder: str) -> list[dict[str, Any]]:
-        """What the walk compares against (hashes are fetched only when needed): the
-        root's files, or those under ``folder``. Paths are exact."""
-        sql = f"select {', '.join(self._EXISTING_COLUMNS)} from files where root_id = ?"
-        params: list[Any] = [root_id]
-        if folder != root:
-            # display text is per character, so a display prefix holds every exact one
-            prefix = display_path(folder).rstrip(os.sep) + os.sep
-            sql += " and path >= ? and path < ?"
-            params += [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
-        cur = self.db.execute(sql, params)
-        cols = self._EXISTING_COLUMNS
-        rows = []
-        for r in cur.fetchall():
-            row = dict(zip(cols, r))
-            exact = row.pop("path_bytes")
-            if exact is not None:
-                text = row["path"]
-                row["path"] = path_from_store(text, exact)
-                if row["archive_path"]:
-                    row["archive_path"] = archive_of(row["path"], text, row["archive_path"])
-            rows.append(row)
-        if folder != root:
-            rows = [r for r in rows if is_within(r["path"], folder)]
-        return rows
-
-    def _hashes(self, ids: list[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            out.update(self.db.execute(
-                f"select id, hash from files where id in ({', '.join('?' * len(chunk))})", chunk
-            ).fetchall())
-        return out
-
     # -- reading ---------------------------------------------------------------
 
     def _read_all(self, entries: list[Entry]) -> None:
@@ -712,7 +641,7 @@ class Scanner:
         done = 0
         if self.progress:
             self.progress(0, total)
-        limits = self.library.limits
+        limits = self.limits
         total_bytes = sum(e.size for e in entries)
         parallel = (
             self.workers > 1 and total >= PARALLEL_MIN_FILES and total_bytes >= PARALLEL_MIN_BYTES
@@ -720,54 +649,38 @@ class Scanner:
         if not parallel:
             for batch in _batches(entries):
                 self._release()
-                for e, results in read_task(batch, limits):
+                for e, results in read_task(batch, limits, **self._readers):
                     self._write(e, results)
                     done += 1
                     if self.progress:
                         self.progress(done, total)
             return
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        batches = iter(_batches(entries))
-        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init,
-                                      initargs=(os.getpid(),))
-        pending: set[cf.Future[Any]] = set()
-        try:
-            for _ in range(self.workers * 2):
-                b = next(batches, None)
-                if b is None:
-                    break
-                pending.add(pool.submit(read_task, b, limits))
-            while pending:
-                if not any(f.done() for f in pending):
-                    self._release()
-                finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                for fut in finished:
-                    for e, results in fut.result():
-                        self._write(e, results)
-                        done += 1
-                        if self.progress:
-                            self.progress(done, total)
-                    b = next(batches, None)
-                    if b is not None:
-                        pending.add(pool.submit(read_task, b, limits))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool: WatchedPool[Entry, list[tuple[str, dict[str, Any]]]] = WatchedPool(
+            self.workers, ctx, read_one=read_entry, give_up=unread_entry,
+            deadline_s=watchdog_deadline(limits), deadline_reason=_over_budget_reason(limits),
+            initializer=_worker_init, initargs=(os.getpid(),),
+        )
+        with pool:
+            for e, results in pool.run(_batches(entries), (limits, self._readers.get("readers")), idle=self._release):
+                self._write(e, results)
+                done += 1
+                if self.progress:
+                    self.progress(done, total)
 
     # -- writing ---------------------------------------------------------------
 
     def _begin(self) -> None:
-        if not self.db.conn.in_transaction:
-            self.db.execute("begin")
+        self.store.begin()
 
     def _commit(self) -> None:
-        if self.db.conn.in_transaction:
-            self.db.conn.commit()
+        self.store.commit()
         self._last_commit = time.monotonic()
 
     def _release(self) -> None:
         """Commit before waiting for reads if another writer waits or the transaction is old."""
-        if self.db.conn.in_transaction and (
-            time.monotonic() - self._last_commit >= RELEASE_AFTER_S or self.db.anyone_waiting()
+        if self.store.in_transaction and (
+            time.monotonic() - self._last_commit >= RELEASE_AFTER_S or self.store.anyone_waiting()
         ):
             self._commit()
 
@@ -792,8 +705,7 @@ class Scanner:
                 path, name = e.path, e.name
                 extra = {"archive_path": None, "archive_size": None, "mtime_ns": e.mtime_ns,
                          "size_bytes": e.size}
-            row: dict[str, Any] = {c: None for c in COLUMNS}
-            row["thumbnails"] = 0
+            row: dict[str, Any] = dict(_NOTHING_READ)
             row.update(cols)
             row.update(extra)
             if member:
@@ -807,14 +719,14 @@ class Scanner:
             if row.get("error"):
                 self.report.errors += 1
                 self.report.error_files.append(ScanError(path, row["error"]))
-        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S or self.db.anyone_waiting():
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S or self.store.anyone_waiting():
             self._commit()
 
     def _upsert(self, path: str, row: dict[str, Any]) -> None:
         self._written.add(path)
         existing = self._by_path.get(path)
         if existing is not None:
-            self._update_file(existing["id"], row)
+            self.files.update(existing["id"], row)
             self.report.updated += 1
             self._event("file_changed", existing["id"])
             self.report.changed_ids.append(existing["id"])
@@ -824,15 +736,16 @@ class Scanner:
         candidates = self._gone_by_hash.get(h) if h else None
         if candidates:
             old = candidates.pop(0)
-            self._update_file(old["id"], {**row, "path": text, "path_bytes": exact})
+            self.files.update(old["id"], {**row, "path": text, "path_bytes": exact})
             self._moved_ids.add(old["id"])
             self.report.moved += 1
             self._event("file_changed", old["id"])
             self.report.changed_ids.append(old["id"])
             return
-        moved_elsewhere = self._moved_from_other_root(path, h)
+        # a missing file anywhere in the library with this content takes the new path
+        moved_elsewhere = self.files.missing_with_hash(h) if h else None
         if moved_elsewhere is not None:
-            self._update_file(moved_elsewhere, {**row, "path": text, "path_bytes": exact})
+            self.files.update(moved_elsewhere, {**row, "path": text, "path_bytes": exact})
             self.report.moved += 1
             self._event("file_changed", moved_elsewhere)
             self.report.changed_ids.append(moved_elsewhere)
@@ -840,60 +753,23 @@ class Scanner:
         row["path"] = text
         row["path_bytes"] = exact
         row["added_at"] = row["scanned_at"]
-        new_id = self._insert_file(row)
+        new_id = self.files.insert(row)
         self.report.added += 1
         self._event("file_added", new_id)
         self.report.changed_ids.append(new_id)
 
-    # Prepared statements per column set: sqlite-utils' insert()/update() rebuild
-    # their SQL for every row, which showed up in cold-scan profiles.
-    def _insert_file(self, row: dict[str, Any]) -> int:
-        cols = tuple(row)
-        sql = self._sql.get(("insert", cols))
-        if sql is None:
-            sql = self._sql[("insert", cols)] = (
-                f"insert into files ({', '.join(cols)}) values ({', '.join('?' * len(cols))})"
-            )
-        cur = self.db.execute(sql, list(row.values()))
-        return int(cur.lastrowid or 0)
-
-    def _update_file(self, file_id: int, row: dict[str, Any]) -> None:
-        cols = tuple(row)
-        sql = self._sql.get(("update", cols))
-        if sql is None:
-            sql = self._sql[("update", cols)] = (
-                f"update files set {', '.join(f'{c} = ?' for c in cols)} where id = ?"
-            )
-        self.db.execute(sql, [*row.values(), file_id])
-
-    def _moved_from_other_root(self, path: str, h: str | None) -> int | None:
-        """A missing file anywhere in the library with this content takes the new path."""
-        if not h:
-            return None
-        row = self.db.execute(
-            "select id from files where hash = ? and missing = 1 order by id limit 1", [h]
-        ).fetchone()
-        return int(row[0]) if row else None
-
     def _mark_missing(self, r: dict[str, Any]) -> None:
         self._begin()
-        self.db.execute("update files set missing = 1 where id = ?", [r["id"]])
+        self.files.mark_missing(r["id"])
         self.report.missing += 1
         self._event("file_removed", r["id"])
 
     def _event(self, hook_name: str, file_id: int) -> None:
-        if not self._want_events:
+        if self._on_event is None:
             return
-        cur = self.db.execute(
-            "select files.*, models.name as model_name from files "
-            "left join models on models.id = files.model_id where files.id = ?",
-            [file_id],
-        )
-        cols = [d[0] for d in cur.description]
-        rec = FileRecord.from_row(dict(zip(cols, cur.fetchone())))
-        from .plugins import call_hook_safely  # a plugin whose hook raises is named, recorded, stepped around
-
-        call_hook_safely(hook_name, library=self.library, file=rec)
+        rec = self.files.by_id(file_id)
+        if rec is not None:
+            self._on_event(hook_name, rec)
 
     # -- models ----------------------------------------------------------------
 
@@ -905,10 +781,10 @@ class Scanner:
         cached = self._model_ids.get(path)
         if cached is not None:
             return cached
-        mid = model_id_for(self.db, self._root_id, path, name, kind)
+        mid = self.store.models.id_for(self._root_id, path, name, kind)
         self._model_ids[path] = mid
         return mid
 
     def _refresh_models(self, root_id: int) -> None:
         self._begin()
-        refresh_models(self.db, root_id)
+        self.store.models.refresh_missing(root_id)

@@ -4,17 +4,24 @@ Every change of a privacy switch is appended to the consent ledger (what, when,
 which policy version, optional detail such as the sync backend). The ledger
 cannot be updated or deleted row by row (SQLite triggers enforce it); only
 deleting the whole library removes it.
+
+The core's settings are :data:`DEFAULTS`; plugins declare theirs with the
+``register_settings`` hook (:class:`Setting`, :func:`plugin_settings`). The
+SQL is in :mod:`printmanager_core.store.settings` and ``store.consent``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-from typing import Any
+from typing import Any, Callable
 
+import attrs
 from sqlite_utils import Database
 
+from .clock import now_iso
 from .errors import NotFound, UsageError
+from .store.consent import LedgerEntry
+from .store.settings import SettingsGateway
 
 #: Version of the privacy policy that consent is given under.
 POLICY_VERSION = "2026-11-01"
@@ -22,16 +29,16 @@ POLICY_VERSION = "2026-11-01"
 #: Switches whose changes are recorded in the consent ledger.
 PRIVACY_SWITCHES = frozenset({"privacy.analytics", "privacy.crash_reports", "privacy.sync"})
 
-#: Every known setting and its default. Plugins may use their own keys
-#: ("<plugin>.<name>"); unknown keys are accepted only with a dot in them.
+#: The core's settings and their defaults. Plugins add theirs with the
+#: ``register_settings`` hook (:func:`plugin_settings`); other keys are accepted
+#: only with a dot in them ("<plugin>.<name>").
 DEFAULTS: dict[str, Any] = {
     "privacy.analytics": True,
     "privacy.crash_reports": False,
     "privacy.sync": False,
-    "thumbnails.on_scan": True,
-    "thumbnails.size": 256,
-    # Retention (docs/privacy.md): days a record is kept before it is deleted.
-    "retention.on_open": True,
+    # Retention (docs/privacy.md, "Retention"): the CLI applies the rules after
+    # each command while retention.auto is true; the *_days say how long a record is kept.
+    "retention.auto": True,
     "retention.access_log_days": 90,
     "retention.crash_report_days": 30,
     "retention.analytics_days": 90,
@@ -40,9 +47,66 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 with microseconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+#: Namespaces of the core's own settings: an unknown key in them is a typo, refused.
+CORE_PREFIXES = frozenset({"privacy", "retention"})
+
+#: Settings that were renamed (old key → new key; migration m016 moved stored values).
+RENAMED = {"retention.on_open": "retention.auto"}
+
+
+@attrs.frozen
+class Setting:
+    """A setting a plugin owns, given to ``register_settings``'s ``register``.
+
+    :ivar key: ``"<plugin>.<name>"`` (a dot is required; the core's namespaces
+        ``privacy.`` and ``retention.`` are refused).
+    :ivar default: the value until the user sets one; a bool or int default also
+        makes the value's type checked (``true``/``false``, a whole number).
+    :ivar description: one line for ``printmanager settings`` and docs.
+    :ivar check: called with a new value before it is stored; raises
+        :class:`~printmanager_core.errors.UsageError` (one line) to refuse it.
+    :ivar plugin: the plugin that registered it (filled in by the core).
+    """
+
+    key: str = attrs.field(validator=attrs.validators.instance_of(str))
+    default: Any = None
+    description: str = ""
+    check: Callable[[Any], None] | None = attrs.field(default=None, eq=False, repr=False)
+    plugin: str = ""
+
+
+def _setting_key(setting: Any) -> str:
+    """The registry name of a registered setting; refuses what is not a plugin's :class:`Setting`."""
+    if not isinstance(setting, Setting):
+        raise UsageError(f"register_settings takes Setting(key, default, ...), not {setting!r}")
+    if "." not in setting.key or setting.key in DEFAULTS or setting.key.split(".", 1)[0] in CORE_PREFIXES:
+        raise UsageError(f"{setting.key!r} cannot be a plugin's setting (core namespace, or no dot in it)")
+    return setting.key
+
+
+def plugin_settings() -> dict[str, Setting]:
+    """Every setting plugins registered (``register_settings``), by key, with the plugin that gave it.
+
+    The core settles clashes (the llm way): the first plugin pluggy calls keeps a
+    key, a later one is named in a warning; a plugin that registers a core key or
+    something that is not a :class:`Setting` is named and stepped around.
+    """
+    from .registry import collect
+
+    registry = collect("register_settings", _setting_key)
+    found = registry.derived.get("settings")
+    if found is None:
+        found = registry.derived["settings"] = {
+            e.name: attrs.evolve(e.value, plugin=e.plugin) for e in registry
+        }
+    return dict(found)
+
+
+def defaults() -> dict[str, Any]:
+    """Every known setting's default: the core's and the plugins'."""
+    values = {key: s.default for key, s in plugin_settings().items()}
+    values.update(DEFAULTS)
+    return dict(sorted(values.items()))
 
 
 def parse_value(text: str) -> Any:
@@ -59,18 +123,22 @@ def parse_value(text: str) -> Any:
 
 
 class Settings:
-    """Settings of one library, stored in its database."""
+    """Settings of one library, stored in its database (through :class:`~.store.settings.SettingsGateway`)."""
 
     def __init__(self, db: Database):
         self.db = db
+        self._store = SettingsGateway(db)
 
     def get(self, key: str) -> Any:
         """The value of ``key`` (its default when never set); NotFound for an unknown key."""
-        row = self.db.execute("select value from settings where key = ?", [key]).fetchone()
-        if row is not None:
-            return json.loads(row[0])
+        text = self._store.value(key)
+        if text is not None:
+            return json.loads(text)
         if key in DEFAULTS:
             return DEFAULTS[key]
+        owned = plugin_settings().get(key)
+        if owned is not None:
+            return owned.default
         raise NotFound(f"unknown setting {key!r}")
 
     def set(self, key: str, value: Any, *, detail: dict[str, Any] | None = None, source: str = "api") -> None:
@@ -81,49 +149,47 @@ class Settings:
         """
         self._check(key, value)
         at = now_iso()
-        with self.db.conn:
-            self.db.execute(
-                "insert into settings (key, value, updated_at) values (?, ?, ?) "
-                "on conflict(key) do update set value = excluded.value, updated_at = excluded.updated_at",
-                [key, json.dumps(value), at],
-            )
-            if key in PRIVACY_SWITCHES:
-                self.db.execute(
-                    "insert into consent_ledger (at, switch, value, policy_version, detail, source) "
-                    "values (?, ?, ?, ?, ?, ?)",
-                    [at, key, json.dumps(value), POLICY_VERSION, json.dumps(detail or {}), source],
-                )
+        ledger = None
+        if key in PRIVACY_SWITCHES:
+            ledger = LedgerEntry(at, key, json.dumps(value), POLICY_VERSION, json.dumps(detail or {}), source)
+        self._store.put(key, json.dumps(value), at, ledger=ledger)
 
     def all(self) -> dict[str, Any]:
         """Every setting: defaults overlaid with stored values."""
-        values = dict(DEFAULTS)
-        for row in self.db.execute("select key, value from settings"):
-            values[row[0]] = json.loads(row[1])
+        values = defaults()
+        for stored in self._store.stored():
+            values[stored.key] = json.loads(stored.value)
         return dict(sorted(values.items()))
+
+    def changed(self) -> list[dict[str, Any]]:
+        """The settings the user changed: ``{"key", "value", "updated_at"}``, by key."""
+        return [{"key": s.key, "value": json.loads(s.value), "updated_at": s.updated_at}
+                for s in self._store.stored()]
 
     def consent_ledger(self) -> list[dict[str, Any]]:
         """Every recorded change of a privacy switch, oldest first."""
-        rows = self.db.execute(
-            "select id, at, switch, value, policy_version, detail, source from consent_ledger order by id"
-        ).fetchall()
         return [
             {
-                "id": r[0],
-                "at": r[1],
-                "switch": r[2],
-                "value": json.loads(r[3]),
-                "policy_version": r[4],
-                "detail": json.loads(r[5] or "{}"),
-                "source": r[6],
+                "id": e.id,
+                "at": e.at,
+                "switch": e.switch,
+                "value": json.loads(e.value),
+                "policy_version": e.policy_version,
+                "detail": json.loads(e.detail or "{}"),
+                "source": e.source,
             }
-            for r in rows
+            for e in self._store.consent.entries()
         ]
 
     @staticmethod
     def _check(key: str, value: Any) -> None:
         if key not in DEFAULTS and "." not in key:
             raise UsageError(f"unknown setting {key!r} (plugin settings are named 'plugin.name')")
-        default = DEFAULTS.get(key)
+        if key not in DEFAULTS and key.split(".", 1)[0] in CORE_PREFIXES:
+            hint = f"; it is now {RENAMED[key]!r}" if key in RENAMED else ""
+            raise UsageError(f"unknown setting {key!r}{hint}")
+        owned = None if key in DEFAULTS else plugin_settings().get(key)
+        default = DEFAULTS[key] if key in DEFAULTS else owned.default if owned else None
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UsageError(f"{key} takes true or false, not {value!r}")
         if isinstance(default, int) and not isinstance(default, bool):
@@ -131,3 +197,5 @@ class Settings:
                 raise UsageError(f"{key} takes a whole number, not {value!r}")
             if key.startswith("retention.") and value < 1:
                 raise UsageError(f"{key} takes a number of days of at least 1, not {value!r}")
+        if owned is not None and owned.check is not None:
+            owned.check(value)

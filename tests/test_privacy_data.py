@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -413,7 +414,7 @@ def test_retention_is_configurable_and_runs_from_the_cli(
 ) -> None:
     lib_dir = tmp_path / "lib"
     with Library(lib_dir) as lib:
-        lib.settings.set("retention.on_open", False)  # here the CLI applies the rules, not opening
+        lib.settings.set("retention.auto", False)  # here `retention apply` applies the rules, not every command
         shares = Shares.for_library(lib)
         link = shares.share("model", 1)
         for age in (0.5, 2, 40):
@@ -429,7 +430,9 @@ def test_retention_is_configurable_and_runs_from_the_cli(
         assert len(Shares.for_library(lib).access_log()) == 1
 
 
-def test_retention_runs_when_a_library_opens(tmp_path: Path) -> None:
+def test_retention_runs_on_schedule_not_when_a_library_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lib_dir = tmp_path / "lib"
     with Library(lib_dir) as lib:
         link = Shares.for_library(lib).share("model", 1)
@@ -437,13 +440,105 @@ def test_retention_runs_when_a_library_opens(tmp_path: Path) -> None:
         Shares.for_library(lib).log_access(link.token)
         assert retention.due(lib.db)
     with Library(lib_dir) as lib:
-        assert len(Shares.for_library(lib).access_log()) == 1, (
-            "Library() must call printmanager_core.privacy.retention.apply_on_open(self)"
-        )
-        lib.settings.set("retention.on_open", False)
+        assert len(Shares.for_library(lib).access_log()) == 2, "opening a library only migrates it"
+        assert lib.apply_retention().removed["share_access_log"] == 1
+        assert len(Shares.for_library(lib).access_log()) == 1
         Shares.for_library(lib).log_access(link.token, at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=91))
+    assert run(capsys, lib_dir, "ls")[0] == 0  # the CLI applies the rules after a command
+    with Library(lib_dir) as lib:
+        assert len(Shares.for_library(lib).access_log()) == 1, (
+            "the CLI must apply due retention rules after each command (privacy.clihooks.after_command)"
+        )
+        lib.settings.set("retention.auto", False)
+        Shares.for_library(lib).log_access(link.token, at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=91))
+    assert run(capsys, lib_dir, "ls")[0] == 0
     with Library(lib_dir) as lib:
         assert len(Shares.for_library(lib).access_log()) == 2
+
+
+def test_retention_that_cannot_run_after_a_command_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure of the scheduled retention is one warning line, not silence and not the command's failure."""
+    lib_dir = tmp_path / "lib"
+    with Library(lib_dir) as lib:
+        link = Shares.for_library(lib).share("model", 1)
+        Shares.for_library(lib).log_access(link.token, at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=91))
+    holder = sqlite3.connect(lib_dir / "printmanager.db", isolation_level=None)
+    try:
+        holder.execute("begin immediate")  # another writer holds SQLite's write lock
+        monkeypatch.setenv("PRINTMANAGER_BUSY_TIMEOUT", "0.2")
+        code, out, err = run(capsys, lib_dir, "ls")
+    finally:
+        holder.execute("rollback")
+        holder.close()
+    assert code == 0
+    lines = [line for line in err.splitlines() if "retention" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: retention rules not applied (")
+    assert "printmanager privacy retention apply" in lines[0]
+    with Library(lib_dir) as lib:
+        assert len(Shares.for_library(lib).access_log()) == 1  # nothing was deleted half-way
+
+
+def test_share_tokens_are_stored_only_hashed(library: Library) -> None:
+    shares = Shares.for_library(library)
+    link = shares.share("model", 1, recipient="ana@example.org")
+    assert link.token and shares.link(link.token).id == link.id  # found by its token
+    assert shares.link(link.id).token is None and all(entry.token is None for entry in shares.links())
+    library.db.conn.execute("pragma wal_checkpoint(truncate)")
+    for suffix in ("", "-wal"):
+        path = library.directory / f"printmanager.db{suffix}"
+        if path.exists():
+            assert link.token.encode() not in path.read_bytes(), f"plaintext token in {path.name}"
+
+
+def test_deleted_records_leave_no_bytes_behind(library: Library) -> None:
+    """Retention and clearing overwrite what they delete (secure_delete), in the file and the log."""
+    shares = Shares.for_library(library)
+    marker = "gone-forever-recipient@example.org"
+    link = shares.share("model", 1, recipient=marker)
+    shares.log_access(link.token, client="marker-client-203.0.113.77",
+                      at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400))
+    try:
+        raise ValueError("marker-crash-message-1234")
+    except ValueError as exc:
+        CrashReports(library.db).capture(exc)
+    library.db.conn.execute("pragma secure_delete = off")  # the deletes must turn it on themselves
+    assert library.apply_retention().removed["share_access_log"] == 1
+    CrashReports(library.db).clear()
+    shares.clear()
+    data = b"".join(p.read_bytes() for p in library.directory.glob("printmanager.db*") if p.is_file())
+    for text in (marker, "marker-client-203.0.113.77", "marker-crash-message-1234"):
+        assert text.encode() not in data, f"{text} left in the database files"
+
+
+def test_old_plaintext_share_tokens_are_hashed_by_the_upgrade(tmp_path: Path) -> None:
+    """A library made before m015 keeps its links working; their tokens are no longer on disk."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from printmanager_core.store import migrations as m
+
+    old_release = Migrations("printmanager")
+    for step in (m.m001_catalogue, m.m002_settings, m.m004_privacy):
+        old_release()(step)
+    lib_dir = tmp_path / "lib"
+    lib_dir.mkdir()
+    old = Database(str(lib_dir / "printmanager.db"))
+    old_release.apply(old)
+    token = "old-plaintext-token-made-before-m015"
+    old["share_links"].insert({"token": token, "target_kind": "model", "target_id": 3, "created_at": iso(1)})
+    old["settings"].insert({"key": "retention.on_open", "value": "false", "updated_at": iso(1)})
+    old.close()
+    with Library(lib_dir) as lib:
+        shares = Shares.for_library(lib)
+        assert shares.log_access(token).allowed is True and shares.link(token).target_id == 3
+        assert lib.settings.get("retention.auto") is False  # the old switch carried over (m016)
+        with pytest.raises(UsageError, match="retention.auto"):
+            lib.settings.set("retention.on_open", True)
+        lib.db.conn.execute("pragma wal_checkpoint(truncate)")
+    data = b"".join(p.read_bytes() for p in lib_dir.glob("printmanager.db*") if p.is_file())
+    assert token.encode() not in data
 
 
 # -- shares ------------------------------------------------------------------
@@ -513,3 +608,26 @@ def test_privacy_doc_maps_every_promise_to_real_tests() -> None:
     assert not missing, f"docs/privacy.md names tests that do not exist: {missing}"
     for section in re.split(r"^### \d\. ", doc, flags=re.M)[1:9]:
         assert "- Tests:" in section and "::test_" in section
+
+
+def test_secure_delete_never_waits_for_another_reader(library: Library) -> None:
+    """Truncating the log after a delete tries once: a reader holding a snapshot does not stall it."""
+    import time
+
+    from printmanager_core.store.erase import truncate_log
+
+    Shares.for_library(library).add_recipient("someone@example.org")
+    reader = sqlite3.connect(library.db_path, isolation_level=None)
+    try:
+        reader.execute("begin")
+        reader.execute("select count(*) from share_recipients").fetchone()  # holds its snapshot
+        Shares.for_library(library).add_recipient("other@example.org")
+        start = time.monotonic()
+        assert Shares.for_library(library).clear() == 2
+        assert truncate_log(library.db) is False  # the reader still needs the log
+        assert time.monotonic() - start < 1.0
+    finally:
+        reader.execute("rollback")
+        reader.close()
+    assert truncate_log(library.db) is True
+    assert int(library.db.conn.execute("pragma busy_timeout").fetchone()[0]) == int(library.db.busy_timeout * 1000)

@@ -100,3 +100,11 @@ def delete_user_data(library: "Library", report: Any) -> None:
     from .privacy import delete_user_data as delete_impl
 
     delete_impl(library, report)
+
+
+@hookimpl
+def register_migrations(register: Callable[..., None]) -> None:
+    """The plugin's tables ``sync_*`` (migration set ``sync``, :mod:`.schema`)."""
+    from .schema import migrations
+
+    register(migrations)

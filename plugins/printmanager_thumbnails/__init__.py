@@ -9,7 +9,10 @@ group (``thumbnails = "printmanager_thumbnails"``), it implements
   mesh, or of a G-code toolpath);
 - ``scan_finished``: thumbnails for the files a scan added or changed (unless the
   scan was asked for none);
-- ``register_commands``: ``printmanager thumbnail``.
+- ``register_commands``: ``printmanager thumbnail`` and ``printmanager gallery``
+  (a contact sheet of a query's files, :mod:`.gallery`);
+- ``register_settings`` and ``register_migrations``: what it owns in a library,
+  the settings ``thumbnails.*`` and the ``thumbnail_path`` slot (:mod:`.schema`).
 
 The library API is :func:`thumbnail`, :func:`model_thumbnail` and
 :func:`make_thumbnails`; the renderer alone is :func:`render_triangles`.
@@ -25,6 +28,7 @@ from printmanager_core.hookspecs import hookimpl
 from printmanager_core.readers import reader_for, reader_for_source
 from printmanager_core.readers.base import ReadError
 
+from . import schema
 from .api import (
     DEFAULT_SIZE,
     CachedThumbnail,
@@ -45,7 +49,12 @@ from .render import RenderError, Style, View, render_triangles
 from .thumbnail import Thumbnail, ThumbnailError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable
+
     import click
+    from sqlite_utils.migrations import Migrations
+
+    from printmanager_core.settings import Setting
 
     from printmanager_core.library import Library
     from printmanager_core.records import FileRecord, ScanReport
@@ -151,7 +160,22 @@ def scan_finished(library: "Library", report: "ScanReport") -> None:
 
 @hookimpl
 def register_commands(cli: "click.Group") -> None:
-    """Add ``printmanager thumbnail``."""
+    """Add ``printmanager thumbnail`` and ``printmanager gallery``."""
     from . import cli as thumbnail_cli
+    from . import gallery_cli
 
     thumbnail_cli.register(cli)
+    gallery_cli.register(cli)
+
+
+@hookimpl
+def register_settings(register: "Callable[[Setting], None]") -> None:
+    """The plugin's settings: ``thumbnails.on_scan`` and ``thumbnails.size`` (see :mod:`.schema`)."""
+    for setting in schema.SETTINGS:
+        register(setting)
+
+
+@hookimpl
+def register_migrations(register: "Callable[[Migrations], None]") -> None:
+    """The plugin's migration set ``thumbnails``: the ``thumbnail_path`` slot (see :mod:`.schema`)."""
+    register(schema.migrations)

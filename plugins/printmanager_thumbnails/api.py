@@ -28,6 +28,7 @@ from printmanager_core.errors import NotFound
 from printmanager_core.readers.base import Source
 from printmanager_core.records import FileRecord
 
+from . import schema
 from .cache import Entry, ThumbnailCache
 from .geometry import can_draw, is_toolpath, load_triangles
 from .images import IMAGE_EXTENSIONS
@@ -41,9 +42,9 @@ log = logging.getLogger(__name__)
 
 #: the size made during a scan and recorded as the file's ``thumbnail``, unless the
 #: library's setting ``thumbnails.size`` says otherwise
-DEFAULT_SIZE = 256
-MIN_SIZE = 16
-MAX_SIZE = 2048
+DEFAULT_SIZE = schema.DEFAULT_SIZE
+MIN_SIZE = schema.MIN_SIZE
+MAX_SIZE = schema.MAX_SIZE
 #: formats whose embedded picture is a slicer's preview of the print
 SLICED_FORMATS = ("gcode", "bgcode", "gcode.3mf")
 #: how meshes are drawn
@@ -251,9 +252,7 @@ def _result(entry: Entry, seconds: float, cached: bool, file_id: int) -> CachedT
 
 
 def _record(library: "Library", paths: dict[int, str | None]) -> None:
-    with library.db.conn:
-        for file_id, path in paths.items():
-            library.db.execute("update files set thumbnail_path = ? where id = ?", [path, file_id])
+    schema.slot(library.db).set(paths)
 
 
 def _rank(file: FileRecord) -> tuple[int, float]:
@@ -423,10 +422,7 @@ def forget_stale(library: "Library", file_ids: Iterable[int]) -> int:
 def files_needing_thumbnails(library: "Library", changed_ids: Iterable[int]) -> list[FileRecord]:
     """Files changed by a scan, and files that have no thumbnail yet."""
     ids = set(changed_ids)
-    rows = library.db.execute(
-        "select id from files where missing = 0 and error is null and thumbnail_path is null"
-    ).fetchall()
-    ids.update(r[0] for r in rows)
+    ids.update(schema.slot(library.db).empty_ids())
     out = []
     for file_id in sorted(ids):
         try:
@@ -438,6 +434,6 @@ def files_needing_thumbnails(library: "Library", changed_ids: Iterable[int]) -> 
 
 def prune_cache(library: "Library") -> int:
     """Delete cached thumbnails of content no catalogued file has any more."""
-    keep = {r[0] for r in library.db.execute("select distinct hash from files where hash is not null")}
+    keep = library.store.files.hashes_in_use()
     return ThumbnailCache(library.directory).prune(keep)
 

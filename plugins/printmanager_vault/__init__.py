@@ -114,3 +114,14 @@ def delete_user_data(library: Any, report: Any) -> None:
         report.removed("vault file", 1, detail=detail or "entries not counted")
     if result.key_forgotten:
         report.removed("vault key in the OS keyring", 1)
+
+
+@hookimpl
+def register_settings(register: Callable[..., None]) -> None:
+    """The plugin's setting ``vault.backend`` (docs/vault.md): the key's store, unset for the automatic choice."""
+    from printmanager_core.settings import Setting
+
+    from .vault import SETTING_BACKEND
+
+    register(Setting(SETTING_BACKEND, None, "store for the vault key: dpapi, keyring or passphrase "
+                                            "(unset: chosen automatically)"))

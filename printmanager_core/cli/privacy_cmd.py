@@ -84,10 +84,7 @@ def register(cli: click.Group) -> None:
     @pass_library
     def retention_apply(state: LibraryContext, as_json: bool) -> None:
         """Delete every record a retention rule says has expired, now."""
-        from ..privacy import retention as rules
-
-        lib = state.library
-        report = rules.apply(lib.db, lib.settings)
+        report = state.library.apply_retention()
         if as_json:
             echo_json(report.as_json())
             return

@@ -30,6 +30,7 @@ from sqlite_utils import Database
 
 from ..errors import UsageError
 from ..settings import Settings
+from ..store.analytics import AggregateRow, AnalyticsGateway
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class Analytics:
     def __init__(self, db: Database, settings: Settings | None = None):
         self.db = db
         self.settings = settings or Settings(db)
+        self._store = AnalyticsGateway(db)
 
     @classmethod
     def for_library(cls, library: Any) -> "Analytics":
@@ -206,30 +208,17 @@ class Analytics:
         event = Event(feature, day or today(), count)
         if not self.enabled:
             return False
-        with self.db.conn:
-            self.db.execute(
-                "insert into analytics_aggregates (feature, day, count) values (?, ?, ?) "
-                "on conflict(feature, day) do update set count = count + excluded.count",
-                [event.feature, event.day.isoformat(), event.count],
-            )
+        self._store.add(event.feature, event.day.isoformat(), event.count)
         return True
 
     def aggregates(self) -> list[Aggregate]:
         """Every stored aggregate, oldest day first."""
-        rows = self.db.execute(
-            "select feature, day, count, sent from analytics_aggregates order by day, feature"
-        ).fetchall()
-        return [Aggregate(*r) for r in rows]
+        return [Aggregate(r.feature, r.day, r.count, r.sent) for r in self._store.all()]
 
     def pending(self, *, include_today: bool = False) -> list[Aggregate]:
         """Aggregates with uses not yet sent (by default only of finished days)."""
         cutoff = (today() + _dt.timedelta(days=1 if include_today else 0)).isoformat()
-        rows = self.db.execute(
-            "select feature, day, count - sent, 0 from analytics_aggregates "
-            "where count > sent and day < ? order by day, feature",
-            [cutoff],
-        ).fetchall()
-        return [Aggregate(*r) for r in rows]
+        return [Aggregate(r.feature, r.day, r.count, r.sent) for r in self._store.unsent(cutoff)]
 
     def send(self, *, include_today: bool = False) -> SendResult:
         """Give the pending aggregates to every registered sink, if the switch is on.
@@ -256,12 +245,7 @@ class Analytics:
                 result.errors[entry.name] = f"{type(exc).__name__}: {exc}"
         if result.errors:
             return result
-        with self.db.conn:
-            for agg in batch:
-                self.db.execute(
-                    "update analytics_aggregates set sent = sent + ? where feature = ? and day = ?",
-                    [agg.count, agg.feature, agg.day],
-                )
+        self._store.mark_sent(AggregateRow(a.feature, a.day, a.count) for a in batch)
         result.sent = len(batch)
         return result
 
@@ -275,15 +259,13 @@ class Analytics:
         The deleting is done by the database when the switch changes (a trigger),
         so ``settings.set("privacy.analytics", False)`` does the same.
         """
-        row = self.db.execute("select coalesce(sum(count - sent), 0) from analytics_aggregates").fetchone()
+        unsent = self._store.unsent_total()
         self.settings.set(SWITCH, False, source=source)
-        return int(row[0])
+        return unsent
 
     def clear(self) -> int:
         """Delete every aggregate, sent or not; returns how many rows went."""
-        with self.db.conn:
-            cur = self.db.execute("delete from analytics_aggregates")
-        return cur.rowcount
+        return self._store.clear()
 
 
 def record(library: Any, feature: str, count: int = 1) -> bool:

@@ -1,13 +1,15 @@
-"""What the CLI's ``main()`` does around a command: count it, or report its crash.
+"""What the CLI's ``main()`` does around a command: count it and apply retention, or report its crash.
 
 Both work from the command line the user typed, parsed by click itself (without
 running anything), and both open the library only if it already exists: a
-``--help`` or a failed ``privacy delete`` never creates one. Neither ever raises.
+``--help`` or a failed ``privacy delete`` never creates one. Counting and crash
+reporting never raise; retention that cannot run is a warning line on stderr.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,11 +69,36 @@ def _existing_db(inv: Invocation) -> tuple[Path, Path] | None:
 
 
 def after_command(group: Any, args: Sequence[str]) -> None:
-    """Count a finished command as the feature ``cli.<command path>`` (if analytics is on)."""
+    """After a finished command: count it, then apply the retention rules that are due.
+
+    Counting is the feature ``cli.<command path>`` (if analytics is on) and never
+    shows: a failure to count is only logged. Retention runs while
+    ``retention.auto`` is on (:func:`~.retention.apply_if_due`); if it cannot run
+    (a busy or read-only library), one warning line on stderr says so and how to
+    run it, and the command still succeeds.
+    """
+    try:
+        inv = invocation(group, args)
+        found = _existing_db(inv)
+        if found is None:
+            return
+        from ..store import open_database
+
+        db = open_database(found[1])
+    except Exception as exc:  # the command is done; its library cannot be opened again now
+        log.debug("after command: library not opened: %s", exc)
+        return
+    try:
+        _count(group, inv, db)
+        _retention(db)
+    finally:
+        db.close()
+
+
+def _count(group: Any, inv: Invocation, db: Any) -> None:
     from .analytics import Analytics, cli_feature, register_cli_commands, registered_features
 
     try:
-        inv = invocation(group, args)
         feature = cli_feature(inv.command)
         if feature is None:
             return
@@ -79,20 +106,25 @@ def after_command(group: Any, args: Sequence[str]) -> None:
             register_cli_commands(group)
             if feature not in registered_features():
                 return
-        found = _existing_db(inv)
-        if found is None:
-            return
-        from ..store import open_database
-
-        db = open_database(found[1])
-        try:
-            analytics = Analytics(db)
-            if analytics.record(feature):
-                analytics.send()
-        finally:
-            db.close()
+        analytics = Analytics(db)
+        if analytics.record(feature):
+            analytics.send()
     except Exception as exc:  # counting must never change what the user sees
         log.debug("analytics: command not counted: %s", exc)
+
+
+def _retention(db: Any) -> None:
+    from ..errors import PrintManagerError
+    from .retention import apply_if_due
+
+    try:
+        apply_if_due(db)
+    except (PrintManagerError, OSError, sqlite3.Error) as exc:
+        import click
+
+        click.echo(
+            f"warning: retention rules not applied ({exc}); run `printmanager privacy retention apply`", err=True
+        )
 
 
 def after_crash(group: Any, args: Sequence[str], exc: BaseException) -> str:

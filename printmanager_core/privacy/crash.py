@@ -25,6 +25,7 @@ import attrs
 from sqlite_utils import Database
 
 from ..settings import Settings, now_iso
+from ..store.crash import CrashGateway, NewCrashReport
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ class Scrubber:
             user.append((str(library_dir), "library"))
         if db is not None:
             try:
-                user += [(r[0], "root") for r in db.execute("select path from roots")]
-                for table in ("files", "models"):
-                    names.update(r[0] for r in db.execute(f"select distinct name from {table}") if r[0])
+                roots, known = CrashGateway(db).user_paths_and_names()
+                user += [(r, "root") for r in roots]
+                names.update(known)
             except Exception as exc:  # a broken store still gets a report
                 log.debug("scrubber: catalogue not readable: %s", exc)
         home = os.path.expanduser("~")
@@ -241,6 +242,7 @@ class CrashReports:
         self.db = db
         self.library_dir = library_dir
         self.settings = settings or Settings(db)
+        self._store = CrashGateway(db)
 
     @classmethod
     def for_library(cls, library: Any) -> "CrashReports":
@@ -256,18 +258,15 @@ class CrashReports:
         """Store a scrubbed report of ``exc`` locally; send it if the switch is on and a sink exists."""
         scrubber = Scrubber.for_database(self.db, self.library_dir)
         report = build_report(exc, scrubber, context=context, command=command)
-        with self.db.conn:
-            rid = self.db.table("crash_reports").insert(
-                {
-                    "created_at": report["created_at"],
-                    "context": context,
-                    "app_version": report["app_version"],
-                    "python_version": report["python_version"],
-                    "os": report["os"],
-                    "exception_type": report["exception"]["type"],
-                    "report": json.dumps(report),
-                }
-            ).last_pk
+        rid = self._store.insert(NewCrashReport(
+            created_at=report["created_at"],
+            context=context,
+            app_version=report["app_version"],
+            python_version=report["python_version"],
+            os=report["os"],
+            exception_type=report["exception"]["type"],
+            report=json.dumps(report),
+        ))
         if self.enabled:
             self.send()
         return self.get(int(rid))
@@ -276,17 +275,14 @@ class CrashReports:
         """One stored report."""
         from ..errors import NotFound
 
-        row = self.db.execute(
-            "select id, created_at, report, sent_at from crash_reports where id = ?", [report_id]
-        ).fetchone()
+        row = self._store.get(report_id)
         if row is None:
             raise NotFound(f"no crash report #{report_id}")
-        return CrashReport(row[0], row[1], json.loads(row[2]), row[3])
+        return CrashReport(row.id, row.created_at, json.loads(row.report), row.sent_at)
 
     def list(self) -> list[CrashReport]:
         """Every stored report, oldest first."""
-        rows = self.db.execute("select id, created_at, report, sent_at from crash_reports order by id").fetchall()
-        return [CrashReport(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+        return [CrashReport(r.id, r.created_at, json.loads(r.report), r.sent_at) for r in self._store.all()]
 
     def send(self) -> int:
         """Give unsent reports to every crash-report sink, only while the switch is on.
@@ -308,15 +304,13 @@ class CrashReports:
                     log.warning("crash-report sink %s failed: %s", entry.name, exc)
                     ok = False
             if ok:
-                with self.db.conn:
-                    self.db.execute("update crash_reports set sent_at = ? where id = ?", [now_iso(), report.id])
+                self._store.mark_sent(report.id, now_iso())
                 sent += 1
         return sent
 
     def clear(self) -> int:
         """Delete every stored report; returns how many."""
-        with self.db.conn:
-            return self.db.execute("delete from crash_reports").rowcount
+        return self._store.clear()
 
 
 def capture(library: Any, exc: BaseException) -> CrashReport:

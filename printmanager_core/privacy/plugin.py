@@ -8,16 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..settings import DEFAULTS
+from ..settings import defaults
+from ..store.erase import count_rows
+from ..store.export import CatalogueExportGateway
 from .analytics import Analytics, record
 from .crash import CrashReports
 from .sharing import Shares
-
-
-def _rows(library: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = library.db.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 @hookimpl
@@ -30,28 +26,18 @@ def _all_models(library: Any) -> list[Any]:
     """Every model, as the library API gives it (models without files too)."""
     models = library.models(include_missing=True)
     seen = {m.id for m in models}
-    extra = [r[0] for r in library.db.execute("select id from models order by id") if r[0] not in seen]
+    extra = [i for i in CatalogueExportGateway(library.db).model_ids() if i not in seen]
     return models + [library.model(i) for i in extra]
 
 
 def catalogue(library: Any) -> dict[str, Any]:
     """The catalogue as the export writes it: roots, models, files, tags, collections."""
-    tags = []
-    for tag_id, name in library.db.execute("select id, name from tags order by name").fetchall():
-        tags.append(
-            {
-                "name": name,
-                "files": [r[0] for r in library.db.execute(
-                    "select file_id from file_tags where tag_id = ? order by file_id", [tag_id])],
-                "models": [r[0] for r in library.db.execute(
-                    "select model_id from model_tags where tag_id = ? order by model_id", [tag_id])],
-            }
-        )
+    gateway = CatalogueExportGateway(library.db)
     return {
-        "roots": _rows(library, "select id, path, added_at from roots order by id"),
+        "roots": gateway.roots(),
         "models": [m.as_json() for m in _all_models(library)],
         "files": [f.as_json() for f in library.files(include_missing=True)],
-        "tags": tags,
+        "tags": gateway.tags(),
         "collections": library.collections(),
     }
 
@@ -60,13 +46,12 @@ def catalogue(library: Any) -> dict[str, Any]:
 def export_user_data(library: Any, export: Any) -> None:
     """Add settings, the consent ledger, the catalogue, analytics, crash reports and shares."""
     settings = library.settings
-    stored = _rows(library, "select key, value, updated_at from settings order by key")
     export.add_json(
         "settings.json",
         {
             "values": settings.all(),
-            "defaults": DEFAULTS,
-            "changed": [{"key": r["key"], "value": _json(r["value"]), "updated_at": r["updated_at"]} for r in stored],
+            "defaults": defaults(),
+            "changed": settings.changed(),
         },
         "Every setting (values), the built-in defaults, and the ones you changed with when.",
     )
@@ -103,23 +88,12 @@ def export_user_data(library: Any, export: Any) -> None:
     )
 
 
-def _json(text: str) -> Any:
-    import json
-
-    return json.loads(text)
-
-
 @hookimpl(trylast=True)
 def delete_user_data(library: Any, report: Any) -> None:
     """Clear analytics, crash reports and share records; count what goes with the index."""
-    db = library.db
     report.removed("analytics aggregates", Analytics.for_library(library).clear())
     report.removed("crash reports", CrashReports.for_library(library).clear())
-    shares = Shares.for_library(library).count()
-    with db.conn:
-        for table in ("share_access_log", "share_list_members", "share_links", "share_lists", "share_recipients"):
-            db.execute(f"delete from {table}")
-    report.removed("share records", shares)
+    report.removed("share records", Shares.for_library(library).clear())
     for what, table in (
         ("file records", "files"),
         ("model records", "models"),
@@ -129,5 +103,4 @@ def delete_user_data(library: Any, report: Any) -> None:
         ("settings", "settings"),
         ("consent ledger entries", "consent_ledger"),
     ):
-        n = db.execute(f"select count(*) from {table}").fetchone()[0]
-        report.removed(what, n, "with the index database")
+        report.removed(what, count_rows(library.db, table), "with the index database")

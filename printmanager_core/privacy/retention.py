@@ -17,92 +17,72 @@ retention.unused_recipient_days 365    distribution lists and recipients no rema
 =============================  ======  ==================================================
 
 Analytics raw events are never stored: they are aggregated as they are recorded.
-Rules run with ``printmanager privacy retention apply`` and, when
-``retention.on_open`` is true (the default), whenever a library is opened: the
-check is a handful of indexed ``EXISTS`` queries, and nothing is written unless
-something expired.
+
+When the rules run (docs/privacy.md, "Retention"): opening a library only
+migrates it, it deletes nothing. The rules run
+
+* with ``printmanager privacy retention apply`` (and ``Library.apply_retention()``
+  from code: an app embedding printmanager calls it on its own schedule, e.g.
+  once a day or at start-up);
+* after every ``printmanager`` command run on an existing library, while
+  ``retention.auto`` is true (the default): the check is a handful of indexed
+  ``EXISTS`` queries, and nothing is written unless something expired. A
+  failure there (a busy or read-only library) is one warning line on stderr
+  naming the command to run, never a silent skip and never the command's
+  failure.
+
+The deletes themselves (SQL) are in :mod:`printmanager_core.store.retention`;
+deleted records are overwritten (``secure_delete``), not just marked free.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 from typing import Any
 
 import attrs
 from sqlite_utils import Database
 
 from ..settings import Settings
-
-log = logging.getLogger(__name__)
+from ..store.retention import DELETES, RetentionGateway
 
 
 @attrs.frozen
 class Rule:
-    """One retention rule: the setting giving its days, and the deletes it runs.
+    """One retention rule: the setting giving its days, and what it deletes.
 
-    ``deletes`` are ``(table, where)`` pairs run in order; ``?`` in ``where`` is the
-    cutoff (an ISO timestamp, or a ``YYYY-MM-DD`` day when ``by_day``).
+    The cutoff is an ISO timestamp, or a ``YYYY-MM-DD`` day when ``by_day``.
     """
 
     name: str
     setting: str
     description: str
-    deletes: tuple[tuple[str, str], ...]
     by_day: bool = False
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables the rule deletes from, in order."""
+        return tuple(table for table, _ in DELETES[self.name])
 
-_ENDED = "(revoked_at < ? or expires_at < ?)"
-_UNUSED_LIST = (
-    "id not in (select list_id from share_links where list_id is not null) "
-    "and coalesce(last_used_at, created_at) < ?"
-)
-_UNUSED_RECIPIENT = (
-    "id not in (select recipient_id from share_links where recipient_id is not null) "
-    "and id not in (select recipient_id from share_list_members) "
-    "and coalesce(last_used_at, created_at) < ?"
-)
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "access_log",
-        "retention.access_log_days",
-        "share access-log entries older than N days",
-        (("share_access_log", "at < ?"),),
-    ),
+    Rule("access_log", "retention.access_log_days", "share access-log entries older than N days"),
     Rule(
         "ended_shares",
         "retention.ended_share_days",
         "share links revoked or expired more than N days ago, with their access log",
-        (
-            ("share_access_log", f"link_id in (select id from share_links where {_ENDED})"),
-            ("share_links", _ENDED),
-        ),
     ),
-    Rule(
-        "crash_reports",
-        "retention.crash_report_days",
-        "crash reports older than N days",
-        (("crash_reports", "created_at < ?"),),
-    ),
-    Rule(
-        "analytics",
-        "retention.analytics_days",
-        "analytics aggregates of days more than N days ago",
-        (("analytics_aggregates", "day < ?"),),
-        by_day=True,
-    ),
+    Rule("crash_reports", "retention.crash_report_days", "crash reports older than N days"),
+    Rule("analytics", "retention.analytics_days", "analytics aggregates of days more than N days ago", by_day=True),
     Rule(
         "unused_recipients",
         "retention.unused_recipient_days",
         "distribution lists and recipients no link uses, last used more than N days ago",
-        (
-            ("share_list_members", f"list_id in (select id from share_lists where {_UNUSED_LIST})"),
-            ("share_lists", _UNUSED_LIST),
-            ("share_recipients", _UNUSED_RECIPIENT),
-        ),
     ),
 )
+
+#: the setting that makes the CLI apply the rules after each command
+AUTO_SETTING = "retention.auto"
 
 
 @attrs.define
@@ -137,46 +117,33 @@ def _now(now: _dt.datetime | None) -> _dt.datetime:
     return now.astimezone(_dt.timezone.utc)
 
 
+def _cutoffs(settings: Settings, now: _dt.datetime | None) -> dict[str, str]:
+    moment = _now(now)
+    return {rule.name: _cutoff(rule, settings, moment) for rule in RULES}
+
+
 def due(db: Database, settings: Settings | None = None, *, now: _dt.datetime | None = None) -> bool:
     """Whether any rule has something to delete (read-only, cheap)."""
-    settings = settings or Settings(db)
-    moment = _now(now)
-    for rule in RULES:
-        cutoff = _cutoff(rule, settings, moment)
-        for table, where in rule.deletes:
-            params = [cutoff] * where.count("?")
-            if db.execute(f"select exists(select 1 from {table} where {where})", params).fetchone()[0]:
-                return True
-    return False
+    return RetentionGateway(db).due(_cutoffs(settings or Settings(db), now))
 
 
 def apply(db: Database, settings: Settings | None = None, *, now: _dt.datetime | None = None) -> RetentionReport:
-    """Delete every record a rule says has expired, in one transaction."""
-    settings = settings or Settings(db)
-    moment = _now(now)
-    report = RetentionReport()
-    with db.conn:
-        for rule in RULES:
-            cutoff = _cutoff(rule, settings, moment)
-            report.cutoffs[rule.name] = cutoff
-            for table, where in rule.deletes:
-                params = [cutoff] * where.count("?")
-                n = db.execute(f"delete from {table} where {where}", params).rowcount
-                report.removed[table] = report.removed.get(table, 0) + max(n, 0)
-    return report
+    """Delete every record a rule says has expired, in one transaction (overwriting it)."""
+    cutoffs = _cutoffs(settings or Settings(db), now)
+    return RetentionReport(removed=RetentionGateway(db).delete(cutoffs), cutoffs=cutoffs)
 
 
-def apply_on_open(library: Any) -> RetentionReport | None:
-    """Apply the rules when a library opens, if ``retention.on_open`` and anything expired.
+def apply_if_due(db: Database, settings: Settings | None = None, *,
+                 now: _dt.datetime | None = None) -> RetentionReport | None:
+    """:func:`apply` when ``retention.auto`` is on and something expired; else None (nothing written).
 
-    Never raises: a busy or read-only store is left for the next open.
+    Errors are not caught: the caller says what went wrong.
     """
-    try:
-        if not library.settings.get("retention.on_open"):
-            return None
-        if not due(library.db, library.settings):
-            return None
-        return apply(library.db, library.settings)
-    except Exception as exc:
-        log.debug("retention on open skipped: %s", exc)
+    settings = settings or Settings(db)
+    if not settings.get(AUTO_SETTING):
         return None
+    cutoffs = _cutoffs(settings, now)
+    gateway = RetentionGateway(db)
+    if not gateway.due(cutoffs):
+        return None
+    return RetentionReport(removed=gateway.delete(cutoffs), cutoffs=cutoffs)

@@ -24,6 +24,7 @@ from sqlite_utils import Database
 
 from ..errors import NotFound, UsageError
 from ..settings import now_iso
+from ..store.shares import LinkRow, SharesGateway
 
 TARGET_KINDS = ("file", "model", "collection")
 ACTIONS = ("view", "download", "denied")
@@ -62,7 +63,8 @@ class ShareLink:
     """A link giving access to a file, a model or a collection, maybe expiring."""
 
     id: int
-    token: str
+    #: the secret part of the link: known only from :meth:`Shares.share` (the library keeps its hash)
+    token: str | None
     target_kind: str
     target_id: int
     recipient: str | None = None
@@ -90,10 +92,11 @@ class AccessLogEntry:
 
 
 class Shares:
-    """The share records of one library."""
+    """The share records of one library (through :class:`~printmanager_core.store.shares.SharesGateway`)."""
 
     def __init__(self, db: Database):
         self.db = db
+        self._store = SharesGateway(db)
 
     @classmethod
     def for_library(cls, library: Any) -> "Shares":
@@ -107,67 +110,38 @@ class Shares:
         address = address.strip()
         if not address or any(c in address for c in "\r\n\t"):
             raise UsageError(f"{address!r} is not a recipient address")
-        with self.db.conn:
-            self.db.execute(
-                "insert or ignore into share_recipients (address, name, created_at) values (?, ?, ?)",
-                [address, name, now_iso()],
-            )
+        self._store.add_recipient(address, name, now_iso())
         return self.recipient(address)
 
     def recipient(self, address_or_id: str | int) -> Recipient:
         """One recipient by address or id."""
-        col = "id" if isinstance(address_or_id, int) else "address"
-        row = self.db.execute(
-            f"select id, address, name, created_at, last_used_at from share_recipients where {col} = ?",
-            [address_or_id],
-        ).fetchone()
+        row = self._store.recipient(address_or_id)
         if row is None:
             raise NotFound(f"no recipient {address_or_id}")
-        return Recipient(row[0], row[1], row[2] or "", row[3], row[4])
+        return Recipient(row.id, row.address, row.name, row.created_at, row.last_used_at)
 
     def recipients(self) -> list[Recipient]:
         """Every recipient, by address."""
-        rows = self.db.execute(
-            "select id, address, name, created_at, last_used_at from share_recipients order by address"
-        ).fetchall()
-        return [Recipient(r[0], r[1], r[2] or "", r[3], r[4]) for r in rows]
+        return [Recipient(r.id, r.address, r.name, r.created_at, r.last_used_at) for r in self._store.recipients()]
 
     def create_list(self, name: str, recipients: Iterable[str] = ()) -> DistributionList:
         """Create a distribution list (or add to the existing one) with these recipient addresses."""
         if not name.strip():
             raise UsageError("a distribution list needs a name")
         ids = [self.add_recipient(a).id for a in recipients]
-        with self.db.conn:
-            self.db.execute(
-                "insert or ignore into share_lists (name, created_at) values (?, ?)", [name, now_iso()]
-            )
-            list_id = self.db.execute("select id from share_lists where name = ?", [name]).fetchone()[0]
-            for rid in ids:
-                self.db.execute(
-                    "insert or ignore into share_list_members (list_id, recipient_id) values (?, ?)", [list_id, rid]
-                )
+        self._store.add_list(name, ids, now_iso())
         return self.distribution_list(name)
 
     def distribution_list(self, name: str) -> DistributionList:
         """One distribution list by name."""
-        row = self.db.execute(
-            "select id, name, created_at, last_used_at from share_lists where name = ?", [name]
-        ).fetchone()
+        row = self._store.distribution_list(name)
         if row is None:
             raise NotFound(f"no distribution list {name!r}")
-        members = tuple(
-            r[0]
-            for r in self.db.execute(
-                "select share_recipients.address from share_list_members join share_recipients "
-                "on share_recipients.id = share_list_members.recipient_id where list_id = ? order by 1",
-                [row[0]],
-            )
-        )
-        return DistributionList(row[0], row[1], members, row[2], row[3])
+        return DistributionList(row.id, row.name, row.members, row.created_at, row.last_used_at)
 
     def lists(self) -> list[DistributionList]:
         """Every distribution list, by name."""
-        return [self.distribution_list(r[0]) for r in self.db.execute("select name from share_lists order by name")]
+        return [self.distribution_list(name) for name in self._store.list_names()]
 
     # -- links and the access log --------------------------------------------
 
@@ -183,6 +157,9 @@ class Shares:
         at: _dt.datetime | None = None,
     ) -> ShareLink:
         """Record a new share link to a file, model or collection.
+
+        The returned link carries its token; this is the only time it is known
+        (the library keeps only the token's hash).
 
         :param recipient: an address (recorded as a recipient if new).
         :param distribution_list: the name of an existing distribution list.
@@ -203,44 +180,26 @@ class Shares:
         rid = self.add_recipient(recipient).id if recipient else None
         lid = self.distribution_list(distribution_list).id if distribution_list else None
         token = secrets.token_urlsafe(18)
-        with self.db.conn:
-            link_id = self.db.table("share_links").insert(
-                {
-                    "token": token,
-                    "target_kind": target_kind,
-                    "target_id": target_id,
-                    "recipient_id": rid,
-                    "list_id": lid,
-                    "created_at": created,
-                    "expires_at": _iso(expires_at) if expires_at else None,
-                    "revoked_at": None,
-                }
-            ).last_pk
-            if rid is not None:
-                self.db.execute("update share_recipients set last_used_at = ? where id = ?", [created, rid])
-            if lid is not None:
-                self.db.execute("update share_lists set last_used_at = ? where id = ?", [created, lid])
-        return self.link(int(link_id))
+        link_id = self._store.add_link(token, target_kind, target_id, rid, lid, created,
+                                       _iso(expires_at) if expires_at else None)
+        return attrs.evolve(self.link(link_id), token=token)
 
     def link(self, id_or_token: int | str) -> ShareLink:
-        """One share link by id or token."""
-        col = "share_links.id" if isinstance(id_or_token, int) else "share_links.token"
-        rows = self._links(f"where {col} = ?", [id_or_token])
-        if not rows:
+        """One share link by id or token (its ``token`` is None: only its hash is kept)."""
+        row = self._store.link(id_or_token)
+        if row is None:
             raise NotFound("no such share link")
-        return rows[0]
+        return _link(row)
 
     def links(self) -> list[ShareLink]:
         """Every share link, oldest first."""
-        return self._links("", [])
+        return [_link(row) for row in self._store.links()]
 
     def revoke(self, id_or_token: int | str, *, at: _dt.datetime | None = None) -> ShareLink:
         """Revoke a link (it stays recorded until retention removes it)."""
         link = self.link(id_or_token)
         if link.revoked_at is None:
-            when = _iso(at or _dt.datetime.now(_dt.timezone.utc))
-            with self.db.conn:
-                self.db.execute("update share_links set revoked_at = ? where id = ?", [when, link.id])
+            self._store.revoke(link.id, _iso(at or _dt.datetime.now(_dt.timezone.utc)))
         return self.link(link.id)
 
     def log_access(
@@ -255,21 +214,15 @@ class Shares:
         link = self.link(token)
         when = _iso(at or _dt.datetime.now(_dt.timezone.utc))
         allowed = link.active(when) and action != "denied"
-        with self.db.conn:
-            entry_id = self.db.table("share_access_log").insert(
-                {"link_id": link.id, "at": when, "action": action, "allowed": int(allowed), "client": client}
-            ).last_pk
-        return AccessLogEntry(int(entry_id), link.id, when, action, allowed, client)
+        entry_id = self._store.log_access(link.id, when, action, allowed, client)
+        return AccessLogEntry(entry_id, link.id, when, action, allowed, client)
 
     def access_log(self, link_id: int | None = None) -> list[AccessLogEntry]:
         """Access-log entries (of one link, or all), oldest first."""
-        where, params = ("where link_id = ?", [link_id]) if link_id is not None else ("", [])
-        rows = self.db.execute(
-            f"select id, link_id, at, action, allowed, client from share_access_log {where} order by at, id", params
-        ).fetchall()
-        return [AccessLogEntry(r[0], r[1], r[2], r[3], bool(r[4]), r[5] or "") for r in rows]
+        return [AccessLogEntry(r.id, r.link_id, r.at, r.action, r.allowed, r.client)
+                for r in self._store.access_log(link_id)]
 
-    # -- export --------------------------------------------------------------
+    # -- export and delete ---------------------------------------------------
 
     def as_json(self) -> dict[str, Any]:
         """Every share record, in the shape of the export's ``shares.json``."""
@@ -284,17 +237,13 @@ class Shares:
 
     def count(self) -> int:
         """How many share records there are (all kinds)."""
-        return sum(
-            self.db.execute(f"select count(*) from {t}").fetchone()[0]
-            for t in ("share_recipients", "share_lists", "share_list_members", "share_links", "share_access_log")
-        )
+        return self._store.count()
 
-    def _links(self, where: str, params: list[Any]) -> list[ShareLink]:
-        rows = self.db.execute(
-            "select share_links.id, token, target_kind, target_id, share_recipients.address, share_lists.name, "
-            "share_links.created_at, expires_at, revoked_at from share_links "
-            "left join share_recipients on share_recipients.id = share_links.recipient_id "
-            f"left join share_lists on share_lists.id = share_links.list_id {where} order by share_links.id",
-            params,
-        ).fetchall()
-        return [ShareLink(*r) for r in rows]
+    def clear(self) -> int:
+        """Delete every share record (overwritten, not just marked free); how many rows went."""
+        return self._store.clear()
+
+
+def _link(row: LinkRow) -> ShareLink:
+    return ShareLink(row.id, None, row.target_kind, row.target_id, row.recipient, row.distribution_list,
+                     row.created_at, row.expires_at, row.revoked_at)

@@ -59,6 +59,10 @@ class Limits:
     watertight_max_triangles: int | None = None
     #: time budget for reading one file (and for drawing its thumbnail), seconds; None: none
     max_seconds_per_file: float | None = 120.0
+    #: a scan's worker process still on one file this long past ``max_seconds_per_file``
+    #: (stuck in C code, where the budget cannot reach) is killed by the scanning process
+    #: and the file gets the budget's error (see printmanager_core.watchdog)
+    watchdog_grace_seconds: float = 10.0
     #: memory bound for reading one file in a worker process (see printmanager_core.budget); None: none
     max_memory_bytes: int | None = 4 * 1024**3
     #: refuse XML parts with a single tag, attribute value or text run longer than this
@@ -135,6 +139,30 @@ class SlicerInfo:
     def as_dict(self) -> dict[str, Any]:
         """The facts the file has (None values dropped)."""
         return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+
+    # Read like the dict of known facts that ``FileRecord.slicer`` used to be:
+    # ``info["printer_model"]``, ``info.get("slicer")``, ``"filament_mm" in info``.
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The fact ``key`` (a field name), or ``default`` when the file does not say."""
+        value = getattr(self, key, None) if key in _SLICER_KEYS else None
+        return default if value is None else value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def keys(self) -> list[str]:
+        """The names of the facts the file has."""
+        return list(self.as_dict())
+
+
+_SLICER_KEYS = frozenset(f.name for f in attrs.fields(SlicerInfo))
 
 
 @attrs.frozen

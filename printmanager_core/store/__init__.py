@@ -2,11 +2,27 @@
 
 ``connection`` opens a library database (per-thread connections, busy timeouts,
 private file modes) and applies ``migrations``; the gateways beside them are the
-typed way the rest of printmanager reads and writes the catalogue.
+typed way the rest of printmanager reads and writes the catalogue:
+
+==================  =====================================================
+``store.files``     :class:`~.files.FilesGateway` — ``files``
+``store.models``    :class:`~.models.ModelsGateway` — ``models``
+``store.roots``     :class:`~.roots.RootsGateway` — ``roots``
+``store.tags``      :class:`~.tags.TagsGateway` — tags and their links
+``store.collections`` :class:`~.collections.CollectionsGateway`
+==================  =====================================================
+
+The query language's SQL is in :mod:`.query_sql`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from typing import Iterator
+
+from .analytics import AnalyticsGateway
+from .collections import CollectionsGateway
 from .connection import (
     DB_NAME,
     SIDE_SUFFIXES,
@@ -17,23 +33,108 @@ from .connection import (
     prepare_library_dir,
     schema_version,
 )
+from .consent import ConsentGateway
+from .crash import CrashGateway
+from .erase import secure_delete
+from .files import FilesGateway
+from .models import ModelsGateway
+from .retention import RetentionGateway
+from .roots import RootsGateway
+from .settings import SettingsGateway
+from .shares import SharesGateway
+from .tags import TagsGateway
 
 
 
 class Store:
     """The typed gateways over one library database (``Library.store``).
 
-    Each gateway is a small class in its own module of this package, built on
-    first use; code outside the store reads and writes the catalogue through
-    them, never with SQL of its own.
+    Each gateway is a small class in its own module of this package; code
+    outside the store reads and writes the catalogue through them, never with
+    SQL of its own. Gateway methods that say "in the caller's transaction" run
+    inside :meth:`transaction` (or a scan's own).
     """
 
     def __init__(self, db: LibraryDatabase):
         self.db = db
+        self.files = FilesGateway(db)
+        self.models = ModelsGateway(db)
+        self.roots = RootsGateway(db)
+        self.tags = TagsGateway(db)
+        self.collections = CollectionsGateway(db)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed at the end, rolled back on error.
+
+        Re-entrant: inside a transaction already open, it joins it.
+        """
+        with self.db.conn:
+            yield
+
+    # -- a long writer's own transaction (the scan) --------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread's connection has a transaction open."""
+        return self.db.conn.in_transaction
+
+    def begin(self) -> None:
+        """Open a write transaction unless one is open (commit it with :meth:`commit`)."""
+        if not self.db.conn.in_transaction:
+            self.db.execute("begin")
+
+    def commit(self) -> None:
+        """Commit this thread's open transaction, if any."""
+        if self.db.conn.in_transaction:
+            self.db.conn.commit()
+
+    def anyone_waiting(self) -> bool:
+        """Whether another writer waits for the write lock (see ``LibraryDatabase.anyone_waiting``)."""
+        return self.db.anyone_waiting()
+
+    # -- settings, consent and privacy records (store/settings.py … store/shares.py) --
+
+    @functools.cached_property
+    def settings(self) -> SettingsGateway:
+        """The ``settings`` table."""
+        return SettingsGateway(self.db)
+
+    @functools.cached_property
+    def consent(self) -> ConsentGateway:
+        """The append-only consent ledger."""
+        return ConsentGateway(self.db)
+
+    @functools.cached_property
+    def analytics(self) -> AnalyticsGateway:
+        """The analytics aggregates."""
+        return AnalyticsGateway(self.db)
+
+    @functools.cached_property
+    def crash_reports(self) -> CrashGateway:
+        """The crash reports kept in the library."""
+        return CrashGateway(self.db)
+
+    @functools.cached_property
+    def shares(self) -> SharesGateway:
+        """Share recipients, lists, links (tokens hashed) and the access log."""
+        return SharesGateway(self.db)
+
+    @functools.cached_property
+    def retention(self) -> RetentionGateway:
+        """The deletes behind the retention rules."""
+        return RetentionGateway(self.db)
 
 
 __all__ = [
     "Store",
+    "AnalyticsGateway",
+    "ConsentGateway",
+    "CrashGateway",
+    "RetentionGateway",
+    "SettingsGateway",
+    "SharesGateway",
+    "secure_delete",
     "DB_NAME",
     "SIDE_SUFFIXES",
     "LibraryDatabase",

@@ -304,7 +304,60 @@ def m007_exact_paths(db: Database) -> None:
 
 
 @migrations()
-def m008_sort_indexes(db: Database) -> None:
+def m015_hashed_share_tokens(db: Database) -> None:
+    """Share tokens are kept only as their SHA-256: ``share_links.token`` becomes ``token_hash``.
+
+    Tokens recorded before are hashed in place (their links keep working: a
+    token is looked up by its hash), with ``secure_delete`` on so the
+    plaintext is overwritten in the database file.
+    """
+    from .shares import token_hash
+
+    before = db.execute("pragma secure_delete").fetchone()[0]
+    db.execute("pragma secure_delete = on")
+    db.execute("drop index idx_share_links_token")
+    db.execute("alter table share_links rename column token to token_hash")
+    for link_id, token in db.execute("select id, token_hash from share_links").fetchall():
+        db.execute("update share_links set token_hash = ? where id = ?", [token_hash(token), link_id])
+    db.execute("create unique index idx_share_links_token_hash on share_links (token_hash)")
+    db.execute(f"pragma secure_delete = {int(before)}")
+
+
+@migrations()
+def m016_retention_auto(db: Database) -> None:
+    """The setting ``retention.on_open`` becomes ``retention.auto``: opening a library deletes nothing.
+
+    Retention now runs after CLI commands and on request (docs/privacy.md,
+    "Retention"); a stored choice carries over to the new key.
+    """
+    db.execute(
+        "insert or replace into settings (key, value, updated_at) "
+        "select 'retention.auto', value, updated_at from settings where key = 'retention.on_open'"
+    )
+    db.execute("delete from settings where key = 'retention.on_open'")
+
+
+#: the tables m005 made for the sync plugin, children first
+_SYNC_TABLES = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs", "sync_state")
+
+
+@migrations()
+def m017_sync_tables_to_plugin(db: Database) -> None:
+    """The sync plugin owns its tables now (its migration set ``sync``): drop them here when empty.
+
+    A library that holds sync state keeps every ``sync_*`` table as it is (the
+    plugin's set adopts them); one that holds none loses the empty tables, which
+    the plugin's set makes again where the plugin is installed.
+    """
+    present = [t for t in _SYNC_TABLES if t in db.table_names()]
+    if any(db.execute(f"select exists(select 1 from {t})").fetchone()[0] for t in present):
+        return
+    for table in present:
+        db.execute(f"drop table {table}")
+
+
+@migrations()
+def m018_sort_indexes(db: Database) -> None:
     """Indexes for the orders a gallery pages through (``Library.files_page``): name,
     date modified and print time. Size and triangles have theirs since m001; each
     index also holds the row id, the tie-break, so a page is read off the index.

@@ -1,0 +1,294 @@
+"""The files gateway: every read and write of the ``files`` table.
+
+Rows come out as :class:`~printmanager_core.records.FileRecord` (joined with
+their model's name and tags); what a scan writes goes in as column dicts whose
+columns are declared with the record's fields (``records.SCANNED_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Iterator, Protocol, Sequence
+
+from ..paths import archive_of, display_path, is_within, path_from_store, stored_path
+from ..records import FileRecord
+from .connection import LibraryDatabase
+from .rows import Rows
+
+#: a file row with its model's name and tags, as FileRecord.from_row takes it
+FILE_SELECT = (
+    "select files.*, models.name as model_name, models.tags as model_tags "
+    "from files left join models on models.id = files.model_id"
+)
+
+#: what a scan compares the walk against (hashes are fetched only when needed)
+EXISTING_COLUMNS = ("id", "path", "archive_path", "archive_size", "size_bytes", "mtime_ns", "missing", "path_bytes")
+
+#: ids per ``in (...)`` list (well below SQLite's parameter limit)
+_CHUNK = 500
+
+
+class Where(Protocol):
+    """What selects files: a query term (``printmanager_core.query``) or anything with ``sql()``."""
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE expression over ``files`` and its parameters."""
+        ...
+
+
+class FilesGateway(Rows):
+    """The ``files`` table."""
+
+    def __init__(self, db: LibraryDatabase):
+        super().__init__(db)
+        # Prepared statements per column set: sqlite-utils' insert()/update()
+        # rebuild their SQL for every row, which showed up in cold-scan profiles.
+        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    # -- reading records -------------------------------------------------------
+
+    def select(
+        self, where: Where, *, include_missing: bool = False, limit: int | None = None,
+        after: tuple[str, int] | None = None,
+    ) -> list[FileRecord]:
+        """Files matching ``where``, ordered by path (then id).
+
+        :param after: ``(path display text, id)`` of the last file of the previous
+            page: only files after it (keyset paging, see :meth:`iterate`).
+        """
+        sql, params = where.sql()
+        sql = f"({sql})"
+        if not include_missing:
+            sql += " and files.missing = 0"
+        if after is not None:
+            sql += " and (files.path, files.id) > (?, ?)"
+            params = [*params, *after]
+        order = " order by files.path, files.id" if after is not None else " order by files.path"
+        text = f"{FILE_SELECT} where {sql}{order}"
+        if limit is not None:
+            text += f" limit {int(limit)}"
+        return [FileRecord.from_row(r) for r in self.rows(text, params)]
+
+    def iterate(self, where: Where, *, include_missing: bool = False, page: int = 500) -> Iterator[FileRecord]:
+        """Files matching ``where`` in path order, fetched ``page`` at a time.
+
+        Each page is one short read, so a long walk over a big catalogue holds no
+        read transaction open and sees files written meanwhile past its position.
+        """
+        after: tuple[str, int] | None = None
+        while True:
+            batch = self.select(where, include_missing=include_missing, limit=page, after=after or ("", -1))
+            yield from batch
+            if len(batch) < page:
+                return
+            last = batch[-1]
+            after = (stored_path(last.path)[0], last.id)
+
+    #: what :meth:`page` sorts by: the user's word and the column (each has an index, m018)
+    SORTS = {
+        "path": "files.path",
+        "name": "files.name",
+        "date": "files.mtime_ns",
+        "added": "files.added_at",
+        "size": "files.size_bytes",
+        "triangles": "files.triangles",
+        "time": "files.print_time_s",
+    }
+
+    def page(
+        self, where: Where, *, sort: str, descending: bool = False, offset: int = 0, limit: int = 60,
+        after: int | None = None, before: int | None = None,
+    ) -> list[FileRecord] | None:
+        """One page of the present files matching ``where`` in ``sort`` order (unknown
+        values last either way, ties by id): from ``offset``, or the page after the
+        file ``after`` / before the file ``before`` (keyset: read off the sort's index).
+
+        :returns: None when ``after``/``before`` names no file.
+        """
+        column = self.SORTS[sort]
+        sql, params = where.sql()
+        limit = max(0, int(limit))
+        base = f"{FILE_SELECT} where ({sql}) and files.missing = 0"
+        if after is None and before is None:
+            d = "desc" if descending else "asc"
+            order = f"{column} {d} nulls last, files.id {d}"
+            text = f"{base} order by {order} limit {limit} offset {max(0, int(offset))}"
+            return [FileRecord.from_row(r) for r in self.rows(text, params)]
+        anchor = int(after if after is not None else before)  # type: ignore[arg-type]
+        found = self.db.execute(f"select {column} from files where id = ?", [anchor]).fetchone()
+        if found is None:
+            return None
+        value = found[0]
+        forward = before is None
+        ascending = (not descending) == forward  # the direction this walk reads the index in
+        cmp, d = (">", "asc") if ascending else ("<", "desc")
+
+        def values_from(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and ({column}, files.id) {cmp} (?, ?) order by {column} {d}, files.id {d} "
+                             f"limit {n}", [*params, value, anchor])
+
+        def nulls_from(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and {column} is null and files.id {cmp} ? order by files.id {d} limit {n}",
+                             [*params, anchor])
+
+        def all_nulls(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and {column} is null order by files.id {d} limit {n}", params)
+
+        def all_values(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and {column} is not null order by {column} {d}, files.id {d} limit {n}", params)
+
+        if forward:  # known values, then the unknown ones
+            rows = values_from(limit) if value is not None else nulls_from(limit)
+            if value is not None and len(rows) < limit:
+                rows += all_nulls(limit - len(rows))
+        else:  # walking back from the end: the unknown ones, then known values
+            rows = nulls_from(limit) if value is None else values_from(limit)
+            if value is None and len(rows) < limit:
+                rows += all_values(limit - len(rows))
+            rows.reverse()
+        return [FileRecord.from_row(r) for r in rows]
+
+    def count(self, where: Where) -> int:
+        """How many present files match ``where``."""
+        sql, params = where.sql()
+        return int(self.db.execute(f"select count(*) from files where ({sql}) and files.missing = 0",
+                                   list(params)).fetchone()[0])
+
+    def by_id(self, file_id: int) -> FileRecord | None:
+        """The file with this id, if any."""
+        row = self.one(f"{FILE_SELECT} where files.id = ?", [file_id])
+        return None if row is None else FileRecord.from_row(row)
+
+    def by_path(self, candidates: Sequence[str]) -> FileRecord | None:
+        """The file whose exact path is a candidate, else the one whose display text is.
+
+        :raises UsageError: two names show as the same display text.
+        """
+        row = self.by_exact_path(FILE_SELECT, "files", candidates)
+        return None if row is None else FileRecord.from_row(row)
+
+    def of_model(self, model_id: int, *, include_missing: bool = False) -> list[FileRecord]:
+        """The files of one model, in path order."""
+        missing = "" if include_missing else " and files.missing = 0"
+        sql = f"{FILE_SELECT} where files.model_id = ?{missing} order by files.path"
+        return [FileRecord.from_row(r) for r in self.rows(sql, [model_id])]
+
+    def duplicates(self) -> list[FileRecord]:
+        """Present files whose content hash another present file shares, by hash then path."""
+        sql = (
+            f"{FILE_SELECT} where files.missing = 0 and files.hash in "
+            "(select hash from files where missing = 0 and hash is not null group by hash having count(*) > 1) "
+            "order by files.hash, files.path"
+        )
+        return [FileRecord.from_row(r) for r in self.rows(sql, [])]
+
+    def hashes_in_use(self) -> set[str]:
+        """Every content hash a catalogued file has."""
+        return {r[0] for r in self.db.execute("select distinct hash from files where hash is not null")}
+
+    # -- user edits ------------------------------------------------------------
+
+    def set_notes(self, file_id: int, notes: str) -> None:
+        """Replace a file's notes."""
+        with self.db.conn:
+            self.db.execute("update files set notes = ? where id = ?", [notes, file_id])
+
+    def set_tags_text(self, file_id: int, names: Iterable[str]) -> None:
+        """The denormalised, space-separated tag list (for search); in the caller's transaction."""
+        self.db.execute("update files set tags = ? where id = ?", [" ".join(names), file_id])
+
+    # -- what a scan reads and writes ------------------------------------------------
+
+    def existing(self, root_id: int, root: str, folder: str) -> list[dict[str, Any]]:
+        """What a scan compares its walk against: the root's files, or those under
+        ``folder``, as dicts of :data:`EXISTING_COLUMNS` (without ``path_bytes``).
+        Paths are exact."""
+        sql = f"select {', '.join(EXISTING_COLUMNS)} from files where root_id = ?"
+        params: list[Any] = [root_id]
+        if folder != root:
+            # display text is per character, so a display prefix holds every exact one
+            prefix = display_path(folder).rstrip(os.sep) + os.sep
+            sql += " and path >= ? and path < ?"
+            params += [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
+        cur = self.db.execute(sql, params)
+        cols = EXISTING_COLUMNS
+        rows = []
+        for r in cur.fetchall():
+            row = dict(zip(cols, r))
+            exact = row.pop("path_bytes")
+            if exact is not None:
+                text = row["path"]
+                row["path"] = path_from_store(text, exact)
+                if row["archive_path"]:
+                    row["archive_path"] = archive_of(row["path"], text, row["archive_path"])
+            rows.append(row)
+        if folder != root:
+            rows = [r for r in rows if is_within(r["path"], folder)]
+        return rows
+
+    def hashes(self, ids: list[int]) -> dict[int, str]:
+        """The content hash of each of ``ids`` (ids without one are left out)."""
+        out: dict[int, str] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            out.update(self.db.execute(
+                f"select id, hash from files where id in ({', '.join('?' * len(chunk))})", chunk
+            ).fetchall())
+        return out
+
+    def insert(self, row: dict[str, Any]) -> int:
+        """Add a file row (column → value); returns its id. In the caller's transaction."""
+        cols = tuple(row)
+        sql = self._sql.get(("insert", cols))
+        if sql is None:
+            sql = self._sql[("insert", cols)] = (
+                f"insert into files ({', '.join(cols)}) values ({', '.join('?' * len(cols))})"
+            )
+        cur = self.db.execute(sql, list(row.values()))
+        return int(cur.lastrowid or 0)
+
+    def update(self, file_id: int, row: dict[str, Any]) -> None:
+        """Set columns of one file row. In the caller's transaction."""
+        cols = tuple(row)
+        sql = self._sql.get(("update", cols))
+        if sql is None:
+            sql = self._sql[("update", cols)] = f"update files set {', '.join(f'{c} = ?' for c in cols)} where id = ?"
+        self.db.execute(sql, [*row.values(), file_id])
+
+    def missing_with_hash(self, content_hash: str) -> int | None:
+        """The oldest missing file anywhere in the library with this content, if any."""
+        row = self.db.execute(
+            "select id from files where hash = ? and missing = 1 order by id limit 1", [content_hash]
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def mark_missing(self, file_id: int) -> None:
+        """Mark a file missing (no longer on disk). In the caller's transaction."""
+        self.db.execute("update files set missing = 1 where id = ?", [file_id])
+
+    # -- roots moving --------------------------------------------------------------
+
+    def move_root(self, from_root: int, to_root: int) -> None:
+        """Give every file of root ``from_root`` to root ``to_root``. In the caller's transaction."""
+        self.db.execute("update files set root_id = ? where root_id = ?", [to_root, from_root])
+
+    def placement(self, root_id: int) -> list[tuple[int, str, str | None, int | None]]:
+        """(id, exact path, exact archive path or None, model id) of every file of a root."""
+        out = []
+        for file_id, text, exact, archive_text, model_id in self.db.execute(
+            "select id, path, path_bytes, archive_path, model_id from files where root_id = ?", [root_id]
+        ).fetchall():
+            path = path_from_store(text, exact)
+            archive = archive_of(path, text, archive_text) if archive_text else None
+            out.append((file_id, path, archive, model_id))
+        return out
+
+    def set_model(self, file_id: int, model_id: int) -> None:
+        """Move a file to another model. In the caller's transaction."""
+        self.db.execute("update files set model_id = ? where id = ?", [model_id, file_id])
+
+
+def exact_key(path: str) -> str | bytes:
+    """The exact value of a path in the store: ``coalesce(path_bytes, path)``."""
+    text, exact = stored_path(path)
+    return text if exact is None else exact

@@ -1,0 +1,99 @@
+"""The models gateway: every read and write of the ``models`` table."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..paths import stored_path
+from ..records import ModelRecord
+from ..clock import now_iso
+from .files import Where, exact_key
+from .rows import Rows
+
+#: a model row with its present files counted and its collections' names
+MODEL_SELECT = (
+    "select models.*, "
+    "(select count(*) from files where files.model_id = models.id and files.missing = 0) as file_count, "
+    "(select group_concat(collections.name, char(31)) from collection_models "
+    " join collections on collections.id = collection_models.collection_id "
+    " where collection_models.model_id = models.id) as collection_names "
+    "from models"
+)
+
+#: the fields a user may set on a model
+EDITABLE = frozenset({"name", "creator", "source_url", "licence", "notes"})
+
+
+class ModelsGateway(Rows):
+    """The ``models`` table."""
+
+    def select(self, where: Where, *, include_missing: bool = False) -> list[ModelRecord]:
+        """Models with at least one file matching ``where``, by name then path."""
+        sql, params = where.sql()
+        missing = "" if include_missing else " and models.missing = 0"
+        text = (
+            f"{MODEL_SELECT} where models.id in (select files.model_id from files where {sql}"
+            f"{'' if include_missing else ' and files.missing = 0'}){missing} order by models.name, models.path"
+        )
+        return [ModelRecord.from_row(r) for r in self.rows(text, params)]
+
+    def page(self, where: Where, *, offset: int = 0, limit: int = 60) -> tuple[list[ModelRecord], int]:
+        """One page of :meth:`select` (present models, same order) and how many match in all."""
+        sql, params = where.sql()
+        matching = (f"models.missing = 0 and models.id in (select files.model_id from files where ({sql}) "
+                    "and files.missing = 0)")
+        total = int(self.db.execute(f"select count(*) from models where {matching}", list(params)).fetchone()[0])
+        text = (f"{MODEL_SELECT} where {matching} order by models.name, models.path "
+                f"limit {max(0, int(limit))} offset {max(0, int(offset))}")
+        return [ModelRecord.from_row(r) for r in self.rows(text, params)], total
+
+    def by_id(self, model_id: int) -> ModelRecord | None:
+        """The model with this id, if any."""
+        row = self.one(f"{MODEL_SELECT} where models.id = ?", [model_id])
+        return None if row is None else ModelRecord.from_row(row)
+
+    def by_path(self, candidates: Sequence[str]) -> ModelRecord | None:
+        """The model whose exact path is a candidate, else the one whose display text is."""
+        row = self.by_exact_path(MODEL_SELECT, "models", candidates)
+        return None if row is None else ModelRecord.from_row(row)
+
+    def update(self, model_id: int, fields: dict[str, Any]) -> None:
+        """Set user fields (:data:`EDITABLE`) of a model and its ``updated_at``."""
+        unknown = set(fields) - EDITABLE
+        if unknown:
+            raise ValueError(f"not a model field: {', '.join(sorted(unknown))}")
+        with self.db.conn:
+            self.db.table("models").update(model_id, {**fields, "updated_at": now_iso()})
+
+    def set_tags_text(self, model_id: int, names: Sequence[str]) -> None:
+        """The denormalised, space-separated tag list (for search); in the caller's transaction."""
+        self.db.execute("update models set tags = ? where id = ?", [" ".join(names), model_id])
+
+    # -- what a scan writes ------------------------------------------------------
+
+    def id_for(self, root_id: int, path: str, name: str, kind: str) -> int:
+        """The id of the model at ``path`` (exact), created when it does not exist."""
+        row = self.db.execute("select id from models where coalesce(path_bytes, path) = ?", [exact_key(path)]).fetchone()
+        if row:
+            return int(row[0])
+        text, exact = stored_path(path)
+        now = now_iso()
+        cur = self.db.execute(
+            "insert into models (root_id, path, path_bytes, name, kind, created_at, updated_at) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            [root_id, text, exact, name, kind, now, now],
+        )
+        return int(cur.lastrowid or 0)
+
+    def refresh_missing(self, root_id: int) -> None:
+        """Mark the root's models missing exactly when none of their files is present."""
+        self.db.execute(
+            "update models set missing = case when exists "
+            "(select 1 from files where files.model_id = models.id and files.missing = 0) then 0 else 1 end "
+            "where root_id = ?",
+            [root_id],
+        )
+
+    def move_root(self, from_root: int, to_root: int) -> None:
+        """Give every model of root ``from_root`` to root ``to_root``. In the caller's transaction."""
+        self.db.execute("update models set root_id = ? where root_id = ?", [to_root, from_root])

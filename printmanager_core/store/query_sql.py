@@ -1,0 +1,165 @@
+"""The SQL of the query language: what each term of :mod:`printmanager_core.query` becomes.
+
+The query module parses text into term objects and matches records in Python;
+each term's ``sql()`` asks this module for its WHERE expression over the
+``files`` table (as beets' ``dbcore`` keeps the SQL beside the storage). Every
+builder returns ``(expression, parameters)``.
+
+Every expression may be NULL where the Python side says False (an unknown value
+compared with a number); :func:`not_sql` turns NULL into False before negating.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Sequence
+
+SQL = tuple[str, list[Any]]
+
+#: matches everything / nothing
+TRUE: SQL = ("1", [])
+FALSE: SQL = ("0", [])
+
+
+def _joined(word: str, parts: Sequence[SQL], empty: SQL) -> SQL:
+    if not parts:
+        return empty[0], list(empty[1])
+    texts, params = [], []
+    for s, p in parts:
+        texts.append(f"({s})")
+        params.extend(p)
+    return f" {word} ".join(texts), params
+
+
+def and_sql(parts: Sequence[SQL]) -> SQL:
+    """All of ``parts`` (no parts: everything)."""
+    return _joined("and", parts, TRUE)
+
+
+def or_sql(parts: Sequence[SQL]) -> SQL:
+    """Any of ``parts`` (no parts: nothing)."""
+    return _joined("or", parts, FALSE)
+
+
+def not_sql(part: SQL) -> SQL:
+    """Everything ``part`` does not match (an unknown value counts as no match)."""
+    s, p = part
+    return f"not coalesce(({s}), 0)", p
+
+
+def fts_sql(expression: str) -> SQL:
+    """Files whose name, path, tags or notes match an FTS5 ``expression``."""
+    return "files.id in (select rowid from files_fts where files_fts match ?)", [expression]
+
+
+# ids of files carrying a tag themselves or through their model; ``{tag_ids}`` is
+# "" (any tag) or an IN filter. Written so the planner starts from the small tags
+# table and the tag_id indexes even without ANALYZE statistics.
+_TAGGED = (
+    "select file_tags.file_id from file_tags{tag_ids} "
+    "union select tagged_files.id from files as tagged_files where tagged_files.model_id in "
+    "(select model_tags.model_id from model_tags{tag_ids})"
+)
+_TAG_IDS = " where tag_id in (select tags.id from tags where lower(tags.name) = ?)"
+
+
+def tag_sql(key: str) -> SQL:
+    """Files tagged ``key`` (already A-Z lower-cased), or whose model is."""
+    return f"files.id in ({_TAGGED.format(tag_ids=_TAG_IDS)})", [key, key]
+
+
+def format_sql(fmt: str) -> SQL:
+    """Files of one format."""
+    # Unary + keeps the planner off single-column indexes: a format or a range
+    # usually matches thousands of files, and walking the files_search index in
+    # path order (m006) beats fetching and sorting them all.
+    return "+files.format = ?", [fmt]
+
+
+def like_sql(column: str, pattern: str) -> SQL:
+    """A ``files`` column LIKE ``pattern`` (escaped with ``\\``; A-Z case-insensitive)."""
+    return f"files.{column} like ? escape '\\'", [pattern]
+
+
+def model_id_sql(model_id: int) -> SQL:
+    """Files of one model."""
+    return "files.model_id = ?", [model_id]
+
+
+def model_name_sql(pattern: str) -> SQL:
+    """Files whose model's name is LIKE ``pattern``."""
+    return "files.model_id in (select models.id from models where models.name like ? escape '\\')", [pattern]
+
+
+def collection_sql(name: str) -> SQL:
+    """Files whose model is in the collection ``name`` (A-Z case-insensitive)."""
+    return (
+        "files.model_id in (select collection_models.model_id from collection_models "
+        "join collections on collections.id = collection_models.collection_id "
+        "where collections.name = ? collate nocase)",
+        [name],
+    )
+
+
+def compare_sql(column: str, op: str, value: float | int) -> SQL:
+    """A numeric ``files`` column compared with ``value`` (``op`` one of > >= < <= =)."""
+    if op not in (">", ">=", "<", "<=", "="):
+        raise ValueError(f"unknown comparison {op!r}")
+    return f"+files.{column} {op} ?", [value]  # unary +: see format_sql
+
+
+#: has:WHAT → its expression
+HAS_SQL: dict[str, str] = {
+    "error": "coalesce(files.error, '') != ''",
+    "thumbnail": "(coalesce(files.thumbnail_path, '') != '' or coalesce(files.thumbnails, 0) > 0)",
+    "problem": "case when json_valid(files.problems) then json_array_length(files.problems) > 0 else 0 end",
+    "tag": f"files.id in ({_TAGGED.format(tag_ids='')})",
+    "notes": "coalesce(files.notes, '') != ''",
+}
+
+#: is:WHAT → its expression
+IS_SQL: dict[str, str] = {
+    "missing": "coalesce(files.missing, 0) != 0",
+    "watertight": "coalesce(files.watertight, 0) != 0",
+}
+
+
+class TokenProbe:
+    """SQLite's own unicode61 tokenizer, asked what it makes of single characters.
+
+    Python's Unicode tables are newer than SQLite's, so categories and case folds
+    of recent characters differ; the tokenizer itself is the only exact answer.
+    Not thread-safe: the caller holds a lock.
+    """
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+
+    def fold(self, chars: Sequence[str]) -> dict[str, str | None]:
+        """Each character's folded text inside a token ("" for a dropped diacritic),
+        or None when it separates tokens. Lone surrogates are separators."""
+        if self._db is None:
+            db = sqlite3.connect(":memory:", check_same_thread=False)
+            db.execute("create virtual table t using fts5(x, tokenize='unicode61')")
+            db.execute("create virtual table v using fts5vocab(t, 'instance')")
+            self._db = db
+        db = self._db
+        found: dict[str, str | None] = {}
+        with db:
+            for ch in chars:
+                if "\ud800" <= ch <= "\udfff":  # a lone surrogate (an undecodable byte) is no text
+                    found[ch] = None
+                    continue
+                # "q<ch>q": one token "q…q" when ch is part of words, two "q" when it separates them
+                db.execute("insert into t(rowid, x) values (?, ?)", [ord(ch), f"q{ch}q"])
+            rows = db.execute("select doc, term from v order by doc, offset").fetchall()
+            db.execute("delete from t")
+        terms: dict[int, list[str]] = {}
+        for doc, term in rows:
+            terms.setdefault(doc, []).append(term)
+        for ch in chars:
+            if ch in found:
+                continue
+            got = terms.get(ord(ch), [])
+            found[ch] = got[0][1:-1] if len(got) == 1 else None
+        return found
