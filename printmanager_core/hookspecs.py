@@ -2,12 +2,14 @@
 
 One line each here; the explaining lives in ``docs/plugin_hooks.md``. The project
 name "printmanager" is used for the markers, the plugin manager and the
-entry-point group.
+entry-point group. A plugin's own hooks (``make_thumbnail``,
+``register_credential_stores``, ``register_sync_backends``) are specified in the
+plugin and added through :func:`add_hookspecs`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import pluggy
 
@@ -17,11 +19,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlite_utils.migrations import Migrations
 
     from .library import Library
-    from .records import FileRecord
+    from .privacy.delete import DeleteReport
+    from .privacy.export import Export
+    from .records import FileRecord, ScanReport
     from .settings import Setting
 
 hookspec = pluggy.HookspecMarker("printmanager")
 hookimpl = pluggy.HookimplMarker("printmanager")
+
+
+# --- plugins ---------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
+    """Add this plugin's own hook specs: ``plugin_manager.add_hookspecs(module)``.
+
+    Called once for each plugin as it is registered (pytest's ``pytest_addhooks``).
+
+    :param plugin_manager: the ``printmanager`` plugin manager.
+    """
 
 
 # --- readers -------------------------------------------------------------
@@ -99,65 +116,11 @@ def file_removed(library: "Library", file: "FileRecord") -> None:
 
 
 @hookspec
-def scan_finished(library: "Library", report: Any) -> None:
+def scan_finished(library: "Library", report: "ScanReport") -> None:
     """A scan finished (not called for an interrupted scan).
 
     :param library: the scanned library.
     :param report: the :class:`printmanager_core.records.ScanReport`.
-    """
-
-
-# --- thumbnails ----------------------------------------------------------
-
-
-@hookspec(firstresult=True)
-def make_thumbnail(library: "Library", file: "FileRecord", size: int) -> Any:
-    """Make a thumbnail of ``file`` at most ``size`` pixels square, or return None.
-
-    Plugins are tried in order (``tryfirst``/``trylast``); the first result that is
-    not None wins.
-
-    :param library: the library the file belongs to.
-    :param file: the file record to picture.
-    :param size: the edge length in pixels of the square thumbnail wanted.
-    :returns: a thumbnail object (see the thumbnails plugin) or None.
-    """
-
-
-# --- web -----------------------------------------------------------------
-
-
-@hookspec
-def register_routes(register: Callable[..., None]) -> None:
-    """Add routes to the web app of ``printmanager serve``: call ``register(route)``.
-
-    :param register: callback taking a Starlette ``Route`` or ``Mount`` (its
-        ``path`` is its name); the app's guards (token, CSRF, read-only) apply to it
-        (see ``docs/plugin_hooks.md``).
-    """
-
-
-# --- credentials ---------------------------------------------------------
-
-
-@hookspec
-def register_credential_stores(register: Callable[..., None]) -> None:
-    """Register credential-store backends: call ``register(store_factory)``.
-
-    :param register: callback taking a factory with a ``name`` attribute that,
-        called with no arguments, returns a credential store (see ``docs/plugin_hooks.md``).
-    """
-
-
-# --- sync ----------------------------------------------------------------
-
-
-@hookspec
-def register_sync_backends(register: Callable[..., None]) -> None:
-    """Register sync backends: call ``register(name, backend_factory)``.
-
-    :param register: callback taking a backend name and a factory
-        ``factory(config, library) -> backend`` (see ``docs/plugin_hooks.md``).
     """
 
 
@@ -177,11 +140,11 @@ def register_analytics_sinks(register: Callable[..., None]) -> None:
 
 
 @hookspec
-def export_user_data(library: "Library", export: Any) -> None:
+def export_user_data(library: "Library", export: "Export") -> None:
     """Add what this plugin holds about the user to a privacy export.
 
     :param library: the library being exported.
-    :param export: the export being built: ``add_json(name, data, description)``,
+    :param export: the :class:`printmanager_core.privacy.export.Export` being built: ``add_json(name, data, description)``,
         ``add_bytes(arcname, data, description="")``,
         ``add_file(arcname, path, description="")`` and ``include_cloud`` (bool);
         see ``docs/plugin_hooks.md``.
@@ -189,13 +152,13 @@ def export_user_data(library: "Library", export: Any) -> None:
 
 
 @hookspec
-def delete_user_data(library: "Library", report: Any) -> None:
+def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     """Delete everything this plugin holds about the user (never the user's model files).
 
     Runs before the core deletes the index; raise to stop the delete (the index is kept).
 
     :param library: the library being deleted.
-    :param report: call ``report.removed(what, count=1, detail="")`` for what was removed;
+    :param report: the :class:`printmanager_core.privacy.delete.DeleteReport`: call ``report.removed(what, count=1, detail="")`` for what was removed;
         see ``docs/plugin_hooks.md``.
     """
 

@@ -30,7 +30,6 @@ from .readers.ziputil import read_member, safe_members
 from .query import parse_query
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanReport
 from .roots import containing_root, fold_nested, place
-from .scan import Scanner, Target
 from .settings import Settings
 from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
 from .store.files import FilesGateway
@@ -222,6 +221,10 @@ class Library:
         :param progress: called as ``progress(done, total)`` while files are read.
         :param thumbnails: let plugins make thumbnails after the scan.
         """
+        # the scanner (and through it every reader) loads when a scan runs, not when the
+        # package is imported: `printmanager --help` and embedding apps that only read stay light
+        from .scan import Scanner, Target
+
         fold_nested(self.store)  # heals a library whose roots overlap
         folders = []
         for p in paths:

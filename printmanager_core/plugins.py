@@ -12,6 +12,12 @@ Environment variables:
 ``PRINTMANAGER_BLOCK_PLUGINS``
     Comma-separated plugin names (entry-point names or module names) never to
     register, built-in ones included.
+``PRINTMANAGER_TRACE_PLUGINS``
+    Set (to anything but ``""`` or ``0``): every hook call, its arguments and its
+    result are written to standard error (pluggy's tracing).
+
+Entry points are loaded by pluggy (``load_setuptools_entrypoints``), which also
+remembers each one's distribution (``list_plugin_distinfo``).
 
 A plugin never takes the host down: one that fails to load is named in one
 logged warning (with the ``PRINTMANAGER_BLOCK_PLUGINS`` name to use), recorded
@@ -26,7 +32,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
+import sys
 import threading
 from importlib import metadata
 from typing import Any, Callable, Mapping
@@ -35,6 +41,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from .plugin_extras import PluginOff, missing_extra
 
 PROJECT = "printmanager"
 
@@ -57,11 +64,17 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
+_tracing = False  # PRINTMANAGER_TRACE_PLUGINS was on when the manager was built
+_version = 0  # see plugin_set_version()
 
 log = logging.getLogger(__name__)
 
 #: how a plugin is named in ``PRINTMANAGER_BLOCK_PLUGINS``
 BLOCK_ENV = "PRINTMANAGER_BLOCK_PLUGINS"
+#: the entry-point names to load (unset: all)
+LOAD_ENV = "PRINTMANAGER_LOAD_PLUGINS"
+#: write every hook call to standard error
+TRACE_ENV = "PRINTMANAGER_TRACE_PLUGINS"
 
 
 @attrs.define
@@ -90,34 +103,8 @@ class PluginProblem:
         return {"plugin": self.plugin, "where": self.where, "error": self.error, "count": self.count}
 
 
-@attrs.frozen
-class PluginOff:
-    """A plugin left unloaded because the extra it needs is not installed.
-
-    :ivar plugin: the entry-point name (also the extra's name).
-    :ivar distribution: the distribution that declares the entry point and the extra.
-    :ivar extra: the extra to install.
-    :ivar needs: the extra's requirements that are not installed.
-    """
-
-    plugin: str
-    distribution: str
-    extra: str
-    needs: tuple[str, ...]
-
-    @property
-    def install(self) -> str:
-        """What to install, e.g. ``printmanager[thumbnails]``."""
-        return f"{self.distribution}[{self.extra}]"
-
-    def line(self) -> str:
-        """One line: which plugin is off and what to install."""
-        return f"{self.plugin} plugin off: install '{self.install}' (needs {', '.join(self.needs)})"
-
-
 _problems: dict[tuple[str, str], PluginProblem] = {}
 _off: dict[str, PluginOff] = {}
-_DISTS: dict[str, tuple[str, str]] = {}
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -125,6 +112,10 @@ def _env_list(name: str) -> list[str] | None:
     if value is None:
         return None
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _env_on(name: str) -> bool:
+    return os.environ.get(name, "").strip() not in ("", "0")
 
 
 def _blocked() -> set[str]:
@@ -175,7 +166,11 @@ def plugins_off() -> list[PluginOff]:
 
 def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
+    if _env_on(TRACE_ENV):
+        _start_tracing(pm)
     pm.add_hookspecs(hookspecs)
+    # each plugin adds its own specs as it is registered (pytest's pytest_addhooks)
+    pm.hook.add_hookspecs.call_historic(kwargs={"plugin_manager": pm})
     blocked = _blocked()
     for blocked_name in blocked:
         pm.set_blocked(blocked_name)
@@ -183,7 +178,8 @@ def _new_manager() -> pluggy.PluginManager:
         if module_name in blocked:
             continue
         _register_safely(pm, module_name, lambda name=module_name: importlib.import_module(name))
-    _load_entry_points(pm, blocked)
+    _load_entry_points(pm)
+    _check_pending(pm)
     return pm
 
 
@@ -199,112 +195,91 @@ def _register_safely(pm: pluggy.PluginManager, name: str, load: Callable[[], Any
             pm.unregister(name=name)
         record_problem(name, "load", exc)
         return False
-    try:
-        _check_pending(pm, name)
-    except pluggy.PluginValidationError as exc:
-        pm.unregister(name=name)
-        record_problem(name, "load", exc)
-        return False
     return True
 
 
-def _check_pending(pm: pluggy.PluginManager, name: str) -> None:
-    """pluggy's ``check_pending`` for the hooks of plugin ``name`` only."""
-    plugin = pm.get_plugin(name)
-    for caller in pm.get_hookcallers(plugin) or []:
-        if caller.spec is None:
-            for impl in caller.get_hookimpls():
-                if impl.plugin is plugin and not impl.optionalhook:
-                    raise pluggy.PluginValidationError(
-                        plugin, f"unknown hook {caller.name!r} in plugin {name!r}"
-                    )
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Register the ``printmanager`` entry points with pluggy's own loader.
 
+    ``load_setuptools_entrypoints`` skips blocked names, so the entry points left
+    out by ``PRINTMANAGER_LOAD_PLUGINS`` and the ones whose extra is missing are
+    blocked while it runs (and unblocked after). It stops at the first plugin
+    that fails: that one is recorded, held back the same way, and the loader runs
+    again for the rest.
+    """
+    allow = _env_list(LOAD_ENV)
+    entry_points = list(metadata.entry_points(group=PROJECT))
+    held: list[str] = []
 
-def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> None:
-    allow = _env_list("PRINTMANAGER_LOAD_PLUGINS")
-    for ep in metadata.entry_points(group=PROJECT):
+    def hold(name: str) -> None:
+        pm.set_blocked(name)
+        held.append(name)
+
+    for ep in entry_points:
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
         if allow is not None and ep.name not in allow:
+            hold(ep.name)
             continue
-        if ep.name in blocked or pm.has_plugin(ep.name):
-            continue
-        off = _missing_extra(ep)
+        off = missing_extra(ep)
         if off is not None:
             _off[ep.name] = off
             log.info("%s", off.line())
-            continue
-        if _register_safely(pm, ep.name, ep.load) and ep.dist is not None:
-            _DISTS[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
-
-
-def _missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
-    """The extra named like ``ep`` that its distribution declares, if it is not installed.
-
-    A plugin package may ship an entry point ``NAME`` and an extra ``NAME`` holding
-    what the plugin needs (as printmanager does for thumbnails, vault and sync);
-    without the extra, the plugin is off rather than broken.
-    """
-    dist = ep.dist
-    if dist is None or not dist.requires:
-        return None
-    try:
-        if _all_installed(dist.requires, ep.name):
-            return None  # the usual case, decided without parsing a marker
-        needs = _unmet(dist, ep.name, set())
-    except Exception as exc:  # unreadable metadata: let loading show what is wrong
-        log.debug("requirements of %s unreadable: %s", ep.name, exc)
-        return None
-    if not needs:
-        return None
-    return PluginOff(ep.name, dist.metadata["Name"], ep.name, tuple(needs))
-
-
-_PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508's name
-
-
-def _all_installed(requires: list[str], extra: str) -> bool:
-    """True when every requirement that may belong to ``extra`` is installed (a quick, safe pre-check).
-
-    A requirement line that mentions ``extra`` anywhere counts; when all of them
-    are installed, the extra is. Otherwise :func:`_unmet` decides, with packaging.
-    """
-    for line in requires:
-        if extra not in line:
-            continue
-        name = _PROJECT_NAME.match(line)
-        if name is None:
-            return False
+            hold(ep.name)
+    registered_before = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
+    while True:
         try:
-            metadata.version(name.group())
-        except metadata.PackageNotFoundError:
-            return False
-    return True
+            pm.load_setuptools_entrypoints(PROJECT)
+            break
+        except (Exception, SystemExit) as exc:  # a plugin must never take the host down
+            name = _failed_entry_point(pm, entry_points, registered_before)
+            if name is None:  # not one plugin's fault (unreadable metadata): say so, load no more
+                record_problem("entry points", "load", exc)
+                break
+            if pm.has_plugin(name):  # registered, then refused by pluggy's validation
+                pm.unregister(name=name)
+            record_problem(name, "load", exc)
+            hold(name)
+    for name in held:
+        pm.unblock(name)
 
 
-def _unmet(dist: metadata.Distribution, extra: str, seen: set[str]) -> list[str]:
-    from packaging.requirements import Requirement
+def _failed_entry_point(
+    pm: pluggy.PluginManager, entry_points: list[metadata.EntryPoint], registered_before: set[str]
+) -> str | None:
+    """The entry point pluggy's loader was loading when it raised: the first one it has not done.
 
-    own = canonical(dist.metadata["Name"])
-    missing: list[str] = []
-    seen.add(extra)
-    for line in dist.requires or []:
-        req = Requirement(line)
-        if req.marker is None or not req.marker.evaluate({"extra": extra}) or req.marker.evaluate({"extra": ""}):
-            continue  # not (only) part of this extra
-        if canonical(req.name) == own:
-            for inner in sorted(req.extras - seen):
-                missing.extend(m for m in _unmet(dist, inner, seen) if m not in missing)
+    The loader goes through the distributions in the order ``importlib.metadata``
+    lists them, as ``entry_points()`` does, and registers each entry point before
+    it loads the next.
+    """
+    loaded = {pm.get_name(plugin) for plugin, _ in pm.list_plugin_distinfo()}
+    for ep in entry_points:
+        if pm.is_blocked(ep.name) or ep.name in loaded or ep.name in registered_before:
             continue
+        return ep.name
+    return None
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    """pluggy's ``check_pending`` once every plugin (and so every plugin's specs) is in.
+
+    A plugin implementing a hook nobody specifies (a typo, or a hook of a plugin
+    that is blocked or absent, not marked ``optionalhook``) is unregistered and
+    recorded like a plugin that failed to load; the others stay.
+    """
+    while True:
         try:
-            metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            if req.name not in missing:
-                missing.append(req.name)
-    return missing
-
-
-def canonical(name: str) -> str:
-    """A distribution name compared the way pip compares them (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin)
+            if name is None:  # not a registered plugin: nothing to step around
+                record_problem(repr(exc.plugin), "load", exc)
+                return
+            pm.unregister(exc.plugin)
+            message = str(exc).replace(repr(exc.plugin), repr(name))
+            record_problem(name, "load", pluggy.PluginValidationError(exc.plugin, message))
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -323,15 +298,13 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 def reset_plugin_manager() -> None:
     """Forget the plugin manager so the next call builds a new one (for tests)."""
-    global _pm
+    global _pm, _tracing
     with _lock:
         _pm = None
-        _DISTS.clear()
+        _tracing = False
         _problems.clear()
         _off.clear()
-    from . import registry
-
-    registry.clear_caches()
+        _plugin_set_changed()
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> str | None:
@@ -339,9 +312,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> str | None:
     pm = get_plugin_manager()
     result = pm.register(plugin, name=name)
     pm.check_pending()
-    from . import registry
-
-    registry.clear_caches()
+    _plugin_set_changed()
     return result
 
 
@@ -349,9 +320,53 @@ def unregister_plugin(name: str) -> None:
     """Unregister the plugin registered under ``name``."""
     pm = get_plugin_manager()
     pm.unregister(name=name)
-    from . import registry
+    _plugin_set_changed()
 
-    registry.clear_caches()
+
+def plugin_set_version() -> int:
+    """A number that changes whenever plugins are registered or removed.
+
+    What is built from the plugins (:mod:`printmanager_core.registry`) keeps the
+    number it was built at and is built again when it differs.
+    """
+    return _version
+
+
+def _plugin_set_changed() -> None:
+    global _version
+    with _lock:
+        _version += 1
+
+
+# -- tracing -------------------------------------------------------------------------
+
+
+def _write_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+    except (OSError, ValueError):  # a closed stderr must not stop the command
+        pass
+
+
+def _start_tracing(pm: pluggy.PluginManager) -> None:
+    """pluggy's tracing, written to standard error (``PRINTMANAGER_TRACE_PLUGINS``).
+
+    Hooks called through pluggy are traced by ``enable_tracing``; the ones the core
+    calls one implementation at a time (:func:`call_impl_safely`) are written to the
+    same tracer, one entry per implementation.
+    """
+    global _tracing
+    pm.trace.root.setwriter(_write_stderr)
+    pm.enable_tracing()
+    _tracing = True
+
+
+def _tracer() -> Any:
+    """The ``hook`` tracer when tracing is on, else None."""
+    pm = _pm
+    if pm is None or not _tracing:
+        return None
+    return pm.trace.root.get("hook")
 
 
 # -- calling hooks so that one plugin cannot take the others down --------------------
@@ -359,7 +374,9 @@ def unregister_plugin(name: str) -> None:
 
 def hook_implementations(hook_name: str) -> list[pluggy.HookImpl]:
     """The implementations of ``hook_name`` in the order pluggy calls them (no wrappers)."""
-    caller = getattr(get_plugin_manager().hook, hook_name)
+    caller = getattr(get_plugin_manager().hook, hook_name, None)
+    if caller is None:  # a plugin's own hook, and that plugin is blocked or absent
+        return []
     impls = []
     for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last one first
         if impl.hookwrapper or impl.wrapper:
@@ -377,11 +394,26 @@ def call_impl_safely(impl: pluggy.HookImpl, hook_name: str, kwargs: Mapping[str,
     failure is recorded with :func:`record_problem`; ``KeyboardInterrupt`` still
     stops everything.
     """
+    trace = _tracer()
+    if trace is None:
+        try:
+            return True, impl.function(*[kwargs[name] for name in impl.argnames])
+        except Exception as exc:
+            record_problem(impl.plugin_name, hook_name, exc)
+            return False, None
+    trace.root.indent += 1
     try:
-        return True, impl.function(*[kwargs[name] for name in impl.argnames])
-    except Exception as exc:
-        record_problem(impl.plugin_name, hook_name, exc)
-        return False, None
+        trace(hook_name, f"in plugin {impl.plugin_name!r}", dict(kwargs))
+        try:
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except Exception as exc:
+            record_problem(impl.plugin_name, hook_name, exc)
+            trace("failed", hook_name, "-->", _describe(exc))
+            return False, None
+        trace("finish", hook_name, "-->", result)
+        return True, result
+    finally:
+        trace.root.indent -= 1
 
 
 def call_hook_safely(hook_name: str, /, **kwargs: Any) -> list[Any]:
@@ -393,8 +425,8 @@ def call_hook_safely(hook_name: str, /, **kwargs: Any) -> list[Any]:
     :param hook_name: e.g. ``"file_added"``.
     :param kwargs: the hook's arguments, by name.
     """
-    caller = getattr(get_plugin_manager().hook, hook_name)
-    first = bool(caller.spec and caller.spec.opts.get("firstresult"))
+    caller = getattr(get_plugin_manager().hook, hook_name, None)
+    first = bool(caller is not None and caller.spec and caller.spec.opts.get("firstresult"))
     results = []
     for impl in hook_implementations(hook_name):
         ok, result = call_impl_safely(impl, hook_name, kwargs)
@@ -417,20 +449,20 @@ def list_plugins() -> list[dict[str, Any]]:
     ``error`` says why), and ``errors``: its failures in this process.
     """
     pm = get_plugin_manager()
-    from . import __version__
-
+    own_version = _version_of("printmanager")
     problems: dict[str, list[dict[str, Any]]] = {}
     for problem in plugin_problems():
         problems.setdefault(problem.plugin, []).append(problem.as_json())
+    dists = {pm.get_name(plugin): (info.project_name, info.version) for plugin, info in pm.list_plugin_distinfo()}
     rows = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             continue
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        if name in _DISTS:
-            dist, version = _DISTS[name]
+        if name in dists:
+            dist, version = dists[name]
         elif name in DEFAULT_PLUGINS:
-            dist, version = "printmanager", __version__
+            dist, version = "printmanager", own_version
         else:
             dist, version = None, getattr(plugin, "__version__", None)
         rows.append(
@@ -495,6 +527,16 @@ def _dist_of_entry_point(name: str) -> str | None:
         if ep.dist is not None:
             return str(ep.dist.metadata["Name"])
     return None
+
+
+def hook_specs() -> dict[str, Callable[..., Any]]:
+    """Every hook with a spec, the core's and the loaded plugins' own: name -> spec function."""
+    pm = get_plugin_manager()
+    specs = {}
+    for name, caller in vars(pm.hook).items():
+        if not name.startswith("_") and caller.spec is not None:
+            specs[name] = caller.spec.function
+    return dict(sorted(specs.items()))
 
 
 def hook() -> Any:

@@ -2,7 +2,7 @@
 
 The core, not the plugin, handles name clashes and remembers which plugin gave
 what (the llm pattern). A registry is built once from the hook and cached until
-the plugin set changes (:func:`clear_caches`).
+the plugin set changes (:func:`printmanager_core.plugins.plugin_set_version`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import logging
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import attrs
+
+from .plugins import call_impl_safely, hook_implementations, plugin_set_version
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class Registry(Generic[T]):
         return sorted(self.entries)
 
 
-_cache: dict[str, Registry[Any]] = {}
+_cache: dict[str, tuple[int, Registry[Any]]] = {}
 
 
 def collect(hook_name: str, name_of: Callable[..., str]) -> Registry[Any]:
@@ -79,10 +81,10 @@ def collect(hook_name: str, name_of: Callable[..., str]) -> Registry[Any]:
     (:func:`printmanager_core.plugins.plugin_problems`) and left out of the
     registry; the other plugins' entries stay.
     """
-    if hook_name in _cache:
-        return _cache[hook_name]
-    from .plugins import call_impl_safely, hook_implementations
-
+    version = plugin_set_version()
+    cached = _cache.get(hook_name)
+    if cached is not None and cached[0] == version:
+        return cached[1]
     registry: Registry[Any] = Registry(hook_name)
     for impl in hook_implementations(hook_name):  # pluggy's call order: newest (and tryfirst) first
         plugin_name = impl.plugin_name
@@ -109,7 +111,7 @@ def collect(hook_name: str, name_of: Callable[..., str]) -> Registry[Any]:
         ok, _ = call_impl_safely(impl, hook_name, {"register": register})
         if not ok:  # the plugin is stepped around: nothing it registered before raising is kept
             _forget(registry, given)
-    _cache[hook_name] = registry
+    _cache[hook_name] = (version, registry)
     return registry
 
 

@@ -9,14 +9,13 @@ from pathlib import Path
 import click
 import pytest
 
-from printmanager_core import hookspecs
+from printmanager_core import plugins
 from printmanager_core.cli import load_commands
 
 REPO = Path(__file__).resolve().parents[1]
-HOOKS = sorted(
-    name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-    if hasattr(fn, "printmanager_spec")
-)
+#: the core's specs and the ones our plugins add (``make_thumbnail`` comes from the thumbnails plugin)
+SPECS = plugins.hook_specs()
+HOOKS = sorted(SPECS)
 
 
 def _commands(group: click.Group, prefix: str = "printmanager") -> list[str]:
@@ -49,7 +48,25 @@ def test_every_hook_has_a_test(hook: str) -> None:
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_spec_has_a_docstring(hook: str) -> None:
-    assert (getattr(hookspecs, hook).__doc__ or "").strip()
+    assert (SPECS[hook].__doc__ or "").strip()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_documents_the_spec_arguments(hook: str) -> None:
+    doc = (REPO / "docs" / "plugin_hooks.md").read_text()
+    [documented] = re.findall(rf"^## {hook}\((.*)\)\s*$", doc, re.M)
+    arguments = [a.strip() for a in documented.split(",") if a.strip()]
+    parameters = list(inspect.signature(SPECS[hook]).parameters)
+    assert arguments == parameters, f"docs/plugin_hooks.md documents {hook}({documented}); the spec takes {parameters}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_parameter_is_typed_and_described(hook: str) -> None:
+    spec = SPECS[hook]
+    doc = spec.__doc__ or ""
+    for name, parameter in inspect.signature(spec).parameters.items():
+        assert parameter.annotation not in (inspect.Parameter.empty, "Any"), f"{hook}: {name} has no type"
+        assert f":param {name}:" in doc, f"{hook}: no ':param {name}:' in the spec's docstring"
 
 
 def test_every_command_is_documented() -> None:
@@ -61,3 +78,14 @@ def test_every_command_is_documented() -> None:
         if path not in documented and not any(path.startswith(d + " ") for d in documented):
             missing.append(path)
     assert not missing, f"commands without a '### ...' section in docs/cli.md: {missing}"
+
+
+def test_every_environment_variable_is_documented() -> None:
+    doc = (REPO / "docs" / "cli.md").read_text()
+    section = doc.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+    used = set()
+    for package in ("printmanager_core", "plugins"):
+        for path in (REPO / package).rglob("*.py"):
+            used.update(re.findall(r"\bPRINTMANAGER_[A-Z][A-Z_]*[A-Z]\b", path.read_text()))
+    missing = sorted(name for name in used if f"`{name}`" not in section)
+    assert "PRINTMANAGER_TRACE_PLUGINS" in used and not missing, f"not in docs/cli.md's environment table: {missing}"

@@ -220,3 +220,47 @@ def test_an_independent_reader_following_the_spec_decrypts_our_objects(keys: cry
     kek = Scrypt(crypto.unb64(params["salt"]), 32, params["n"], params["r"], params["p"]).derive(b"pass phrase")
     ad = b"printmanager-sync/v1 key-file|" + repo_id.hex().encode()
     assert ChaCha20Poly1305(kek).decrypt(crypto.unb64(kf["nonce"]), crypto.unb64(kf["wrapped"]), ad) == master
+
+
+def test_a_key_file_made_by_hand_from_the_spec_opens_through_the_shared_key_wrap() -> None:
+    """Key files in existing containers were written by the plugin's own scrypt + ChaCha20-Poly1305
+    code; the shared key-wrap (printmanager_vault.keywrap) is that construction, so they open."""
+    from printmanager_vault import keywrap
+
+    master, repo_id, salt, nonce = os.urandom(32), os.urandom(16), os.urandom(16), os.urandom(12)
+    kek = Scrypt(salt, 32, 2**14, 8, 1).derive(b"pass phrase")
+    ad = b"printmanager-sync/v1 key-file|" + repo_id.hex().encode()
+    kf = {"version": 1, "kdf": "scrypt", "aead": "chacha20-poly1305", "created": "2026-01-01T00:00:00+00:00",
+          "scrypt": {"n": 2**14, "r": 8, "p": 1, "salt": crypto.b64(salt)}, "nonce": crypto.b64(nonce),
+          "wrapped": crypto.b64(ChaCha20Poly1305(kek).encrypt(nonce, master, ad))}  # fmt: skip
+    assert crypto.unwrap_master_key(kf, repo_id, "pass phrase") == master
+    # ...and the vault's passphrase store wraps its key with the very same functions
+    w = keywrap.wrap(master, "pass phrase", ad=ad, cost=keywrap.ScryptCost(2**14))
+    assert keywrap.unwrap(w, "pass phrase", ad=ad) == master
+    with pytest.raises(keywrap.WrongSecret):
+        keywrap.unwrap(w, "other phrase", ad=ad)
+
+
+def test_one_cipher_is_written_and_aes_gcm_objects_are_still_read(keys: crypto.RepositoryKeys) -> None:
+    """New objects are ChaCha20-Poly1305 only (alg 1, no choice offered); an object an early
+    version 1 writer stored with AES-256-GCM (alg 2), built here from the spec, still decrypts."""
+    import inspect
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    assert "alg" not in inspect.signature(crypto.ObjectEncryptor).parameters
+    data = os.urandom(65536 + 5)
+    blob_id = keys.object_id(data)
+    assert crypto.encrypt_bytes(keys, "blob", blob_id, data)[7:9] == bytes([1, 1])  # kind blob, alg 1
+    salt = os.urandom(16)
+    header = b"PMSYNC" + bytes([1, 1, 2, 16]) + salt
+    key = HKDF(hashes.SHA256(), 32, salt, b"printmanager-sync/v1 object|blob|" + blob_id.encode()).derive(keys.master)
+    aead, ad = AESGCM(key), header + blob_id.encode()
+    chunks = [data[:65536], data[65536:]]
+    stored = header + b"".join(
+        aead.encrypt(i.to_bytes(11, "big") + (b"\x01" if i == len(chunks) - 1 else b"\x00"), c, ad)
+        for i, c in enumerate(chunks)
+    )
+    assert crypto.decrypt_bytes(keys, "blob", blob_id, stored) == data
+    with pytest.raises(IntegrityError):
+        crypto.decrypt_bytes(keys, "blob", blob_id, stored[:-1] + bytes([stored[-1] ^ 1]))

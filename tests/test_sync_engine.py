@@ -157,8 +157,8 @@ def test_two_devices_converge(device_a: Device, tmp_path: Path, container: dict[
     assert list((b.lib.directory / "sync" / "trash").rglob("spider.obj"))  # moved aside, not destroyed
     assert tree(b.prints) == tree(a.prints)
 
-    meta_a = catalogue.user_meta(a.lib, SyncState(a.lib).root_keys())
-    meta_b = catalogue.user_meta(b.lib, SyncState(b.lib).root_keys())
+    meta_a = catalogue.Catalogue(a.lib).user_meta(SyncState(a.lib).root_keys())
+    meta_b = catalogue.Catalogue(b.lib).user_meta(SyncState(b.lib).root_keys())
     assert meta_a == meta_b
     assert a.tags() == b.tags()
     assert a.tags()["Prints/Benchy/Wheel.stl"] == ("fromB", "shared")
@@ -379,3 +379,60 @@ def test_a_device_with_its_own_folder_joins_and_both_roots_pass_through(
     assert not sync_now(lib_c).pushed  # C takes A's snapshot as it is
     for lib in (lib_c, lib_d):
         lib.close()
+
+
+def _hold_write_lock(library_dir: Path) -> Any:
+    """Another process holding ``library_dir``'s write lock, as a running scan does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from printmanager_core import Library; lib = Library(sys.argv[1]);\n"
+        "with lib.write_lock('scan'):\n    print('held', flush=True); sys.stdin.read()"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(library_dir)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_restore_and_a_pulling_sync_take_the_library_write_lock(device_a: Device, tmp_path: Path,
+                                                                container: dict[str, Any]) -> None:  # fmt: skip
+    """Restoring and pulling write files and the catalogue: they wait for (here: refuse, with a
+    zero timeout) another writer of the library — a scan in another process. A sync that only
+    pushes does not write the catalogue and goes ahead."""
+    from printmanager_core.errors import LibraryBusy
+
+    sync_now(device_a.lib)
+    lib_dir = tmp_path / "B" / "library"
+    Library(lib_dir).close()
+    holder = _hold_write_lock(lib_dir)
+    try:
+        lib_b = Library(lib_dir, lock_timeout=0)
+        with pytest.raises(LibraryBusy, match="another scan of this library is running"):
+            restore(lib_b, container, tmp_path / "B" / "files")
+        assert not (tmp_path / "B" / "files").exists() and lib_b.files() == []
+    finally:
+        holder.communicate("", timeout=30)
+    report = restore(lib_b, container, tmp_path / "B" / "files")
+    assert report.files > 0
+    # device A changes a tag; B's next sync pulls it, which needs the lock
+    device_a.lib.tag(device_a.lib.files()[0].id, "from-a")
+    assert sync_now(device_a.lib).pushed
+    holder = _hold_write_lock(lib_dir)
+    try:
+        with pytest.raises(LibraryBusy, match="another scan"):
+            sync_now(lib_b)
+        assert not any("from-a" in f.tags for f in lib_b.files())
+        lib_a_dir = device_a.lib.directory
+        other = _hold_write_lock(lib_a_dir)
+        try:  # A has nothing to pull: its sync goes ahead beside a scan of A
+            device_a.lib.tag(device_a.lib.files()[0].id, "pushed-beside-a-scan")
+            assert sync_now(device_a.lib).pushed
+        finally:
+            other.communicate("", timeout=30)
+    finally:
+        holder.communicate("", timeout=30)
+    assert sync_now(lib_b).merged
+    assert any("from-a" in f.tags for f in lib_b.files())
+    lib_b.close()

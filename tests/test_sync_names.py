@@ -153,7 +153,6 @@ def test_names_that_are_not_utf8_restore_with_their_exact_bytes(device: Device, 
     assert {"cloud/Prints/Benchy/caf%E9-latin1.stl", "cloud/Prints/B%FCro/%FF.stl"} <= listed
 
 
-@pytest.mark.xfail(strict=True, reason="needs the store's lossless file names (scan-names branch)")
 def test_a_scanned_latin1_name_syncs_and_restores_with_its_exact_bytes(tmp_path: Path, corpus: Path,
                                                                        server: Server) -> None:  # fmt: skip
     prints = tmp_path / "A" / "Prints"

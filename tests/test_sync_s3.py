@@ -308,6 +308,45 @@ def test_stale_journal_entry_for_a_changed_file_is_aborted(
     lib.close()
 
 
+def test_a_resumed_upload_rehashes_the_file_before_reusing_its_salt(
+    s3_env: MotoS3, fault_proxy: FaultProxy, passphrase_env: str, tmp_path: Path
+) -> None:
+    """Content swapped under the same size and modification time (a tool that keeps mtimes, a
+    coarse clock): resuming would encrypt the new content under the interrupted upload's salt —
+    the same key and nonces as the parts already on the server. The resume hashes the file
+    again first: no part goes out under the old salt, the file is reported and read again."""
+    bucket = s3_env.new_bucket()
+    config = _s3_config(fault_proxy.endpoint, bucket, multipart_threshold=6 * MiB, part_size=5 * MiB, retries=1)
+    root = tmp_path / "Prints"
+    root.mkdir()
+    target = root / "large.gcode"
+    target.write_bytes(os.urandom(12 * MiB))
+    lib = scanned_library(tmp_path / "library", [root])
+    enable(lib, config, consent_given=True)
+    fault_proxy.add("PUT", r"partNumber=2&", "status", code=500, s3code="InternalError", times=100)
+    with pytest.raises(BackendError):
+        sync_now(lib)
+    assert fault_proxy.count("PUT", r"partNumber=1&") == 1 and status(lib)["pending_uploads"] == 1
+    fault_proxy.clear()
+    st = target.stat()
+    new = os.urandom(12 * MiB)
+    target.write_bytes(new)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime, other bytes
+    parts_sent = fault_proxy.count("PUT", r"partNumber=")
+    report = sync_now(lib)
+    assert any("changed since its interrupted upload" in p for p in report.problems), report.problems
+    assert fault_proxy.count("PUT", r"partNumber=") == parts_sent  # not one part under the old salt
+    again = sync_now(lib)  # read again: a new id, a fresh salt
+    assert again.pushed and status(lib)["pending_uploads"] == 0 and check(lib, all_blobs=True).ok
+    with s3_env.client(bucket) as client:
+        assert client.list_multipart_uploads("users/") == []  # the interrupted upload was aborted
+    lib_b = Library(tmp_path / "B")
+    restore(lib_b, _s3_config(s3_env.endpoint, bucket), tmp_path / "restored")
+    assert (tmp_path / "restored" / "Prints" / "large.gcode").read_bytes() == new
+    lib.close()
+    lib_b.close()
+
+
 def test_credentials_and_key_cache_from_the_vault(
     moto_s3: MotoS3, tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import keyring
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from keyring.backends import fail
@@ -114,7 +114,8 @@ def test_file_shows_no_name_and_no_value(tmp_path: Path) -> None:
     # the header is readable JSON, and says only how to get the key
     header = parse(data).header
     assert header.backend == "passphrase" and header.cipher == "AES-256-GCM"
-    assert set(header.key) == {"kdf", "n", "r", "p", "salt"}
+    assert set(header.key) == {"kdf", "n", "r", "p", "salt", "nonce", "wrapped"}  # the shared key-wrap
+    assert header.key["kdf"] == "scrypt"
 
 
 def test_payload_is_padded(tmp_path: Path) -> None:
@@ -142,15 +143,57 @@ def test_default_scrypt_cost_is_written_and_used(tmp_path: Path) -> None:
     vault.set("k", "v")
     header = parse((tmp_path / "vault.bin").read_bytes()).header
     assert (header.key["n"], header.key["r"], header.key["p"]) == (2**17, 8, 1)
-    # the key really is scrypt(passphrase, salt) at that cost
+    # the key really is wrapped under scrypt(passphrase, salt) at that cost (keywrap.py):
+    # ChaCha20-Poly1305, bound to the vault's id
     salt = base64.b64decode(header.key["salt"])
-    expected = Scrypt(salt=salt, length=32, n=2**17, r=8, p=1).derive(PASS.encode())
+    kek = Scrypt(salt=salt, length=32, n=2**17, r=8, p=1).derive(PASS.encode())
+    expected = ChaCha20Poly1305(kek).decrypt(
+        base64.b64decode(header.key["nonce"]), base64.b64decode(header.key["wrapped"]),
+        b"printmanager-vault v1 key|" + header.vault_id.encode(),
+    )  # fmt: skip
     # ...and the file decodes as docs/vault.md describes: HKDF-SHA256 subkey, AES-256-GCM, prefix as AAD
     vf = parse((tmp_path / "vault.bin").read_bytes())
     payload_key = HKDF(hashes.SHA256(), 32, salt=None, info=b"printmanager-vault v1 payload").derive(expected)
     plain = AESGCM(payload_key).decrypt(vf.header.nonce, vf.body, vf.prefix)
     assert json.loads(plain) == {"secrets": {"k": "v"}}
     assert Vault(tmp_path, passphrase=PASS, prompt=None).get("k") == "v"
+
+
+def _old_form_vault(path: Path, secrets: dict[str, str]) -> None:
+    """A vault file as printmanager wrote it before the shared key-wrap, built byte by byte from
+    docs/vault.md: the key *is* scrypt(passphrase, salt); HKDF subkeys; AES-256-GCM body."""
+    from printmanager_vault.fileformat import CIPHER_AESGCM, Header, encode_prefix
+
+    salt = os.urandom(16)
+    key = Scrypt(salt=salt, length=32, n=2**10, r=8, p=1).derive(PASS.encode())
+    payload_key = HKDF(hashes.SHA256(), 32, salt=None, info=b"printmanager-vault v1 payload").derive(key)
+    check = HKDF(hashes.SHA256(), 16, salt=None, info=b"printmanager-vault v1 key-check").derive(key)
+    nonce = os.urandom(12)
+    fields = {"kdf": "scrypt", "n": 2**10, "r": 8, "p": 1, "salt": base64.b64encode(salt).decode()}
+    header = Header("0123456789abcdef0123456789abcdef", "passphrase", fields, CIPHER_AESGCM, nonce=nonce, check=check)
+    prefix = encode_prefix(header)
+    body = json.dumps({"secrets": secrets}, separators=(",", ":")).encode()
+    body += b" " * (-len(body) % 256)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vault.bin").write_bytes(prefix + AESGCM(payload_key).encrypt(nonce, body, prefix))
+
+
+def test_a_vault_of_the_old_form_still_opens_and_rotate_wraps_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _old_form_vault(tmp_path, SECRETS)
+    vault = Vault(tmp_path, passphrase=PASS, prompt=None)
+    assert {n: vault.get(n) for n in vault.names()} == SECRETS
+    with pytest.raises(WrongPassphrase):
+        Vault(tmp_path, passphrase="not the passphrase", prompt=None).names()
+    vault.set("added", "later")  # a write keeps the form it found (no new passphrase is asked)
+    assert "wrapped" not in parse((tmp_path / "vault.bin").read_bytes()).header.key
+    monkeypatch.setenv(store.ENV_NEW_PASSPHRASE, PASS)
+    vault.rotate()  # rotating writes the new form
+    header = parse((tmp_path / "vault.bin").read_bytes()).header
+    assert header.key["kdf"] == "scrypt" and {"nonce", "wrapped"} <= set(header.key)
+    again = Vault(tmp_path, passphrase=PASS, prompt=None)
+    assert {n: again.get(n) for n in again.names()} == {**SECRETS, "added": "later"}
+    with pytest.raises(WrongPassphrase):
+        Vault(tmp_path, passphrase="not the passphrase", prompt=None).names()
 
 
 def test_scrypt_params_bounds() -> None:

@@ -23,8 +23,13 @@ from printmanager_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
+    import pluggy
 
     from printmanager_core.library import Library
+    from printmanager_core.privacy.delete import DeleteReport
+    from printmanager_core.privacy.export import Export
+
+    from .hookspecs import BackendFactory
 
 __all__ = [
     "check",
@@ -69,7 +74,15 @@ def _s3_backend(config: dict[str, Any], library: "Library") -> Any:
 
 
 @hookimpl
-def register_sync_backends(register: Callable[..., None]) -> None:
+def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
+    """Add this plugin's hook specs (``hookspecs.py``) to the plugin manager."""
+    from . import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def register_sync_backends(register: "Callable[[str, BackendFactory], None]") -> None:
     """The built-in backends: ``folder`` and ``s3``."""
     register("folder", _folder_backend)
     register("s3", _s3_backend)
@@ -78,13 +91,13 @@ def register_sync_backends(register: Callable[..., None]) -> None:
 @hookimpl
 def register_commands(cli: "click.Group") -> None:
     """``printmanager sync ...``."""
-    from . import cli as sync_cli
+    from .cli import sync
 
-    sync_cli.register(cli)
+    cli.add_command(sync)
 
 
 @hookimpl
-def export_user_data(library: "Library", export: Any) -> None:
+def export_user_data(library: "Library", export: "Export") -> None:
     """The sync configuration (never secrets) and, if asked, the user's files from the cloud."""
     from .privacy import export_user_data as export_impl
 
@@ -92,7 +105,7 @@ def export_user_data(library: "Library", export: Any) -> None:
 
 
 @hookimpl(tryfirst=True)
-def delete_user_data(library: "Library", report: Any) -> None:
+def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     """Every remote object under the user's prefix, then the local sync state.
 
     ``tryfirst``: runs while the vault still holds the S3 credentials.

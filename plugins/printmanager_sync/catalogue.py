@@ -1,4 +1,4 @@
-"""The catalogue side of sync: what to upload, what the user edited, and rebuilding.
+"""The catalogue side of sync (:class:`Catalogue`): what to upload, what the user edited, and rebuilding.
 
 Paths in the container are never absolute: a file is ``<root key>/<relative
 path>`` (archive members ``<root key>/<archive>!/<member>``), so a library can
@@ -11,15 +11,17 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
+import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
 
-from printmanager_core.settings import now_iso
+from printmanager_core.store.catalogue_copy import CatalogueCopy, Place, Relocation
 
+from . import sync_store
 from .errors import IntegrityError
+from .snapshot import BlobRef, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
@@ -27,11 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 ARCHIVE_SEP = "!/"
 THUMBNAILS = "thumbnails"
 
-#: catalogue tables copied by a restore, in dependency order
-CATALOGUE_TABLES = ("roots", "models", "files", "tags", "file_tags", "model_tags", "collections", "collection_models")
-#: columns that name a place or a row id, not a fact about the file
-_FILE_SKIP = {"id", "root_id", "model_id", "path", "archive_path", "thumbnail_path", "scanned_at", "mtime_ns"}
-_MODEL_SKIP = {"id", "root_id", "path"}
 MODEL_FIELDS = ("name", "creator", "source_url", "licence", "notes")
 
 
@@ -101,32 +98,42 @@ def safe_join(base: Path, rel: str) -> Path:
     return base.joinpath(*parts)
 
 
-def root_folders(snapshot: dict[str, Any]) -> dict[str, str]:
+def root_folders(snapshot: Snapshot) -> dict[str, str]:
     """Root key -> a folder name for it (the root's name, made safe and unique)."""
     used: set[str] = set()
     out = {}
-    for root in snapshot.get("roots", []):
-        name = "".join(c for c in (root.get("name") or "root") if c not in '<>:"/\\|?*').strip(" .") or "root"
+    for root in snapshot.roots:
+        name = "".join(c for c in (root.name or "root") if c not in '<>:"/\\|?*').strip(" .") or "root"
         candidate, n = name, 2
         while candidate.lower() in used:
             candidate, n = f"{name}-{n}", n + 1
         used.add(candidate.lower())
-        out[root["key"]] = candidate
+        out[root.key] = candidate
     return out
 
 
-def root_databases(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The snapshot's roots grouped by the database backup that catalogues them:
-    ``{blob: {"database", "library_dir", "roots": {root key: that device's root path}}}``."""
-    groups: dict[str, dict[str, Any]] = {}
-    for root in snapshot.get("roots", []):
-        db = root.get("database") or snapshot.get("database")
+@attrs.frozen
+class BackupGroup:
+    """Roots of a snapshot catalogued by one database backup.
+
+    :ivar roots: root key -> the pushing device's path for that root.
+    """
+
+    database: BlobRef
+    library_dir: str | None
+    roots: dict[str, str]
+
+
+def root_databases(snapshot: Snapshot) -> dict[str, BackupGroup]:
+    """The snapshot's roots grouped by the database backup that catalogues them, by blob id."""
+    groups: dict[str, BackupGroup] = {}
+    for root in snapshot.roots:
+        db = root.database or snapshot.database
         if not db:
             continue
-        group = groups.setdefault(
-            db["blob"], {"database": db, "library_dir": root.get("library_dir", snapshot.get("library_dir")), "roots": {}}
-        )
-        group["roots"][root["key"]] = root["path"]
+        library_dir = root.library_dir if root.library_dir is not None else snapshot.library_dir
+        group = groups.setdefault(db.blob, BackupGroup(db, library_dir, {}))
+        group.roots[root.key] = root.path
     return groups
 
 
@@ -147,6 +154,26 @@ class RootGuard:
             real = self._real[folder] = os.path.realpath(folder)
         return real
 
+    def stat_inside(self, path: str, folder: str) -> tuple[bool, os.stat_result | None]:
+        """``(inside, stat)``: :meth:`inside`, and the ``os.stat`` of ``path`` (None if it cannot
+        be had) — one ``lstat`` for a file that is not a link, the usual case."""
+        base = self._real_dir(folder)
+        parent, name = os.path.split(path)
+        real = os.path.join(self._real_dir(parent), name)
+        try:
+            st: os.stat_result | None = os.lstat(real)
+        except OSError:
+            st = None
+        if name in ("", ".", "..") or (st is not None and stat.S_ISLNK(st.st_mode)):
+            real, st = os.path.realpath(real), None
+        inside = real.startswith(base.rstrip(os.sep) + os.sep)
+        if inside and st is None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+        return inside, st
+
     def inside(self, path: str, folder: str) -> bool:
         """True if ``path`` (resolved) is inside ``folder`` (resolved), not the folder itself."""
         base = self._real_dir(folder)
@@ -157,52 +184,7 @@ class RootGuard:
         return real.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def from_db(value: Any) -> Any:
-    """A path as the catalogue stored it -> the ``str`` exactly as ``os`` gives it.
-
-    The one place sync reads a path column (``roots.path``, ``files.path``,
-    ``files.archive_path``, ``files.thumbnail_path``, ``models.path``). A name that is not
-    valid UTF-8 cannot be SQLite text: it is stored as a BLOB of its exact bytes.
-    """
-    return os.fsdecode(value) if isinstance(value, bytes) else value
-
-
-def to_db(path: Any) -> Any:
-    """A path (``os`` ``str``) as a catalogue column value: text, or its exact bytes when it
-    has undecodable bytes (the inverse of :func:`from_db`)."""
-    if isinstance(path, str):
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            return os.fsencode(path)
-    return path
-
-
-def root_paths(library: "Library") -> dict[int, str]:
-    """Root id -> root path."""
-    return {r[0]: from_db(r[1]) for r in library.db.execute("select id, path from roots")}
-
-
-def local_files(library: "Library", root_keys: dict[str, str]) -> list[LocalFile]:
-    """The distinct files on disk behind the catalogue's present entries."""
-    roots = root_paths(library)
-    seen: dict[str, LocalFile] = {}
-    rows = library.db.execute(
-        "select distinct coalesce(archive_path, path), root_id from files where missing = 0 and root_id is not null"
-    )
-    for disk, root_id in rows:
-        disk = from_db(disk)
-        root = roots.get(root_id)
-        if root is None or root not in root_keys or disk in seen:
-            continue
-        rel = relative(disk, root)
-        if rel is None or rel == "." or ARCHIVE_SEP in rel:
-            continue
-        seen[disk] = LocalFile(disk, root_keys[root], rel)
-    return sorted(seen.values(), key=lambda f: f.key)
-
-
-def thumbnail_files(library: "Library") -> list[tuple[str, str]]:
+def _thumbnail_files(library: "Library") -> list[tuple[str, str]]:
     """``(absolute path, path relative to the thumbnails folder)`` of every cached thumbnail."""
     base = library.directory / THUMBNAILS
     guard = RootGuard()
@@ -219,119 +201,57 @@ def thumbnail_files(library: "Library") -> list[tuple[str, str]]:
     return out
 
 
-def _keys(library: "Library", root_keys: dict[str, str]) -> tuple[dict[int, str], dict[int, str]]:
-    """file id -> key and model id -> key for rows under synced roots."""
-    roots = root_paths(library)
-    files, models = {}, {}
-    for fid, path, root_id in library.db.execute("select id, path, root_id from files"):
-        path = from_db(path)
-        root = roots.get(root_id)
-        if root in root_keys:
-            rel = relative(path, root)
-            if rel is not None:
-                files[fid] = f"{root_keys[root]}/{rel}"
-    for mid, path, root_id in library.db.execute("select id, path, root_id from models"):
-        path = from_db(path)
-        root = roots.get(root_id)
-        if root in root_keys:
-            rel = relative(path, root)
-            if rel is not None:
-                models[mid] = f"{root_keys[root]}/{rel}"
-    return files, models
+def _keys(store: CatalogueCopy, root_keys: dict[str, str],
+          files: list[Place] | None = None) -> tuple[dict[int, str], dict[int, str]]:  # fmt: skip
+    """file id -> key and model id -> key for rows under synced roots (``files``: the file
+    rows' places when the caller read them already)."""
+    roots = store.roots()
+
+    def keyed(places: Iterable[Place]) -> dict[int, str]:
+        out = {}
+        for place in places:
+            root = roots.get(place.root_id) if place.root_id is not None else None
+            if root in root_keys:
+                rel = relative(place.path, root)  # type: ignore[arg-type]
+                if rel is not None:
+                    out[place.id] = f"{root_keys[root]}/{rel}"  # type: ignore[index]
+        return out
+
+    return keyed(store.file_places() if files is None else files), keyed(store.model_places())
 
 
-def fingerprint(library: "Library", root_keys: dict[str, str]) -> str:
-    """SHA-256 over the catalogue's facts, independent of ids, absolute paths and mtimes."""
-    file_keys, model_keys = _keys(library, root_keys)
-    h = hashlib.sha256()
-    cur = library.db.execute("select * from files")
-    cols = [d[0] for d in cur.description]
-    rows = []
-    for row in cur:
-        d = dict(zip(cols, row))
-        key = file_keys.get(d["id"])
-        if key is None:
-            continue
-        d["model"] = model_keys.get(d.get("model_id"))
-        rows.append((key, {k: v for k, v in d.items() if k not in _FILE_SKIP}))
-    cur = library.db.execute("select * from models")
-    mcols = [d[0] for d in cur.description]
-    for row in cur:
-        d = dict(zip(mcols, row))
-        key = model_keys.get(d["id"])
-        if key is not None:
-            rows.append(("model:" + key, {k: v for k, v in d.items() if k not in _MODEL_SKIP}))
-    rows.sort(key=lambda r: r[0])
-    for key, d in rows:
-        h.update(json.dumps([key, d], sort_keys=True, default=str).encode())
-    h.update(json.dumps(user_meta(library, root_keys)["collections"], sort_keys=True).encode())
-    return h.hexdigest()
-
-
-def user_meta(library: "Library", root_keys: dict[str, str]) -> dict[str, Any]:
-    """What the user edits, keyed by container path: file tags and notes, model fields and
-    tags, collections. The part of the catalogue that devices merge."""
-    file_keys, model_keys = _keys(library, root_keys)
+def _user_meta(store: CatalogueCopy, root_keys: dict[str, str],
+               keys: tuple[dict[int, str], dict[int, str]] | None = None) -> dict[str, Any]:  # fmt: skip
+    file_keys, model_keys = keys if keys is not None else _keys(store, root_keys)
     files: dict[str, Any] = {}
-    for fid, tags, notes in library.db.execute("select id, tags, notes from files where missing = 0"):
-        key = file_keys.get(fid)
+    for edits in store.file_edits():
+        key = file_keys.get(edits.id)
         if key is None:
             continue
         entry: dict[str, Any] = {}
-        if tags:
-            entry["tags"] = sorted(tags.split())
-        if notes:
-            entry["notes"] = notes
+        if edits.tags:
+            entry["tags"] = list(edits.tags)
+        if edits.notes:
+            entry["notes"] = edits.notes
         if entry:
             files[key] = entry
     models: dict[str, Any] = {}
-    for row in library.db.execute(
-        f"select id, tags, {', '.join(MODEL_FIELDS)} from models where missing = 0"
-    ):
-        key = model_keys.get(row[0])
+    for medits in store.model_edits(MODEL_FIELDS):
+        key = model_keys.get(medits.id)
         if key is None:
             continue
-        entry = {f: row[2 + i] for i, f in enumerate(MODEL_FIELDS) if row[2 + i] not in (None, "")}
-        if row[1]:
-            entry["tags"] = sorted(row[1].split())
+        entry = {f: v for f, v in medits.fields.items() if v not in (None, "")}
+        if medits.tags:
+            entry["tags"] = list(medits.tags)
         models[key] = entry
     collections: dict[str, Any] = {}
-    for cid, name, description in library.db.execute("select id, name, description from collections"):
-        members = sorted(
-            model_keys[m]
-            for (m,) in library.db.execute("select model_id from collection_models where collection_id = ?", [cid])
-            if m in model_keys
-        )
-        collections[name] = {"description": description or "", "models": members}
+    for c in store.collections():
+        members = sorted(model_keys[m] for m in c.model_ids if m in model_keys)
+        collections[c.name] = {"description": c.description, "models": members}
     return {"files": files, "models": models, "collections": collections}
 
 
-def backup_database(library: "Library", dest: str | os.PathLike[str]) -> None:
-    """A consistent copy of the library database (SQLite online backup API)."""
-    Path(dest).unlink(missing_ok=True)
-    target = sqlite3.connect(str(dest))
-    try:
-        library.db.conn.backup(target)
-        # Local sync bookkeeping means nothing on another machine.
-        with target:
-            for table in ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs"):
-                try:
-                    target.execute(f"delete from {table}")
-                except sqlite3.OperationalError:
-                    pass
-        target.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        target.close()
-
-
-# -- rebuilding --------------------------------------------------------------------
-
-
-def _columns(db: Any, table: str) -> list[str]:
-    return [r[1] for r in db.execute(f"pragma table_info([{table}])").fetchall()]
-
-
-def _translate(path: str | None, src_root: str, dest_root: Path) -> str | None:
+def _translate(path: str | None, src_root: str, dest_root: str) -> str | None:
     if path is None:
         return None
     rel = relative(path, src_root)
@@ -340,238 +260,201 @@ def _translate(path: str | None, src_root: str, dest_root: Path) -> str | None:
     member = ""
     if ARCHIVE_SEP in rel:
         rel, member = rel.split(ARCHIVE_SEP, 1)
-    target = dest_root if rel == "." else safe_join(dest_root, rel)
+    target = Path(dest_root) if rel == "." else safe_join(Path(dest_root), rel)
     return str(target) + (ARCHIVE_SEP + member if member else "")
 
 
-def import_catalogue(
-    library: "Library",
-    source_db: str | os.PathLike[str],
-    roots: dict[str, Path],
-    source_library_dir: str | None,
-    *,
-    only: set[str] | None = None,
-) -> dict[str, int]:
-    """Copy catalogue rows from a database backup into ``library``, moving them to new roots.
+def _thumbnail_mover(source_library_dir: str | None, library_dir: str) -> Callable[[str | None], str | None]:
+    """A backup's thumbnail path -> the same thumbnail in this library's cache (None if elsewhere)."""
+    thumbs_src = (source_library_dir or "").rstrip("/\\")
 
-    :param roots: source root path -> the folder it now lives in.
-    :param source_library_dir: the backup's library directory (thumbnail paths are moved too).
-    :param only: disk paths (files or archives), as moved to the new roots, to import; default all.
-    :returns: counts of rows added per table.
+    def move(thumb: str | None) -> str | None:
+        if thumb and thumbs_src and thumb.startswith(thumbs_src):
+            rest = [p for p in re.split(r"[\\/]", thumb[len(thumbs_src) :]) if p]
+            return str(Path(library_dir).joinpath(*rest))
+        return None
+
+    return move
+
+
+
+class Catalogue:
+    """The library's catalogue as sync sees it: what to upload, what the user edited, a backup,
+    and the rows and edits a pull or restore brings in. Reads and writes go through the
+    store's gateway (``printmanager_core.store.catalogue_copy``).
+
+    Container paths are never absolute: a file is ``<root key>/<relative path>`` (archive
+    members ``<root key>/<archive>!/<member>``), so a library can be rebuilt under any
+    folder on any machine.
     """
-    from printmanager_core.store import open_database
 
-    src = open_database(source_db)  # brings an older backup's schema up to date
-    dest = library.db
-    added = {"roots": 0, "models": 0, "files": 0, "collections": 0}
-    try:
-        src_roots = {r[0]: from_db(r[1]) for r in src.execute("select id, path from roots")}
-        root_ids: dict[int, tuple[int, str, Path]] = {}
-        with dest.conn:
-            for sid, spath in src_roots.items():
-                if spath not in roots:
-                    continue
-                new_path = str(roots[spath])
-                row = dest.execute("select id from roots where path = ?", [to_db(new_path)]).fetchone()
-                if row is None:
-                    rid = dest.execute(
-                        "insert into roots (path, added_at) values (?, ?)", [to_db(new_path), now_iso()]
-                    ).lastrowid
-                    added["roots"] += 1
-                else:
-                    rid = row[0]
-                root_ids[sid] = (int(rid), spath, roots[spath])
+    def __init__(self, library: "Library"):
+        self.library = library
+        self.store = CatalogueCopy(library.db)
 
-            thumbs_src = (source_library_dir or "").rstrip("/\\")
-            thumbs_dest = str(library.directory)
+    def root_paths(self) -> dict[int, str]:
+        """Root id -> exact root path."""
+        return self.store.roots()
 
-            # models
-            mcols = [c for c in _columns(src, "models") if c in set(_columns(dest, "models")) and c != "id"]
-            model_ids: dict[int, int] = {}
-            for row in src.execute(f"select id, {', '.join(mcols)} from models").fetchall():
-                d = dict(zip(["id", *mcols], row))
-                if d.get("root_id") not in root_ids:
-                    continue
-                rid, sroot, droot = root_ids[d["root_id"]]
-                new_path = _translate(from_db(d["path"]), sroot, droot)
-                if new_path is None:
-                    continue
-                existing = dest.execute("select id from models where path = ?", [to_db(new_path)]).fetchone()
-                if existing:
-                    model_ids[d["id"]] = existing[0]
-                    continue
-                d.update(root_id=rid, path=to_db(new_path))
-                values = [d[c] for c in mcols]
-                model_ids[d["id"]] = dest.execute(
-                    f"insert into models ({', '.join(mcols)}) values ({', '.join('?' * len(mcols))})", values
-                ).lastrowid
-                added["models"] += 1
+    def local_files(self, root_keys: dict[str, str], places: list[Place] | None = None) -> list[LocalFile]:
+        """The distinct files on disk behind the catalogue's present entries (``places``: the
+        file rows' places when the caller read them already)."""
+        roots = self.store.roots()
+        seen: dict[str, LocalFile] = {}
+        for place in self.store.file_places(present_only=True) if places is None else places:
+            if place.missing:
+                continue
+            disk = place.disk_path
+            root = roots.get(place.root_id) if place.root_id is not None else None
+            if root is None or root not in root_keys or disk in seen:
+                continue
+            rel = relative(disk, root)
+            if rel is None or rel == "." or ARCHIVE_SEP in rel:
+                continue
+            seen[disk] = LocalFile(disk, root_keys[root], rel)
+        return sorted(seen.values(), key=lambda f: f.key)
 
-            # files
-            fcols = [c for c in _columns(src, "files") if c in set(_columns(dest, "files")) and c != "id"]
-            file_ids: dict[int, int] = {}
-            for row in src.execute(f"select id, {', '.join(fcols)} from files").fetchall():
-                d = dict(zip(["id", *fcols], row))
-                if d.get("root_id") not in root_ids:
-                    continue
-                for col in ("path", "archive_path", "thumbnail_path"):
-                    if col in d:
-                        d[col] = from_db(d[col])
-                rid, sroot, droot = root_ids[d["root_id"]]
-                if only is not None and _translate(d.get("archive_path") or d["path"], sroot, droot) not in only:
-                    continue
-                new_path = _translate(d["path"], sroot, droot)
-                if new_path is None:
-                    continue
-                if dest.execute("select 1 from files where path = ?", [to_db(new_path)]).fetchone():
-                    continue
-                thumb = d.get("thumbnail_path")
-                if thumb and thumbs_src and thumb.startswith(thumbs_src):
-                    rest = [p for p in re.split(r"[\\/]", thumb[len(thumbs_src) :]) if p]
-                    thumb = str(Path(thumbs_dest).joinpath(*rest))
-                elif thumb:
-                    thumb = None
-                d.update(
-                    root_id=rid,
-                    path=to_db(new_path),
-                    archive_path=to_db(_translate(d.get("archive_path"), sroot, droot)),
-                    model_id=model_ids.get(d.get("model_id")) if d.get("model_id") is not None else None,
-                    thumbnail_path=to_db(thumb),
-                )
-                values = [d[c] for c in fcols]
-                file_ids[d["id"]] = dest.execute(
-                    f"insert into files ({', '.join(fcols)}) values ({', '.join('?' * len(fcols))})", values
-                ).lastrowid
-                added["files"] += 1
+    def thumbnail_files(self) -> list[tuple[str, str]]:
+        """``(absolute path, path relative to the thumbnails folder)`` of every cached thumbnail."""
+        return _thumbnail_files(self.library)
 
-            # tags
-            def tag_id(name: str) -> int:
-                dest.execute("insert or ignore into tags (name) values (?)", [name])
-                return int(dest.execute("select id from tags where name = ?", [name]).fetchone()[0])
+    def fingerprint(self, root_keys: dict[str, str]) -> str:
+        """SHA-256 over the catalogue's facts, independent of ids, absolute paths and mtimes."""
+        return self.edits_and_fingerprint(root_keys)[1]
 
-            for fid, name in src.execute(
-                "select file_tags.file_id, tags.name from file_tags join tags on tags.id = file_tags.tag_id"
-            ).fetchall():
-                if fid in file_ids:
-                    dest.execute(
-                        "insert or ignore into file_tags (file_id, tag_id) values (?, ?)", [file_ids[fid], tag_id(name)]
-                    )
-            for mid, name in src.execute(
-                "select model_tags.model_id, tags.name from model_tags join tags on tags.id = model_tags.tag_id"
-            ).fetchall():
-                if mid in model_ids:
-                    dest.execute(
-                        "insert or ignore into model_tags (model_id, tag_id) values (?, ?)",
-                        [model_ids[mid], tag_id(name)],
-                    )
+    def survey(self, root_keys: dict[str, str]) -> tuple[list[LocalFile], dict[str, Any], str]:
+        """:meth:`local_files`, :meth:`user_meta` and :meth:`fingerprint` at once, reading the
+        rows' places once (what a sync looks at every time)."""
+        places = self.store.file_places()
+        meta, fingerprint = self.edits_and_fingerprint(root_keys, places)
+        return self.local_files(root_keys, places), meta, fingerprint
 
-            # collections
-            for cid, name, description, created in src.execute(
-                "select id, name, description, created_at from collections"
-            ).fetchall():
-                members = [
-                    model_ids[m]
-                    for (m,) in src.execute(
-                        "select model_id from collection_models where collection_id = ?", [cid]
-                    ).fetchall()
-                    if m in model_ids
-                ]
-                row = dest.execute("select id from collections where name = ?", [name]).fetchone()
-                if row is None:
-                    new = dest.execute(
-                        "insert into collections (name, description, created_at) values (?, ?, ?)",
-                        [name, description, created or now_iso()],
-                    ).lastrowid
-                    added["collections"] += 1
-                else:
-                    new = row[0]
-                for m in members:
-                    dest.execute(
-                        "insert or ignore into collection_models (collection_id, model_id) values (?, ?)", [new, m]
-                    )
-    finally:
-        src.close()
-    return added
+    def edits_and_fingerprint(self, root_keys: dict[str, str],
+                              places: list[Place] | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
+        """:meth:`user_meta` and :meth:`fingerprint` together, reading each row's place once."""
+        store = self.store
+        keys = _keys(store, root_keys, places)
+        meta = _user_meta(store, root_keys, keys)
+        file_keys, model_keys = keys
+        h = hashlib.sha256()
+        rows = []
+        for d in store.file_facts():
+            key = file_keys.get(d.pop("id"))
+            if key is None:
+                continue
+            d["model"] = model_keys.get(d.pop("model_id", None))  # type: ignore[arg-type]
+            rows.append((key, d))
+        for d in store.model_facts():
+            key = model_keys.get(d.pop("id"))
+            if key is not None:
+                rows.append(("model:" + key, d))
+        rows.sort(key=lambda r: r[0])
+        for key, d in rows:
+            h.update(json.dumps([key, d], sort_keys=True, default=str).encode())
+        h.update(json.dumps(meta["collections"], sort_keys=True).encode())
+        return meta, h.hexdigest()
 
+    def user_meta(self, root_keys: dict[str, str]) -> dict[str, Any]:
+        """What the user edits, keyed by container path: file tags and notes, model fields and
+        tags, collections. The part of the catalogue that devices merge."""
+        return _user_meta(self.store, root_keys)
 
-# -- applying merged edits -------------------------------------------------------------
+    def backup(self, dest: str | os.PathLike[str]) -> None:
+        """A consistent copy of the library database (SQLite online backup API), without this
+        device's sync bookkeeping (it means nothing on another machine)."""
+        self.store.backup(dest, prepare=sync_store.clear_bookkeeping)
 
+    def import_backup(
+        self,
+        source_db: str | os.PathLike[str],
+        roots: dict[str, Path],
+        source_library_dir: str | None,
+        *,
+        only: set[str] | None = None,
+    ) -> dict[str, int]:
+        """Copy catalogue rows from a database backup into the library, moving them to new roots.
 
-def apply_meta(library: "Library", root_keys: dict[str, str], merged: dict[str, Any]) -> int:
-    """Make the local catalogue's user edits equal ``merged`` (for entries present here).
+        :param roots: source root path -> the folder it now lives in.
+        :param source_library_dir: the backup's library directory (thumbnail paths are moved too).
+        :param only: disk paths (files or archives), as moved to the new roots, to import; default all.
+        :returns: counts of rows added per table.
+        """
+        relocation = Relocation(
+            roots={src: str(dest) for src, dest in roots.items()},
+            move=_translate,
+            thumbnail=_thumbnail_mover(source_library_dir, str(self.library.directory)),
+            keep=None if only is None else only.__contains__,
+        )
+        return self.store.copy_from(source_db, relocation).as_dict()
 
-    :returns: how many files, models and collections changed.
-    """
-    file_keys, model_keys = _keys(library, root_keys)
-    current = user_meta(library, root_keys)
-    by_file_key = {k: i for i, k in file_keys.items()}
-    by_model_key = {k: i for i, k in model_keys.items()}
-    changed = 0
-    mfiles = merged.get("files", {})
-    for key in set(current["files"]) | set(mfiles):
-        if key not in by_file_key:
-            continue
-        have, want = current["files"].get(key, {}), mfiles.get(key, {})
-        if have == want:
-            continue
-        fid = by_file_key[key]
-        old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
-        if new_tags - old_tags:
-            library.tag(fid, *sorted(new_tags - old_tags))
-        if old_tags - new_tags:
-            library.untag(fid, *sorted(old_tags - new_tags))
-        if have.get("notes", "") != want.get("notes", ""):
-            library.set_file_notes(fid, want.get("notes", ""))
-        changed += 1
-    mmodels = merged.get("models", {})
-    for key, want in mmodels.items():
-        if key not in by_model_key:
-            continue
-        have = current["models"].get(key, {})
-        if have == want:
-            continue
-        mid = by_model_key[key]
-        fields = {f: want.get(f, "") for f in MODEL_FIELDS if have.get(f, "") != want.get(f, "")}
-        if fields.get("name") == "":
-            fields.pop("name")  # a model always keeps a name
-        if fields:
-            library.update_model(mid, **fields)
-        old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
-        if new_tags - old_tags:
-            library.tag_model(mid, *sorted(new_tags - old_tags))
-        if old_tags - new_tags:
-            library.untag_model(mid, *sorted(old_tags - new_tags))
-        changed += 1
-    mcols = merged.get("collections", {})
-    for name in set(current["collections"]) | set(mcols):
-        have, want = current["collections"].get(name), mcols.get(name)
-        if have == want:
-            continue
-        if want is None:
-            library.delete_collection(name)
+    def mark_missing(self, disk_paths: Iterable[str]) -> int:
+        """Mark the catalogue entries of files moved away by a pull as missing."""
+        return self.store.mark_missing(disk_paths)
+
+    def apply_meta(self, root_keys: dict[str, str], merged: Mapping[str, Any]) -> int:
+        """Make the local catalogue's user edits equal ``merged`` (for entries present here).
+
+        :returns: how many files, models and collections changed.
+        """
+        library, store = self.library, self.store
+        file_keys, model_keys = _keys(store, root_keys)
+        current = _user_meta(store, root_keys)
+        by_file_key = {k: i for i, k in file_keys.items()}
+        by_model_key = {k: i for i, k in model_keys.items()}
+        changed = 0
+        mfiles = merged.get("files", {})
+        for key in set(current["files"]) | set(mfiles):
+            if key not in by_file_key:
+                continue
+            have, want = current["files"].get(key, {}), mfiles.get(key, {})
+            if have == want:
+                continue
+            fid = by_file_key[key]
+            old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
+            if new_tags - old_tags:
+                library.tag(fid, *sorted(new_tags - old_tags))
+            if old_tags - new_tags:
+                library.untag(fid, *sorted(old_tags - new_tags))
+            if have.get("notes", "") != want.get("notes", ""):
+                library.set_file_notes(fid, want.get("notes", ""))
             changed += 1
-            continue
-        cid = library.create_collection(name, want.get("description", ""))
-        with library.db.conn:
-            library.db.execute("update collections set description = ? where id = ?", [want.get("description", ""), cid])
-        have_models = set((have or {}).get("models", []))
-        want_models = set(want.get("models", []))
-        add = [by_model_key[k] for k in want_models - have_models if k in by_model_key]
-        remove = [by_model_key[k] for k in have_models - want_models if k in by_model_key]
-        if add:
-            library.add_to_collection(name, *add)
-        if remove:
-            library.remove_from_collection(name, *remove)
-        changed += 1
-    return changed
-
-
-def mark_missing(library: "Library", disk_paths: Iterable[str]) -> int:
-    """Mark the catalogue entries of files moved away by a pull as missing."""
-    count = 0
-    with library.db.conn:
-        for path in disk_paths:
-            count += library.db.execute(
-                "update files set missing = 1 where path = ? or archive_path = ?", [to_db(path), to_db(path)]
-            ).rowcount
-    return count
+        mmodels = merged.get("models", {})
+        for key, want in mmodels.items():
+            if key not in by_model_key:
+                continue
+            have = current["models"].get(key, {})
+            if have == want:
+                continue
+            mid = by_model_key[key]
+            fields = {f: want.get(f, "") for f in MODEL_FIELDS if have.get(f, "") != want.get(f, "")}
+            if fields.get("name") == "":
+                fields.pop("name")  # a model always keeps a name
+            if fields:
+                library.update_model(mid, **fields)
+            old_tags, new_tags = set(have.get("tags", [])), set(want.get("tags", []))
+            if new_tags - old_tags:
+                library.tag_model(mid, *sorted(new_tags - old_tags))
+            if old_tags - new_tags:
+                library.untag_model(mid, *sorted(old_tags - new_tags))
+            changed += 1
+        mcols = merged.get("collections", {})
+        for name in set(current["collections"]) | set(mcols):
+            have, want = current["collections"].get(name), mcols.get(name)
+            if have == want:
+                continue
+            if want is None:
+                library.delete_collection(name)
+                changed += 1
+                continue
+            cid = library.create_collection(name, want.get("description", ""))
+            store.set_collection_description(cid, want.get("description", ""))
+            have_models = set((have or {}).get("models", []))
+            want_models = set(want.get("models", []))
+            add = [by_model_key[k] for k in want_models - have_models if k in by_model_key]
+            remove = [by_model_key[k] for k in have_models - want_models if k in by_model_key]
+            if add:
+                library.add_to_collection(name, *add)
+            if remove:
+                library.remove_from_collection(name, *remove)
+            changed += 1
+        return changed

@@ -1,13 +1,15 @@
 """Cryptography of the sync container. Everything here comes from ``cryptography``.
 
-* A random 32-byte **master key** per repository, wrapped by a key derived from
-  the passphrase with scrypt and stored in the container as a key file.
+* A random 32-byte **master key** per repository, wrapped under the passphrase
+  by the shared key-wrap (``printmanager_vault.keywrap``: scrypt, then
+  ChaCha20-Poly1305) and stored in the container as a key file.
 * Sub-keys derived with HKDF-SHA256 (salt = repository id): one for object ids
   (HMAC-SHA256 of the plaintext), one for the config MAC, and a fresh key per
   stored object (salt = 16 random bytes in the object header, info names the
   object's kind and id).
 * Object contents in age-style STREAM chunks: 64 KiB of plaintext per chunk,
-  ChaCha20-Poly1305 (or AES-256-GCM), nonce = 11-byte big-endian chunk counter
+  ChaCha20-Poly1305 (objects with AES-256-GCM, allowed by early version 1
+  writers, are still read), nonce = 11-byte big-endian chunk counter
   followed by a last-chunk flag byte, associated data = header || object id.
   Truncating, extending, reordering or swapping objects fails authentication.
 
@@ -27,7 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from printmanager_vault import keywrap
 
 from .errors import IntegrityError, SourceChanged, WrongPassphrase
 
@@ -38,11 +40,13 @@ TAG_SIZE = 16
 KEY_SIZE = 32
 SALT_SIZE = 16
 
-#: AEAD algorithm codes stored in object headers
+#: AEAD algorithm codes in object headers. One cipher is written, as in age: ChaCha20-Poly1305.
+#: Code 2 (AES-256-GCM) was allowed for version 1 writers; objects that use it are still read.
 ALG_CHACHA20_POLY1305 = 1
 ALG_AES_256_GCM = 2
 ALGORITHMS = {ALG_CHACHA20_POLY1305: "chacha20-poly1305", ALG_AES_256_GCM: "aes-256-gcm"}
-DEFAULT_ALG = ALG_CHACHA20_POLY1305
+#: the algorithm of every object written
+WRITE_ALG = ALG_CHACHA20_POLY1305
 
 #: object kinds: the header byte and the word used in key derivation
 KINDS = {"blob": 1, "snapshot": 2, "head": 3}
@@ -77,7 +81,7 @@ def hkdf(key: bytes, salt: bytes, info: bytes, length: int = KEY_SIZE) -> bytes:
 
 
 def make_aead(alg: int, key: bytes) -> Any:
-    """The AEAD object for algorithm code ``alg`` under ``key``."""
+    """The AEAD object for algorithm code ``alg`` under ``key`` (reading accepts both codes)."""
     if alg == ALG_CHACHA20_POLY1305:
         return ChaCha20Poly1305(key)
     if alg == ALG_AES_256_GCM:
@@ -196,24 +200,21 @@ def _keyfile_ad(repo_id: bytes) -> bytes:
 
 
 def wrap_master_key(master: bytes, repo_id: bytes, passphrase: str, *, n: int | None = None) -> dict[str, Any]:
-    """A key file: ``master`` encrypted under scrypt(``passphrase``).
+    """A key file: ``master`` wrapped under ``passphrase`` by the shared key-wrap
+    (``printmanager_vault.keywrap``: scrypt, then ChaCha20-Poly1305), bound to the repository.
 
     :param n: the scrypt cost (default :data:`SCRYPT_N`); stored in the key file.
     """
     if not passphrase:
         raise WrongPassphrase("the passphrase must not be empty")
-    n = n or SCRYPT_N
-    salt = os.urandom(SALT_SIZE)
-    kek = Scrypt(salt=salt, length=KEY_SIZE, n=n, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase.encode("utf-8"))
-    nonce = os.urandom(12)
-    wrapped = ChaCha20Poly1305(kek).encrypt(nonce, master, _keyfile_ad(repo_id))
+    w = keywrap.wrap(master, passphrase, ad=_keyfile_ad(repo_id), cost=keywrap.ScryptCost(n or SCRYPT_N, SCRYPT_R, SCRYPT_P))
     return {
         "version": 1,
         "kdf": "scrypt",
-        "scrypt": {"n": n, "r": SCRYPT_R, "p": SCRYPT_P, "salt": b64(salt)},
-        "aead": "chacha20-poly1305",
-        "nonce": b64(nonce),
-        "wrapped": b64(wrapped),
+        "scrypt": {"n": w.cost.n, "r": w.cost.r, "p": w.cost.p, "salt": b64(w.salt)},
+        "aead": keywrap.AEAD,
+        "nonce": b64(w.nonce),
+        "wrapped": b64(w.wrapped),
     }
 
 
@@ -221,18 +222,19 @@ def unwrap_master_key(keyfile: dict[str, Any], repo_id: bytes, passphrase: str) 
     """The master key from a key file; :class:`WrongPassphrase` if it does not open."""
     try:
         params = keyfile["scrypt"]
-        n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
-        if keyfile.get("kdf") != "scrypt" or keyfile.get("aead") != "chacha20-poly1305":
+        if keyfile.get("kdf") != "scrypt" or keyfile.get("aead") != keywrap.AEAD:
             raise ValueError("unknown algorithms")
-        if not (2**10 <= n <= 2**22 and 1 <= r <= 32 and 1 <= p <= 16):
+        n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+        if not (2**10 <= n <= 2**22):
             raise ValueError("scrypt cost out of range")
-        salt, nonce, wrapped = unb64(params["salt"]), unb64(keyfile["nonce"]), unb64(keyfile["wrapped"])
-        kek = Scrypt(salt=salt, length=KEY_SIZE, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
-    except (KeyError, TypeError, ValueError) as exc:
+        wrapped = keywrap.WrappedKey.from_fields(
+            {"n": n, "r": r, "p": p}, unb64(params["salt"]), unb64(keyfile["nonce"]), unb64(keyfile["wrapped"])
+        )
+    except (KeyError, TypeError, ValueError, keywrap.DamagedWrap) as exc:
         raise IntegrityError(f"key file is damaged ({exc})") from None
     try:
-        master = ChaCha20Poly1305(kek).decrypt(nonce, wrapped, _keyfile_ad(repo_id))
-    except InvalidTag:
+        master = keywrap.unwrap(wrapped, passphrase, ad=_keyfile_ad(repo_id))
+    except keywrap.WrongSecret:
         raise WrongPassphrase("wrong passphrase (or a damaged key file)") from None
     if len(master) != KEY_SIZE:
         raise IntegrityError("key file is damaged (key length)")
@@ -266,7 +268,6 @@ class ObjectEncryptor:
         read_at: Callable[[int, int], bytes],
         *,
         salt: bytes | None = None,
-        alg: int = DEFAULT_ALG,
     ):
         self.keys = keys
         self.kind = kind
@@ -275,8 +276,8 @@ class ObjectEncryptor:
         self.salt = salt if salt is not None else os.urandom(SALT_SIZE)
         if len(self.salt) != SALT_SIZE:
             raise ValueError("salt must be 16 bytes")
-        self.header = pack_header(kind, alg, self.salt)
-        self._aead = make_aead(alg, keys.object_key(self.salt, kind, object_id))
+        self.header = pack_header(kind, WRITE_ALG, self.salt)
+        self._aead = ChaCha20Poly1305(keys.object_key(self.salt, kind, object_id))
         self._ad = self.header + object_id.encode("ascii")
         self._read_at = read_at
         self.chunks = chunk_count(size)

@@ -114,16 +114,6 @@ def decode_snapshot(plaintext: bytes) -> dict[str, Any]:
     return snap
 
 
-def snapshot_blobs(snapshot: dict[str, Any]) -> dict[str, int]:
-    """Every blob a snapshot references (files, thumbnails, database backups): id -> plaintext size."""
-    databases = [snapshot["database"]] if snapshot.get("database") else []
-    databases += [r["database"] for r in snapshot.get("roots", []) if r.get("database")]
-    out: dict[str, int] = {}
-    for entry in [*snapshot.get("files", []), *snapshot.get("thumbnails", []), *databases]:
-        out[str(entry["blob"])] = int(entry["size"])
-    return out
-
-
 def encode_head(snapshot_id: str, seq: int, device: str, time: str) -> bytes:
     """The plaintext of the head object."""
     return canonical_json({"snapshot": snapshot_id, "seq": seq, "device": device, "time": time})

@@ -26,6 +26,7 @@ from .errors import ContainerDamaged, ContainerGone, IntegrityError, Rollback
 
 if TYPE_CHECKING:  # pragma: no cover
     from .repository import Repository
+    from .snapshot import Head
 
 
 @attrs.frozen
@@ -205,7 +206,7 @@ def diagnose_unreadable_head(repo: "Repository", exc: IntegrityError) -> Integri
     return IntegrityError(f"the container's head is damaged ({exc}); run `printmanager sync check`")
 
 
-def require_no_rollback(head: dict[str, Any] | None, last: dict[str, Any]) -> None:
+def require_no_rollback(head: "Head | None", last: dict[str, Any]) -> None:
     """The head is not older than the newest one this device saw, and did not vanish after it.
 
     :raises Rollback: either happened.
@@ -219,15 +220,15 @@ def require_no_rollback(head: dict[str, Any] | None, last: dict[str, Any]) -> No
             "rollback too: the container may be damaged or served from an old copy); nothing was uploaded. "
             "Run `printmanager sync check`"
         )
-    if head["seq"] < seen and head["snapshot"] != last.get("snapshot"):
+    if head.seq < seen and head.snapshot != last.get("snapshot"):
         raise Rollback(
-            f"the container's head went back to an older snapshot (head number {head['seq']}, this device saw "
+            f"the container's head went back to an older snapshot (head number {head.seq}, this device saw "
             f"{seen}: a rollback?); nothing was uploaded. Run `printmanager sync check`"
         )
 
 
 def problems_for(
-    repo: "Repository", head: dict[str, Any] | None, last: dict[str, Any], cached_config: dict[str, Any] | None
+    repo: "Repository", head: "Head | None", last: dict[str, Any], cached_config: dict[str, Any] | None
 ) -> list[str]:
     """What ``sync now`` refuses on beyond missing objects (which ``check`` lists itself):
     another repository than the one this library synced with, a rolled-back or deleted head.

@@ -13,11 +13,14 @@ from printmanager_core.settings import now_iso
 from . import catalogue, consent, credentials, crypto, names
 from .backends import open_backend
 from .backends.base import place
-from .engine import DEFAULT_WORKERS, Scan, import_roots, remember
+from .engine import DEFAULT_WORKERS, remember
+from .local import LocalScan
+from .pull import import_roots
+from .snapshot import Entry
 from .errors import ObjectMissing, SyncError
 from .reports import RestoreReport
 from .repository import Repository
-from .session import Prompt, Session, ledger_detail, open_session, passphrase_source, tmp_dir
+from .session import Prompt, Session, ledger_detail, open_session, passphrase_source
 from .state import SyncState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,7 +43,24 @@ def restore(
 
     Running a restore is the user's explicit request to connect: it records consent for
     this library (``action: restore``) and leaves it set up to sync with the container.
+    It holds the library's write lock throughout (a scan of the library waits for it).
     """
+    with library.write_lock("sync restore"):  # it writes files and the catalogue: one writer at a time
+        return _restore(library, config, to, passphrase=passphrase, prompt=prompt, user=user, source=source,
+                        workers=workers)  # fmt: skip
+
+
+def _restore(
+    library: "Library",
+    config: dict[str, Any],
+    to: str | os.PathLike[str],
+    *,
+    passphrase: str | None,
+    prompt: Prompt | None,
+    user: str | None,
+    source: str,
+    workers: int,
+) -> RestoreReport:
     start = time.perf_counter()
     state = SyncState(library)
     consent.grant(library, ledger_detail({**config, "user": user}, action="restore"), source=source)
@@ -58,25 +78,25 @@ def restore(
                 raise SyncError(f"the container holds several users ({', '.join(users)}): choose one with --user")
             user = users[0]
         repo = Repository.open(backend, user, passphrase_source(passphrase, prompt))
-        head, tag = repo.read_head()
+        head, tag = repo.head()
         if head is None:
             raise ObjectMissing("the container has no snapshot yet (nothing was synced)")
-        snap = repo.load_snapshot(head["snapshot"])
+        snap = repo.snapshot(head.snapshot)
         target = Path(to).expanduser().resolve()
         target.mkdir(parents=True, exist_ok=True)
 
         # One folder per root, named after it (made unique).
         root_dirs = {key: target / name for key, name in catalogue.root_folders(snap).items()}
 
-        report = RestoreReport(head["snapshot"], {k: str(v) for k, v in root_dirs.items()})
+        report = RestoreReport(head.snapshot, {k: str(v) for k, v in root_dirs.items()})
         # Names the target folder would take for one (it ignores case, or Unicode normalisation)
         # are reported, never written over one another.
-        by_root: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for entry in snap.get("files", []):
-            if entry["root"] in root_dirs:
-                catalogue.safe_join(root_dirs[entry["root"]], entry["rel"])  # refuses a hostile name first
-                by_root.setdefault(entry["root"], []).append((entry["rel"], entry))
-        plan: list[tuple[dict[str, Any], Path]] = []
+        by_root: dict[str, list[tuple[str, Entry]]] = {}
+        for entry in snap.files:
+            if entry.root in root_dirs:
+                catalogue.safe_join(root_dirs[entry.root], entry.rel)  # refuses a hostile name first
+                by_root.setdefault(entry.root, []).append((entry.rel, entry))  # type: ignore[arg-type]
+        plan: list[tuple[Entry, Path]] = []
         wanted: set[str] = set()  # disk paths of the files restored (or already there)
         for key, items in by_root.items():
             folding = names.probe(root_dirs[key])
@@ -90,15 +110,15 @@ def restore(
                 dest = catalogue.safe_join(root_dirs[key], rel)
                 wanted.add(str(dest))
                 if dest.exists():
-                    if dest.stat().st_size == entry["size"] and repo.file_id(dest) == entry["blob"]:
+                    if dest.stat().st_size == entry.size and repo.file_id(dest) == entry.blob:
                         continue  # already there (an earlier, interrupted restore)
                     raise SyncError(f"{dest} exists and differs: restore into an empty folder")
                 plan.append((entry, dest))
 
-        def fetch(item: tuple[dict[str, Any], Path]) -> int:
+        def fetch(item: tuple[Entry, Path]) -> int:
             entry, dest = item
             try:
-                return repo.restore_blob(entry["blob"], dest, mtime_ns=entry.get("mtime_ns"), replace=False)
+                return repo.restore_blob(entry.blob, dest, mtime_ns=entry.mtime_ns, replace=False)
             except names.NameTaken:
                 return -1
 
@@ -111,35 +131,33 @@ def restore(
                 report.files += 1
                 report.bytes += size
         thumbs_dir = library.directory / catalogue.THUMBNAILS
-        for t in snap.get("thumbnails", []):
-            repo.restore_blob(t["blob"], catalogue.safe_join(thumbs_dir, t["rel"]), mtime_ns=t.get("mtime_ns"))
+        for t in snap.thumbnails:
+            repo.restore_blob(t.blob, catalogue.safe_join(thumbs_dir, t.rel), mtime_ns=t.mtime_ns)
             report.thumbnails += 1
 
         for path in root_dirs.values():
             path.mkdir(parents=True, exist_ok=True)
-        report.catalogue = import_roots(repo, library, snap, root_dirs, only=wanted if report.problems else None)
-        # the user's edits exactly as the snapshot has them (a root's backup may predate the last merge)
-        catalogue.apply_meta(library, {str(p): k for k, p in root_dirs.items()}, snap.get("meta", {}))
-        cache = repo.cache_blob()
-
-        # This library now syncs with the container, as the device that restored it.
-        state.clear()
-        keys = {str(path): key for key, path in root_dirs.items()}
-        state.update({"config": {**config, "user": user}, "repo_cache": cache, "roots": keys, "enabled_at": now_iso()})
-        state.remember_ids(
-            (str(catalogue.safe_join(root_dirs[e["root"]], e["rel"])), e["size"], e["mtime_ns"], e["blob"])
-            for e in snap.get("files", [])
-            if e["root"] in root_dirs and str(catalogue.safe_join(root_dirs[e["root"]], e["rel"])) in wanted
-        )
-        state.add_blobs((e["blob"], crypto.ciphertext_size(e["size"])) for e in snap.get("files", []))
-        credentials.cache_master_key(library, user, repo.keys.master)
-        # The restored snapshot is the common base: the next sync pushes only real changes.
         session = Session(library, state, backend, repo)
         try:
-            scan = Scan(session, workers)
+            report.catalogue = import_roots(session, snap, root_dirs, only=wanted if report.problems else None)
+            # the user's edits exactly as the snapshot has them (a root's backup may predate the last merge)
+            session.catalogue.apply_meta({str(p): k for k, p in root_dirs.items()}, snap.meta)
+            cache = repo.cache_blob()
+
+            # This library now syncs with the container, as the device that restored it.
+            state.clear()
+            keys = {str(path): key for key, path in root_dirs.items()}
+            state.update({"config": {**config, "user": user}, "repo_cache": cache, "roots": keys,
+                          "enabled_at": now_iso()})  # fmt: skip
+            restored = [(e, str(catalogue.safe_join(root_dirs[e.root], e.rel))) for e in snap.files if e.root in root_dirs]
+            state.remember_ids((path, e.size, e.mtime_ns, e.blob) for e, path in restored if path in wanted)
+            state.add_blobs((e.blob, crypto.ciphertext_size(e.size)) for e in snap.files)
+            credentials.cache_master_key(library, user, repo.keys.master)
+            # The restored snapshot is the common base: the next sync pushes only real changes.
+            scan = LocalScan(session, workers)
+            remember(session, scan, head.snapshot, tag, head.seq, None, snap)
         finally:
             session.journal.close()
-        remember(state, scan, head["snapshot"], tag, head["seq"], None, snap)
     except BaseException as exc:
         # An unfinished restore leaves sync off (files written so far are complete and verified).
         consent.withdraw(
@@ -161,15 +179,15 @@ def export_cloud(library: "Library", add_file: Callable[[str, str], None], *, pa
     count = 0
     with open_session(library, passphrase=passphrase) as session:
         repo = session.repo
-        head, _ = repo.read_head()
+        head, _ = repo.head()
         if head is None:
             return 0
-        snap = repo.load_snapshot(head["snapshot"])
+        snap = repo.snapshot(head.snapshot)
         folders = catalogue.root_folders(snap)
-        tmp = tmp_dir(library)
-        for entry in snap.get("files", []):
-            catalogue.safe_join(Path("cloud"), entry["rel"])  # a hostile name never becomes an archive name
-            arcname = f"cloud/{folders.get(entry['root'], entry['root'])}/{entry['rel']}"
+        tmp = session.tmp_dir()
+        for entry in snap.files:
+            catalogue.safe_join(Path("cloud"), entry.rel)  # a hostile name never becomes an archive name
+            arcname = f"cloud/{folders.get(entry.root, entry.root)}/{entry.rel}"  # type: ignore[arg-type]
             # a zip holds UTF-8 names: an undecodable byte of a name is written as %XX
             arcname = "".join(
                 f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else "\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c
@@ -177,7 +195,7 @@ def export_cloud(library: "Library", add_file: Callable[[str, str], None], *, pa
             )
             path = tmp / f"export-{os.urandom(4).hex()}"
             try:
-                repo.restore_blob(entry["blob"], path)
+                repo.restore_blob(entry.blob, path)
                 add_file(arcname, str(path))
                 count += 1
             finally:

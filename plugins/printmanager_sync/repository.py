@@ -16,7 +16,8 @@ from printmanager_core.settings import now_iso
 from . import crypto, names
 from . import format as fmt
 from .backends.base import Backend, SourceFile, place
-from .errors import Conflict, IntegrityError, ObjectMissing, SyncError, WrongPassphrase
+from .errors import Conflict, IntegrityError, ObjectMissing, SourceChanged, SyncError, WrongPassphrase
+from .snapshot import Head, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from .journal import Journal
@@ -72,7 +73,7 @@ class Repository:
             "version": fmt.FORMAT_VERSION,
             "repo_id": repo_id.hex(),
             "chunk_size": crypto.CHUNK_SIZE,
-            "aead": crypto.ALGORITHMS[crypto.DEFAULT_ALG],
+            "aead": crypto.ALGORITHMS[crypto.WRITE_ALG],
             "created": now_iso(),
         }
         config["mac"] = keys.config_mac(fmt.config_payload(config))
@@ -185,13 +186,22 @@ class Repository:
     ) -> int:
         """Encrypt and store a file as blob ``blob_id``; return the stored size.
 
-        A resumable upload of the same file reuses its salt so its parts line up.
+        A resumable upload of the same file reuses its salt so its parts line up — only after
+        the file's content is hashed again and still gives ``blob_id``: the same salt over
+        other content would encrypt two plaintexts under one key and nonce (docs/sync.md,
+        "Resuming an upload"). Content that changed under an unchanged size and mtime raises
+        :class:`SourceChanged` before anything is sent.
         """
         name = self.blob_key(blob_id)
         salt = None
         if journal is not None:
             record = journal.find(name)
             if record is not None and record.same_source(path, size, mtime_ns):
+                if not hmac.compare_digest(self.file_id(path), blob_id):
+                    raise SourceChanged(
+                        "changed since its interrupted upload (same size and modification time, other "
+                        "content); not resumed, it is read again next time"
+                    )
                 salt = record.salt
         read_at, close = _read_at(path)
         try:
@@ -272,7 +282,9 @@ class Repository:
     # -- snapshots -------------------------------------------------------------
 
     def save_snapshot(self, snapshot: dict[str, Any]) -> str:
-        """Store a snapshot (write-once, named by its id); return the id."""
+        """Store a snapshot given as its JSON object (write-once, named by its id); return the id.
+
+        The wire level: :meth:`store_snapshot` takes a typed :class:`Snapshot`."""
         plain = fmt.encode_snapshot(snapshot)
         snap_id = self.keys.object_id(plain)
         stored = crypto.encrypt_bytes(self.keys, "snapshot", snap_id, plain)
@@ -280,7 +292,8 @@ class Repository:
         return snap_id
 
     def load_snapshot(self, snapshot_id: str) -> dict[str, Any]:
-        """A snapshot, decrypted and verified against its id."""
+        """A snapshot's JSON object, decrypted and verified against its id (:meth:`snapshot`
+        gives the typed record)."""
         if not fmt.is_object_id(snapshot_id):
             raise IntegrityError(f"invalid snapshot id {snapshot_id!r}")
         stored = self.backend.get_bytes(self.prefix + fmt.snapshot_name(snapshot_id))
@@ -293,7 +306,20 @@ class Repository:
         ids = [i.name.rsplit("/", 1)[-1] for i in self.backend.list(self.prefix + fmt.SNAPSHOTS)]
         return sorted(i for i in ids if fmt.is_object_id(i))
 
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        """A snapshot as a typed record (:meth:`load_snapshot`, then :meth:`Snapshot.from_json`)."""
+        return Snapshot.from_json(self.load_snapshot(snapshot_id))
+
+    def store_snapshot(self, snapshot: Snapshot) -> str:
+        """Store a typed snapshot; return its id."""
+        return self.save_snapshot(snapshot.to_json())
+
     # -- head ----------------------------------------------------------------------
+
+    def head(self) -> tuple[Head | None, str | None]:
+        """The head as a typed record (or None) and its version tag (:meth:`read_head`)."""
+        raw, tag = self.read_head()
+        return (None if raw is None else Head.from_json(raw)), tag
 
     def read_head(self) -> tuple[dict[str, Any] | None, str | None]:
         """The head pointer (or None) and its version tag (for :meth:`write_head`)."""

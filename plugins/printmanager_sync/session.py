@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import consent, credentials
+from .catalogue import Catalogue
 from .backends import open_backend
 from .backends.base import Backend
 from .errors import NotConfigured, SyncError
@@ -30,14 +31,23 @@ LEDGER_KEYS = ("backend", "path", "endpoint", "bucket", "region", "user")
 
 
 class Session:
-    """An open repository for one library (backend, keys, journal)."""
+    """An open repository for one library: the library and its catalogue (as sync sees it),
+    the local sync state, the backend, the repository's keys and the upload journal.
+
+    Everything a sync, a pull or a restore does reaches the library through its session.
+    """
 
     def __init__(self, library: "Library", state: SyncState, backend: Backend, repo: Repository):
         self.library = library
+        self.catalogue = Catalogue(library)
         self.state = state
         self.backend = backend
         self.repo = repo
         self.journal = Journal(library.db_path)
+
+    def tmp_dir(self) -> Path:
+        """``<library>/sync/tmp`` (created)."""
+        return tmp_dir(self.library)
 
     def close(self) -> None:
         self.journal.close()

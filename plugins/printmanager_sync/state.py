@@ -1,24 +1,24 @@
-"""Local sync state, kept in the library database (tables ``sync_*``, migration m005).
+"""Local sync state, kept in the library database (tables ``sync_*``, migration m005;
+their SQL is in ``sync_store.py``).
 
-* ``sync_state``: key/value JSON: the backend config (never secrets), user id,
-  device id, root keys, the last snapshot synced, cached container config.
-* ``sync_files``: the object id of each local file by (path, size, mtime), so an
-  unchanged file is not read again.
-* ``sync_blobs``: blobs known to be complete in the container.
+* key/value JSON: the backend config (never secrets), user id, device id, root
+  keys, the last snapshot synced, cached container config;
+* the object id of each local file by (path, size, mtime), so an unchanged file
+  is not read again;
+* blobs known to be complete in the container.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .catalogue import from_db, to_db
+from .sync_store import TABLES, StateTables
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
 
-TABLES = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs", "sync_state")
+__all__ = ["TABLES", "SyncState"]
 
 
 class SyncState:
@@ -26,39 +26,25 @@ class SyncState:
 
     def __init__(self, library: "Library"):
         self.library = library
-        self.db = library.db
+        self.tables = StateTables(library.db)
 
     # -- key/value ---------------------------------------------------------
 
     def get(self, key: str, default: Any = None) -> Any:
         """A stored value, or ``default``."""
-        row = self.db.execute("select value from sync_state where key = ?", [key]).fetchone()
-        return json.loads(row[0]) if row else default
+        return self.tables.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
         """Store ``value`` (JSON) under ``key``."""
-        with self.db.conn:
-            self.db.execute(
-                "insert into sync_state (key, value) values (?, ?) "
-                "on conflict(key) do update set value = excluded.value",
-                [key, json.dumps(value, sort_keys=True)],
-            )
+        self.tables.put({key: value})
 
     def update(self, values: dict[str, Any]) -> None:
         """Store several values in one transaction."""
-        with self.db.conn:
-            for key, value in values.items():
-                self.db.execute(
-                    "insert into sync_state (key, value) values (?, ?) "
-                    "on conflict(key) do update set value = excluded.value",
-                    [key, json.dumps(value, sort_keys=True)],
-                )
+        self.tables.put(values)
 
     def delete(self, *keys: str) -> None:
         """Forget ``keys``."""
-        with self.db.conn:
-            for key in keys:
-                self.db.execute("delete from sync_state where key = ?", [key])
+        self.tables.delete(keys)
 
     @property
     def config(self) -> dict[str, Any] | None:
@@ -95,47 +81,32 @@ class SyncState:
 
     def cached_ids(self) -> dict[str, tuple[int, int, str]]:
         """path -> (size, mtime_ns, object id) for files hashed before."""
-        return {
-            from_db(r[0]): (r[1], r[2], r[3]) for r in self.db.execute("select path, size, mtime_ns, blob from sync_files")
-        }
+        return self.tables.file_ids()
 
     def remember_ids(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         """Record (path, size, mtime_ns, object id) rows."""
-        with self.db.conn:
-            self.db.conn.executemany(
-                "insert into sync_files (path, size, mtime_ns, blob) values (?, ?, ?, ?) "
-                "on conflict(path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "blob = excluded.blob",
-                [(to_db(path), size, mtime, blob) for path, size, mtime, blob in rows],
-            )
+        self.tables.put_file_ids(rows)
 
     def forget_id(self, path: str) -> None:
         """Drop a cached file id (after its content turned out to differ)."""
-        with self.db.conn:
-            self.db.execute("delete from sync_files where path = ?", [to_db(path)])
+        self.tables.delete_file_id(path)
 
     # -- known blobs -------------------------------------------------------------
 
     def known_blobs(self) -> dict[str, int]:
         """Id -> stored size of blobs known to be in the container."""
-        return {r[0]: r[1] for r in self.db.execute("select id, size from sync_blobs")}
+        return self.tables.blobs()
 
     def add_blobs(self, blobs: Iterable[tuple[str, int]]) -> None:
         """Record (id, stored size) of blobs now in the container."""
-        with self.db.conn:
-            self.db.conn.executemany("insert or replace into sync_blobs (id, size) values (?, ?)", list(blobs))
+        self.tables.put_blobs(blobs)
 
     def forget_blobs(self) -> None:
         """Forget every known blob (after the container was emptied or replaced)."""
-        with self.db.conn:
-            self.db.execute("delete from sync_blobs")
+        self.tables.delete_blobs()
 
     # -- everything --------------------------------------------------------------
 
     def clear(self) -> int:
         """Delete all local sync state; return how many rows went."""
-        total = 0
-        with self.db.conn:
-            for table in TABLES:
-                total += self.db.execute(f"delete from {table}").rowcount
-        return total
+        return self.tables.clear()

@@ -6,7 +6,7 @@ import random
 from typing import TYPE_CHECKING
 
 from . import crypto
-from . import format as fmt
+from .snapshot import Snapshot
 from .errors import BackendError, IntegrityError, ObjectMissing, WrongPassphrase
 from .inventory import Inventory, problems_for
 from .reports import CheckReport
@@ -43,7 +43,7 @@ def check(
         repo, state = session.repo, session.state
         inv = Inventory.take(repo)
         try:
-            head, _tag = repo.read_head()
+            head, _tag = repo.head()
         except IntegrityError as exc:
             report.problems.append(f"head: {exc}")
             head = None
@@ -55,21 +55,21 @@ def check(
         head_needs: set[str] = set()
         snapshot_ids = sorted(inv.snapshots)
         report.snapshots = len(snapshot_ids)
-        if head is not None and head["snapshot"] not in inv.snapshots:
-            report.problems.append(f"head points at a missing snapshot {head['snapshot'][:16]}")
+        if head is not None and head.snapshot not in inv.snapshots:
+            report.problems.append(f"head points at a missing snapshot {head.snapshot[:16]}")
         for snap_id in snapshot_ids:
             try:
-                snap = repo.load_snapshot(snap_id)
+                raw = repo.load_snapshot(snap_id)
             except (IntegrityError, ObjectMissing) as exc:
                 report.problems.append(f"snapshot {snap_id[:16]}: {exc}")
                 continue
             try:
-                blobs = fmt.snapshot_blobs(snap)
-            except (KeyError, TypeError, ValueError):
+                blobs = Snapshot.from_json(raw).blobs()
+            except IntegrityError:
                 report.problems.append(f"snapshot {snap_id[:16]}: damaged (an entry without a blob or size)")
                 continue
             referenced.update(blobs)
-            if head is not None and snap_id == head["snapshot"]:
+            if head is not None and snap_id == head.snapshot:
                 head_needs.update(blobs)
         stored = inv.blobs
         report.blobs = len(stored)

@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Callable
 
     import click
+    import pluggy
     from sqlite_utils.migrations import Migrations
 
     from printmanager_core.settings import Setting
@@ -80,6 +81,14 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@hookimpl
+def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
+    """Add this plugin's hook specs (``hookspecs.py``) to the plugin manager."""
+    from . import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
 
 
 @hookimpl(specname="make_thumbnail", tryfirst=True)
@@ -161,11 +170,11 @@ def scan_finished(library: "Library", report: "ScanReport") -> None:
 @hookimpl
 def register_commands(cli: "click.Group") -> None:
     """Add ``printmanager thumbnail`` and ``printmanager gallery``."""
-    from . import cli as thumbnail_cli
-    from . import gallery_cli
+    from .cli import thumbnail_cmd
+    from .gallery_cli import gallery_cmd
 
-    thumbnail_cli.register(cli)
-    gallery_cli.register(cli)
+    cli.add_command(thumbnail_cmd)
+    cli.add_command(gallery_cmd)
 
 
 @hookimpl

@@ -11,7 +11,7 @@ or :class:`Vault` directly.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -40,6 +40,16 @@ from .vault import (
     open_vault,
     set_secret,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pluggy
+
+    from printmanager_core.library import Library
+    from printmanager_core.privacy.delete import DeleteReport
+    from printmanager_core.privacy.export import Export
+
+    from .hookspecs import StoreFactory
+
 
 __all__ = [
     "BackendUnavailable",
@@ -71,7 +81,15 @@ EXPORT_DESCRIPTION = "Names of stored credentials (values are never exported)"
 
 
 @hookimpl
-def register_credential_stores(register: Callable[..., None]) -> None:
+def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
+    """Add this plugin's hook specs (``hookspecs.py``) to the plugin manager."""
+    from . import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def register_credential_stores(register: "Callable[[StoreFactory], None]") -> None:
     """The built-in stores: dpapi, keyring, passphrase, plaintext."""
     from .backends import BUILTIN_STORES
 
@@ -82,13 +100,13 @@ def register_credential_stores(register: Callable[..., None]) -> None:
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     """``printmanager secrets ...``."""
-    from . import cli as vault_cli
+    from .cli import secrets
 
-    vault_cli.register(cli)
+    cli.add_command(secrets)
 
 
 @hookimpl
-def export_user_data(library: Any, export: Any) -> None:
+def export_user_data(library: "Library", export: "Export") -> None:
     """Export the NAMES of the stored secrets and the backend; never a value."""
     vault = open_vault(library)
     data: dict[str, Any] = {"names": [], "backend": None}
@@ -104,7 +122,7 @@ def export_user_data(library: Any, export: Any) -> None:
 
 
 @hookimpl
-def delete_user_data(library: Any, report: Any) -> None:
+def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     """Delete the vault file and the key its store keeps (the keyring entry)."""
     result = Vault(library_directory(library), prompt=None).destroy()
     detail = "; ".join(result.notes)

@@ -9,7 +9,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from printmanager_core.cli import LibraryContext, echo_json, pass_library
+from printmanager_core.cli import LibraryContext, echo_json, json_option, pass_library
 
 from . import store as _store
 from .errors import VaultError
@@ -106,7 +106,7 @@ def rm_command(ctx: click.Context, state: LibraryContext, name: str) -> None:
 
 
 @secrets.command("ls")
-@click.option("--json", "as_json", is_flag=True, help="Print names and backend as JSON.")
+@json_option("Print names and backend as JSON.")
 @pass_library
 @click.pass_context
 @_one_line_errors
@@ -135,7 +135,3 @@ def rotate_command(ctx: click.Context, state: LibraryContext, target: str | None
         f"Re-encrypted {count} secret{'s' if count != 1 else ''} under a new {vault.info().backend} key.", err=True
     )
 
-
-def register(cli: click.Group) -> None:
-    """Add the ``secrets`` group to the CLI."""
-    cli.add_command(secrets)

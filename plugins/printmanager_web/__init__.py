@@ -18,6 +18,7 @@ from printmanager_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
+    import pluggy
 
 __all__ = ["create_app"]
 
@@ -28,6 +29,14 @@ def __getattr__(name: str) -> Any:
 
         return create_app
     raise AttributeError(f"module 'printmanager_web' has no attribute {name!r}")
+
+
+@hookimpl
+def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
+    """Add this plugin's hook specs (``register_routes``) to the plugin manager."""
+    from . import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
 
 
 @hookimpl

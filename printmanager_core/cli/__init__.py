@@ -1,53 +1,28 @@
 """The ``printmanager`` command line: a thin skin over :mod:`printmanager_core`.
 
-Commands live one module per command group in this package and in plugins;
-all are added through the ``register_commands`` hook.
+Each command (or command group) is defined at module level in its own module of
+this package (``ls.py``, ``collection.py``, ...) or of a plugin, and added to
+:data:`cli` with ``cli.add_command`` from a ``register_commands`` hook: the
+core's own in :mod:`printmanager_core.cli.commands`.
+
+What commands share: :class:`LibraryContext` and :data:`pass_library`
+(``context.py``), and :func:`json_option`/:func:`echo_json` for every ``--json``
+(``output.py``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..errors import PrintManagerError
+from .context import LibraryContext, pass_library
+from .output import echo_json, json_option
 
-
-class LibraryContext:
-    """Holds the ``--library`` choice and opens the library on first use."""
-
-    def __init__(self, directory: Path | None):
-        self.directory = directory
-        self._library: Any = None
-
-    @property
-    def library(self) -> Any:
-        if self._library is None:
-            from ..library import Library
-
-            self._library = Library(self.directory, on_lock_wait=_tell_waiting)
-        return self._library
-
-    def close(self) -> None:
-        if self._library is not None:
-            self._library.close()
-            self._library = None
-
-
-def _tell_waiting(holder: Any) -> None:
-    click.echo(f"{holder.describe()}; waiting…", err=True)
-
-
-pass_library = click.make_pass_decorator(LibraryContext)
-
-
-def echo_json(value: Any) -> None:
-    """Print ``value`` as indented JSON."""
-    click.echo(json.dumps(value, indent=2, default=str))
+__all__ = ["LibraryContext", "cli", "echo_json", "json_option", "load_commands", "main", "pass_library"]
 
 
 class PrintManagerGroup(click.Group):

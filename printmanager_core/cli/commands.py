@@ -1,19 +1,34 @@
-"""Registers the core's CLI commands (one module per command group)."""
+"""The core's commands, added to the CLI as a plugin of ``register_commands``.
+
+Each command (or group) is defined at module level in its own module of this
+package; this plugin only adds them, in the order ``--help`` does not care about
+(click lists commands sorted).
+"""
 
 from __future__ import annotations
 
-import importlib
-
-import click
+from typing import TYPE_CHECKING
 
 from ..hookspecs import hookimpl
 
-#: modules of this package that define ``register(cli)``
-COMMAND_MODULES = ("scan", "browse", "tags", "plugins_cmd", "settings_cmd", "analytics_cmd", "privacy_cmd")
+if TYPE_CHECKING:  # pragma: no cover
+    import click
+
+
+def core_commands() -> list[click.Command]:
+    """Every command of the core: imported here, so a library that never runs the CLI never loads them."""
+    from . import (analytics_cmd, collection, duplicates, ls, model_set, models, note, plugins_cmd, privacy_cmd,
+                   scan, settings_cmd, show, tag, tags)
+
+    return [
+        scan.scan, ls.ls, models.models, duplicates.duplicates, show.show,
+        tag.tag, tag.untag, tags.tags, note.note, model_set.model_set, collection.collection,
+        plugins_cmd.plugins, settings_cmd.settings, analytics_cmd.analytics, privacy_cmd.privacy,
+    ]  # fmt: skip
 
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"{__package__}.{name}")
-        module.register(cli)
+    """Add the core's commands."""
+    for command in core_commands():
+        cli.add_command(command)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from . import echo_json
+from .output import echo_json, json_option
 
 
 def _try_register_hooks() -> None:
@@ -33,20 +33,17 @@ def _text(row: dict[str, Any]) -> list[str]:
     return lines
 
 
-def register(cli: click.Group) -> None:
-    """Add ``plugins`` to the CLI."""
+@click.command("plugins")
+@json_option("Print a JSON array.")
+def plugins(as_json: bool) -> None:
+    """List plugins: name, version, the hooks each implements; which are off or failed, and why."""
+    from ..plugins import list_plugins
 
-    @cli.command("plugins")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-    def plugins(as_json: bool) -> None:
-        """List plugins: name, version, the hooks each implements; which are off or failed, and why."""
-        from ..plugins import list_plugins
-
-        _try_register_hooks()
-        rows = list_plugins()
-        if as_json:
-            echo_json(rows)
-            return
-        for row in rows:
-            for line in _text(row):
-                click.echo(line)
+    _try_register_hooks()
+    rows = list_plugins()
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        for line in _text(row):
+            click.echo(line)

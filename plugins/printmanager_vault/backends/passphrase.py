@@ -1,4 +1,12 @@
-"""The headless store: the key is scrypt(passphrase, random salt); nothing is kept anywhere."""
+"""The headless store: a random vault key wrapped under the passphrase; nothing is kept anywhere.
+
+The wrap is the shared construction of ``keywrap.py`` (scrypt, then
+ChaCha20-Poly1305 under the derived key, bound to the vault's id); its fields go
+in the header as ``{"kdf": "scrypt", "n", "r", "p", "salt", "nonce", "wrapped"}``.
+Vaults written before it (the same without ``nonce`` and ``wrapped``: the vault key
+*was* scrypt(passphrase, salt)) still open; ``secrets rotate`` rewrites one in the
+wrapped form.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,30 @@ import binascii
 import os
 from typing import Any, ClassVar, Mapping
 
+from .. import keywrap
 from ..errors import UnsupportedVaultVersion, VaultError, WrongPassphrase
-from ..kdf import SALT_BYTES, ScryptParams, scrypt_params
+from ..kdf import ScryptParams, scrypt_params
 from ..store import KeyRequest, KeySlot
+
+#: the header's ``kdf``; a header with ``wrapped`` holds a wrapped key, one without it (older
+#: vaults, still read) a key derived directly from the passphrase
+KDF = "scrypt"
+
+
+def _ad(vault_id: str) -> bytes:
+    """What a wrapped vault key is bound to: this vault."""
+    return b"printmanager-vault v1 key|" + vault_id.encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _field(params: Mapping[str, Any], name: str) -> bytes:
+    try:
+        return base64.b64decode(str(params.get(name, "")), validate=True)
+    except (binascii.Error, ValueError):
+        raise UnsupportedVaultVersion(f"vault header has a {name} this version cannot read") from None
 
 
 class PassphraseStore:
@@ -26,26 +55,32 @@ class PassphraseStore:
         return None
 
     def create_key(self, request: KeyRequest) -> KeySlot:
-        """Ask for a (new) passphrase and derive a key under a fresh salt and the current cost."""
+        """Ask for a (new) passphrase; make a random key and wrap it under the current cost."""
         passphrase = request.passphrases.new(rotating=request.rotating)
-        params = scrypt_params()
-        salt = os.urandom(SALT_BYTES)
-        key = params.derive(passphrase, salt)
-        fields: dict[str, Any] = {"kdf": "scrypt", **params.to_header(), "salt": base64.b64encode(salt).decode("ascii")}
+        key = os.urandom(keywrap.KEY_BYTES)
+        w = keywrap.wrap(key, passphrase, ad=_ad(request.vault_id), cost=scrypt_params())
+        fields: dict[str, Any] = {"kdf": KDF, "n": w.cost.n, "r": w.cost.r, "p": w.cost.p,
+                                  "salt": _b64(w.salt), "nonce": _b64(w.nonce), "wrapped": _b64(w.wrapped)}  # fmt: skip
         return KeySlot(key, fields)
 
     def open_key(self, params: Mapping[str, Any], request: KeyRequest) -> bytes:
-        """Derive the key from the passphrase with the salt and cost in the header."""
-        if params.get("kdf") != "scrypt":
+        """Unwrap the key with the passphrase (or, for an older vault, derive it)."""
+        if params.get("kdf") != KDF:
             raise UnsupportedVaultVersion(
                 f"vault key derivation {params.get('kdf')!r} is not supported by this version"
             )
         cost = ScryptParams.from_header(params)
+        salt = _field(params, "salt")
+        if "wrapped" not in params:  # a vault written before the key-wrap
+            return cost.derive(request.passphrases.current(), salt)
         try:
-            salt = base64.b64decode(str(params.get("salt", "")), validate=True)
-        except (binascii.Error, ValueError):
-            raise UnsupportedVaultVersion("vault header has a salt this version cannot read") from None
-        return cost.derive(request.passphrases.current(), salt)
+            wrapped = keywrap.WrappedKey(cost, salt, _field(params, "nonce"), _field(params, "wrapped"))
+        except ValueError:
+            raise UnsupportedVaultVersion("vault header has a wrapped key this version cannot read") from None
+        try:
+            return keywrap.unwrap(wrapped, request.passphrases.current(), ad=_ad(request.vault_id))
+        except keywrap.WrongSecret:
+            raise self.wrong_key() from None
 
     def forget_key(self, params: Mapping[str, Any], request: KeyRequest) -> bool:
         """Nothing is kept, so nothing to forget."""

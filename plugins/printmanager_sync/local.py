@@ -1,0 +1,120 @@
+"""This device's side of a sync: its roots' files and thumbnails as snapshot entries."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import stat
+from typing import TYPE_CHECKING, Any
+
+from . import catalogue
+from . import format as fmt
+from .snapshot import Entry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import Session
+
+
+def _digest(entries: dict[str, Entry], thumbs: dict[str, Entry], meta: dict[str, Any], fingerprint: str,
+            roots: Any) -> str:  # fmt: skip
+    """One hash of everything this device would put in a snapshot (to skip no-change syncs)."""
+    payload = [{k: e.to_json() for k, e in entries.items()}, {k: t.to_json() for k, t in thumbs.items()},
+               meta, fingerprint, roots]  # fmt: skip
+    return hashlib.sha256(fmt.canonical_json(payload)).hexdigest()
+
+
+class LocalScan:
+    """This device's current state as container entries: the files behind the catalogue's
+    present entries (inside their roots, regular files only), the thumbnail cache, the
+    user's edits and the catalogue's fingerprint.
+
+    An object id comes from the cache when size and mtime match, else the file is hashed.
+    """
+
+    def __init__(self, session: "Session", workers: int):
+        state, cat = session.state, session.catalogue
+        self.root_keys = state.ensure_root_keys(session.library.roots())
+        self.local_roots = set(self.root_keys.values())
+        self.roots = {key: path for path, key in self.root_keys.items()}
+        #: files of the catalogue that are not synced, and why (one line each)
+        self.refused: list[str] = []
+        found: dict[str, tuple[str, int, int]] = {}  # entry key -> (path, size, mtime)
+        guard = catalogue.RootGuard()
+        files, self.meta, self.fingerprint = cat.survey(self.root_keys)
+        for f in files:
+            inside, st = guard.stat_inside(f.path, self.roots[f.root])
+            if not inside:
+                self.refused.append(f"{f.path}: not synced: it leads outside its root {self.roots[f.root]} (a symlink)")
+                continue
+            if st is None:
+                continue
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or device swapped in is never read
+                self.refused.append(f"{f.path}: not synced: not a regular file")
+                continue
+            found[f.key] = (f.path, st.st_size, st.st_mtime_ns)
+        thumbs: dict[str, tuple[str, int, int]] = {}  # rel -> (path, size, mtime)
+        for path, rel in cat.thumbnail_files():
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                thumbs[rel] = (path, st.st_size, st.st_mtime_ns)
+        ids = self._ids(session, [*found.values(), *thumbs.values()], workers)
+        self.entries: dict[str, Entry] = {}
+        self.paths: dict[str, str] = {}  # entry key -> local path
+        for key, (path, size, mtime) in found.items():
+            if path in ids:
+                root, rel = key.split("/", 1)
+                self.entries[key] = Entry(rel, size, mtime, ids[path], root)
+                self.paths[key] = path
+        self.thumbs: dict[str, Entry] = {}
+        self.thumb_paths: dict[str, str] = {}  # blob -> local path
+        for rel, (path, size, mtime) in thumbs.items():
+            if path in ids:
+                self.thumbs[rel] = Entry(rel, size, mtime, ids[path])
+                self.thumb_paths[ids[path]] = path
+        self.digest = _digest(self.entries, self.thumbs, self.meta, self.fingerprint, sorted(self.roots.items()))
+
+    @property
+    def files(self) -> int:
+        """How many files this device syncs."""
+        return len(self.entries)
+
+    @property
+    def bytes(self) -> int:
+        """Their plaintext bytes."""
+        return sum(e.size for e in self.entries.values())
+
+    def blobs(self) -> dict[str, int]:
+        """Blob id -> plaintext size of what this device would put in a snapshot."""
+        out = {e.blob: e.size for e in self.entries.values()}
+        out.update({t.blob: t.size for t in self.thumbs.values()})
+        return out
+
+    @staticmethod
+    def _ids(session: "Session", files: list[tuple[str, int, int]], workers: int) -> dict[str, str]:
+        """Object id of each file: from the cache when size and mtime match, else hashed."""
+        cached = session.state.cached_ids()
+        ids: dict[str, str] = {}
+        todo = []
+        for path, size, mtime in files:
+            hit = cached.get(path)
+            if hit and hit[0] == size and hit[1] == mtime:
+                ids[path] = hit[2]
+            else:
+                todo.append((path, size, mtime))
+        if todo:
+            fresh: list[tuple[str, int, int, str]] = []
+            with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+                futures = {pool.submit(session.repo.file_id, path): (path, size, mtime) for path, size, mtime in todo}
+                for fut in cf.as_completed(futures):
+                    path, size, mtime = futures[fut]
+                    try:
+                        ids[path] = fut.result()
+                    except OSError:
+                        continue
+                    fresh.append((path, size, mtime, ids[path]))
+            session.state.remember_ids(fresh)
+        return ids

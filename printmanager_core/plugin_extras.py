@@ -1,0 +1,112 @@
+"""Plugins that are off because the extra they need is not installed.
+
+A plugin package may ship an entry point ``NAME`` and an extra ``NAME`` holding
+what the plugin needs (as printmanager does for thumbnails, vault and sync);
+without the extra, the plugin is off (:class:`PluginOff`) rather than broken.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import metadata
+
+import attrs
+
+log = logging.getLogger("printmanager_core.plugins")
+
+
+@attrs.frozen
+class PluginOff:
+    """A plugin left unloaded because the extra it needs is not installed.
+
+    :ivar plugin: the entry-point name (also the extra's name).
+    :ivar distribution: the distribution that declares the entry point and the extra.
+    :ivar extra: the extra to install.
+    :ivar needs: the extra's requirements that are not installed.
+    """
+
+    plugin: str
+    distribution: str
+    extra: str
+    needs: tuple[str, ...]
+
+    @property
+    def install(self) -> str:
+        """What to install, e.g. ``printmanager[thumbnails]``."""
+        return f"{self.distribution}[{self.extra}]"
+
+    def line(self) -> str:
+        """One line: which plugin is off and what to install."""
+        return f"{self.plugin} plugin off: install '{self.install}' (needs {', '.join(self.needs)})"
+
+
+def missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
+    """The extra named like ``ep`` that its distribution declares, if it is not installed.
+
+    A plugin package may ship an entry point ``NAME`` and an extra ``NAME`` holding
+    what the plugin needs (as printmanager does for thumbnails, vault and sync);
+    without the extra, the plugin is off rather than broken.
+    """
+    dist = ep.dist
+    if dist is None or not dist.requires:
+        return None
+    try:
+        if _all_installed(dist.requires, ep.name):
+            return None  # the usual case, decided without parsing a marker
+        needs = _unmet(dist, ep.name, set())
+    except Exception as exc:  # unreadable metadata: let loading show what is wrong
+        log.debug("requirements of %s unreadable: %s", ep.name, exc)
+        return None
+    if not needs:
+        return None
+    return PluginOff(ep.name, dist.metadata["Name"], ep.name, tuple(needs))
+
+
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508's name
+
+
+def _all_installed(requires: list[str], extra: str) -> bool:
+    """True when every requirement that may belong to ``extra`` is installed (a quick, safe pre-check).
+
+    A requirement line that mentions ``extra`` anywhere counts; when all of them
+    are installed, the extra is. Otherwise :func:`_unmet` decides, with packaging.
+    """
+    for line in requires:
+        if extra not in line:
+            continue
+        name = _PROJECT_NAME.match(line)
+        if name is None:
+            return False
+        try:
+            metadata.version(name.group())
+        except metadata.PackageNotFoundError:
+            return False
+    return True
+
+
+def _unmet(dist: metadata.Distribution, extra: str, seen: set[str]) -> list[str]:
+    from packaging.requirements import Requirement
+
+    own = canonical(dist.metadata["Name"])
+    missing: list[str] = []
+    seen.add(extra)
+    for line in dist.requires or []:
+        req = Requirement(line)
+        if req.marker is None or not req.marker.evaluate({"extra": extra}) or req.marker.evaluate({"extra": ""}):
+            continue  # not (only) part of this extra
+        if canonical(req.name) == own:
+            for inner in sorted(req.extras - seen):
+                missing.extend(m for m in _unmet(dist, inner, seen) if m not in missing)
+            continue
+        try:
+            metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            if req.name not in missing:
+                missing.append(req.name)
+    return missing
+
+
+def canonical(name: str) -> str:
+    """A distribution name compared the way pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
