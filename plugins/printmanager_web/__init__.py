@@ -42,6 +42,6 @@ def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
 @hookimpl
 def register_commands(cli: "click.Group") -> None:
     """``printmanager serve``."""
-    from . import cli as web_cli
+    from .cli import serve
 
-    web_cli.register(cli)
+    cli.add_command(serve)
