@@ -32,6 +32,7 @@ from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, Scan
 from .roots import containing_root, fold_nested, place
 from .settings import Settings
 from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
+from .store.files import FilesGateway
 from .store.models import EDITABLE as MODEL_FIELDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -282,9 +283,51 @@ class Library:
         return self.store.files.iterate(parse_query(display_path(query or "")), include_missing=include_missing,
                                         page=page)
 
+    #: what :meth:`files_page` sorts by: ``path``, ``name``, ``date`` (modified), ``added``,
+    #: ``size``, ``triangles``, ``time`` (print time)
+    FILE_SORTS = tuple(FilesGateway.SORTS)
+
+    def files_page(
+        self,
+        query: str = "",
+        *,
+        sort: str = "path",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 60,
+        after: int | None = None,
+        before: int | None = None,
+    ) -> list[FileRecord]:
+        """One page of the present files matching ``query`` (as :meth:`files`), in ``sort`` order.
+
+        Unknown values (None) sort last either way; ties go by id. Page with
+        ``offset``, or (fast at any depth: read off the sort's index) with
+        ``after=ID`` (the page after the file ``ID``, the last of the page before)
+        or ``before=ID`` (the page before it, the first of the page after).
+
+        :param sort: one of :attr:`FILE_SORTS`.
+        :raises UsageError: an unknown sort, or a bad query.
+        :raises NotFound: ``after``/``before`` names no file.
+        """
+        if sort not in FilesGateway.SORTS:
+            raise UsageError(f"cannot sort by {sort!r} (choose from {', '.join(self.FILE_SORTS)})")
+        page = self.store.files.page(parse_query(display_path(query or "")), sort=sort, descending=descending,
+                                     offset=offset, limit=limit, after=after, before=before)
+        if page is None:
+            raise NotFound(f"no file {after if after is not None else before} in the library")
+        return page
+
+    def count_files(self, query: str = "") -> int:
+        """How many present files match ``query``."""
+        return self.store.files.count(parse_query(display_path(query or "")))
+
     def models(self, query: str = "", *, include_missing: bool = False) -> list[ModelRecord]:
         """Models with at least one file matching ``query``, ordered by name."""
         return self.store.models.select(parse_query(display_path(query or "")), include_missing=include_missing)
+
+    def models_page(self, query: str = "", *, offset: int = 0, limit: int = 60) -> tuple[list[ModelRecord], int]:
+        """One page of :meth:`models` (same order) and how many models match in all."""
+        return self.store.models.page(parse_query(display_path(query or "")), offset=offset, limit=limit)
 
     def file(self, id_or_path: int | str | os.PathLike[str]) -> FileRecord:
         """One file by id or by path (absolute or relative to the current directory).

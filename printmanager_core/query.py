@@ -303,6 +303,20 @@ class ModelNameQuery(Query):
         return file.model is not None and ascii_lower(self.text) in ascii_lower(file.model)
 
 
+@attrs.frozen
+class CollectionQuery(Query):
+    """Files whose model is in the collection ``name`` (the whole name, A-Z case-insensitive)."""
+
+    name: str
+
+    def sql(self) -> SQL:
+        return query_sql.collection_sql(self.name)
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        key = ascii_lower(self.name)
+        return model is not None and any(ascii_lower(c) == key for c in model.collections)
+
+
 #: numeric fields: query field → (column, value of a FileRecord)
 NUMERIC_FIELDS: dict[str, tuple[str, Callable[["FileRecord"], Any]]] = {
     "triangles": ("triangles", lambda f: f.triangles),
@@ -517,7 +531,7 @@ def _lex(text: str) -> list[_Token]:
 
 
 _FIELD = re.compile(r"([A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.S)
-FIELDS = sorted(["tag", "format", "model", "has", "is", *TEXT_FIELDS, *NUMERIC_FIELDS])
+FIELDS = sorted(["tag", "format", "model", "collection", "has", "is", *TEXT_FIELDS, *NUMERIC_FIELDS])
 
 
 def _numeric_term(field: str, op: str, value: str) -> Query:
@@ -559,6 +573,8 @@ def _field_term(field: str, op: str, value: str, raw: str) -> Query:
             # int() refuses 4300+ digits; any id this long is past SQLite's integers and matches nothing
             return ModelIdQuery(int(value) if len(value) <= 100 else INT64_MAX + 1)
         return ModelNameQuery(value)
+    if field == "collection":
+        return CollectionQuery(value)
     if field == "has":
         what = HAS_ALIASES.get(value.lower(), value.lower())
         if what not in HAS:

@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "examples" / "models"
 #: the packages the extras bring, none of which a core install may have
-EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore")
+EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore", "starlette", "uvicorn", "jinja2")
 
 pytestmark = pytest.mark.slow
 
@@ -113,6 +113,7 @@ def test_plain_install_gives_a_working_cli_and_library(core_venv: Path, tmp_path
     assert "thumbnails plugin off: install 'printmanager[thumbnails]' (needs Pillow)" in flat
     assert "vault plugin off: install 'printmanager[vault]' (needs cryptography, keyring)" in flat
     assert "sync plugin off: install 'printmanager[sync]' (needs cryptography, httpx, botocore)" in flat
+    assert "web plugin off: install 'printmanager[web]' (needs starlette, uvicorn, jinja2)" in flat
     for command in ("scan", "ls", "models", "plugins", "privacy"):
         assert f"  {command} " in help_.stdout
 
@@ -141,7 +142,7 @@ def test_plain_install_gives_a_working_cli_and_library(core_venv: Path, tmp_path
     thumb = _run(core_venv, home, "thumbnail", "1")
     assert thumb.returncode == 2
     assert "No such command 'thumbnail'" in thumb.stderr
-    assert "Plugins not loaded: sync, thumbnails, vault" in thumb.stderr
+    assert "Plugins not loaded: sync, thumbnails, vault, web" in thumb.stderr
     assert "Traceback" not in thumb.stderr
 
     export = _run(core_venv, home, "privacy", "export", "-o", str(tmp_path / "export.zip"))
@@ -168,7 +169,7 @@ def test_one_extra_installs_on_its_own_and_turns_its_plugin_on(core_venv: Path, 
         assert _installed(core_venv, home)["PIL"] is True
         rows = _plugin_rows(core_venv, home)
         assert rows["thumbnails"]["status"] == "on" and "make_thumbnail" in rows["thumbnails"]["hooks"]
-        assert rows["vault"]["status"] == "off" and rows["sync"]["status"] == "off"
+        assert rows["vault"]["status"] == "off" and rows["sync"]["status"] == "off" and rows["web"]["status"] == "off"
 
         scan = _run(core_venv, home, "scan", str(MODELS))
         assert scan.returncode == 0 and scan.stderr == "", scan.stderr
@@ -190,7 +191,7 @@ def test_readme_install_section_names_every_extra() -> None:
     install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
     assert "pip install 'printmanager[all]'" in install and "pip install printmanager`" in install
     extras = set(metadata.metadata("printmanager").get_all("Provides-Extra") or []) - {"test"}
-    assert extras == {"thumbnails", "vault", "sync", "all"}
+    assert extras == {"thumbnails", "vault", "sync", "web", "all"}
     for extra in extras:
         assert f"| `{extra}` |" in install, extra
     # each plugin extra is named like the plugin's entry point: that is how a missing one is found

@@ -59,7 +59,7 @@ def test_builtin_readers_are_plugins() -> None:
 
 def test_our_plugin_packages_load_through_entry_points() -> None:
     rows = {row["name"]: row for row in plugins.list_plugins()}
-    for name in ("thumbnails", "vault", "sync"):
+    for name in ("thumbnails", "vault", "sync", "web"):
         assert name in rows, f"plugin {name} not loaded from its entry point"
         assert rows[name]["distribution"] == "printmanager"
         assert rows[name]["hooks"], f"plugin {name} implements no hooks"
@@ -78,7 +78,7 @@ def test_load_plugins_env_empty_loads_no_entry_points(monkeypatch: pytest.Monkey
     monkeypatch.setenv("PRINTMANAGER_LOAD_PLUGINS", "")
     plugins.reset_plugin_manager()
     names = {row["name"] for row in plugins.list_plugins()}
-    assert not names & {"thumbnails", "vault", "sync"}
+    assert not names & {"thumbnails", "vault", "sync", "web"}
 
 
 def test_plugins_load_lazily_once(fresh_plugins: None) -> None:

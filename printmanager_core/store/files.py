@@ -84,6 +84,76 @@ class FilesGateway(Rows):
             last = batch[-1]
             after = (stored_path(last.path)[0], last.id)
 
+    #: what :meth:`page` sorts by: the user's word and the column (each has an index, m018)
+    SORTS = {
+        "path": "files.path",
+        "name": "files.name",
+        "date": "files.mtime_ns",
+        "added": "files.added_at",
+        "size": "files.size_bytes",
+        "triangles": "files.triangles",
+        "time": "files.print_time_s",
+    }
+
+    def page(
+        self, where: Where, *, sort: str, descending: bool = False, offset: int = 0, limit: int = 60,
+        after: int | None = None, before: int | None = None,
+    ) -> list[FileRecord] | None:
+        """One page of the present files matching ``where`` in ``sort`` order (unknown
+        values last either way, ties by id): from ``offset``, or the page after the
+        file ``after`` / before the file ``before`` (keyset: read off the sort's index).
+
+        :returns: None when ``after``/``before`` names no file.
+        """
+        column = self.SORTS[sort]
+        sql, params = where.sql()
+        limit = max(0, int(limit))
+        base = f"{FILE_SELECT} where ({sql}) and files.missing = 0"
+        if after is None and before is None:
+            d = "desc" if descending else "asc"
+            order = f"{column} {d} nulls last, files.id {d}"
+            text = f"{base} order by {order} limit {limit} offset {max(0, int(offset))}"
+            return [FileRecord.from_row(r) for r in self.rows(text, params)]
+        anchor = int(after if after is not None else before)  # type: ignore[arg-type]
+        found = self.db.execute(f"select {column} from files where id = ?", [anchor]).fetchone()
+        if found is None:
+            return None
+        value = found[0]
+        forward = before is None
+        ascending = (not descending) == forward  # the direction this walk reads the index in
+        cmp, d = (">", "asc") if ascending else ("<", "desc")
+
+        def values_from(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and ({column}, files.id) {cmp} (?, ?) order by {column} {d}, files.id {d} "
+                             f"limit {n}", [*params, value, anchor])
+
+        def nulls_from(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and {column} is null and files.id {cmp} ? order by files.id {d} limit {n}",
+                             [*params, anchor])
+
+        def all_nulls(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and {column} is null order by files.id {d} limit {n}", params)
+
+        def all_values(n: int) -> list[dict[str, Any]]:
+            return self.rows(f"{base} and {column} is not null order by {column} {d}, files.id {d} limit {n}", params)
+
+        if forward:  # known values, then the unknown ones
+            rows = values_from(limit) if value is not None else nulls_from(limit)
+            if value is not None and len(rows) < limit:
+                rows += all_nulls(limit - len(rows))
+        else:  # walking back from the end: the unknown ones, then known values
+            rows = nulls_from(limit) if value is None else values_from(limit)
+            if value is None and len(rows) < limit:
+                rows += all_values(limit - len(rows))
+            rows.reverse()
+        return [FileRecord.from_row(r) for r in rows]
+
+    def count(self, where: Where) -> int:
+        """How many present files match ``where``."""
+        sql, params = where.sql()
+        return int(self.db.execute(f"select count(*) from files where ({sql}) and files.missing = 0",
+                                   list(params)).fetchone()[0])
+
     def by_id(self, file_id: int) -> FileRecord | None:
         """The file with this id, if any."""
         row = self.one(f"{FILE_SELECT} where files.id = ?", [file_id])

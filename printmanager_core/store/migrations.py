@@ -354,3 +354,13 @@ def m017_sync_tables_to_plugin(db: Database) -> None:
         return
     for table in present:
         db.execute(f"drop table {table}")
+
+
+@migrations()
+def m018_sort_indexes(db: Database) -> None:
+    """Indexes for the orders a gallery pages through (``Library.files_page``): name,
+    date modified and print time. Size and triangles have theirs since m001; each
+    index also holds the row id, the tie-break, so a page is read off the index.
+    """
+    for column in ("name", "mtime_ns", "print_time_s", "added_at"):
+        db.table("files").create_index([column], index_name=f"files_by_{column}")

@@ -37,6 +37,16 @@ class ModelsGateway(Rows):
         )
         return [ModelRecord.from_row(r) for r in self.rows(text, params)]
 
+    def page(self, where: Where, *, offset: int = 0, limit: int = 60) -> tuple[list[ModelRecord], int]:
+        """One page of :meth:`select` (present models, same order) and how many match in all."""
+        sql, params = where.sql()
+        matching = (f"models.missing = 0 and models.id in (select files.model_id from files where ({sql}) "
+                    "and files.missing = 0)")
+        total = int(self.db.execute(f"select count(*) from models where {matching}", list(params)).fetchone()[0])
+        text = (f"{MODEL_SELECT} where {matching} order by models.name, models.path "
+                f"limit {max(0, int(limit))} offset {max(0, int(offset))}")
+        return [ModelRecord.from_row(r) for r in self.rows(text, params)], total
+
     def by_id(self, model_id: int) -> ModelRecord | None:
         """The model with this id, if any."""
         row = self.one(f"{MODEL_SELECT} where models.id = ?", [model_id])

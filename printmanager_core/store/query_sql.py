@@ -91,6 +91,16 @@ def model_name_sql(pattern: str) -> SQL:
     return "files.model_id in (select models.id from models where models.name like ? escape '\\')", [pattern]
 
 
+def collection_sql(name: str) -> SQL:
+    """Files whose model is in the collection ``name`` (A-Z case-insensitive)."""
+    return (
+        "files.model_id in (select collection_models.model_id from collection_models "
+        "join collections on collections.id = collection_models.collection_id "
+        "where collections.name = ? collate nocase)",
+        [name],
+    )
+
+
 def compare_sql(column: str, op: str, value: float | int) -> SQL:
     """A numeric ``files`` column compared with ``value`` (``op`` one of > >= < <= =)."""
     if op not in (">", ">=", "<", "<=", "="):
