@@ -85,6 +85,22 @@ def hostile_readers():  # type: ignore[no-untyped-def]
     plugins.unregister_plugin("hostile-c-readers")
 
 
+#: children of the test process alive before this module's tests (multiprocessing's
+#: resource tracker, started by an earlier test's spawn pool, lives as long as pytest)
+_BEFORE: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _known_children() -> None:
+    _BEFORE.clear()
+    _BEFORE.update(_children(os.getpid()))
+
+
+def _new_children() -> list[int]:
+    """Children of the test process that this test left behind."""
+    return [pid for pid in _children(os.getpid()) if pid not in _BEFORE]
+
+
 def _children(pid: int) -> list[int]:
     """Live processes whose parent is ``pid`` (zombies count: they were not reaped)."""
     kids = []
@@ -126,7 +142,7 @@ def test_a_reader_stuck_in_c_is_killed_and_the_scan_goes_on(tmp_path: Path, host
     pids = _folder(tmp_path / "models", copies)
     models = tmp_path / "models"
     limits = Limits(max_seconds_per_file=0.5, watchdog_grace_seconds=0.5)
-    assert _children(os.getpid()) == []
+    assert _new_children() == []
     start = time.monotonic()
     with Library(tmp_path / "lib", limits=limits) as lib:
         report = lib.scan([models], workers=2, thumbnails=False)
@@ -150,7 +166,7 @@ def test_a_reader_stuck_in_c_is_killed_and_the_scan_goes_on(tmp_path: Path, host
     for name, pid_file in pids.items():
         assert pid_file.exists(), f"the {name} reader never ran"
         assert not _exists(int(pid_file.read_text())), f"the {name} worker is still there"
-    assert _children(os.getpid()) == []
+    assert _new_children() == []
     assert multiprocessing.active_children() == []
 
 
@@ -168,7 +184,7 @@ def test_the_watchdog_kills_only_past_the_budget_and_its_grace(tmp_path: Path, h
         assert lib.file(models / "forever.cstuck").error == "took longer than 1 s to read"
         assert len(lib.files()) == 17
     assert 3.0 <= took < 30, took
-    assert _children(os.getpid()) == []
+    assert _new_children() == []
 
 
 def test_no_budget_means_no_watchdog_but_dead_workers_are_still_handled(
@@ -182,7 +198,7 @@ def test_no_budget_means_no_watchdog_but_dead_workers_are_still_handled(
         report = lib.scan([models], workers=2, thumbnails=False)
         assert lib.file(models / "segfault.crash").error == "its reader process died (signal 11)"
         assert report.added == 17 and report.errors == 1
-    assert _children(os.getpid()) == []
+    assert _new_children() == []
 
 
 def _square_or_hang(x: int, stuck: int, crash: int) -> int:
@@ -215,4 +231,4 @@ def test_watched_pool_yields_every_item_exactly_once() -> None:
     assert results[13] == "gave up on 13: its reader process died (signal 11)"
     assert all(results[x] == x * x for x in range(40) if x not in (7, 13))
     assert pool.replaced == 2
-    assert _children(os.getpid()) == []
+    assert _new_children() == []
