@@ -75,7 +75,7 @@ QUERIES = [
 def generate(lib: Library, n_files: int, seed: int = 1, analyze: bool = False) -> None:
     """Insert ``n_files`` files (10 per model) with tags straight into the library's tables."""
     rnd = random.Random(seed)
-    db = lib.db
+    db = lib.store.db
     now = "2025-01-01T00:00:00+00:00"
     tag_ids = {name: i + 1 for i, name in enumerate(TAGS)}
     models: list[dict[str, Any]] = []
@@ -176,7 +176,7 @@ def main() -> None:
             def count_all(q: str = q) -> int:
                 where, params = parse_query(q).sql()
                 sql = f"select count(*) from files where ({where}) and files.missing = 0"
-                return int(lib.db.execute(sql, params).fetchone()[0])
+                return int(lib.store.db.execute(sql, params).fetchone()[0])
 
             p = latencies(lambda q=q: lib.files(q, limit=50), args.rounds)
             c = latencies(count_all, args.rounds)
@@ -188,9 +188,9 @@ def main() -> None:
         fts: list[float] = []
         like: list[float] = []
         for w in words:
-            fts += latencies(lambda w=w: lib.db.execute(
+            fts += latencies(lambda w=w: lib.store.db.execute(
                 "select rowid from files_fts where files_fts match ?", [f'"{w}"*']).fetchall(), args.rounds)  # fmt: skip
-            like += latencies(lambda w=w: lib.db.execute(
+            like += latencies(lambda w=w: lib.store.db.execute(
                 "select id from files where name like ? or path like ?", [f"%{w}%"] * 2).fetchall(), args.rounds)  # fmt: skip
         lib.close()
     print(f"{'figure (ms over all queries)':<44} {'p50':>6} {'p95':>7}")

@@ -93,7 +93,7 @@ def make_library(base: Path, files: int, seed: int = 7) -> tuple[Any, Path, list
     lib = Library(base / "library")
     now = now_iso()
     root.mkdir(parents=True)
-    rid = lib.db["roots"].insert({"path": str(root), "added_at": now}).last_pk
+    rid = lib.store.db["roots"].insert({"path": str(root), "added_at": now}).last_pk
     paths: list[Path] = []
     rows = []
     total = 0
@@ -101,7 +101,7 @@ def make_library(base: Path, files: int, seed: int = 7) -> tuple[Any, Path, list
     for m in range((files + per_model - 1) // per_model):
         folder = root / f"model {m:03d}"
         folder.mkdir()
-        mid = lib.db["models"].insert({"root_id": rid, "path": str(folder), "name": folder.name, "kind": "folder",
+        mid = lib.store.db["models"].insert({"root_id": rid, "path": str(folder), "name": folder.name, "kind": "folder",
                                        "created_at": now, "updated_at": now}).last_pk  # fmt: skip
         for i in range(min(per_model, files - m * per_model)):
             size = int(min(4 * MiB, max(1024, rnd.lognormvariate(10.4, 1.0))))
@@ -114,8 +114,8 @@ def make_library(base: Path, files: int, seed: int = 7) -> tuple[Any, Path, list
                          "added_at": now, "scanned_at": now})  # fmt: skip
             paths.append(path)
             total += size
-    with lib.db.conn:
-        lib.db["files"].insert_all(rows, batch_size=1000)
+    with lib.store.db.conn:
+        lib.store.db["files"].insert_all(rows, batch_size=1000)
     return lib, root, paths, total
 
 
@@ -192,9 +192,9 @@ def _measure(base: Path, name: str, size_mb: int, endpoint: str, key_id: str, se
             digest.update(chunk)
             f.write(chunk)
     lib = Library(base / name / "library")
-    rid = lib.db["roots"].insert({"path": str(root), "added_at": now_iso()}).last_pk
+    rid = lib.store.db["roots"].insert({"path": str(root), "added_at": now_iso()}).last_pk
     st = path.stat()
-    lib.db["files"].insert({"root_id": rid, "path": str(path), "name": path.name, "format": "gcode",
+    lib.store.db["files"].insert({"root_id": rid, "path": str(path), "name": path.name, "format": "gcode",
                             "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "added_at": now_iso()})  # fmt: skip
     S3Client(endpoint, name, Credentials(key_id, secret)).create_bucket()
     config = {"backend": "s3", "endpoint": endpoint, "bucket": name}

@@ -139,8 +139,8 @@ def main() -> None:
         generate(lib, args.files)
         pngs = make_pngs(libdir / "bench-thumbnails", args.thumbnails)
         ids = [f.id for f in lib.files_page("", limit=args.thumbnails)]
-        with lib.db.conn:  # point the first files at real PNGs (the generator's paths do not exist)
-            lib.db.conn.executemany("update files set thumbnail_path = ? where id = ?",
+        with lib.store.db.conn:  # point the first files at real PNGs (the generator's paths do not exist)
+            lib.store.db.conn.executemany("update files set thumbnail_path = ? where id = ?",
                                [(str(p), i) for p, i in zip(pngs, ids)])
         model_id = lib.files_page("format:stl", limit=1)[0].model_id
         deep = min(499, max(1, args.files // 60 - 1))  # page 500 on 100,000 files

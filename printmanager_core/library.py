@@ -102,18 +102,25 @@ class Library:
         self.on_lock_wait = on_lock_wait
         prepare_library_dir(self.directory)
         self._write_lock = WriteLock(self.directory / LOCK_NAME)
-        self.db: LibraryDatabase = open_database(self.directory / DB_NAME)
+        # the connection and the plugin manager are private: the store's gateways
+        # (``store``) and the hook relay (``hook``) are the public ways in
+        self._db: LibraryDatabase = open_database(self.directory / DB_NAME)
         #: the typed gateways over the database (printmanager_core.store)
-        self.store = Store(self.db)
+        self.store = Store(self._db)
         try:
-            self.settings = Settings(self.db)
-            self.pm = get_plugin_manager()
+            self.settings = Settings(self._db)
+            self._pm = get_plugin_manager()
             from .plugin_schema import migrate_plugins
 
-            migrate_plugins(self.db)  # plugins' own tables, after the core's (docs/plugin_hooks.md)
+            migrate_plugins(self._db)  # plugins' own tables, after the core's (docs/plugin_hooks.md)
         except BaseException:
-            self.db.close()
+            self._db.close()
             raise
+
+    @property
+    def hook(self) -> Any:
+        """The plugins' hooks, to call one as the library does: ``library.hook.make_thumbnail(...)``."""
+        return self._pm.hook
 
     @property
     def db_path(self) -> Path:
@@ -124,12 +131,12 @@ class Library:
 
     def close(self) -> None:
         """Close the database (every thread's connection); the library cannot be used after."""
-        self.db.close()
+        self._db.close()
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self.db.closed
+        return self._db.closed
 
     def __enter__(self) -> "Library":
         return self
@@ -151,7 +158,7 @@ class Library:
         """
         from .privacy import retention
 
-        return retention.apply(self.db, self.settings, now=now)
+        return retention.apply(self._db, self.settings, now=now)
 
     # -- the write lock ------------------------------------------------------
 
@@ -252,7 +259,7 @@ class Library:
         return report
 
     def _wants_file_events(self) -> bool:
-        hook = self.pm.hook
+        hook = self._pm.hook
         return any(getattr(hook, h).get_hookimpls() for h in ("file_added", "file_changed", "file_removed"))
 
     def _file_event(self, hook_name: str, file: FileRecord) -> None:

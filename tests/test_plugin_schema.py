@@ -60,17 +60,17 @@ class _Registers:
 def test_register_migrations_makes_a_plugin_owned_table(tmp_path: Path, fresh_plugins: None) -> None:
     plugins.register_plugin(_Registers(_birdhouse()), name="birdhouse")
     with Library(tmp_path / "lib") as lib:
-        assert "birdhouse_sightings" in lib.db.table_names()
-        assert _migration_sets(lib.db)["birdhouse"] == ["m001_sightings"]  # which plugin's set made what
+        assert "birdhouse_sightings" in lib.store.db.table_names()
+        assert _migration_sets(lib.store.db)["birdhouse"] == ["m001_sightings"]  # which plugin's set made what
         assert plugin_migrations().entries["birdhouse"].plugin == "birdhouse"
-        lib.db["birdhouse_sightings"].insert({"bird": "wren"})
+        lib.store.db["birdhouse_sightings"].insert({"bird": "wren"})
     with Library(tmp_path / "lib") as lib:  # opening again applies nothing twice, keeps the rows
-        assert _migration_sets(lib.db)["birdhouse"] == ["m001_sightings"]
-        assert [r["bird"] for r in lib.db["birdhouse_sightings"].rows] == ["wren"]
+        assert _migration_sets(lib.store.db)["birdhouse"] == ["m001_sightings"]
+        assert [r["bird"] for r in lib.store.db["birdhouse_sightings"].rows] == ["wren"]
     # without the plugin, the library opens as before and its table stays
     plugins.unregister_plugin("birdhouse")
     with Library(tmp_path / "lib") as lib:
-        assert "birdhouse_sightings" in lib.db.table_names()
+        assert "birdhouse_sightings" in lib.store.db.table_names()
 
 
 def test_register_migrations_clashes_are_settled_by_the_core(
@@ -82,7 +82,7 @@ def test_register_migrations_clashes_are_settled_by_the_core(
     core_name()(core.m001_catalogue)
     plugins.register_plugin(_Registers(core_name), name="usurper")
     with caplog.at_level(logging.WARNING), Library(tmp_path / "lib") as lib:
-        tables = set(lib.db.table_names())
+        tables = set(lib.store.db.table_names())
         # the plugin pluggy calls first (the later registered) keeps the set name; the other is named
         assert "second_table" in tables and "first_table" not in tables
         registry = plugin_migrations()
@@ -100,15 +100,15 @@ def test_register_migrations_a_failing_set_is_rolled_back_and_stepped_around(
 ) -> None:
     plugins.register_plugin(_Registers(_birdhouse(fail=True)), name="broken")
     with Library(tmp_path / "lib") as lib:  # the library opens
-        assert "birdhouse_sightings" not in lib.db.table_names()  # nothing half-made
-        assert "birdhouse" not in _migration_sets(lib.db)
+        assert "birdhouse_sightings" not in lib.store.db.table_names()  # nothing half-made
+        assert "birdhouse" not in _migration_sets(lib.store.db)
         problem = {p.plugin: p for p in plugins.plugin_problems()}["broken"]
         assert problem.where == "register_migrations" and "the birdhouse migration broke" in problem.error
         lib.scan([])  # and works
     plugins.unregister_plugin("broken")
     plugins.register_plugin(_Registers(_birdhouse()), name="fixed")
     with Library(tmp_path / "lib") as lib:  # the fixed plugin's set is applied next time
-        assert "birdhouse_sightings" in lib.db.table_names()
+        assert "birdhouse_sightings" in lib.store.db.table_names()
 
 
 def _old_library(directory: Path) -> None:
@@ -133,7 +133,7 @@ def test_register_migrations_thumbnails_slot_on_a_library_made_by_the_old_code(t
     lib_dir = tmp_path / "lib"
     _old_library(lib_dir)
     with Library(lib_dir) as lib:
-        sets = _migration_sets(lib.db)
+        sets = _migration_sets(lib.store.db)
         assert sets["thumbnails"] == ["m001_thumbnail_slot"]
         assert plugin_migrations().entries["thumbnails"].plugin == "thumbnails"
         # the thumbnails the old code recorded are kept, and found the same ways
@@ -143,8 +143,8 @@ def test_register_migrations_thumbnails_slot_on_a_library_made_by_the_old_code(t
         assert lib.settings.get("thumbnails.size") == 128  # the stored setting, now the plugin's
         from printmanager_thumbnails.schema import slot
 
-        assert slot(lib.db).empty_ids() == [2]
-        plan = " ".join(r[-1] for r in lib.db.execute(
+        assert slot(lib.store.db).empty_ids() == [2]
+        plan = " ".join(r[-1] for r in lib.store.db.execute(
             "explain query plan select id from files where missing = 0 and error is null "
             "and thumbnail_path is null order by id"))
         assert "thumbnails_missing" in plan  # the plugin's index serves its question
@@ -215,18 +215,18 @@ def test_register_migrations_sync_owns_its_tables(
     db["sync_files"].insert({"path": "/prints/benchy/part1.stl", "size": 84, "mtime_ns": 1, "blob": "b1"})
     db.close()
     with Library(old_dir) as lib:
-        assert sync_tables <= set(lib.db.table_names())
-        assert _migration_sets(lib.db)["sync"] == ["m001_sync_tables"]
-        assert lib.db.execute("select value from sync_state where key = 'backend'").fetchone()[0] == (
+        assert sync_tables <= set(lib.store.db.table_names())
+        assert _migration_sets(lib.store.db)["sync"] == ["m001_sync_tables"]
+        assert lib.store.db.execute("select value from sync_state where key = 'backend'").fetchone()[0] == (
             '{"name": "folder"}')
-        assert lib.db["sync_files"].count == 1
+        assert lib.store.db["sync_files"].count == 1
     # a new library: the tables come from the plugin's set, not the core
     with Library(tmp_path / "new") as lib:
-        assert sync_tables <= set(lib.db.table_names())
-        assert "sync" in _migration_sets(lib.db)
+        assert sync_tables <= set(lib.store.db.table_names())
+        assert "sync" in _migration_sets(lib.store.db)
     # without the sync plugin, a new library has no sync tables at all
     monkeypatch.setenv("PRINTMANAGER_BLOCK_PLUGINS", "sync")
     plugins.reset_plugin_manager()
     with Library(tmp_path / "no-sync") as lib:
-        assert not sync_tables & set(lib.db.table_names())
-        assert "sync" not in _migration_sets(lib.db)
+        assert not sync_tables & set(lib.store.db.table_names())
+        assert "sync" not in _migration_sets(lib.store.db)

@@ -211,7 +211,7 @@ def test_analytics_session_stores_no_path_name_tag_or_hash(
         assert {(a["feature"], a["count"]) for a in shipped} == set(counts.items())
         assert all(set(a) == {"feature", "day", "count", "sent"} for a in shipped)
         rows = json.dumps([a.as_json() for a in analytics.aggregates()]).encode()
-        lib.db.execute("pragma wal_checkpoint(passive)")
+        lib.store.db.execute("pragma wal_checkpoint(passive)")
 
     stored = table_bytes(lib_dir / "printmanager.db", "analytics_aggregates")
     assert b"cli.thumbnail" in stored and b"library.scan" in stored  # the bytes checked are the right ones
@@ -236,8 +236,8 @@ def test_analytics_off_collects_nothing(
         analytics = Analytics.for_library(lib)
         assert analytics.record("library.search") is False
         # even a direct insert is ignored by the database while the switch is off
-        lib.db.execute("insert into analytics_aggregates (feature, day, count) values ('cli.ls', '2026-01-01', 5)")
-        assert lib.db.execute("select count(*) from analytics_aggregates").fetchone()[0] == 0
+        lib.store.db.execute("insert into analytics_aggregates (feature, day, count) values ('cli.ls', '2026-01-01', 5)")
+        assert lib.store.db.execute("select count(*) from analytics_aggregates").fetchone()[0] == 0
         assert analytics.send(include_today=True).sent == 0
     assert sink.payloads == []
     assert b"cli.scan" not in table_bytes(lib_dir / "printmanager.db", "analytics_aggregates")
@@ -307,7 +307,7 @@ def test_analytics_schema_refuses_free_text(library: Library, feature: str) -> N
     with pytest.raises(UsageError):
         analytics.record(feature)
     with pytest.raises(sqlite3.IntegrityError):
-        library.db.execute(
+        library.store.db.execute(
             "insert into analytics_aggregates (feature, day, count) values (?, '2026-01-01', 1)", [feature]
         )
     assert analytics.aggregates() == []
@@ -326,7 +326,7 @@ def test_analytics_events_carry_only_a_count(library: Library) -> None:
     register_feature("example.widget_opened")
     assert Analytics.for_library(library).record("example.widget_opened") is True
     with pytest.raises(sqlite3.IntegrityError):
-        library.db.execute("insert into analytics_aggregates (feature, day, count) values ('cli.ls', 'today', 1)")
+        library.store.db.execute("insert into analytics_aggregates (feature, day, count) values ('cli.ls', 'today', 1)")
 
 
 def test_analytics_cli_on_off_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

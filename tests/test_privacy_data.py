@@ -342,7 +342,7 @@ def iso(n: float) -> str:
 
 def make_records(lib: Library) -> dict[str, Any]:
     """Records on both sides of every default cutoff (90/30/30/90/365 days)."""
-    db = lib.db
+    db = lib.store.db
     shares = Shares(db)
     shares.create_list("family", ["dave@example.org"])
     shares.create_list("club", ["erin@example.org"])
@@ -385,7 +385,7 @@ def make_records(lib: Library) -> dict[str, Any]:
 
 def test_retention_removes_exactly_the_expired_records(library: Library) -> None:
     rec = make_records(library)
-    db = library.db
+    db = library.store.db
     assert retention.due(db, now=NOW)
     report = retention.apply(db, now=NOW)
     assert report.removed == {
@@ -438,7 +438,7 @@ def test_retention_runs_on_schedule_not_when_a_library_opens(
         link = Shares.for_library(lib).share("model", 1)
         Shares.for_library(lib).log_access(link.token, at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=91))
         Shares.for_library(lib).log_access(link.token)
-        assert retention.due(lib.db)
+        assert retention.due(lib.store.db)
     with Library(lib_dir) as lib:
         assert len(Shares.for_library(lib).access_log()) == 2, "opening a library only migrates it"
         assert lib.apply_retention().removed["share_access_log"] == 1
@@ -485,7 +485,7 @@ def test_share_tokens_are_stored_only_hashed(library: Library) -> None:
     link = shares.share("model", 1, recipient="ana@example.org")
     assert link.token and shares.link(link.token).id == link.id  # found by its token
     assert shares.link(link.id).token is None and all(entry.token is None for entry in shares.links())
-    library.db.conn.execute("pragma wal_checkpoint(truncate)")
+    library.store.db.conn.execute("pragma wal_checkpoint(truncate)")
     for suffix in ("", "-wal"):
         path = library.directory / f"printmanager.db{suffix}"
         if path.exists():
@@ -502,10 +502,10 @@ def test_deleted_records_leave_no_bytes_behind(library: Library) -> None:
     try:
         raise ValueError("marker-crash-message-1234")
     except ValueError as exc:
-        CrashReports(library.db).capture(exc)
-    library.db.conn.execute("pragma secure_delete = off")  # the deletes must turn it on themselves
+        CrashReports(library.store.db).capture(exc)
+    library.store.db.conn.execute("pragma secure_delete = off")  # the deletes must turn it on themselves
     assert library.apply_retention().removed["share_access_log"] == 1
-    CrashReports(library.db).clear()
+    CrashReports(library.store.db).clear()
     shares.clear()
     data = b"".join(p.read_bytes() for p in library.directory.glob("printmanager.db*") if p.is_file())
     for text in (marker, "marker-client-203.0.113.77", "marker-crash-message-1234"):
@@ -536,7 +536,7 @@ def test_old_plaintext_share_tokens_are_hashed_by_the_upgrade(tmp_path: Path) ->
         assert lib.settings.get("retention.auto") is False  # the old switch carried over (m016)
         with pytest.raises(UsageError, match="retention.auto"):
             lib.settings.set("retention.on_open", True)
-        lib.db.conn.execute("pragma wal_checkpoint(truncate)")
+        lib.store.db.conn.execute("pragma wal_checkpoint(truncate)")
     data = b"".join(p.read_bytes() for p in lib_dir.glob("printmanager.db*") if p.is_file())
     assert token.encode() not in data
 
@@ -624,10 +624,10 @@ def test_secure_delete_never_waits_for_another_reader(library: Library) -> None:
         Shares.for_library(library).add_recipient("other@example.org")
         start = time.monotonic()
         assert Shares.for_library(library).clear() == 2
-        assert truncate_log(library.db) is False  # the reader still needs the log
+        assert truncate_log(library.store.db) is False  # the reader still needs the log
         assert time.monotonic() - start < 1.0
     finally:
         reader.execute("rollback")
         reader.close()
-    assert truncate_log(library.db) is True
-    assert int(library.db.conn.execute("pragma busy_timeout").fetchone()[0]) == int(library.db.busy_timeout * 1000)
+    assert truncate_log(library.store.db) is True
+    assert int(library.store.db.conn.execute("pragma busy_timeout").fetchone()[0]) == int(library.store.db.busy_timeout * 1000)

@@ -369,7 +369,7 @@ MODEL_TAGS = {1: ["boat", "calibration"], 2: ["voron", "upgrade"], 5: ["calibrat
 def catalogue(tmp_path_factory: pytest.TempPathFactory):
     """A real library with the rows above inserted directly; tags set through the Library API."""
     lib = Library(tmp_path_factory.mktemp("query") / "lib")
-    db = lib.db
+    db = lib.store.db
     with db.conn:
         db["roots"].insert({"id": 1, "path": P, "added_at": NOW})
         db["models"].insert_all(

@@ -84,8 +84,8 @@ def test_a_library_with_overlapping_roots_heals_on_the_next_scan(library: Librar
     library.scan([sub], thumbnails=False)
     ids = _paths(library)
     # the state the old code left: scanning the parent added its root, then crashed
-    library.db.execute("insert into roots (path, added_at) values (?, '2026-01-01T00:00:00+00:00')", [str(prints)])
-    library.db.conn.commit()
+    library.store.db.execute("insert into roots (path, added_at) values (?, '2026-01-01T00:00:00+00:00')", [str(prints)])
+    library.store.db.conn.commit()
     report = library.scan(thumbnails=False)
     assert report.errors == 0 and report.added == 2 and report.unchanged == 3
     assert library.roots() == [str(prints)]

@@ -177,7 +177,7 @@ def test_interrupted_scan_leaves_catalogue_consistent(
     assert report.interrupted
     assert report.missing == 0
     assert 0 < report.added < 9 and len(library.files()) == report.added
-    assert library.db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    assert library.store.db.execute("pragma integrity_check").fetchone()[0] == "ok"
     monkeypatch.setattr(scan_module, "read_task", real)
     finished = library.scan([prints], workers=1)
     assert not finished.interrupted and finished.unchanged == report.added

@@ -77,9 +77,9 @@ def test_privacy_switch_changes_are_in_an_append_only_ledger(
         assert ledger[2]["detail"] == {"backend": "folder"}
         assert [e["at"] for e in ledger] == sorted(e["at"] for e in ledger)
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            library.db.execute("update consent_ledger set value = 'true'")
+            library.store.db.execute("update consent_ledger set value = 'true'")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            library.db.execute("delete from consent_ledger")
+            library.store.db.execute("delete from consent_ledger")
         assert len(library.settings.consent_ledger()) == 3
 
 

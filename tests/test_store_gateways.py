@@ -18,7 +18,7 @@ def test_thumbnail_bookkeeping_goes_through_the_store(library: Library, tmp_path
     readable = {f.id for f in files.values() if not f.error}
     assert files["broken.stl"].error and len(readable) == 5
     gateway = library.store.files
-    slot = thumbnail_schema.slot(library.db)  # the thumbnails plugin's slot of files
+    slot = thumbnail_schema.slot(library.store.db)  # the thumbnails plugin's slot of files
 
     assert set(slot.empty_ids()) == readable
     box, nut = files["box.stl"].id, files["M3_hex_nut.stl"].id

@@ -46,8 +46,8 @@ def _thumbnail(lib: Library) -> Path:
     Image.new("RGB", (32, 32), (200, 40, 40)).save(buf, "PNG")
     path.write_bytes(buf.getvalue())
     first = lib.files()[0]
-    with lib.db.conn:
-        lib.db.execute("update files set thumbnail_path = ? where id = ?", [str(path), first.id])
+    with lib.store.db.conn:
+        lib.store.db.execute("update files set thumbnail_path = ? where id = ?", [str(path), first.id])
     return path
 
 

@@ -228,11 +228,11 @@ def test_a_symlink_out_of_the_root_is_never_uploaded(device: Device, server: Ser
     (device.prints / "outside").symlink_to(ssh, target_is_directory=True)
     (device.prints / "nut again.stl").symlink_to(device.prints / "nut.stl")  # stays inside: its target is the file
     device.lib.scan(workers=1, thumbnails=False)
-    root_id = device.lib.db.execute("select id from roots").fetchone()[0]
+    root_id = device.lib.store.db.execute("select id from roots").fetchone()[0]
     for link in (device.prints / "Benchy" / "x.stl", device.prints / "outside" / "id_rsa"):
-        if device.lib.db.execute("select 1 from files where path = ?", [str(link)]).fetchone() is None:
+        if device.lib.store.db.execute("select 1 from files where path = ?", [str(link)]).fetchone() is None:
             # the scanner may already skip it; the sync side must hold on its own
-            device.lib.db["files"].insert({"root_id": root_id, "path": str(link), "name": link.name,
+            device.lib.store.db["files"].insert({"root_id": root_id, "path": str(link), "name": link.name,
                                            "format": "stl", "size_bytes": len(secret), "added_at": "2026-01-01"})  # fmt: skip
     report = sync_now(device.lib)
     refused = [p for p in report.problems if "leads outside its root" in p]

@@ -38,7 +38,7 @@ def test_catalogue_copy_moves_rows_with_their_exact_bytes(tmp_path: Path, corpus
     shutil.copyfile(corpus / "prusaslicer-shapes" / "M3_hex_nut.stl", name)
     with Library(tmp_path / "A" / "library") as lib:
         lib.scan([prints], workers=1, thumbnails=False)
-        source = CatalogueCopy(lib.db)
+        source = CatalogueCopy(lib.store.db)
         (place,) = source.file_places()
         assert os.fsencode(place.path) == name and place.disk_path == place.path
         assert source.roots() == {place.root_id: str(prints)}
@@ -49,7 +49,7 @@ def test_catalogue_copy_moves_rows_with_their_exact_bytes(tmp_path: Path, corpus
         return dest_root + path[len(src_root):]
 
     with Library(tmp_path / "B" / "library") as lib_b:
-        copy = CatalogueCopy(lib_b.db)
+        copy = CatalogueCopy(lib_b.store.db)
         relocation = Relocation(roots={str(prints): str(new_root)}, move=move)
         added = copy.copy_from(tmp_path / "backup.sqlite", relocation)
         assert added.as_dict() == {"roots": 1, "models": 1, "files": 1, "collections": 0}

@@ -226,7 +226,7 @@ def test_short_lived_threads_do_not_leak_connections(scanned: Library) -> None:
             t.join()
         gc.collect()
         # the main thread's connection is the only one left open
-        assert lib.db.open_connections == 1
+        assert lib.store.db.open_connections == 1
         fds.append(_open_db_fds(lib))
     # SQLite keeps a closed connection's descriptor for reuse while others hold
     # locks on the file; the number stays bounded, it does not grow per thread

@@ -121,14 +121,14 @@ def test_binary_gcode_under_a_text_gcode_name_shows_its_picture(tmp_path: Path, 
 def test_make_thumbnail_embedded_before_rendered(library: Library, corpus: Path) -> None:
     library.scan([corpus / "sliced"], thumbnails=False)
     gcode = library.file(corpus / "sliced" / "mini_cube_a.gcode")
-    impls = [i.function.__name__ for i in library.pm.hook.make_thumbnail.get_hookimpls()]
+    impls = [i.function.__name__ for i in library.hook.make_thumbnail.get_hookimpls()]
     # pluggy calls the last of this list first: embedded first, rendered last
     assert impls.index("embedded_thumbnail") > impls.index("rendered_thumbnail")
-    result = library.pm.hook.make_thumbnail(library=library, file=gcode, size=64)
+    result = library.hook.make_thumbnail(library=library, file=gcode, size=64)
     assert isinstance(result, Thumbnail) and result.source == "embedded"
     assert (result.width, result.height) == (64, 64)
     torus = library.file(corpus / "sliced" / "cura_torus.gcode")
-    assert library.pm.hook.make_thumbnail(library=library, file=torus, size=64).source == "rendered"
+    assert library.hook.make_thumbnail(library=library, file=torus, size=64).source == "rendered"
 
 
 def test_make_thumbnail_third_party_plugin_is_asked_first(library: Library, corpus: Path, tmp_path: Path) -> None:

@@ -290,7 +290,7 @@ class Catalogue:
 
     def __init__(self, library: "Library"):
         self.library = library
-        self.store = CatalogueCopy(library.db)
+        self.store = CatalogueCopy(library.store.db)
 
     def root_paths(self) -> dict[int, str]:
         """Root id -> exact root path."""

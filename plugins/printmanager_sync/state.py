@@ -26,7 +26,7 @@ class SyncState:
 
     def __init__(self, library: "Library"):
         self.library = library
-        self.tables = StateTables(library.db)
+        self.tables = StateTables(library.store.db)
 
     # -- key/value ---------------------------------------------------------
 

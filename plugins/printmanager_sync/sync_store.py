@@ -62,7 +62,7 @@ def clear_bookkeeping(conn: sqlite3.Connection) -> None:
 class StateTables:
     """``sync_state``, ``sync_files`` and ``sync_blobs`` of one library database.
 
-    :param db: the library's database (``Library.db``, a sqlite-utils database).
+    :param db: the library's database (``Library.store.db``, a sqlite-utils database).
     """
 
     def __init__(self, db: Any):

@@ -159,7 +159,7 @@ def make_thumbnail(library: "Library", file: FileRecord, size: int | None = None
     try:
         # the same per-file budget as reading: no one picture can hold a scan past it
         with budget.limit(limits.max_seconds_per_file, limits.max_memory_bytes):
-            result = library.pm.hook.make_thumbnail(library=library, file=file, size=size)
+            result = library.hook.make_thumbnail(library=library, file=file, size=size)
     except budget.OverBudget as exc:
         raise ThumbnailError(f"{file.name}: {exc.message('draw')}") from None
     except MemoryError:
@@ -252,7 +252,7 @@ def _result(entry: Entry, seconds: float, cached: bool, file_id: int) -> CachedT
 
 
 def _record(library: "Library", paths: dict[int, str | None]) -> None:
-    schema.slot(library.db).set(paths)
+    schema.slot(library.store.db).set(paths)
 
 
 def _rank(file: FileRecord) -> tuple[int, float]:
@@ -422,7 +422,7 @@ def forget_stale(library: "Library", file_ids: Iterable[int]) -> int:
 def files_needing_thumbnails(library: "Library", changed_ids: Iterable[int]) -> list[FileRecord]:
     """Files changed by a scan, and files that have no thumbnail yet."""
     ids = set(changed_ids)
-    ids.update(schema.slot(library.db).empty_ids())
+    ids.update(schema.slot(library.store.db).empty_ids())
     out = []
     for file_id in sorted(ids):
         try:

@@ -193,7 +193,7 @@ class Analytics:
     @classmethod
     def for_library(cls, library: Any) -> "Analytics":
         """The analytics of a :class:`~printmanager_core.Library`."""
-        return cls(library.db, library.settings)
+        return cls(library.store.db, library.settings)
 
     @property
     def enabled(self) -> bool:

@@ -247,7 +247,7 @@ class CrashReports:
     @classmethod
     def for_library(cls, library: Any) -> "CrashReports":
         """The crash reports of a :class:`~printmanager_core.Library`."""
-        return cls(library.db, library.directory, library.settings)
+        return cls(library.store.db, library.directory, library.settings)
 
     @property
     def enabled(self) -> bool:

@@ -26,13 +26,13 @@ def _all_models(library: Any) -> list[Any]:
     """Every model, as the library API gives it (models without files too)."""
     models = library.models(include_missing=True)
     seen = {m.id for m in models}
-    extra = [i for i in CatalogueExportGateway(library.db).model_ids() if i not in seen]
+    extra = [i for i in CatalogueExportGateway(library.store.db).model_ids() if i not in seen]
     return models + [library.model(i) for i in extra]
 
 
 def catalogue(library: Any) -> dict[str, Any]:
     """The catalogue as the export writes it: roots, models, files, tags, collections."""
-    gateway = CatalogueExportGateway(library.db)
+    gateway = CatalogueExportGateway(library.store.db)
     return {
         "roots": gateway.roots(),
         "models": [m.as_json() for m in _all_models(library)],
@@ -103,4 +103,4 @@ def delete_user_data(library: Any, report: Any) -> None:
         ("settings", "settings"),
         ("consent ledger entries", "consent_ledger"),
     ):
-        report.removed(what, count_rows(library.db, table), "with the index database")
+        report.removed(what, count_rows(library.store.db, table), "with the index database")

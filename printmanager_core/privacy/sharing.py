@@ -101,7 +101,7 @@ class Shares:
     @classmethod
     def for_library(cls, library: Any) -> "Shares":
         """The share records of a :class:`~printmanager_core.Library`."""
-        return cls(library.db)
+        return cls(library.store.db)
 
     # -- recipients and lists ------------------------------------------------
 
