@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .library import Library
     from .privacy.delete import DeleteReport
     from .privacy.export import Export
-    from .records import FileRecord, ScanReport
+    from .records import FileRecord, ScanOptions, ScanReport
     from .settings import Setting
 
 hookspec = pluggy.HookspecMarker("printmanager")
@@ -116,11 +116,12 @@ def file_removed(library: "Library", file: "FileRecord") -> None:
 
 
 @hookspec
-def scan_finished(library: "Library", report: "ScanReport") -> None:
+def scan_finished(library: "Library", report: "ScanReport", options: "ScanOptions") -> None:
     """A scan finished (not called for an interrupted scan).
 
     :param library: the scanned library.
     :param report: the :class:`printmanager_core.records.ScanReport`.
+    :param options: what the caller asked of the scan (:class:`printmanager_core.records.ScanOptions`).
     """
 
 

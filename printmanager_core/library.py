@@ -28,7 +28,7 @@ from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
 from .readers.ziputil import read_member, safe_members
 from .query import parse_query
-from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanReport
+from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanOptions, ScanReport
 from .roots import containing_root, fold_nested, place
 from .settings import Settings
 from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
@@ -253,9 +253,8 @@ class Library:
         scanner = Scanner(self.store, limits=self.limits, library_dir=self.directory, workers=workers,
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
-        report.thumbnails = thumbnails
         if not report.interrupted:
-            call_hook_safely("scan_finished", library=self, report=report)
+            call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails))
         return report
 
     def _wants_file_events(self) -> bool:

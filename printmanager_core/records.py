@@ -392,6 +392,14 @@ class ScanError:
         return {**path_json(self.path), "error": self.error}
 
 
+@attrs.frozen
+class ScanOptions:
+    """What the caller asked of a scan, passed to plugins' ``scan_finished``."""
+
+    #: False when the user asked for no thumbnails (``scan --no-thumbnails``)
+    thumbnails: bool = True
+
+
 @attrs.define
 class ScanReport:
     """What a scan did. ``errors`` counts files recorded with an error."""
@@ -409,8 +417,6 @@ class ScanReport:
     skipped: list[ScanError] = attrs.field(factory=list)
     #: ids of files added, changed or moved by this scan (for plugins)
     changed_ids: list[int] = attrs.field(factory=list)
-    #: False when the user asked for no thumbnails during this scan
-    thumbnails: bool = True
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape (``scan --json``)."""

@@ -32,9 +32,9 @@ class Recorder:
         self.events.append(("removed", Path(file.path).name, file.missing))
 
     @hookimpl
-    def scan_finished(self, library, report):  # type: ignore[no-untyped-def]
+    def scan_finished(self, library, report, options):  # type: ignore[no-untyped-def]
         self.reports.append(report.as_json() | {"changed_ids": list(report.changed_ids),
-                                                "thumbnails": report.thumbnails})
+                                                "thumbnails": options.thumbnails})
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.settings import Setting
 
     from printmanager_core.library import Library
-    from printmanager_core.records import FileRecord, ScanReport
+    from printmanager_core.records import FileRecord, ScanOptions, ScanReport
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -152,12 +152,12 @@ def rendered_thumbnail(library: "Library", file: "FileRecord", size: int) -> Thu
 
 
 @hookimpl
-def scan_finished(library: "Library", report: "ScanReport") -> None:
+def scan_finished(library: "Library", report: "ScanReport", options: "ScanOptions") -> None:
     """Make thumbnails for files the scan added or changed, and for files that have none yet
     (not when the scan was asked for none, or the setting ``thumbnails.on_scan`` is false)."""
     changed = list(getattr(report, "changed_ids", []) or [])
     forget_stale(library, changed)
-    if getattr(report, "thumbnails", True) and on_scan(library):
+    if options.thumbnails and on_scan(library):
         files = files_needing_thumbnails(library, changed)
         if files:
             made = make_thumbnails(library, files)
