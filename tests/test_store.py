@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from printmanager_core.store import migrations as migrations_module
-from printmanager_core.store import open_database, schema_version
+from printmanager_core.errors import NotALibrary
+from printmanager_core.store import open_database, prepare_library_dir, schema_version
 
 
 def _schema(db: Database) -> dict[str, str]:
@@ -67,3 +73,28 @@ def test_opening_twice_is_idempotent(tmp_path: Path) -> None:
     assert len(schema_version(db)) == len(set(schema_version(db)))
     con = sqlite3.connect(tmp_path / "x.db")
     assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def _prepare_after(barrier: Any, directory: str) -> str:
+    barrier.wait()
+    try:
+        prepare_library_dir(Path(directory))
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def test_processes_creating_one_new_library_folder_at_once_all_succeed(tmp_path: Path) -> None:
+    # found by the two-scans test on a loaded machine: the loser of the mkdir race
+    # was told the new folder "is a file, not a library folder"
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Manager() as manager, concurrent.futures.ProcessPoolExecutor(6, mp_context=ctx) as pool:
+        for attempt in range(15):
+            barrier = manager.Barrier(6)
+            target = tmp_path / f"new{attempt}" / "library"
+            errors = list(pool.map(_prepare_after, [barrier] * 6, [str(target)] * 6))
+            assert errors == [""] * 6, errors
+            assert target.is_dir() and target.stat().st_mode & 0o777 == 0o700
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(NotALibrary, match="is a file, not a library folder"):
+        prepare_library_dir(tmp_path / "a-file")

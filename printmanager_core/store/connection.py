@@ -464,7 +464,14 @@ def prepare_library_dir(directory: Path) -> None:
         if not existed:
             if directory.exists():
                 raise NotALibrary(f"{shown} is a file, not a library folder")
-            directory.mkdir(parents=True, mode=0o700)
+            try:
+                directory.mkdir(parents=True, mode=0o700)
+            except FileExistsError:
+                # made between the check and mkdir: by another process opening the same
+                # new library (fine: it makes it 0700 too), or a file appeared (not fine)
+                if not directory.is_dir():
+                    raise
+                existed = True
     except FileExistsError as exc:  # a file appeared between the check and mkdir
         raise NotALibrary(f"{shown} is a file, not a library folder") from exc
     except NotADirectoryError as exc:
