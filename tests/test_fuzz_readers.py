@@ -48,7 +48,7 @@ FUZZ = settings(max_examples=25, deadline=None, database=None, derandomize=True,
 def _seed(key: str) -> bytes:
     path = CORPUS / SEEDS[key]
     if not path.is_file():
-        pytest.skip(f"corpus file {SEEDS[key]} is missing")
+        pytest.fail(f"corpus file {SEEDS[key]} is missing")
     return path.read_bytes()
 
 
