@@ -462,17 +462,15 @@ def prepare_library_dir(directory: Path) -> None:
     try:
         existed = directory.is_dir()
         if not existed:
-            if directory.exists():
-                raise NotALibrary(f"{shown} is a file, not a library folder")
             try:
                 directory.mkdir(parents=True, mode=0o700)
             except FileExistsError:
-                # made between the check and mkdir: by another process opening the same
-                # new library (fine: it makes it 0700 too), or a file appeared (not fine)
+                # there already, or made since the check: by another process opening the
+                # same new library (fine: it makes it 0700 too), or it is a file (not fine)
                 if not directory.is_dir():
                     raise
                 existed = True
-    except FileExistsError as exc:  # a file appeared between the check and mkdir
+    except FileExistsError as exc:  # a file is there (or appeared between the check and mkdir)
         raise NotALibrary(f"{shown} is a file, not a library folder") from exc
     except NotADirectoryError as exc:
         raise NotALibrary(f"cannot create the library folder {shown}: a parent of it is a file") from exc
