@@ -421,7 +421,9 @@ class Library:
         """Replace a file's notes."""
         rec = self.file(file_id)
         self.store.files.set_notes(rec.id, notes)
-        return self.file(rec.id)
+        changed = self.file(rec.id)
+        self._file_event("file_changed", changed)
+        return changed
 
     def update_model(self, model_id: int | str, **fields: Any) -> ModelRecord:
         """Set a model's ``name``, ``creator``, ``source_url``, ``licence`` or ``notes``."""
@@ -479,4 +481,8 @@ class Library:
         with self.store.transaction():
             names = self.store.tags.change(kind, rec.id, tags, add=add)
             (self.store.files if kind == "file" else self.store.models).set_tags_text(rec.id, names)
-        return self.file(rec.id) if kind == "file" else self.model(rec.id)
+        if kind == "model":
+            return self.model(rec.id)
+        changed = self.file(rec.id)
+        self._file_event("file_changed", changed)  # an edit is a change, from the CLI or the web alike
+        return changed

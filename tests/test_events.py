@@ -74,6 +74,18 @@ def test_file_changed_on_move_and_on_new_content(library: Library, folder: Path,
     assert recorder.events == [("changed", "Window.stl", False)]
 
 
+def test_file_changed_after_an_edit_of_tags_or_notes(library: Library, folder: Path, recorder: Recorder) -> None:
+    library.scan([folder])
+    recorder.events.clear()
+    wheel = next(f for f in library.files() if f.path.endswith("Wheel.stl"))
+    library.tag(wheel.id, "gift")
+    library.untag(wheel.id, "gift")
+    library.set_file_notes(wheel.id, "print in PETG")
+    assert recorder.events == [("changed", "Wheel.stl", False)] * 3
+    library.tag_model(wheel.model_id, "boat")  # a model's tags are not a file's change
+    assert len(recorder.events) == 3
+
+
 def test_file_removed_marks_missing(library: Library, folder: Path, recorder: Recorder) -> None:
     library.scan([folder])
     recorder.events.clear()
