@@ -335,3 +335,22 @@ def test_gallery_of_models_and_their_thumbnails(served: dict[str, Any]) -> None:
         placeholder = http.get(f"/api/files/{broken.id}/thumbnail", params={"fallback": "1"})
         assert placeholder.status_code == 200 and placeholder.headers["x-thumbnail"] == "none"
         assert placeholder.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_a_running_server_applies_retention_on_its_schedule(tmp_path: Path) -> None:
+    import datetime as dt
+    import time
+
+    from printmanager_core import Library
+    from printmanager_core.privacy.sharing import Shares
+
+    with Library(tmp_path / "lib") as lib:
+        shares = Shares.for_library(lib)
+        link = shares.share("model", 1, recipient="someone@example.org")
+        shares.log_access(link.token, client="old-client", at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400))
+        assert len(shares.as_json()["access_log"]) == 1
+        with running(create_app(lib, retention_every_s=0.2), lifespan="on"):
+            deadline = time.monotonic() + 20
+            while shares.as_json()["access_log"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert shares.as_json()["access_log"] == []  # the expired entry went while the server ran

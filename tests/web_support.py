@@ -47,12 +47,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+def running(app: Any, host: str = "127.0.0.1", lifespan: str = "off") -> Iterator[str]:
     """Serve ``app`` with a real uvicorn server in a thread; yields its base URL."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan,
                                            access_log=False))
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()

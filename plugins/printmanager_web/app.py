@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import attrs
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -83,14 +85,48 @@ def plugin_routes(taken: set[str]) -> tuple[list[BaseRoute], list[str]]:
     return routes, clashes
 
 
+#: how often a running server applies the retention rules (the CLI does after each command)
+RETENTION_EVERY_S = 24 * 3600
+
+
+async def _retention_schedule(library: "Library", every_s: float) -> None:
+    """Apply retention now and every ``every_s`` while ``retention.auto`` is on (failures: a warning)."""
+    while True:
+        if library.settings.get("retention.auto"):
+            try:
+                await asyncio.to_thread(library.apply_retention)
+            except Exception as exc:  # the server goes on; the user is told what to run
+                log.warning("retention was not applied (%s); run: printmanager privacy retention apply", exc)
+        await asyncio.sleep(every_s)
+
+
+def _lifespan(library: "Library", every_s: float) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        task = asyncio.create_task(_retention_schedule(library, every_s))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
+
+
 def create_app(
     library: "Library",
     *,
     read_only: bool = False,
     token: str | None = None,
     host: str = "127.0.0.1",
+    retention_every_s: float = RETENTION_EVERY_S,
 ) -> Any:
     """The web app over ``library``, guarded (see :mod:`printmanager_web.security`).
+
+    While it runs it applies the retention rules at start and every
+    ``retention_every_s`` seconds (while ``retention.auto`` is on), as the CLI does
+    after each command.
 
     :param read_only: refuse every write (403).
     :param token: the access token every request must carry; None only on loopback.
@@ -104,7 +140,7 @@ def create_app(
     taken = {getattr(r, "path", "") for r in builtin}
     extra, clashes = plugin_routes(taken)
     routes: list[BaseRoute] = [*builtin, *extra, Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=_lifespan(library, retention_every_s))
     app.state.web = WebState(
         library=library,
         read_only=read_only,
