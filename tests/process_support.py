@@ -267,3 +267,19 @@ def interrupted_scans(rng: Any, work: Path, rounds: int, kills_per_round: int, s
         shutil.rmtree(reference)
         stats.rounds += 1
     stats.seconds = time.monotonic() - t_start
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid``, from /proc (zombies count: they were not reaped)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from process_support import children
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
 
 # Runs a scan of ROOT; when reading starts (the walk is over), swaps each file in
@@ -98,19 +100,6 @@ def test_symlink_swapped_in_is_not_followed(tmp_path: Path, corpus: Path) -> Non
     assert error == "cannot read file: a symlink, not a regular file (swapped in after the walk; not followed)" and digest is None
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            kids.append(int(entry))
-    return kids
 
 
 def _cmdline(pid: int) -> bytes:
@@ -149,7 +138,7 @@ def test_killing_a_cli_scan_leaves_no_worker_behind(tmp_path: Path, corpus: Path
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(workers) < 2 and scan.poll() is None:
             # forked workers share the scan's command line (unlike a resource tracker)
-            workers = [k for k in _children(scan.pid) if _alive(k) and _cmdline(k) == _cmdline(scan.pid)]
+            workers = [k for k in children(scan.pid) if _alive(k) and _cmdline(k) == _cmdline(scan.pid)]
             time.sleep(0.005)
         assert len(workers) == 2, "the scan finished before its workers could be seen"
         os.kill(scan.pid, signal.SIGKILL)

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from process_support import children
+
 from printmanager_core import Library, hookimpl, plugins
 from printmanager_core.readers.base import Limits, ReadError, ReadResult, Source
 
@@ -93,28 +95,14 @@ _BEFORE: set[int] = set()
 @pytest.fixture(autouse=True)
 def _known_children() -> None:
     _BEFORE.clear()
-    _BEFORE.update(_children(os.getpid()))
+    _BEFORE.update(children(os.getpid()))
 
 
 def _new_children() -> list[int]:
     """Children of the test process that this test left behind."""
-    return [pid for pid in _children(os.getpid()) if pid not in _BEFORE]
+    return [pid for pid in children(os.getpid()) if pid not in _BEFORE]
 
 
-def _children(pid: int) -> list[int]:
-    """Live processes whose parent is ``pid`` (zombies count: they were not reaped)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
 
 
 def _exists(pid: int) -> bool:
