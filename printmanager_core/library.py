@@ -446,6 +446,14 @@ class Library:
         """Every collection as a record (id, name, description, model ids), by name."""
         return self.store.collections.all()
 
+    def collection(self, name: str) -> CollectionRecord:
+        """One collection by its exact name; NotFound if there is none."""
+        cid = self._collection_id(name)
+        for rec in self.store.collections.all():
+            if rec.id == cid:
+                return rec
+        raise NotFound(f"no collection {name!r}")
+
     def create_collection(self, name: str, description: str = "") -> int:
         """Create a collection (or return the existing one's id)."""
         if not name.strip():

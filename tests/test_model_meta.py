@@ -1,0 +1,64 @@
+"""Model metadata you can use: creator/licence/source/note query terms, ``collection show``,
+and ``--json`` on the write commands — on a real folder copied from the corpus."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from printmanager_core import Library
+
+from cli_support import run
+
+from process_support import CORPUS
+
+
+@pytest.fixture()
+def library(tmp_path: Path) -> tuple[Path, int]:
+    """A library scanned from a copy of the corpus' "Benchy multi-part" folder (eight STLs)."""
+    models = tmp_path / "models"
+    shutil.copytree(CORPUS / "Benchy multi-part", models / "Benchy multi-part")
+    directory = tmp_path / "library"
+    with Library(directory) as lib:
+        lib.scan([models], workers=1, thumbnails=False)
+        (model,) = lib.models()
+    return directory, model.id
+
+
+def test_model_set_json_and_metadata_queries(capsys: pytest.CaptureFixture[str], library: tuple[Path, int]) -> None:
+    directory, mid = library
+    code, out, err = run(capsys, directory, "model-set", str(mid), "--creator", "Creative Tools",
+                         "--license", "CC-BY-ND-4.0", "--source-url", "https://www.3dbenchy.com/", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert (rec["id"], rec["creator"], rec["licence"]) == (mid, "Creative Tools", "CC-BY-ND-4.0")
+    for query, count in [("creator:creative", 8), ('creator:"creative tools" name:wheel', 1), ("creator:nobody", 0),
+                         ("license:cc-by", 8), ("licence:MIT", 0), ("source:3dbenchy", 8), ("-source:3dbenchy", 0)]:
+        code, out, err = run(capsys, directory, "ls", "--json", query)
+        assert code == 0, (query, err)
+        assert len(json.loads(out)) == count, query
+
+
+def test_collection_show_and_json_writes(capsys: pytest.CaptureFixture[str], library: tuple[Path, int]) -> None:
+    directory, mid = library
+    code, out, err = run(capsys, directory, "collection", "add", "Boats", str(mid), "--json")
+    assert code == 0, err
+    assert json.loads(out)["models"] == [mid]
+    code, out, err = run(capsys, directory, "collection", "show", "Boats", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["name"] == "Boats"
+    assert [(m["id"], m["name"], m["files"]) for m in shown["models"]] == [(mid, "Benchy multi-part", 8)]
+    code, out, err = run(capsys, directory, "collection", "show", "Boats")
+    assert code == 0 and "Benchy multi-part" in out and "8 files" in out
+    code, out, err = run(capsys, directory, "ls", "--json", "collection:boats")
+    assert len(json.loads(out)) == 8
+    code, out, err = run(capsys, directory, "collection", "remove", "Boats", str(mid), "--json")
+    assert code == 0 and json.loads(out)["models"] == []
+    code, out, err = run(capsys, directory, "collection", "delete", "Boats", "--json")
+    assert code == 0 and json.loads(out) == {"name": "Boats", "deleted": True}
+    code, out, err = run(capsys, directory, "collection", "show", "Boats")
+    assert code != 0 and "no collection" in err
