@@ -62,3 +62,24 @@ def test_collection_show_and_json_writes(capsys: pytest.CaptureFixture[str], lib
     assert code == 0 and json.loads(out) == {"name": "Boats", "deleted": True}
     code, out, err = run(capsys, directory, "collection", "show", "Boats")
     assert code != 0 and "no collection" in err
+
+
+def test_tag_untag_note_json(capsys: pytest.CaptureFixture[str], library: tuple[Path, int]) -> None:
+    directory, mid = library
+    code, out, err = run(capsys, directory, "tag", "--model", str(mid), "boat", "printed", "--json")
+    assert code == 0, err
+    assert sorted(json.loads(out)["tags"]) == ["boat", "printed"]
+    code, out, err = run(capsys, directory, "untag", "--model", str(mid), "printed", "--json")
+    assert code == 0 and json.loads(out)["tags"] == ["boat"]
+    code, out, err = run(capsys, directory, "ls", "--json", "name:wheel")
+    wheel = json.loads(out)[0]["id"]
+    code, out, err = run(capsys, directory, "note", str(wheel), "glue the spokes", "--json")
+    assert code == 0, err
+    assert json.loads(out)["notes"] == "glue the spokes"
+    code, out, err = run(capsys, directory, "note", "--model", str(mid), "hull prints best at 0.2", "--json")
+    assert code == 0 and json.loads(out)["notes"] == "hull prints best at 0.2"
+    # note: matches a file's own notes and its model's notes
+    code, out, err = run(capsys, directory, "ls", "--json", "note:spokes")
+    assert [f["name"] for f in json.loads(out)] == ["Wheel.stl"]
+    code, out, err = run(capsys, directory, "ls", "--json", "note:hull")
+    assert len(json.loads(out)) == 8
