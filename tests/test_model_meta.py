@@ -83,3 +83,28 @@ def test_tag_untag_note_json(capsys: pytest.CaptureFixture[str], library: tuple[
     assert [f["name"] for f in json.loads(out)] == ["Wheel.stl"]
     code, out, err = run(capsys, directory, "ls", "--json", "note:hull")
     assert len(json.loads(out)) == 8
+
+
+def test_tag_by_query_counts_and_confirms(capsys: pytest.CaptureFixture[str], library: tuple[Path, int],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from printmanager_core.cli import tag as tag_module
+
+    directory, mid = library
+    code, out, err = run(capsys, directory, "tag", "--query", "format:stl -name:wheel", "printed", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["count"], result["tags"], result["kind"]) == (7, ["printed"], "file")
+    code, out, err = run(capsys, directory, "ls", "--json", "tag:printed")
+    assert {f["id"] for f in json.loads(out)} == set(result["ids"])
+    code, out, err = run(capsys, directory, "ls", "--json", "format:stl -tag:printed")
+    assert [f["name"] for f in json.loads(out)] == ["Wheel.stl"]
+    # above the threshold it asks; with no answer (stdin not a terminal, empty) it aborts and changes nothing
+    monkeypatch.setattr(tag_module, "CONFIRM_ABOVE", 3)
+    code, out, err = run(capsys, directory, "untag", "--query", "tag:printed", "printed")
+    assert code != 0 and "untag 7 files" in err
+    code, out, err = run(capsys, directory, "ls", "--json", "tag:printed")
+    assert len(json.loads(out)) == 7
+    code, out, err = run(capsys, directory, "untag", "--query", "tag:printed", "printed", "--yes")
+    assert code == 0 and "7 file(s) untagged" in out
+    code, out, err = run(capsys, directory, "tag", "--model", "--query", "creator:nobody", "x", "--json")
+    assert code == 0 and json.loads(out)["count"] == 0
