@@ -253,6 +253,7 @@ class Library:
         scanner = Scanner(self.store, limits=self.limits, library_dir=self.directory, workers=workers,
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
+        self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
         if not report.interrupted:
             call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails))
         return report

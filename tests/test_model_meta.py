@@ -108,3 +108,21 @@ def test_tag_by_query_counts_and_confirms(capsys: pytest.CaptureFixture[str], li
     assert code == 0 and "7 file(s) untagged" in out
     code, out, err = run(capsys, directory, "tag", "--model", "--query", "creator:nobody", "x", "--json")
     assert code == 0 and json.loads(out)["count"] == 0
+
+
+def test_scan_fills_creator_and_licence_from_3mf_metadata(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    # cube_gears.3mf (3MF Consortium samples) carries Designer "Emmett Lalish" and a CC BY-SA LicenseTerms
+    models = tmp_path / "models" / "Gears"
+    models.mkdir(parents=True)
+    shutil.copy(CORPUS / "3mf-samples" / "cube_gears.3mf", models)
+    directory = tmp_path / "library"
+    with Library(directory) as lib:
+        lib.scan([models.parent], workers=1, thumbnails=False)
+        (model,) = lib.models()
+        assert model.creator == "Emmett Lalish"
+        assert model.licence == "Creative Commons - Attribution - Share Alike"
+        assert [f.name for f in lib.files("creator:lalish license:share")] == ["cube_gears.3mf"]
+        lib.update_model(model.id, creator="Someone Else")
+        lib.scan(workers=1, thumbnails=False)
+        assert lib.model(model.id).creator == "Someone Else"  # the user's value is never overwritten
