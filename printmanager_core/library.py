@@ -253,6 +253,7 @@ class Library:
         scanner = Scanner(self.store, limits=self.limits, library_dir=self.directory, workers=workers,
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
+        self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
         if not report.interrupted:
             call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails))
         return report
@@ -445,6 +446,14 @@ class Library:
     def collection_records(self) -> list[CollectionRecord]:
         """Every collection as a record (id, name, description, model ids), by name."""
         return self.store.collections.all()
+
+    def collection(self, name: str) -> CollectionRecord:
+        """One collection by its exact name; NotFound if there is none."""
+        cid = self._collection_id(name)
+        for rec in self.store.collections.all():
+            if rec.id == cid:
+                return rec
+        raise NotFound(f"no collection {name!r}")
 
     def create_collection(self, name: str, description: str = "") -> int:
         """Create a collection (or return the existing one's id)."""

@@ -317,6 +317,48 @@ class CollectionQuery(Query):
         return model is not None and any(ascii_lower(c) == key for c in model.collections)
 
 
+#: model text fields: query field → (models column, value of a ModelRecord)
+MODEL_FIELDS: dict[str, tuple[str, Callable[["ModelRecord"], Any]]] = {
+    "creator": ("creator", lambda m: m.creator),
+    "licence": ("licence", lambda m: m.licence),
+    "source": ("source_url", lambda m: m.source_url),
+}
+#: other spellings of a model field
+MODEL_FIELD_ALIASES = {"license": "licence"}
+
+
+@attrs.frozen
+class ModelFieldQuery(Query):
+    """Files whose model's creator, licence or source URL contains ``text`` (A-Z case-insensitive)."""
+
+    field: str
+    text: str
+
+    def sql(self) -> SQL:
+        return query_sql.model_column_sql(MODEL_FIELDS[self.field][0], like_contains(self.text))
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        if model is None:
+            return False
+        value = MODEL_FIELDS[self.field][1](model)
+        return value is not None and ascii_lower(str(value)).find(ascii_lower(self.text)) >= 0
+
+
+@attrs.frozen
+class NoteQuery(Query):
+    """Files whose own notes or whose model's notes contain ``text`` (A-Z case-insensitive)."""
+
+    text: str
+
+    def sql(self) -> SQL:
+        return query_sql.note_sql(like_contains(self.text))
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        key = ascii_lower(self.text)
+        notes = [file.notes or "", model.notes if model is not None else ""]
+        return any(ascii_lower(n).find(key) >= 0 for n in notes)
+
+
 #: numeric fields: query field → (column, value of a FileRecord)
 NUMERIC_FIELDS: dict[str, tuple[str, Callable[["FileRecord"], Any]]] = {
     "triangles": ("triangles", lambda f: f.triangles),
@@ -531,7 +573,10 @@ def _lex(text: str) -> list[_Token]:
 
 
 _FIELD = re.compile(r"([A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.S)
-FIELDS = sorted(["tag", "format", "model", "collection", "has", "is", *TEXT_FIELDS, *NUMERIC_FIELDS])
+FIELDS = sorted(
+    ["tag", "format", "model", "collection", "has", "is", "note", *TEXT_FIELDS, *NUMERIC_FIELDS, *MODEL_FIELDS]
+    + list(MODEL_FIELD_ALIASES)
+)
 
 
 def _numeric_term(field: str, op: str, value: str) -> Query:
@@ -575,6 +620,10 @@ def _field_term(field: str, op: str, value: str, raw: str) -> Query:
         return ModelNameQuery(value)
     if field == "collection":
         return CollectionQuery(value)
+    if field in MODEL_FIELDS or field in MODEL_FIELD_ALIASES:
+        return ModelFieldQuery(MODEL_FIELD_ALIASES.get(field, field), value)
+    if field == "note":
+        return NoteQuery(value)
     if field == "has":
         what = HAS_ALIASES.get(value.lower(), value.lower())
         if what not in HAS:

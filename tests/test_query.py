@@ -283,9 +283,11 @@ NOW = "2026-01-01T00:00:00+00:00"
 P = "/prints"
 
 MODELS = [
-    {"id": 1, "path": f"{P}/Boats/3DBenchy", "name": "3DBenchy", "kind": "folder", "creator": "CreativeTools"},
+    {"id": 1, "path": f"{P}/Boats/3DBenchy", "name": "3DBenchy", "kind": "folder", "creator": "CreativeTools",
+     "licence": "CC-BY-ND-4.0", "source_url": "https://www.3dbenchy.com/"},
     {"id": 2, "path": f"{P}/Upgrades/Voron Stealthburner.zip", "name": "Voron Stealthburner", "kind": "archive"},
-    {"id": 3, "path": f"{P}/Workshop/Gridfinity bins", "name": "Gridfinity bins", "kind": "folder"},
+    {"id": 3, "path": f"{P}/Workshop/Gridfinity bins", "name": "Gridfinity bins", "kind": "folder",
+     "notes": "Glue the hinge"},
     {"id": 4, "path": f"{P}/Kitchen/Café Ångström", "name": "Café Ångström", "kind": "folder"},
     {"id": 5, "path": f"{P}/Calibration/2024 remix", "name": "2024 remix", "kind": "folder"},
     {"id": 6, "path": f"{P}/Toys/dragon.ply", "name": "dragon", "kind": "file"},
@@ -421,6 +423,10 @@ AGREE = [
     "model:benchy", "model:3DBENCHY", "model:voron", "model:stealth", "model:bin", "model:café", "model:Café",
     "model:CAFÉ", "model:2024", "model:1", "model:2", "model:6", "model:99", "model:lost", "-model:voron",
     "model:remix",
+    # model metadata: creator, licence (license), source, note
+    "creator:creative", "creator:CREATIVETOOLS", "creator:nobody", "-creator:creative", "licence:cc-by",
+    "license:CC-BY-ND", "licence:mit", "source:3dbenchy.com", "source:https", "-source:benchy", "note:hinge",
+    "note:HINGE", "note:nothing-here", "-note:hinge", "creator:creative format:stl",
     # printer, slicer, name, path
     "printer:MK4", "printer:mk4", "printer:prusa", "printer:mk3", "printer:Bambu", "printer:x", "-printer:prusa",
     "slicer:prusaslicer", "slicer:orca", "slicer:2.7", "-slicer:prusa", "name:hull", "name:BIN_", "name:_",
@@ -503,6 +509,10 @@ EXPECTED = [
     ("model:2024", set()),  # digits: the model with id 2024, not a name
     ("2024", {"calibration cube 20mm.stl", "calibration-cube_0.15mm_MK3S.gcode"}),  # its folder's name
     ("model:6", {"dragon.ply"}),
+    ("creator:creative", {"3DBenchy.stl", "3DBenchy.3mf", "3DBenchy_0.2mm_PLA_MK4_1h12m.gcode",
+                          "3DBenchy_0.2mm_PLA_MK4_1h12m.bgcode", "benchy_hull_only.obj"}),
+    ("license:cc-by format:stl", {"3DBenchy.stl"}),
+    ("creator:nobody", set()),
     ("is:missing", set()),
     ("format:ply OR tag:large", {"Straße_Schild.ply", "dragon.ply"}),
 ]  # fmt: skip

@@ -118,7 +118,8 @@ def test_a_nul_is_refused() -> None:
 # -- any string ----------------------------------------------------------------------------
 
 FIELDS = ["tag", "format", "model", "has", "is", "printer", "slicer", "name", "path", "triangles", "size",
-          "volume", "area", "layer", "time", "filament", "nope", "TAG", "Model"]
+          "volume", "area", "layer", "time", "filament", "nope", "TAG", "Model",
+          "creator", "licence", "license", "source", "note", "collection"]
 OPS = [":", ">", "<", ">=", "<=", "=", "=>", "::"]
 NUMBERS = st.one_of(
     st.integers(min_value=0, max_value=10**30).map(str),

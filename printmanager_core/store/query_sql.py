@@ -91,6 +91,26 @@ def model_name_sql(pattern: str) -> SQL:
     return "files.model_id in (select models.id from models where models.name like ? escape '\\')", [pattern]
 
 
+#: model columns a query may match by substring (``creator:``, ``licence:``, ``source:``, ``note:``)
+MODEL_TEXT_COLUMNS = ("name", "creator", "licence", "source_url", "notes")
+
+
+def model_column_sql(column: str, pattern: str) -> SQL:
+    """Files whose model's ``column`` (one of MODEL_TEXT_COLUMNS) is LIKE ``pattern``."""
+    if column not in MODEL_TEXT_COLUMNS:
+        raise ValueError(f"not a model text column: {column!r}")
+    return (
+        f"files.model_id in (select models.id from models where models.{column} like ? escape '\\')",
+        [pattern],
+    )
+
+
+def note_sql(pattern: str) -> SQL:
+    """Files whose own notes, or whose model's notes, are LIKE ``pattern``."""
+    model_part, args = model_column_sql("notes", pattern)
+    return f"(files.notes like ? escape '\\' or {model_part})", [pattern, *args]
+
+
 def collection_sql(name: str) -> SQL:
     """Files whose model is in the collection ``name`` (A-Z case-insensitive)."""
     return (
