@@ -11,11 +11,14 @@ refresh token stops working for everyone.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+from urllib.parse import urlencode
 
 import attrs
 import uvicorn
@@ -23,7 +26,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 ANON_KEY = "test-anon-key"
@@ -57,6 +60,14 @@ class GoTrue:
     requests: list[str] = attrs.Factory(list)
     expires_in: int = 3600
     allow_delete: bool = True
+    #: the external OAuth provider's authorize address; None: the server's own stand-in
+    #: (``/test-provider/authorize``), which signs in ``google_email`` at once
+    provider_authorize: str | None = None
+    google_email: str = "grace@example.org"
+    #: with ``provider_authorize``: trade the provider's code for the user's email
+    external_email: Callable[[str, str], str] | None = None
+    flows: dict[str, dict[str, str]] = attrs.Factory(dict)  # state -> redirect_to, challenge
+    codes: dict[str, dict[str, str]] = attrs.Factory(dict)  # auth code -> user id, challenge
 
     def add_user(self, email: str, password: str, full_name: str | None = None, **app_metadata: Any) -> User:
         user = User(str(uuid.uuid4()), email, password, full_name, dict(app_metadata))
@@ -130,7 +141,52 @@ def build_app(state: GoTrue) -> Starlette:
                 return _error(400, "invalid_grant", "Invalid Refresh Token: Already Used")
             found.revoked = True
             return JSONResponse(state.issue(state.users[found.user_id], found.session_id))
+        if grant == "pkce":
+            flow = state.codes.pop(body.get("auth_code", ""), None)
+            if flow is None:
+                return _error(400, "invalid_grant", "invalid flow state, no valid flow state found")
+            digest = hashlib.sha256(body.get("code_verifier", "").encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != flow["challenge"]:
+                return _error(400, "invalid_grant", "code challenge does not match previously saved code verifier")
+            return JSONResponse(state.issue(state.users[flow["user_id"]]))
         return _error(400, "unsupported_grant_type", f"unsupported grant_type {grant!r}")
+
+    async def authorize(request: Request) -> Response:
+        state.requests.append("authorize")
+        q = request.query_params
+        if q.get("provider") != "google":
+            return _error(400, "validation_failed", "Unsupported provider: provider is not enabled")
+        if (q.get("code_challenge_method") or "").lower() != "s256" or not q.get("code_challenge"):
+            return _error(400, "validation_failed", "PKCE with code_challenge_method s256 is required")
+        flow_state = secrets.token_urlsafe(16)
+        state.flows[flow_state] = {"redirect_to": q.get("redirect_to", ""), "challenge": q["code_challenge"]}
+        callback = str(request.url_for("callback"))
+        if state.provider_authorize is None:
+            target = str(request.url_for("test_provider")) + "?" + urlencode({"state": flow_state, "redirect_uri": callback})
+        else:
+            target = state.provider_authorize + "?" + urlencode({
+                "response_type": "code", "client_id": "gotrue", "redirect_uri": callback,
+                "scope": "openid email profile", "state": flow_state})
+        return RedirectResponse(target, status_code=302)
+
+    async def test_provider(request: Request) -> Response:
+        """A stand-in for Google's consent screen: the user says yes at once."""
+        q = request.query_params
+        return RedirectResponse(q["redirect_uri"] + "?" + urlencode({"state": q["state"], "code": "stand-in"}),
+                                status_code=302)
+
+    async def callback(request: Request) -> Response:
+        state.requests.append("callback")
+        flow = state.flows.pop(request.query_params.get("state", ""), None)
+        if flow is None:
+            return _error(400, "bad_oauth_state", "OAuth state is invalid or expired")
+        email = state.google_email
+        if state.provider_authorize is not None and state.external_email is not None:
+            email = state.external_email(request.query_params["code"], str(request.url_for("callback")))
+        user = next((u for u in state.users.values() if u.email == email), None) or state.add_user(email, secrets.token_hex())
+        code = str(uuid.uuid4())
+        state.codes[code] = {"user_id": user.id, "challenge": flow["challenge"]}
+        return RedirectResponse(flow["redirect_to"] + "?" + urlencode({"code": code}), status_code=302)
 
     async def user(request: Request) -> Response:
         state.requests.append("user")
@@ -176,6 +232,9 @@ def build_app(state: GoTrue) -> Starlette:
     return Starlette(routes=[
         Route("/auth/v1/token", token, methods=["POST"]),
         Route("/auth/v1/user", user, methods=["GET"]),
+        Route("/auth/v1/authorize", authorize, methods=["GET"]),
+        Route("/auth/v1/callback", callback, methods=["GET"], name="callback"),
+        Route("/test-provider/authorize", test_provider, methods=["GET"], name="test_provider"),
         Route("/auth/v1/logout", logout, methods=["POST"]),
         Route("/auth/v1/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/v1/admin/users/{user_id}", delete_user, methods=["DELETE"]),

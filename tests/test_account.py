@@ -10,7 +10,7 @@ import io
 import json
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import keyring
 import pytest
@@ -176,3 +176,60 @@ def test_no_network_until_the_user_signs_in(capsys: pytest.CaptureFixture[str], 
         assert code == 0, err
     assert json.loads(run(capsys, lib_dir, "account", "status", "--json")[1])["signed_in"] is False
     assert attempts == []
+
+
+def _http_browser(seen: list[str]) -> "Callable[[str], None]":
+    """A browser stand-in for the redirect chain only: a real HTTP client that follows
+    every redirect (GoTrue -> provider -> GoTrue callback -> our loopback listener).
+    The real browser leg is in tests/test_account_browser.py."""
+    import httpx
+
+    def open_browser(url: str) -> None:
+        seen.append(url)
+        response = httpx.get(url, follow_redirects=True, timeout=10)
+        seen.extend(str(r.url) for r in response.history)
+        seen.append(str(response.url))
+        assert response.status_code == 200 and "Signed in" in response.text
+
+    return open_browser
+
+
+def test_google_sign_in_with_pkce_through_a_loopback_redirect(capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                             gotrue: RunningGoTrue) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    from printmanager_account import cli as account_cli
+
+    seen: list[str] = []
+    monkeypatch.setattr(account_cli, "OPEN_BROWSER", [_http_browser(seen)])
+    lib = tmp_path / "lib"
+    code, out, err = run(capsys, lib, "account", "login", "--google", "--url", gotrue.url, "--anon-key", ANON_KEY)
+    assert code == 0, err
+    assert "Signed in as grace@example.org" in out
+    authorize = parse_qs(urlparse(seen[0]).query)
+    assert authorize["provider"] == ["google"] and authorize["code_challenge_method"] == ["s256"]
+    assert len(authorize["code_challenge"][0]) == 43  # base64url of a SHA-256, no padding
+    loopback = urlparse(authorize["redirect_to"][0])
+    assert loopback.hostname == "127.0.0.1" and loopback.port not in (None, 80) and loopback.path == "/callback"
+    assert urlparse(seen[-1]).netloc == loopback.netloc and "code" in parse_qs(urlparse(seen[-1]).query)
+    assert "token:pkce" in gotrue.state.requests
+    saved = json.loads(_vault(lib).get(SECRET_NAME))
+    assert saved["email"] == "grace@example.org" and saved["refresh_token"] in gotrue.state.refresh_tokens
+
+
+def test_pkce_exchange_refuses_a_wrong_verifier(gotrue: RunningGoTrue) -> None:
+    import httpx
+
+    from printmanager_account.loopback import pkce_pair
+
+    provider = SupabaseProvider(gotrue.url, ANON_KEY)
+    _, challenge = pkce_pair()
+    response = httpx.get(provider.authorize_url("google", "http://127.0.0.1:1/callback", challenge))
+    assert response.status_code == 302
+    hop = httpx.get(response.headers["location"])  # the provider's consent page says yes
+    back = httpx.get(hop.headers["location"])  # GoTrue's callback sends us to redirect_to?code=
+    code = back.headers["location"].split("code=", 1)[1]
+    other_verifier, _ = pkce_pair()
+    with pytest.raises(SignInFailed, match="code verifier"):
+        provider.exchange_code(code, other_verifier)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import sys
+import webbrowser
+from typing import Callable
 
 import click
 
@@ -14,6 +16,9 @@ from .session import Session
 
 SETTING_URL = "account.url"
 SETTING_ANON_KEY = "account.anon_key"
+
+#: how ``login --google`` opens the browser (a one-item list so tests can put in another opener)
+OPEN_BROWSER: list[Callable[[str], object]] = [webbrowser.open]
 
 
 def _session(state: LibraryContext) -> Session:
@@ -35,13 +40,15 @@ def account() -> None:
 
 
 @account.command("login")
+@click.option("--google", is_flag=True, help="Sign in with Google in the system browser (PKCE, loopback redirect).")
 @click.option("--email", metavar="EMAIL", help="Sign in with this email and a password (read hidden, or from stdin).")
 @click.option("--url", metavar="URL", envvar="PRINTMANAGER_ACCOUNT_URL",
               help="The service's Supabase project address (default: the account.url setting).")
 @click.option("--anon-key", metavar="KEY", envvar="PRINTMANAGER_ACCOUNT_ANON_KEY",
               help="The project's public anon key (default: the account.anon_key setting).")
 @pass_library
-def login_command(state: LibraryContext, email: str | None, url: str | None, anon_key: str | None) -> None:
+def login_command(state: LibraryContext, google: bool, email: str | None, url: str | None,
+                  anon_key: str | None) -> None:
     """Sign in; the refresh token goes into the vault, the access token stays in memory."""
     from . import identity_providers
 
@@ -49,11 +56,18 @@ def login_command(state: LibraryContext, email: str | None, url: str | None, ano
     anon_key = anon_key or state.library.settings.get(SETTING_ANON_KEY)
     if not url or not anon_key:
         raise click.ClickException("no service address: pass --url and --anon-key or set account.url/account.anon_key")
-    if not email:
+    if not google and not email:
         email = click.prompt("Email")
     provider = identity_providers()["supabase"](url, anon_key)
     try:
-        tokens = provider.sign_in_password(email, _read_password())
+        if google:
+            from .loopback import sign_in_with_browser
+
+            click.echo("Opening the browser to sign in with Google...", err=True)
+            tokens = sign_in_with_browser(provider, "google", open_browser=OPEN_BROWSER[0])
+        else:
+            assert email is not None
+            tokens = provider.sign_in_password(email, _read_password())
         signed_in = _session(state).sign_in(provider, tokens)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
