@@ -1,0 +1,69 @@
+"""printmanager's built-in account plugin: sign-in with Supabase Auth (see ``docs/account.md``).
+
+Nothing here contacts the provider until the user runs ``printmanager account login``.
+The refresh token lives only in the vault (``printmanager_vault``), the access token only
+in memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from printmanager_core.hookspecs import hookimpl
+
+from .errors import AccountError, NotSignedIn, SignInFailed, TokenInvalid
+from .session import Account, Session
+from .supabase import SupabaseProvider, Tokens
+
+if TYPE_CHECKING:  # pragma: no cover
+    import click
+    import pluggy
+
+__all__ = ["Account", "AccountError", "NotSignedIn", "Session", "SignInFailed", "SupabaseProvider",
+           "TokenInvalid", "Tokens", "identity_providers"]
+
+
+@hookimpl
+def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
+    """Add this plugin's hook specs (``hookspecs.py``) to the plugin manager."""
+    from . import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def register_identity_providers(register: Callable[..., None]) -> None:
+    """The built-in provider: ``supabase``."""
+    register("supabase", SupabaseProvider)
+
+
+@hookimpl
+def register_commands(cli: "click.Group") -> None:
+    """``printmanager account ...``."""
+    from .cli import account
+
+    cli.add_command(account)
+
+
+def identity_providers() -> dict[str, Callable[..., SupabaseProvider]]:
+    """Every registered identity provider factory by name; the first plugin to give a name keeps it."""
+    from printmanager_core.plugins import get_plugin_manager
+
+    found: dict[str, Callable[..., SupabaseProvider]] = {}
+
+    def register(name: str, factory: Callable[..., SupabaseProvider]) -> None:
+        found.setdefault(name, factory)
+
+    get_plugin_manager().hook.register_identity_providers(register=register)
+    return found
+
+
+@hookimpl
+def register_settings(register: Callable[..., None]) -> None:
+    """``account.url`` and ``account.anon_key``: the service's Supabase project (both public)."""
+    from printmanager_core.settings import Setting
+
+    from .cli import SETTING_ANON_KEY, SETTING_URL
+
+    register(Setting(SETTING_URL, None, "address of the service's Supabase project (unset: no account)"))
+    register(Setting(SETTING_ANON_KEY, None, "the project's public anon key"))

@@ -1,0 +1,107 @@
+"""``printmanager account login|status|logout``: a thin skin over :class:`.session.Session`."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import webbrowser
+from typing import Callable
+
+import click
+
+from printmanager_core.cli import LibraryContext, echo_json, json_option, pass_library
+
+from .errors import AccountError
+from .session import Session
+
+SETTING_URL = "account.url"
+SETTING_ANON_KEY = "account.anon_key"
+
+#: how ``login --google`` opens the browser (a one-item list so tests can put in another opener)
+OPEN_BROWSER: list[Callable[[str], object]] = [webbrowser.open]
+
+
+def _session(state: LibraryContext) -> Session:
+    from printmanager_vault import open_vault
+    from printmanager_vault.store import ask_on_terminal
+
+    return Session(open_vault(state.library, prompt=ask_on_terminal))
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.group("account")
+def account() -> None:
+    """Sign in to the printmanager service (Supabase Auth); see docs/account.md."""
+
+
+@account.command("login")
+@click.option("--google", is_flag=True, help="Sign in with Google in the system browser (PKCE, loopback redirect).")
+@click.option("--email", metavar="EMAIL", help="Sign in with this email and a password (read hidden, or from stdin).")
+@click.option("--url", metavar="URL", envvar="PRINTMANAGER_ACCOUNT_URL",
+              help="The service's Supabase project address (default: the account.url setting).")
+@click.option("--anon-key", metavar="KEY", envvar="PRINTMANAGER_ACCOUNT_ANON_KEY",
+              help="The project's public anon key (default: the account.anon_key setting).")
+@pass_library
+def login_command(state: LibraryContext, google: bool, email: str | None, url: str | None,
+                  anon_key: str | None) -> None:
+    """Sign in; the refresh token goes into the vault, the access token stays in memory."""
+    from . import identity_providers
+
+    url = url or state.library.settings.get(SETTING_URL)
+    anon_key = anon_key or state.library.settings.get(SETTING_ANON_KEY)
+    if not url or not anon_key:
+        raise click.ClickException("no service address: pass --url and --anon-key or set account.url/account.anon_key")
+    if not google and not email:
+        email = click.prompt("Email")
+    provider = identity_providers()["supabase"](url, anon_key)
+    try:
+        if google:
+            from .loopback import sign_in_with_browser
+
+            click.echo("Opening the browser to sign in with Google...", err=True)
+            tokens = sign_in_with_browser(provider, "google", open_browser=OPEN_BROWSER[0])
+        else:
+            assert email is not None
+            tokens = provider.sign_in_password(email, _read_password())
+        signed_in = _session(state).sign_in(provider, tokens)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        provider.close()
+    click.echo(f"Signed in as {signed_in.email}")
+
+
+@account.command("status")
+@json_option()
+@pass_library
+def status_command(state: LibraryContext, as_json: bool) -> None:
+    """Show who is signed in (from the vault; no network)."""
+    try:
+        current = _session(state).account()
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json({"signed_in": current is not None, "account": current.as_dict() if current else None})
+        return
+    if current is None:
+        click.echo("Not signed in")
+        return
+    click.echo(f"Signed in as {current.email}" + (f" ({current.display_name})" if current.display_name else ""))
+    click.echo(f"Provider: {current.provider} at {current.url}")
+
+
+@account.command("logout")
+@pass_library
+def logout_command(state: LibraryContext) -> None:
+    """Revoke the session at the provider and forget the refresh token."""
+    session = _session(state)
+    if session.account() is None:
+        click.echo("Not signed in")
+        return
+    revoked = session.sign_out()
+    click.echo("Signed out" if revoked else "Signed out here; the provider could not be reached to revoke the session")

@@ -1,0 +1,139 @@
+"""The built-in identity provider: Supabase Auth (GoTrue) over its documented REST API, with httpx.
+
+Endpoints used (all under ``<project url>/auth/v1``): ``POST /token?grant_type=password``,
+``POST /token?grant_type=refresh_token``, ``GET /user``, ``POST /logout?scope=...`` and
+``GET /.well-known/jwks.json``. Access tokens are verified against the JWKS (ES256/RS256);
+nothing here writes a token anywhere — :mod:`.session` decides where each one lives.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import attrs
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .errors import AccountError, SignInFailed, TokenInvalid
+
+ALGORITHMS = ["ES256", "RS256"]
+TIMEOUT = 15.0
+
+
+@attrs.frozen
+class Tokens:
+    """What a successful grant returns: the access token (kept in memory), the refresh token
+    (kept in the vault) and the verified claims of the access token."""
+
+    access_token: str = attrs.field(repr=False)
+    refresh_token: str = attrs.field(repr=False)
+    expires_at: float
+    claims: dict[str, Any]
+    user: dict[str, Any]
+
+
+class SupabaseProvider:
+    """Supabase Auth for one project (``url`` like ``https://xyz.supabase.co``, ``anon_key``)."""
+
+    name = "supabase"
+
+    def __init__(self, url: str, anon_key: str, *, client: httpx.Client | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.anon_key = anon_key
+        self._client = client
+        self._jwks: KeySet | None = None
+
+    # -- HTTP -------------------------------------------------------------
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=TIMEOUT)
+        return self._client
+
+    def _request(self, method: str, path: str, *, bearer: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {"apikey": self.anon_key}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        try:
+            return self._http().request(method, f"{self.url}/auth/v1{path}", headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AccountError(f"cannot reach the identity provider at {self.url}: {exc}") from None
+
+    @staticmethod
+    def _error(response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return f"HTTP {response.status_code}"
+        return str(body.get("error_description") or body.get("msg") or body.get("message")
+                   or body.get("error") or f"HTTP {response.status_code}")
+
+    # -- grants -----------------------------------------------------------
+    def _grant(self, grant_type: str, body: dict[str, Any]) -> Tokens:
+        response = self._request("POST", "/token", params={"grant_type": grant_type}, json=body)
+        if response.status_code != 200:
+            raise SignInFailed(f"sign-in refused by the provider: {self._error(response)}")
+        data = response.json()
+        claims = self.verify(data["access_token"])
+        expires_at = float(data.get("expires_at") or time.time() + float(data.get("expires_in", 3600)))
+        return Tokens(data["access_token"], data["refresh_token"], expires_at, claims, data.get("user") or {})
+
+    def sign_in_password(self, email: str, password: str) -> Tokens:
+        """Email + password sign-in (``grant_type=password``)."""
+        return self._grant("password", {"email": email, "password": password})
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        """Trade a refresh token for new tokens; the provider rotates it (the old one is spent)."""
+        return self._grant("refresh_token", {"refresh_token": refresh_token})
+
+    def exchange_code(self, auth_code: str, code_verifier: str) -> Tokens:
+        """The PKCE leg of OAuth sign-in (``grant_type=pkce``)."""
+        return self._grant("pkce", {"auth_code": auth_code, "code_verifier": code_verifier})
+
+    def authorize_url(self, provider: str, redirect_to: str, code_challenge: str) -> str:
+        """The ``/authorize`` address that starts an OAuth sign-in with PKCE S256."""
+        query = httpx.QueryParams({"provider": provider, "redirect_to": redirect_to,
+                                   "code_challenge": code_challenge, "code_challenge_method": "s256"})
+        return f"{self.url}/auth/v1/authorize?{query}"
+
+    def user(self, access_token: str) -> dict[str, Any]:
+        """The signed-in user (``GET /user``)."""
+        response = self._request("GET", "/user", bearer=access_token)
+        if response.status_code != 200:
+            raise AccountError(f"cannot read the account: {self._error(response)}")
+        return dict(response.json())
+
+    def sign_out(self, access_token: str, scope: str = "local") -> None:
+        """Revoke the session's refresh tokens (``POST /logout?scope=``)."""
+        response = self._request("POST", "/logout", params={"scope": scope}, bearer=access_token)
+        if response.status_code not in (200, 204, 401, 404):
+            raise AccountError(f"sign-out refused by the provider: {self._error(response)}")
+
+    # -- verification -----------------------------------------------------
+    def jwks(self, *, reload: bool = False) -> KeySet:
+        """The project's public keys (cached; reloaded once when a token names an unknown key)."""
+        if self._jwks is None or reload:
+            response = self._request("GET", "/.well-known/jwks.json")
+            if response.status_code != 200:
+                raise TokenInvalid(f"cannot fetch the provider's JWKS: HTTP {response.status_code}")
+            self._jwks = KeySet.import_key_set(response.json())
+        return self._jwks
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Verify ``token``'s signature against the JWKS and its expiry; return its claims."""
+        for reload in (False, True):
+            try:
+                decoded = jwt.decode(token, self.jwks(reload=reload), algorithms=ALGORITHMS)
+                jwt.JWTClaimsRegistry(exp={"essential": True}, sub={"essential": True}).validate(decoded.claims)
+                return dict(decoded.claims)
+            except (JoseError, ValueError) as exc:
+                if reload:
+                    raise TokenInvalid(f"access token did not verify: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            self._client.close()
