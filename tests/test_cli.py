@@ -103,6 +103,21 @@ def test_plugins_json_lists_builtin_plugins() -> None:
     assert rows["printmanager_core.readers.stl"]["version"]
 
 
+def test_plugins_lists_what_each_plugin_registers() -> None:
+    """Settings, migration sets (with their steps), readers and backends, by the plugin that gave them."""
+    out = pm("plugins", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert rows["printmanager_core.readers.stl"]["registers"] == {"readers": ["stl"]}
+    thumbnails = rows["thumbnails"]["registers"]
+    assert thumbnails["settings"] == ["thumbnails.on_scan", "thumbnails.size"]
+    assert thumbnails["migrations"] == ["thumbnails (m001_thumbnail_slot)"]
+    assert rows["sync"]["registers"]["sync_backends"] == ["folder", "s3"]
+    text = pm("plugins").stdout
+    assert "    migrations: sync (m001_sync_tables)" in text
+    assert "    settings: thumbnails.on_scan, thumbnails.size" in text
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
