@@ -12,12 +12,25 @@ from typing import TYPE_CHECKING, Callable
 from printmanager_core.hookspecs import hookimpl
 
 from .errors import AccountError, NotSignedIn, SignInFailed, TokenInvalid
-from .session import Account, Session
-from .supabase import SupabaseProvider, Tokens
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
     import pluggy
+
+    from .session import Account, Session
+    from .supabase import SupabaseProvider, Tokens
+
+# The session and provider modules import httpx and joserfc: load them only when used, so that
+# loading the plugins (every command does) never imports a network library.
+_LAZY = {"Account": "session", "Session": "session", "SupabaseProvider": "supabase", "Tokens": "supabase"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Account", "AccountError", "NotSignedIn", "Session", "SignInFailed", "SupabaseProvider",
            "TokenInvalid", "Tokens", "identity_providers"]
@@ -34,6 +47,8 @@ def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
 @hookimpl
 def register_identity_providers(register: Callable[..., None]) -> None:
     """The built-in provider: ``supabase``."""
+    from .supabase import SupabaseProvider
+
     register("supabase", SupabaseProvider)
 
 
@@ -45,13 +60,13 @@ def register_commands(cli: "click.Group") -> None:
     cli.add_command(account)
 
 
-def identity_providers() -> dict[str, Callable[..., SupabaseProvider]]:
+def identity_providers() -> "dict[str, Callable[..., SupabaseProvider]]":
     """Every registered identity provider factory by name; the first plugin to give a name keeps it."""
     from printmanager_core.plugins import get_plugin_manager
 
-    found: dict[str, Callable[..., SupabaseProvider]] = {}
+    found: "dict[str, Callable[..., SupabaseProvider]]" = {}
 
-    def register(name: str, factory: Callable[..., SupabaseProvider]) -> None:
+    def register(name: str, factory: "Callable[..., SupabaseProvider]") -> None:
         found.setdefault(name, factory)
 
     get_plugin_manager().hook.register_identity_providers(register=register)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import getpass
 import sys
 import webbrowser
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 
 from printmanager_core.cli import LibraryContext, echo_json, json_option, pass_library
 
 from .errors import AccountError
-from .session import Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import Session
 
 SETTING_URL = "account.url"
 SETTING_ANON_KEY = "account.anon_key"
@@ -24,6 +26,8 @@ OPEN_BROWSER: list[Callable[[str], object]] = [webbrowser.open]
 def _session(state: LibraryContext) -> Session:
     from printmanager_vault import open_vault
     from printmanager_vault.store import ask_on_terminal
+
+    from .session import Session
 
     return Session(open_vault(state.library, prompt=ask_on_terminal))
 
