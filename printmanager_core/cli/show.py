@@ -36,18 +36,18 @@ def show(state: LibraryContext, path_or_id: str, is_model: bool, as_json: bool) 
     data = record.as_json()
     if files is not None:
         data["files"] = [f.as_json() for f in files]
+    if as_json:  # models carry printed_at/prints, files gcodes/sliced_from: the ls/models --json shapes
+        echo_json(data)
+        return
     # the print log of the model, and (for a file) its sliced ↔ source links (docs/printing.md)
     model_id = record.id if isinstance(record, ModelRecord) else record.model_id
     prints = lib.print_history(model_id, model=True)[1] if model_id is not None else []
-    data["print_log"] = [p.as_json() for p in prints]
+    data["print_log"] = prints
     if isinstance(record, FileRecord):
         data["sliced_from"] = [{"id": f.id, "path": f.as_json()["path"], "how": how}
                                for f, how in lib.sliced_from(record.id)]
         data["gcodes"] = [{"id": f.id, "path": f.as_json()["path"], "how": how}
                           for f, how in lib.sliced_gcodes(record.id)]
-    if as_json:
-        echo_json(data)
-        return
     # people read the exact names, escaped; path_bytes is for programs
     data["path"] = record.path
     data.pop("path_bytes", None)
@@ -60,6 +60,8 @@ def show(state: LibraryContext, path_or_id: str, is_model: bool, as_json: bool) 
             for link in value:
                 click.echo(printable(f"  [{link['id']}] {link['path']} ({link['how']})"))
             continue
+        if key in ("printed_at", "prints"):
+            continue  # the print log below says it
         if key == "print_log":
             if value:
                 ok = sum(1 for p in prints if p.result == "ok")

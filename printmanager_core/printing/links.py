@@ -220,4 +220,6 @@ def link(library: "Library", gcode: int | str, source: int | str, how: str = "ma
         raise UsageError(f"{g.name} is not a sliced file (G-code, .bgcode or .gcode.3mf)")
     if s.format in SLICED_FORMATS:
         raise UsageError(f"{s.name} is sliced itself; link a G-code file to the mesh it came from")
+    if g.id == s.id:
+        raise UsageError("a file cannot be sliced from itself")
     return library.store.slice_links.link(g.id, s.id, how)
