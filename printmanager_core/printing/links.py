@@ -222,4 +222,4 @@ def link(library: "Library", gcode: int | str, source: int | str, how: str = "ma
         raise UsageError(f"{s.name} is sliced itself; link a G-code file to the mesh it came from")
     if g.id == s.id:
         raise UsageError("a file cannot be sliced from itself")
-    return library.store.slice_links.link(g.id, s.id, how)
+    return library.store.slice_links.link(g.id, s.id, how, replace=how == "slice")

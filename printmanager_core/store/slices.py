@@ -16,11 +16,13 @@ SLICED_FORMATS = ("gcode", "bgcode", "gcode.3mf")
 class SliceLinksGateway(Rows):
     """The ``slice_links`` table."""
 
-    def link(self, gcode_id: int, source_id: int, how: str) -> bool:
-        """Link a G-code file to the file it was sliced from; False when they were linked already."""
+    def link(self, gcode_id: int, source_id: int, how: str, *, replace: bool = False) -> bool:
+        """Link a G-code file to the file it was sliced from; False when they were linked already
+        (``replace``: the link's ``how`` is set anew, and True is returned)."""
+        verb = "insert or replace" if replace else "insert or ignore"
         with self.db.conn:
             cur = self.db.execute(
-                "insert or ignore into slice_links (gcode_id, source_id, how, created_at) values (?, ?, ?, ?)",
+                f"{verb} into slice_links (gcode_id, source_id, how, created_at) values (?, ?, ?, ?)",
                 [gcode_id, source_id, how, now_iso()],
             )
         return bool(cur.rowcount)
