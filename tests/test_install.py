@@ -142,7 +142,7 @@ def test_plain_install_gives_a_working_cli_and_library(core_venv: Path, tmp_path
     thumb = _run(core_venv, home, "thumbnail", "1")
     assert thumb.returncode == 2
     assert "No such command 'thumbnail'" in thumb.stderr
-    assert "Plugins not loaded: account, sync, thumbnails, vault, web" in thumb.stderr
+    assert "Plugins not loaded: account, printers, sync, thumbnails, vault, web" in thumb.stderr
     assert "Traceback" not in thumb.stderr
 
     export = _run(core_venv, home, "privacy", "export", "-o", str(tmp_path / "export.zip"))
