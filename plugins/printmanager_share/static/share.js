@@ -405,4 +405,6 @@ async function main() {
   state.state = "ready";
 }
 
+// a new link pasted into this tab changes only the fragment: start again with its key
+window.addEventListener("hashchange", () => location.reload());
 main().catch(showError);
