@@ -222,6 +222,10 @@ trusted_clients:
 [history]
 
 [file_manager]
+
+[announcements]
+# read announcements from a local folder: Moonraker's default fetches RSS feeds from the internet
+dev_mode: True
 """
 
 

@@ -79,8 +79,11 @@ def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     found = printers(library)
     if not found:
         return
-    from printmanager_vault import delete_secret
+    from printmanager_vault import VaultError, delete_secret
 
     for p in found:
-        delete_secret(library, secret_name(p.name))
+        try:
+            delete_secret(library, secret_name(p.name))
+        except VaultError:  # a vault already destroyed holds no key
+            pass
     report.removed("printers", len(found), "and their API keys in the vault")
