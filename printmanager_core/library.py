@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
+from . import problems
 from .errors import LibraryClosed, LibraryError, NotFound, UsageError, printable
 from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
 
     from .privacy.retention import RetentionReport
+    from .records import PrintRecord
 
 #: separator between an archive's path and a member path in ``FileRecord.path``
 ARCHIVE_SEP = "!/"
@@ -256,6 +258,8 @@ class Library:
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
         self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
+        problems.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
+                         walked=[str(t.folder) for t in targets], silence=problems.silenced(self.settings.all()))
         if not report.interrupted:
             call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails))
         return report
@@ -383,6 +387,45 @@ class Library:
             groups.setdefault(rec.hash or "", []).append(rec)
         return list(groups.values())
 
+    def problems(
+        self, query: str = "", *, kinds: Sequence[str] | None = None, severity: str | None = None
+    ) -> list[problems.Problem]:
+        """Problems of the files matching ``query`` (and of their models), most severe first.
+
+        The empty query also gives the problems of folders. Silenced kinds
+        (severity ``off``) are left out; so are the kinds not in ``kinds`` and, with
+        ``severity``, problems less severe than it. A ``problem:KIND`` term of the
+        query also limits the listing to that kind (docs/problems.md).
+        """
+        from .query import AndQuery, ProblemQuery
+
+        order = problems.SEVERITIES
+        if severity is not None and severity not in order[:-1]:
+            raise UsageError(f"severity takes one of {', '.join(order[:-1])}, not {severity!r}")
+        wanted = None
+        if kinds:
+            wanted = []
+            for k in kinds:
+                name = problems.kind_name(k)
+                if name is None:
+                    raise UsageError(f"unknown kind of problem {k!r} (kinds: {', '.join(problems.KINDS)})")
+                wanted.append(name)
+        text = display_path(query or "").strip()
+        q = parse_query(text)
+        named = [t.kind for t in (q.terms if isinstance(q, AndQuery) else (q,)) if isinstance(t, ProblemQuery)]
+        if named:
+            wanted = [k for k in (wanted if wanted is not None else named) if k in named]
+        rows = self.store.problems.all(kinds=wanted)
+        if text:
+            ids, model_ids = self.store.problems.matching(q)
+            rows = [r for r in rows if (r.file_id in ids if r.file_id is not None else r.model_id in model_ids)]
+        values = self.settings.all()
+        severities = {k: values.get(problems.SEVERITY_PREFIX + k, v.severity) for k, v in problems.KINDS.items()}
+        found = problems.listed(rows, severities)
+        if severity is not None:
+            found = [p for p in found if order.index(p.severity) <= order.index(severity)]
+        return found
+
     def open_file(self, file: FileRecord | int | str) -> IO[bytes]:
         """Open a catalogued file's content for reading (archive members too)."""
         rec = file if isinstance(file, FileRecord) else self.file(file)
@@ -437,6 +480,8 @@ class Library:
             )
         rec = self.model(model_id)
         self.store.models.update(rec.id, fields)
+        if "licence" in fields:
+            problems.refresh_models(self.store, silence=problems.silenced(self.settings.all()))
         return self.model(rec.id)
 
     # -- collections -----------------------------------------------------------
@@ -478,6 +523,55 @@ class Library:
     def delete_collection(self, name: str) -> None:
         """Delete a collection (its models stay)."""
         self.store.collections.delete(self._collection_id(name))
+
+    # -- the print log and sliced ↔ source links (docs/printing.md) ---------------
+
+    def log_print(self, target: int | str, *, model: bool = False, printer: str | None = None,
+                  result: str = "ok", note: str = "", printed_at: "str | datetime | None" = None,
+                  duration_s: float | None = None, source: str = "manual", external_id: str | None = None,
+                  job_name: str | None = None) -> "PrintRecord | None":
+        """Log one print of the file (and its model) ``target`` names, or of a model (``model=True``).
+
+        :param result: ``ok``, ``failed`` or ``cancelled``; only ``ok`` counts for ``is:printed``.
+        :param printed_at: when (default now; a naive time is UTC).
+        :param source: ``manual``, or ``<kind>:<printer>`` for a printer's job history.
+        :param external_id: the printer's job id: a job already logged from ``source`` is not
+            logged twice (None is returned).
+        """
+        from .printing.log import log_print
+
+        return log_print(self, target, model=model, printer=printer, result=result, note=note,
+                         printed_at=printed_at, duration_s=duration_s, source=source,
+                         external_id=external_id, job_name=job_name)
+
+    def print_history(self, target: int | str, *, model: bool = False) -> "tuple[ModelRecord, list[PrintRecord]]":
+        """The model ``target`` names (a file names its model) and its print log, newest first."""
+        from .printing.log import history
+
+        return history(self, target, model=model)
+
+    def delete_print(self, print_id: int) -> "PrintRecord":
+        """Delete one print-log entry (overwritten); the entry deleted."""
+        from .printing.log import delete_print
+
+        return delete_print(self, print_id)
+
+    def sliced_from(self, file: int | str) -> list[tuple[FileRecord, str]]:
+        """The files a G-code file was sliced from, each with how the link was found."""
+        return self.store.slice_links.sources_of(self.file(file).id)
+
+    def sliced_gcodes(self, file: int | str) -> list[tuple[FileRecord, str]]:
+        """The G-code files sliced from a file, each with how the link was found."""
+        return self.store.slice_links.gcodes_of(self.file(file).id)
+
+    def link_sliced(self, gcode: int | str | None = None, source: int | str | None = None) -> int:
+        """Link G-code to its sources: one pair by hand, one G-code file, or (no arguments)
+        every G-code file not linked yet. How many links were made."""
+        from .printing import links
+
+        if gcode is not None and source is not None:
+            return int(links.link(self, gcode, source))
+        return links.link_sliced(self, None if gcode is None else [self.file(gcode)])
 
     # -- internals ---------------------------------------------------------
 

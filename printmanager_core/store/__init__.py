@@ -10,6 +10,7 @@ typed way the rest of printmanager reads and writes the catalogue:
 ``store.roots``     :class:`~.roots.RootsGateway` — ``roots``
 ``store.tags``      :class:`~.tags.TagsGateway` — tags and their links
 ``store.collections`` :class:`~.collections.CollectionsGateway`
+``store.problems``  :class:`~.problems.ProblemsGateway` — problems (m026)
 ==================  =====================================================
 
 The query language's SQL is in :mod:`.query_sql`.
@@ -38,10 +39,13 @@ from .crash import CrashGateway
 from .erase import secure_delete
 from .files import FilesGateway
 from .models import ModelsGateway
+from .prints import PrintsGateway
+from .problems import ProblemsGateway
 from .retention import RetentionGateway
 from .roots import RootsGateway
 from .settings import SettingsGateway
 from .shares import SharesGateway
+from .slices import SliceLinksGateway
 from .tags import TagsGateway
 
 
@@ -62,6 +66,7 @@ class Store:
         self.roots = RootsGateway(db)
         self.tags = TagsGateway(db)
         self.collections = CollectionsGateway(db)
+        self.problems = ProblemsGateway(db)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -125,6 +130,18 @@ class Store:
         """The deletes behind the retention rules."""
         return RetentionGateway(self.db)
 
+    # -- the print log and sliced ↔ source links (docs/printing.md) ------------------
+
+    @functools.cached_property
+    def prints(self) -> PrintsGateway:
+        """The print log (``prints``)."""
+        return PrintsGateway(self.db)
+
+    @functools.cached_property
+    def slice_links(self) -> SliceLinksGateway:
+        """Which file each G-code file was sliced from (``slice_links``)."""
+        return SliceLinksGateway(self.db)
+
 
 __all__ = [
     "Store",
@@ -134,6 +151,8 @@ __all__ = [
     "RetentionGateway",
     "SettingsGateway",
     "SharesGateway",
+    "PrintsGateway",
+    "SliceLinksGateway",
     "secure_delete",
     "DB_NAME",
     "SIDE_SUFFIXES",
