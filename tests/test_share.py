@@ -277,7 +277,17 @@ def test_gateway_answers_404_for_unknown_and_serves_the_page(folder_share: Setup
     token = _token(result.links[0].url)
     page = _get(f"{gw}/s/{token}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "script-src 'self'" in page.headers["content-security-policy"]
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    # the page's inline import map is allowed by its hash, nothing else inline
+    import base64
+    import re
+
+    for block in re.findall(rb"<script type=\"importmap\">(.*?)</script>", page.content, re.S):
+        assert f"'sha256-{base64.b64encode(hashlib.sha256(block).digest()).decode()}'" in csp
+    script = re.search(r'<script type="module" src="([^"]+)"', page.text)
+    if script:  # the recipient page's module loads from /s/static/
+        assert _get(f"{gw}/s/{script.group(1)}").status_code == 200
     assert page.headers["referrer-policy"] == "no-referrer"
     status = _get(f"{gw}/s/{token}/status").json()
     assert status == {"state": "ok", "expires_at": None, "opens_left": None, "password": False}

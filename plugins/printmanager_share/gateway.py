@@ -46,8 +46,20 @@ _PLACEHOLDER = (b"<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><titl
                 b"<meta name=\"referrer\" content=\"no-referrer\"><body><h1>Shared files</h1>"
                 b"<p>This page opens an encrypted share. Its viewer is not installed on this gateway; "
                 b"use <code>printmanager share open LINK</code>.</p></body></html>")
-_PAGE_CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; "
-             "connect-src 'self' https: http:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_PAGE_CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; "
+             "img-src 'self' blob: data:; connect-src 'self' https: http:; base-uri 'none'; form-action 'none'; "
+             "frame-ancestors 'none'")
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+
+
+def page_csp(body: bytes) -> str:
+    """The page's Content-Security-Policy: its own scripts, plus the hashes of its inline ones (the import map)."""
+    import base64
+    import hashlib
+
+    hashes = "".join(f" 'sha256-{base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode()}'"
+                     for m in _INLINE_SCRIPT.finditer(body) if m.group(1).strip())
+    return _PAGE_CSP.format(hashes=hashes)
 
 
 def utc_now() -> _dt.datetime:
@@ -198,7 +210,7 @@ class Gateway:
         page = STATIC / "share.html"
         body = page.read_bytes() if page.is_file() else _PLACEHOLDER
         return Response(body, status_code=decision.status, media_type="text/html; charset=utf-8",
-                        headers={**_HEADERS, "content-security-policy": _PAGE_CSP})
+                        headers={**_HEADERS, "content-security-policy": page_csp(body)})
 
     def status(self, request: Request) -> JSONResponse:
         """``GET /s/<token>/status``: the link's state as JSON."""
