@@ -247,18 +247,33 @@ class ShareContainer:
         return path if path.is_file() else None
 
     def stream(self, name: str) -> Iterator[bytes]:
-        """An object's bytes in chunks (whole objects are fetched for non-folder backends)."""
+        """An object's bytes in chunks, streamed from the backend (folder: read from disk)."""
         path = self.local_path(name)
         if path is not None:
             with open(path, "rb") as f:
                 while chunk := f.read(_CHUNK):
                     yield chunk
             return
-        data = self.backend.get_bytes(name)
-        if data is None:
-            raise ShareError("object missing")
-        for i in range(0, len(data), _CHUNK):
-            yield data[i:i + _CHUNK]
+        import queue
+        import threading
+
+        pipe: "queue.Queue[bytes | BaseException | None]" = queue.Queue(maxsize=8)  # a few MiB in flight at most
+
+        def pump() -> None:
+            try:
+                self.backend.get(name, lambda chunk: pipe.put(chunk, timeout=60))  # a gone client: gives up
+                pipe.put(None)
+            except BaseException as exc:  # handed to the reader, which raises it
+                pipe.put(exc)
+
+        threading.Thread(target=pump, daemon=True, name="share-stream").start()
+        while True:
+            item = pipe.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise ShareError(f"object could not be read: {item}") from item
+            yield item
 
     def close(self) -> None:
         """Release the backend's connections."""
