@@ -16,7 +16,9 @@ entry, and answers 404 (unknown) / 410 (expired, revoked, used up) / the bytes
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
@@ -46,8 +48,17 @@ _PLACEHOLDER = (b"<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><titl
                 b"<meta name=\"referrer\" content=\"no-referrer\"><body><h1>Shared files</h1>"
                 b"<p>This page opens an encrypted share. Its viewer is not installed on this gateway; "
                 b"use <code>printmanager share open LINK</code>.</p></body></html>")
-_PAGE_CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; "
+_PAGE_CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{inline}; style-src 'self'; img-src 'self' blob: data:; "
              "connect-src 'self' https: http:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_IMPORT_MAP = re.compile(rb'<script type="importmap">(.*?)</script>', re.S)
+
+
+def page_csp(page: bytes) -> str:
+    """The recipient page's Content-Security-Policy: scripts from the gateway only, plus the page's
+    inline import map (allowed by its SHA-256, so nothing else inline can run)."""
+    hashes = "".join(f" 'sha256-{base64.b64encode(hashlib.sha256(block).digest()).decode()}'"
+                     for block in _IMPORT_MAP.findall(page))
+    return _PAGE_CSP.format(inline=hashes)
 
 
 def utc_now() -> _dt.datetime:
@@ -198,7 +209,7 @@ class Gateway:
         page = STATIC / "share.html"
         body = page.read_bytes() if page.is_file() else _PLACEHOLDER
         return Response(body, status_code=decision.status, media_type="text/html; charset=utf-8",
-                        headers={**_HEADERS, "content-security-policy": _PAGE_CSP})
+                        headers={**_HEADERS, "content-security-policy": page_csp(body)})
 
     def status(self, request: Request) -> JSONResponse:
         """``GET /s/<token>/status``: the link's state as JSON."""

@@ -123,8 +123,8 @@ def setup(library: "Library", *, host: str, port: int = 587, user: str = "", sen
     elif user and _password(library) is None:
         raise UsageError(f"SMTP user {user!r} needs a password (none is stored in the vault)")
     values = {"host": host.strip(), "port": port, "security": security, "user": user, "from": sender, "cafile": cafile}
-    for name, value in values.items():
-        library.settings.set(PREFIX + name, value)
+    for key, value in values.items():
+        library.settings.set(PREFIX + key, value)
     if name is not None:
         library.settings.set("notify.sender_name", " ".join(name.split()))
     library.settings.set(PREFIX + "enabled", True)

@@ -253,8 +253,8 @@ function renderHeader(manifest, status) {
   $("title").textContent = manifest.title || "Shared files";
   const sender = $("sender");
   sender.replaceChildren();
-  const who = (manifest.creator && manifest.creator.name) || "The sender";
-  sender.append(document.createTextNode(`From ${who} · `));
+  const who = manifest.creator && manifest.creator.name;
+  if (who) sender.append(document.createTextNode(`From ${who} · `));
   const verified = document.createElement("span");
   verified.className = "verified";
   verified.textContent = "signature verified";
@@ -324,7 +324,7 @@ function renderFiles(manifest, decrypter) {
     buttons.push(button);
     item.append(button);
     list.append(item);
-    state.files.push({ n, name: name.textContent, size: file.size, sha256: file.sha256 });
+    state.files.push({ n, name: name.textContent, size: file.size, sha256: file.sha256, thumbnail: file.thumbnail ?? null });
 
     const t = file.thumbnail;
     if (t != null && thumbnails[t]) {
