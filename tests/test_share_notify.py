@@ -280,14 +280,16 @@ def test_cli_setup_status_off(library: Any, smtp_server: SmtpServer, capsys: pyt
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
     code, out, err = run(capsys, path, "share", "notify", "setup", "--host", "127.0.0.1", "--port",
                          str(smtp_server.port), "--user", USER, "--from", SENDER, "--cafile", str(smtp_server.cafile),
-                         "--password-stdin")
+                         "--name", "Sam  Sharer", "--password-stdin")
     assert code == 0, err
+    assert library.settings.get("notify.sender_name") == "Sam Sharer" and library.settings.get("notify.smtp.cafile")
     assert out.strip() == f"share notices on: email from {SENDER} through 127.0.0.1:{smtp_server.port} (starttls) as {USER}"
     code, out, err = run(capsys, path, "share", "notify", "status", "--json")
     smtp = json.loads(out)["smtp"]
     assert smtp["on"] is True and smtp["password_stored"] is True and "password" not in json.dumps(library.settings.all())
     assert PASSWORD not in json.dumps(library.settings.all())
     assert [d.status for d in send_notices(library, _notices()[:1])] == ["sent"]
+    assert smtp_server.received[0].message["From"] == SENDER
 
     code, out, err = run(capsys, path, "share", "notify", "setup", "--host", "127.0.0.1", "--from", "not-an-address")
     assert code == 1 and err.strip() == "Error: --from: not an email address: 'not-an-address'"
