@@ -286,3 +286,41 @@ def test_browser_follows_the_redirect_to_a_presigned_get(world: dict[str, Any], 
             assert Path(info.value.path()).read_bytes() == stl.read_bytes()
     finally:
         mp.undo()
+
+
+def test_browser_refuses_a_tampered_manifest_and_a_damaged_file(world: dict[str, Any]) -> None:
+    """The host rewrites objects with the key from a link: a manifest whose signature fails shows nothing;
+    a file whose bytes differ from the signed SHA-256 is reported and never saved."""
+    import json
+
+    import pyrage
+
+    from printmanager_share import create_share
+
+    page, lib, model, moto = world["page"], world["lib"], world["model"], world["moto"]
+    result = create_share(lib, f"model:{model.id}", to=[ANA])
+    [link] = result.links
+    identity = pyrage.x25519.Identity.from_str(link.url.split("#k=", 1)[1])
+    recipient = identity.to_public()
+    sid = result.share.id
+    with moto.client(world["config"]["bucket"]) as s3:
+        original, _ = s3.get_object(f"shares/{sid}/manifest.age")
+        envelope = json.loads(pyrage.decrypt(original, [identity]))
+        envelope["manifest"] = envelope["manifest"].replace('"Benchy parts"', '"Benchy party"', 1)
+        s3.put_object(f"shares/{sid}/manifest.age", pyrage.encrypt(json.dumps(envelope).encode(), [recipient]))
+        state = _open(page, link.url)
+        assert state["error"]["code"] == "bad-signature", state
+        assert page.locator("#error strong").inner_text() == "The sender's signature does not match"
+        assert page.locator("#files .file").count() == 0 and page.locator("#title").inner_text() == "Shared files"
+
+        s3.put_object(f"shares/{sid}/manifest.age", original)
+        s3.put_object(f"shares/{sid}/f/0.age", pyrage.encrypt(b"not the file you were promised", [recipient]))
+        state = _open(page, link.url)
+        assert state["state"] == "ready", state
+        downloads: list[Any] = []
+        page.on("download", lambda download: downloads.append(download))
+        page.click(".file[data-n='0'] button.download")
+        page.wait_for_function("() => window.pmShare.downloads[0] && window.pmShare.downloads[0] !== 'running'")
+        assert page.evaluate("window.pmShare.downloads[0]") == "damaged"
+        assert "The file is damaged" in page.locator(".file[data-n='0'] .state").inner_text()
+        assert downloads == []
