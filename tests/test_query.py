@@ -213,7 +213,7 @@ ERRORS: list[tuple[str, str]] = [
     ("tag>5", "cannot use '>'"),
     ("format=stl", "cannot use '='"),
     ("has:bogus", "has: unknown 'bogus'"),
-    ("is:printed", "is: unknown 'printed'"),
+    ("is:sliced", "is: unknown 'sliced'"),
     ("OR benchy", "'OR' needs a term on each side"),
     ("benchy OR", "'OR' needs a term on each side"),
     ("a OR OR b", "'OR' needs a term on each side"),

@@ -36,9 +36,18 @@ def show(state: LibraryContext, path_or_id: str, is_model: bool, as_json: bool) 
     data = record.as_json()
     if files is not None:
         data["files"] = [f.as_json() for f in files]
-    if as_json:
+    if as_json:  # models carry printed_at/prints, files gcodes/sliced_from: the ls/models --json shapes
         echo_json(data)
         return
+    # the print log of the model, and (for a file) its sliced ↔ source links (docs/printing.md)
+    model_id = record.id if isinstance(record, ModelRecord) else record.model_id
+    prints = lib.print_history(model_id, model=True)[1] if model_id is not None else []
+    data["print_log"] = prints
+    if isinstance(record, FileRecord):
+        data["sliced_from"] = [{"id": f.id, "path": f.as_json()["path"], "how": how}
+                               for f, how in lib.sliced_from(record.id)]
+        data["gcodes"] = [{"id": f.id, "path": f.as_json()["path"], "how": how}
+                          for f, how in lib.sliced_gcodes(record.id)]
     # people read the exact names, escaped; path_bytes is for programs
     data["path"] = record.path
     data.pop("path_bytes", None)
@@ -46,6 +55,21 @@ def show(state: LibraryContext, path_or_id: str, is_model: bool, as_json: bool) 
         data["name"] = record.name
         data["archive_path"] = record.archive_path
     for key, value in data.items():
+        if key in ("sliced_from", "gcodes") and value:
+            click.echo("sliced from:" if key == "sliced_from" else "G-code sliced from it:")
+            for link in value:
+                click.echo(printable(f"  [{link['id']}] {link['path']} ({link['how']})"))
+            continue
+        if key in ("printed_at", "prints"):
+            continue  # the print log below says it
+        if key == "print_log":
+            if value:
+                ok = sum(1 for p in prints if p.result == "ok")
+                click.echo(f"print log: printed {ok} time{'s' if ok != 1 else ''}")
+                for p in prints[:10]:
+                    click.echo(printable(f"  [{p.id}] {p.printed_at[:16].replace('T', ' ')} {p.result}"
+                                         + (f" on {p.printer}" if p.printer else "")))
+            continue
         if key == "files":
             click.echo("files:")
             for f in files or ():
