@@ -409,7 +409,7 @@ def revoke(library: "Library", share_id: str, *, recipient: str | None = None, l
             except Exception:  # revoking must not fail because a log entry could not be read
                 pass
         for link in chosen:
-            box.tombstone(link.token_ref, _iso(at))
+            box.tombstone(link.token_ref, _iso(at), keep_log=recipient is not None or link_id is not None)
             store.revoke_link(link.link_id, _iso(at))
             try:
                 shares.revoke(link.link_id, at=at)

@@ -181,9 +181,14 @@ class ShareContainer:
                 continue
         raise ShareError("the link's record kept changing; try again")
 
-    def tombstone(self, ref: str, at: str) -> None:
-        """Replace a link's control record by ``{"v": 1, "revoked_at": at}`` (the gateway answers 410)."""
-        self.write_token(ref, {"v": 1, "revoked_at": at})
+    def tombstone(self, ref: str, at: str, *, keep_log: bool = False) -> None:
+        """Replace a link's control record by ``{"v": 1, "revoked_at": at}`` (the gateway answers 410);
+        ``keep_log``: keep the share id and log key, so refused uses are still logged for the sharer."""
+        record: dict[str, Any] = {"v": 1, "revoked_at": at}
+        got = self.read_token(ref) if keep_log else None
+        if got is not None:
+            record.update({k: got[0][k] for k in ("share", "log_recipient", "log_ip") if k in got[0]})
+        self.write_token(ref, record)
 
     def delete_tokens(self, refs: list[str]) -> int:
         """Delete control records (tombstones included)."""

@@ -67,7 +67,7 @@ def _refused(resp: Any) -> LinkRefused:
     except ValueError:
         body = {}
     state = str(body.get("state") or ("unknown" if resp.status_code == 404 else "refused"))
-    message = str(body.get("error") or f"the gateway answered {resp.status_code}")
+    message = str(body.get("error") or f"the gateway answered {resp.status_code} for {resp.url}: {resp.text[:200]}")
     return LinkRefused(message, resp.status_code, state)
 
 
