@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
+from . import problems
 from .errors import LibraryClosed, LibraryError, NotFound, UsageError, printable
 from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
@@ -257,6 +258,8 @@ class Library:
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
         self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
+        problems.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
+                         walked=[str(t.folder) for t in targets], silence=problems.silenced(self.settings.all()))
         if not report.interrupted:
             call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails))
         return report
@@ -384,6 +387,45 @@ class Library:
             groups.setdefault(rec.hash or "", []).append(rec)
         return list(groups.values())
 
+    def problems(
+        self, query: str = "", *, kinds: Sequence[str] | None = None, severity: str | None = None
+    ) -> list[problems.Problem]:
+        """Problems of the files matching ``query`` (and of their models), most severe first.
+
+        The empty query also gives the problems of folders. Silenced kinds
+        (severity ``off``) are left out; so are the kinds not in ``kinds`` and, with
+        ``severity``, problems less severe than it. A ``problem:KIND`` term of the
+        query also limits the listing to that kind (docs/problems.md).
+        """
+        from .query import AndQuery, ProblemQuery
+
+        order = problems.SEVERITIES
+        if severity is not None and severity not in order[:-1]:
+            raise UsageError(f"severity takes one of {', '.join(order[:-1])}, not {severity!r}")
+        wanted = None
+        if kinds:
+            wanted = []
+            for k in kinds:
+                name = problems.kind_name(k)
+                if name is None:
+                    raise UsageError(f"unknown kind of problem {k!r} (kinds: {', '.join(problems.KINDS)})")
+                wanted.append(name)
+        text = display_path(query or "").strip()
+        q = parse_query(text)
+        named = [t.kind for t in (q.terms if isinstance(q, AndQuery) else (q,)) if isinstance(t, ProblemQuery)]
+        if named:
+            wanted = [k for k in (wanted if wanted is not None else named) if k in named]
+        rows = self.store.problems.all(kinds=wanted)
+        if text:
+            ids, model_ids = self.store.problems.matching(q)
+            rows = [r for r in rows if (r.file_id in ids if r.file_id is not None else r.model_id in model_ids)]
+        values = self.settings.all()
+        severities = {k: values.get(problems.SEVERITY_PREFIX + k, v.severity) for k, v in problems.KINDS.items()}
+        found = problems.listed(rows, severities)
+        if severity is not None:
+            found = [p for p in found if order.index(p.severity) <= order.index(severity)]
+        return found
+
     def open_file(self, file: FileRecord | int | str) -> IO[bytes]:
         """Open a catalogued file's content for reading (archive members too)."""
         rec = file if isinstance(file, FileRecord) else self.file(file)
@@ -438,6 +480,8 @@ class Library:
             )
         rec = self.model(model_id)
         self.store.models.update(rec.id, fields)
+        if "licence" in fields:
+            problems.refresh_models(self.store, silence=problems.silenced(self.settings.all()))
         return self.model(rec.id)
 
     # -- collections -----------------------------------------------------------

@@ -44,6 +44,7 @@ __all__ = [
     "OrQuery",
     "PrintedCountQuery",
     "PrintedDateQuery",
+    "ProblemQuery",
     "Query",
     "SlicedFromQuery",
     "SubstringQuery",
@@ -403,7 +404,7 @@ class CompareQuery(Query):
 HAS: dict[str, Callable[["FileRecord", Sequence[str]], bool]] = {
     "error": lambda f, mt: bool(f.error),
     "thumbnail": lambda f, mt: bool(f.thumbnail) or (f.thumbnails or 0) > 0,
-    "problem": lambda f, mt: bool(f.problems),
+    "problem": lambda f, mt: bool(f.problem_kinds),
     "tag": lambda f, mt: bool(f.tags) or bool(mt),
     "notes": lambda f, mt: bool(f.notes),
     "gcode": lambda f, mt: bool(f.gcodes),
@@ -423,6 +424,20 @@ class HasQuery(Query):
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return HAS[self.what](file, _model_tags(file, model))
+
+
+@attrs.frozen
+class ProblemQuery(Query):
+    """``problem:KIND`` (or ``kind:KIND``): files with a problem of that kind, their own or
+    their model's, that is not silenced (docs/problems.md)."""
+
+    kind: str
+
+    def sql(self) -> SQL:
+        return query_sql.problem_kind_sql(self.kind)
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return self.kind in file.problem_kinds
 
 
 #: is:WHAT → test of a file (the SQL: store.query_sql.IS_SQL)
@@ -630,7 +645,7 @@ def _lex(text: str) -> list[_Token]:
 
 _FIELD = re.compile(r"(sliced-from|[A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.S)
 FIELDS = sorted(
-    ["tag", "format", "model", "collection", "has", "is", "note", "printed", "sliced-from",
+    ["tag", "format", "model", "collection", "has", "is", "note", "printed", "sliced-from", "problem", "kind",
      *TEXT_FIELDS, *NUMERIC_FIELDS, *MODEL_FIELDS]
     + list(MODEL_FIELD_ALIASES)
 )
@@ -752,6 +767,13 @@ def _field_term(field: str, op: str, value: str, raw: str) -> Query:
         if what not in HAS:
             raise UsageError(f"has: unknown {value!r} (has: {', '.join(HAS)})")
         return HasQuery(what)
+    if field in ("problem", "kind"):
+        from .problems import KINDS, kind_name
+
+        kind = kind_name(value)
+        if kind is None:
+            raise UsageError(f"{field}: unknown kind {value!r} (kinds: {', '.join(KINDS)})")
+        return ProblemQuery(kind)
     if field == "is":
         if value.lower() == "printed":
             return PrintedCountQuery(">=", 1)

@@ -212,8 +212,16 @@ class FileRecord:
                                 to_row=_slicer_to_row, from_row=_slicer_from_row)
     problems: list[str] = stored("problems", factory=list, converter=_json_list, read=True, to_row=_json_to_row)
     meta: dict[str, Any] = stored("meta", factory=dict, converter=_json_dict, read=True, to_row=_json_to_row)
+    #: triangles of zero area (docs/problems.md)
+    degenerate_triangles: int | None = stored("degenerate_triangles", read=True)
+    #: a watertight mesh that is inside out (its normals point inwards)
+    inverted: bool | None = stored("inverted", read=True, to_row=_bool_to_row, from_row=_bool_from_row)
+    #: the encoding-independent fingerprint of the mesh: the same mesh as ASCII or binary STL, OBJ, 3MF...
+    geometry_hash: str | None = stored("geometry_hash", read=True)
     error: str | None = stored("error", scanned=True)
     missing: bool = stored("missing", default=False, from_row=bool)
+    #: the kinds of problem the file has, that are not silenced (docs/problems.md)
+    problem_kinds: tuple[str, ...] = stored("problem_kinds", default=(), converter=_tags)
     tags: tuple[str, ...] = stored("tags", default=(), converter=_tags)
     #: the tags of the file's model (a query ``tag:x`` matches either)
     model_tags: tuple[str, ...] = stored("model_tags", default=(), converter=_tags)
@@ -250,6 +258,7 @@ class FileRecord:
         d["problems"] = list(self.problems)
         d["gcodes"] = list(self.gcodes)
         d["sliced_from"] = [display_path(n) for n in self.sliced_from]
+        d["problem_kinds"] = list(self.problem_kinds)
         return d
 
 
@@ -451,6 +460,8 @@ class ScanReport:
     skipped: list[ScanError] = attrs.field(factory=list)
     #: ids of files added, changed or moved by this scan (for plugins)
     changed_ids: list[int] = attrs.field(factory=list)
+    #: folders below a root with nothing in them (docs/problems.md, ``empty-folder``)
+    empty_folders: list[str] = attrs.field(factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape (``scan --json``)."""

@@ -127,6 +127,7 @@ def walk(
     ignore: IgnoreRules | None = None,
     skipped: list[ScanError] | None = None,
     readers: ReaderTable | None = None,
+    empty: list[str] | None = None,
 ) -> Iterator[Entry]:
     """Every catalogued file under ``root`` (or only under its sub-folder ``folder``).
 
@@ -136,7 +137,9 @@ def walk(
     loops, nothing counted twice); one pointing outside the root is appended to
     ``skipped``, as is a folder that cannot be opened. Only regular files are
     yielded (no FIFOs, sockets, devices). ``readers`` says which names directly
-    in the root are of a known kind (default: the registered readers).
+    in the root are of a known kind (default: the registered readers). Folders
+    below the root with nothing in them (hidden files and junk aside) are
+    appended to ``empty``.
     """
     root_s = str(root)
     skip_set = {str(p) for p in skip}
@@ -163,6 +166,7 @@ def walk(
             if skipped is not None:
                 skipped.append(ScanError(current, f"cannot open folder: {exc.strerror or exc}"))
             continue
+        nothing = empty is not None and not at_root
         with it:
             for de in it:
                 name = de.name
@@ -171,6 +175,7 @@ def walk(
                 lower = name.lower()
                 if lower in JUNK_NAMES:
                     continue
+                nothing = False
                 try:
                     if de.is_symlink():
                         if skipped is not None:
@@ -207,6 +212,8 @@ def walk(
                 except OSError:
                     continue
                 yield Entry(de.path, name, st.st_size, st.st_mtime_ns, kind)
+        if nothing:
+            empty.append(current)  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------
@@ -572,7 +579,8 @@ class Scanner:
         to_read: list[Entry] = []
         seen: set[str] = set()
         for e in walk(root, skip=[self.library_dir], folder=folder, ignore=ignore,
-                      skipped=self.report.skipped, readers=self._readers.get("readers")):
+                      skipped=self.report.skipped, readers=self._readers.get("readers"),
+                      empty=self.report.empty_folders):
             if e.kind == "archive":
                 members = archive_rows.get(e.path)
                 if members is None and e.path in by_path:

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from .clock import now_iso
 from .errors import NotFound, UsageError
+from .problems import SEVERITIES, SEVERITY_PREFIX, severity_defaults
 from .store.consent import LedgerEntry
 from .store.settings import SettingsGateway
 
@@ -46,11 +47,16 @@ DEFAULTS: dict[str, Any] = {
     "retention.ended_share_days": 30,
     "retention.unused_recipient_days": 365,
     "retention.print_log_days": 36500,
+    # Problems (docs/problems.md): each kind's severity, or "off" to silence it.
+    **severity_defaults(),
 }
+
+#: settings that take one of a few values (key → the values)
+CHOICES: dict[str, tuple[str, ...]] = {key: SEVERITIES for key in DEFAULTS if key.startswith(SEVERITY_PREFIX)}
 
 
 #: Namespaces of the core's own settings: an unknown key in them is a typo, refused.
-CORE_PREFIXES = frozenset({"privacy", "retention"})
+CORE_PREFIXES = frozenset({"privacy", "retention", "problems"})
 
 #: Settings that were renamed (old key → new key; migration m016 moved stored values).
 RENAMED = {"retention.on_open": "retention.auto"}
@@ -68,6 +74,9 @@ class Setting:
     :ivar check: called with a new value before it is stored; raises
         :class:`~printmanager_core.errors.UsageError` (one line) to refuse it.
     :ivar plugin: the plugin that registered it (filled in by the core).
+    :ivar choices: the only values it takes (None: any of its type).
+    :ivar minimum: the smallest number it takes (None: no bound).
+    :ivar maximum: the largest number it takes (None: no bound).
     """
 
     key: str = attrs.field(validator=attrs.validators.instance_of(str))
@@ -75,6 +84,9 @@ class Setting:
     description: str = ""
     check: Callable[[Any], None] | None = attrs.field(default=None, eq=False, repr=False)
     plugin: str = ""
+    choices: tuple[Any, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 def _setting_key(setting: Any) -> str:
@@ -155,6 +167,13 @@ class Settings:
         if key in PRIVACY_SWITCHES:
             ledger = LedgerEntry(at, key, json.dumps(value), POLICY_VERSION, json.dumps(detail or {}), source)
         self._store.put(key, json.dumps(value), at, ledger=ledger)
+        if key.startswith(SEVERITY_PREFIX):
+            # silencing (or un-silencing) a kind changes which files has:problem finds
+            from .problems import silenced
+            from .store.problems import ProblemsGateway
+
+            with self.db.conn:
+                ProblemsGateway(self.db).sync_kinds(silenced(self.all()))
 
     def all(self) -> dict[str, Any]:
         """Every setting: defaults overlaid with stored values."""
@@ -185,19 +204,41 @@ class Settings:
 
     @staticmethod
     def _check(key: str, value: Any) -> None:
-        if key not in DEFAULTS and "." not in key:
-            raise UsageError(f"unknown setting {key!r} (plugin settings are named 'plugin.name')")
-        if key not in DEFAULTS and key.split(".", 1)[0] in CORE_PREFIXES:
-            hint = f"; it is now {RENAMED[key]!r}" if key in RENAMED else ""
-            raise UsageError(f"unknown setting {key!r}{hint}")
         owned = None if key in DEFAULTS else plugin_settings().get(key)
+        if key not in DEFAULTS and owned is None:
+            raise UsageError(_unknown(key))
         default = DEFAULTS[key] if key in DEFAULTS else owned.default if owned else None
+        choices = CHOICES.get(key) if owned is None else owned.choices
+        if choices is not None:
+            if value not in choices or isinstance(value, bool) != any(isinstance(c, bool) for c in choices):
+                raise UsageError(f"{key} takes one of {', '.join(map(str, choices))}, not {value!r}")
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UsageError(f"{key} takes true or false, not {value!r}")
         if isinstance(default, int) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"{key} takes a whole number, not {value!r}")
-            if key.startswith("retention.") and value < 1:
-                raise UsageError(f"{key} takes a number of days of at least 1, not {value!r}")
+        low, high = (1, None) if key.startswith("retention.") and key.endswith("_days") else (None, None)
+        if owned is not None:
+            low, high = owned.minimum, owned.maximum
+        if low is not None or high is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UsageError(f"{key} takes a number, not {value!r}")
+            if (low is not None and value < low) or (high is not None and value > high):
+                span = (f"{low:g}..{high:g}" if low is not None and high is not None
+                        else f"at least {low:g}" if low is not None else f"at most {high:g}")
+                what = "a number of days of " if key.startswith("retention.") else "a number "
+                raise UsageError(f"{key} takes {what}{span}, not {value!r}")
         if owned is not None and owned.check is not None:
             owned.check(value)
+
+
+def _unknown(key: str) -> str:
+    """The one-line refusal of an unknown setting, with the nearest known key."""
+    import difflib
+
+    if key in RENAMED:
+        return f"unknown setting {key!r}; it is now {RENAMED[key]!r}"
+    known = list(DEFAULTS) + list(plugin_settings())
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else " (`printmanager settings` lists them)"
+    return f"unknown setting {key!r}{hint}"

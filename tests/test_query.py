@@ -16,6 +16,7 @@ from printmanager_core.query import (
     FormatQuery,
     HasQuery,
     IsQuery,
+    ProblemQuery,
     ModelIdQuery,
     ModelNameQuery,
     NotQuery,
@@ -106,6 +107,8 @@ PARSES: list[tuple[str, Query]] = [
     ("has:thumbnail", HasQuery("thumbnail")),
     ("has:Thumbnails", HasQuery("thumbnail")),
     ("has:problem", HasQuery("problem")),
+    ("problem:open-mesh", ProblemQuery("open-mesh")),
+    ("kind:Missing_License", ProblemQuery("missing-licence")),
     ("has:tag", HasQuery("tag")),
     ("has:notes", HasQuery("notes")),
     ("-has:error", NotQuery(HasQuery("error"))),
@@ -214,6 +217,7 @@ ERRORS: list[tuple[str, str]] = [
     ("format=stl", "cannot use '='"),
     ("has:bogus", "has: unknown 'bogus'"),
     ("is:sliced", "is: unknown 'sliced'"),
+    ("problem:bogus", "problem: unknown kind 'bogus'"),
     ("OR benchy", "'OR' needs a term on each side"),
     ("benchy OR", "'OR' needs a term on each side"),
     ("a OR OR b", "'OR' needs a term on each side"),
@@ -324,7 +328,8 @@ FILES: list[dict[str, Any]] = [
     {"model_id": 3, "name": "bin_1x1.stl", "format": "stl", "size_bytes": 180_000, "triangles": 3_600,
      "volume_mm3": 9_000.0, "area_mm2": 6_400.0, "watertight": 1},
     {"model_id": 3, "name": "bin_2x1.stl", "format": "stl", "size_bytes": 1024, "triangles": 20,
-     "volume_mm3": 18_000.0, "area_mm2": 11_000.0, "watertight": 0, "problems": '["not watertight", "flipped normals"]'},
+     "volume_mm3": 18_000.0, "area_mm2": 11_000.0, "watertight": 0, "problems": '["not watertight", "flipped normals"]',
+     "problem_kinds": "inverted-normals open-mesh"},
     {"model_id": 3, "name": "bin_broken.stl", "format": "stl", "size_bytes": 84,
      "error": "header claims 1000000000 triangles, file has room for 0", "problems": "[]"},
     {"model_id": 3, "name": "baseplate_5x5.3mf", "format": "3mf", "size_bytes": 1_048_576, "triangles": 12_000,
@@ -442,6 +447,7 @@ AGREE = [
     # has / is
     "has:error", "-has:error", "has:thumbnail", "-has:thumbnail", "has:problem", "-has:problem", "has:notes",
     "-has:notes", "is:missing", "-is:missing", "is:watertight", "-is:watertight",
+    "problem:open-mesh", "-problem:open-mesh", "kind:inverted-normals", "problem:duplicate", "-kind:duplicate",
     # combinations
     "benchy format:stl", "3dbenchy format:stl", "3dbenchy -format:stl", "format:stl triangles>10000 is:watertight",
     "format:stl triangles>10000 -is:watertight", "tag:printed -format:gcode size<20MB", "printer:MK4 time<2h",
@@ -504,6 +510,9 @@ EXPECTED = [
     ("printer:MK4 time<2h", {"3DBenchy_0.2mm_PLA_MK4_1h12m.gcode", "3DBenchy_0.2mm_PLA_MK4_1h12m.bgcode"}),
     ("has:error", {"bin_broken.stl"}),
     ("has:problem", {"bin_2x1.stl"}),
+    ("problem:open-mesh", {"bin_2x1.stl"}),
+    ("kind:inverted", {"bin_2x1.stl"}),  # an alias of inverted-normals
+    ("problem:duplicate", set()),
     ("has:notes", {"benchy_hull_only.obj", "Crème brûlée dish.stl"}),
     ("model:remix", {"calibration cube 20mm.stl", "calibration-cube_0.15mm_MK3S.gcode"}),
     ("model:2024", set()),  # digits: the model with id 2024, not a name

@@ -665,7 +665,8 @@ def test_watertight_definition() -> None:
 def test_metrics_empty_and_limits() -> None:
     empty = measure_triangles(np.empty((0, 3, 3)))
     assert empty.fields() == {"triangles": 0, "bbox_mm": None, "volume_mm3": None, "area_mm2": None,
-                              "watertight": False}
+                              "watertight": False, "degenerate_triangles": 0, "inverted": None,
+                              "geometry_hash": None}  # an empty mesh has no fingerprint: never a duplicate
     with pytest.raises(ReadError, match="more than the limit of 11"):
         measure_triangles(CUBE_V[CUBE_TRIS], Limits(max_triangles=11))
     with pytest.raises(ReadError, match="refers to vertex 8"):

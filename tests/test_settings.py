@@ -92,6 +92,15 @@ def test_settings_api_checks_values(library: Library) -> None:
         library.settings.set("nodot", 1)
     with pytest.raises(NotFound):
         library.settings.get("plugin.never_set")
-    library.settings.set("plugin.colour", "red")
-    assert library.settings.get("plugin.colour") == "red"
+    # a key no plugin registered is a typo: refused, in one line, with the nearest known key
+    with pytest.raises(UsageError, match=r"unknown setting 'plugin.colour' \(`printmanager settings` lists them\)"):
+        library.settings.set("plugin.colour", "red")
+    with pytest.raises(UsageError, match="did you mean 'retention.analytics_days'"):
+        library.settings.set("retention.analytic_days", 3)
+    with pytest.raises(UsageError, match="thumbnails.size takes a number 16..2048, not 9000"):
+        library.settings.set("thumbnails.size", 9000)  # a plugin's setting, out of its range
+    with pytest.raises(UsageError, match="takes one of error, warning, info, off, not 'loud'"):
+        library.settings.set("problems.severity.open-mesh", "loud")
+    library.settings.set("problems.severity.open-mesh", "off")
+    assert library.settings.get("problems.severity.open-mesh") == "off"
     assert library.settings.consent_ledger() == []

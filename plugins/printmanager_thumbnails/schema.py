@@ -39,8 +39,9 @@ def m001_thumbnail_slot(db: Database) -> None:
 
 SETTINGS = (
     Setting("thumbnails.on_scan", True, "make thumbnails of new and changed files after each scan"),
-    # a value outside MIN_SIZE..MAX_SIZE is stored, and used as DEFAULT_SIZE with a warning (api.default_size)
-    Setting("thumbnails.size", DEFAULT_SIZE, f"edge in pixels of the thumbnail a file records ({MIN_SIZE}..{MAX_SIZE})"),
+    # refused outside MIN_SIZE..MAX_SIZE; one stored before that rule is used as DEFAULT_SIZE with a warning
+    Setting("thumbnails.size", DEFAULT_SIZE, f"edge in pixels of the thumbnail a file records ({MIN_SIZE}..{MAX_SIZE})",
+            minimum=MIN_SIZE, maximum=MAX_SIZE),
 )
 
 

@@ -194,6 +194,12 @@ class ReadResult:
     slicer: SlicerInfo | None = None
     problems: list[str] = attrs.field(factory=list)
     meta: dict[str, Any] = attrs.field(factory=dict)
+    #: triangles of zero area (docs/problems.md); None when not a mesh
+    degenerate_triangles: int | None = None
+    #: a watertight mesh that is inside out; None when unknown or not watertight
+    inverted: bool | None = None
+    #: the encoding-independent fingerprint of the triangles (:mod:`.mesh`); None without triangles
+    geometry_hash: str | None = None
 
 
 @runtime_checkable

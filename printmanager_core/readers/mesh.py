@@ -23,6 +23,19 @@ Definitions (these are what the catalogue shows):
   for every mesh (``Limits.watertight_max_triangles`` is None, unlimited, by
   default; a number there skips the check above it and reports ``None``).
   Winding consistency is not part of it.
+- **degenerate_triangles** — triangles whose area is zero (to within 1e-12 of
+  the square of the mesh's largest extent): repeated or collinear corners.
+- **inverted** — a watertight mesh whose signed volume is negative: its
+  triangles wind clockwise seen from outside, so its normals point inwards
+  (inside out). None when the mesh is not watertight (no inside to speak of).
+- **geometry_hash** — a fingerprint of the triangles that does not depend on
+  the encoding: every coordinate is rounded to float32 (the precision of
+  binary STL; ``-0.0`` counts as ``0.0``), each triangle is hashed from its
+  three directed edges (so which corner comes first does not matter, the
+  winding does), and the triangles' hashes are summed modulo 2**64 twice,
+  with two different mixes (so their order does not matter). The same mesh
+  as binary STL, ASCII STL (written with float32's 9 significant digits),
+  OBJ or a 3MF object gets the same hash; no triangles, no hash.
 
 Implementation: coordinates are copied once into per-coordinate contiguous
 float64 arrays and the cross products are written out per component, which is
@@ -68,6 +81,10 @@ class MeshMetrics:
     :ivar signed_volume_mm3: the signed-tetrahedron sum (None if no triangle).
     :ivar area_mm2: total triangle area (None if no triangle).
     :ivar watertight: see the module docstring; None when not computed.
+    :ivar degenerate: triangles of zero area.
+    :ivar negative_parts: meshes (parts) whose signed volume is negative; the
+        mesh is inside out (:attr:`inverted`) when it is watertight and this is not 0.
+    :ivar fingerprint: the two 64-bit sums behind :attr:`geometry_hash` (None without triangles).
     """
 
     triangles: int
@@ -76,6 +93,23 @@ class MeshMetrics:
     signed_volume_mm3: float | None
     area_mm2: float | None
     watertight: bool | None
+    degenerate: int = 0
+    negative_parts: int = 0
+    fingerprint: tuple[int, int] | None = None
+
+    @property
+    def inverted(self) -> bool | None:
+        """Inside out: watertight with a negative signed volume; None when not watertight."""
+        if self.watertight is not True:
+            return None
+        return self.negative_parts > 0
+
+    @property
+    def geometry_hash(self) -> str | None:
+        """The encoding-independent fingerprint of the triangles (module docstring), or None."""
+        if self.fingerprint is None or not self.triangles:
+            return None
+        return f"g1:{self.triangles:x}:{self.fingerprint[0]:016x}{self.fingerprint[1]:016x}"
 
     @property
     def bbox_mm(self) -> tuple[float, float, float] | None:
@@ -107,6 +141,9 @@ class MeshMetrics:
             "volume_mm3": self.volume_mm3,
             "area_mm2": self.area_mm2,
             "watertight": self.watertight,
+            "degenerate_triangles": self.degenerate,
+            "inverted": self.inverted,
+            "geometry_hash": self.geometry_hash,
         }
 
     @classmethod
@@ -122,6 +159,10 @@ class MeshMetrics:
         total = sum(p.triangles for p in parts)
         if not with_tris:
             return cls(total, None, None, None, None, False)
+        prints = [p.fingerprint for p in with_tris]
+        fingerprint = None if any(f is None for f in prints) else (
+            sum(f[0] for f in prints) & _MASK, sum(f[1] for f in prints) & _MASK  # type: ignore[index]
+        )
         lo = tuple(min(p.bbox_min[i] for p in with_tris) for i in range(3))  # type: ignore[index]
         hi = tuple(max(p.bbox_max[i] for p in with_tris) for i in range(3))  # type: ignore[index]
         flags = [p.watertight for p in with_tris]
@@ -139,6 +180,9 @@ class MeshMetrics:
             signed_volume_mm3=float(sum(abs(p.signed_volume_mm3 or 0.0) for p in with_tris)),
             area_mm2=float(sum(p.area_mm2 or 0.0 for p in with_tris)),
             watertight=watertight,
+            degenerate=sum(p.degenerate for p in with_tris),
+            negative_parts=sum(p.negative_parts for p in with_tris if p.watertight is True),
+            fingerprint=fingerprint,
         )
 
 
@@ -177,8 +221,54 @@ def _empty() -> MeshMetrics:
 _BLOCK = 8192
 
 
-def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tuple[float, float, float], float, float]:
-    """bbox min/max, signed volume and area from a C-contiguous ``(9, n)`` float64 array.
+_MASK = 2**64 - 1
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_EDGE = np.uint64(0x9E3779B97F4A7C15)
+_SECOND = np.uint64(0xD6E8FEB86659FD93)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over a uint64 array, in place (wrapping arithmetic)."""
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def fingerprint(cols: np.ndarray) -> tuple[int, int]:
+    """The two 64-bit sums behind ``geometry_hash`` of a ``(9, n)`` corner array (module docstring)."""
+    n = cols.shape[1]
+    first = second = 0
+    step = 65536
+    with np.errstate(over="ignore"):
+        for s in range(0, n, step):
+            e = min(s + step, n)
+            f32 = cols[:, s:e].astype(np.float32)
+            f32 += np.float32(0.0)  # -0.0 becomes 0.0
+            bits = f32.view(np.uint32).astype(np.uint64)
+            corners = []
+            for k in range(3):
+                h = bits[3 * k] | (bits[3 * k + 1] << np.uint64(32))
+                h = _mix(h)
+                h ^= bits[3 * k + 2] * _EDGE
+                corners.append(_mix(h))
+            tri = np.zeros(e - s, dtype=np.uint64)
+            for k in range(3):
+                edge = corners[k] * _EDGE
+                edge += corners[(k + 1) % 3]
+                tri += _mix(edge)
+            tri = _mix(tri)
+            first += int(tri.sum(dtype=np.uint64))
+            tri ^= _SECOND
+            second += int(_mix(tri).sum(dtype=np.uint64))
+    return first & _MASK, second & _MASK
+
+
+def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tuple[float, float, float], float, float, int]:
+    """bbox min/max, signed volume, area and degenerate count from a C-contiguous ``(9, n)`` float64 array.
 
     Row ``3 * k + a`` holds coordinate ``a`` (x, y, z) of corner ``k`` of every triangle.
     """
@@ -231,7 +321,9 @@ def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tupl
     # would get different last digits in a worker process and in-process.
     six_volume = float((cols[0] * cx).sum() + (cols[1] * cy).sum() + (cols[2] * cz).sum())
     area = float(norm.sum()) / 2.0
-    return lo, hi, six_volume / 6.0, area  # type: ignore[return-value]
+    extent = max(h - low for h, low in zip(hi, lo))
+    degenerate = int(np.count_nonzero(norm <= 1e-12 * extent * extent))
+    return lo, hi, six_volume / 6.0, area, degenerate  # type: ignore[return-value]
 
 
 def _check_count(n: int, limits: Limits) -> None:
@@ -257,9 +349,9 @@ def measure_triangles(
     # one copy into (9, n): row k holds coordinate k % 3 of corner k // 3, contiguous
     cols = np.empty((9, n), dtype=np.float64)
     cols[...] = tris.reshape(n, 9).T
-    lo, hi, volume, area = _measure_corners(cols)
+    lo, hi, volume, area, degenerate = _measure_corners(cols)
     tight = watertight_soup(tris, limits) if watertight else None
-    return MeshMetrics(n, lo, hi, volume, area, tight)
+    return MeshMetrics(n, lo, hi, volume, area, tight, degenerate, int(volume < 0), fingerprint(cols))
 
 
 def measure_indexed(
@@ -287,9 +379,9 @@ def measure_indexed(
         idx = np.ascontiguousarray(f[:, k])
         for a in range(3):
             np.take(xyz[a], idx, out=cols[3 * k + a], mode="clip")
-    lo, hi, volume, area = _measure_corners(cols)
+    lo, hi, volume, area, degenerate = _measure_corners(cols)
     tight = is_watertight(verts, f, limits) if watertight else None
-    return MeshMetrics(n, lo, hi, volume, area, tight)
+    return MeshMetrics(n, lo, hi, volume, area, tight, degenerate, int(volume < 0), fingerprint(cols))
 
 
 def check_faces(faces: np.ndarray, vertex_count: int) -> None:

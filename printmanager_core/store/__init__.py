@@ -10,6 +10,7 @@ typed way the rest of printmanager reads and writes the catalogue:
 ``store.roots``     :class:`~.roots.RootsGateway` — ``roots``
 ``store.tags``      :class:`~.tags.TagsGateway` — tags and their links
 ``store.collections`` :class:`~.collections.CollectionsGateway`
+``store.problems``  :class:`~.problems.ProblemsGateway` — problems (m026)
 ==================  =====================================================
 
 The query language's SQL is in :mod:`.query_sql`.
@@ -39,6 +40,7 @@ from .erase import secure_delete
 from .files import FilesGateway
 from .models import ModelsGateway
 from .prints import PrintsGateway
+from .problems import ProblemsGateway
 from .retention import RetentionGateway
 from .roots import RootsGateway
 from .settings import SettingsGateway
@@ -64,6 +66,7 @@ class Store:
         self.roots = RootsGateway(db)
         self.tags = TagsGateway(db)
         self.collections = CollectionsGateway(db)
+        self.problems = ProblemsGateway(db)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

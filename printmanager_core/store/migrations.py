@@ -366,6 +366,45 @@ def m018_sort_indexes(db: Database) -> None:
         db.table("files").create_index([column], index_name=f"files_by_{column}")
 
 
+@migrations()
+def m025_mesh_checks(db: Database) -> None:
+    """What the mesh readers measure for problems: zero-area triangles, inside-out
+    meshes, and the encoding-independent geometry fingerprint (indexed: duplicates
+    are found by it)."""
+    files = db.table("files")
+    files.add_column("degenerate_triangles", int)
+    files.add_column("inverted", int)
+    files.add_column("geometry_hash", str)
+    files.create_index(["geometry_hash"], index_name="files_by_geometry_hash")
+    # meshes catalogued before are read again by the next scan, which measures them
+    db.execute("update files set mtime_ns = -1 where missing = 0 and coalesce(triangles, 0) > 0")
+
+
+@migrations()
+def m026_problems(db: Database) -> None:
+    """Problems as records (docs/problems.md): one row per problem of a file, a model
+    or a folder, and on each file the kinds it has (``files.problem_kinds``, space
+    separated, for ``has:problem`` and ``problem:KIND``)."""
+    db.table("problems").create(
+        {
+            "id": int,
+            "kind": str,
+            "file_id": int,  # the file it is about, or NULL
+            "model_id": int,  # the model it is about (a file's model too), or NULL
+            "root_id": int,
+            "path": str,  # the file, model folder or empty folder, display text
+            "detail": str,  # one line for people
+            "other_id": int,  # the file it duplicates, for duplicate kinds
+            "found_at": str,
+        },
+        pk="id",
+        not_null={"kind", "path", "found_at"},
+        defaults={"detail": ""},
+    )
+    db.table("problems").create_index(["file_id"], index_name="problems_by_file")
+    db.table("problems").create_index(["model_id"], index_name="problems_by_model")
+    db.table("problems").create_index(["kind", "path"], index_name="problems_by_kind")
+    db.table("files").add_column("problem_kinds", str)
 # -- the print log and sliced ↔ source links (docs/printing.md) ---------------------
 
 

@@ -132,7 +132,7 @@ def compare_sql(column: str, op: str, value: float | int) -> SQL:
 HAS_SQL: dict[str, str] = {
     "error": "coalesce(files.error, '') != ''",
     "thumbnail": "(coalesce(files.thumbnail_path, '') != '' or coalesce(files.thumbnails, 0) > 0)",
-    "problem": "case when json_valid(files.problems) then json_array_length(files.problems) > 0 else 0 end",
+    "problem": "coalesce(files.problem_kinds, '') != ''",
     "tag": f"files.id in ({_TAGGED.format(tag_ids='')})",
     "notes": "coalesce(files.notes, '') != ''",
     "gcode": "files.id in (select slice_links.source_id from slice_links)",
@@ -175,6 +175,11 @@ def sliced_from_sql(pattern: str) -> SQL:
         "on sources.id = slice_links.source_id where sources.name like ? escape '\\')",
         [pattern],
     )
+
+
+def problem_kind_sql(kind: str) -> SQL:
+    """Files whose ``problem_kinds`` (space separated) hold ``kind``."""
+    return "(' ' || coalesce(files.problem_kinds, '') || ' ') like ?", [f"% {kind} %"]
 
 
 #: is:WHAT → its expression

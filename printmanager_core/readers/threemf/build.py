@@ -184,6 +184,8 @@ def measure_build(parts: ModelParts, root: ModelPart, limits: Limits) -> tuple[M
         m = matrix if scale in (None, 1.0) else np.diag([scale, scale, scale, 1.0]) @ matrix
         verts = obj.vertices @ m[:3, :3].T + m[:3, 3]
         metrics = measure_indexed(verts, obj.faces, limits, watertight=False)
+        if np.linalg.det(m[:3, :3]) < 0:  # a mirroring placement flips the winding back (3MF core spec)
+            metrics = attrs.evolve(metrics, negative_parts=1 - metrics.negative_parts)
         measured.append(attrs.evolve(metrics, watertight=obj.tight if check_tight else None))
     combined = MeshMetrics.combine(measured) if measured else MeshMetrics(0, None, None, None, None, False)
     if scale is None:
