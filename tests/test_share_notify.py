@@ -298,3 +298,38 @@ def test_cli_setup_status_off(library: Any, smtp_server: SmtpServer, capsys: pyt
     code, out, err = run(capsys, path, "share", "notify", "status")
     assert out.strip() == "share notices off: nothing is sent (printmanager share notify setup)"
     assert len(smtp_server.received) == 1
+
+
+def test_share_created_sends_each_recipient_their_own_link(library: Any, smtp_server: SmtpServer, corpus: Path,
+                                                          tmp_path: Path) -> None:
+    """The share plugin's share_created hook: a real share of a model, one email per recipient."""
+    import shutil
+
+    from printmanager_share import create_share, enable
+
+    prints = tmp_path / "Prints" / "Boat"
+    prints.mkdir(parents=True)
+    for stl in sorted((corpus / "Benchy multi-part").glob("*.stl"))[:2]:
+        shutil.copy2(stl, prints / stl.name)
+    library.scan([tmp_path / "Prints"], workers=1, thumbnails=False)
+    [model] = library.models("")
+    enable(library, {"backend": "folder", "path": str(tmp_path / "container")}, consent_given=True,
+           gateway="https://share.example.org")
+    # not set up: the share is made, nothing is sent
+    create_share(library, f"model:{model.id}", to=list(RECIPIENTS[:2]))
+    assert smtp_server.received == []
+
+    _configure(library, smtp_server, name="Sam Sharer")
+    result = create_share(library, f"model:{model.id}", to=list(RECIPIENTS), expires="7d", password="sail away")
+    links = {link.recipient: link.url for link in result.links}
+    assert len(set(links.values())) == len(RECIPIENTS)
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == sorted(RECIPIENTS)
+    for got in smtp_server.received:
+        [address] = got.rcpt_tos
+        body = got.message.get_content()
+        assert links[address] in body
+        assert not any(url in body for other, url in links.items() if other != address)
+        assert got.message["Subject"] == "Sam Sharer shared 2 files with you"
+        assert "sail away" not in body and "password" in body  # the password goes another way
+        for name in (f.name for f in library.files("", limit=None) if f.model_id == model.id):
+            assert name not in body and name not in got.message["Subject"]

@@ -16,7 +16,9 @@ entry, and answers 404 (unknown) / 410 (expired, revoked, used up) / the bytes
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
