@@ -214,6 +214,39 @@ class Library:
         """The roots of the library as records (id, exact path, when added), in path order."""
         return sorted(self.store.roots.all(), key=lambda r: r.path)
 
+    def root_counts(self) -> dict[int, tuple[int, int]]:
+        """Root id → (present files, models) for every root."""
+        return self.store.roots.counts()
+
+    def find_root(self, root: int | str | os.PathLike[str]) -> RootRecord:
+        """One root by id or by its folder (exact, display text, or relative to here).
+
+        :raises NotFound: no root is that folder (a folder inside a root is not a root).
+        """
+        records = self.root_records()
+        text = os.fspath(root) if not isinstance(root, int) else str(root)
+        if text.isdigit():
+            for r in records:
+                if r.id == int(text):
+                    return r
+        candidates = {text, str(Path(text).expanduser().resolve())}
+        for r in records:
+            if r.path in candidates or display_path(r.path) in candidates:
+                return r
+        raise NotFound(f"{display_path(text)} is not a root of the library (see: printmanager roots)")
+
+    @_writing("roots rm")
+    def remove_root(self, root: int | str | os.PathLike[str]) -> dict[str, Any]:
+        """Take a root out of the library: its files and models leave the catalogue with
+        their tags, notes, collection memberships and print log. Nothing on disk changes.
+
+        :returns: ``{"root": path, "files": n, "models": n, "prints": n}`` (what was removed).
+        """
+        rec = self.find_root(root)
+        with self.store.transaction():
+            counts = self.store.roots.remove(rec.id)
+        return {"id": rec.id, "root": display_path(rec.path), **counts}
+
     @_writing("scan")
     def scan(
         self,
@@ -222,11 +255,14 @@ class Library:
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         thumbnails: bool = True,
+        add_root: bool = False,
     ) -> ScanReport:
         """Add ``paths`` as roots (if given) and scan them, or every root.
 
-        A path inside a root rescans only that folder of its root. Incremental: a
-        file with the same size and mtime is not read again.
+        A path inside a root rescans only that folder of its root. A file scans
+        that one file into its root; a file outside every root is refused unless
+        ``add_root`` (its folder then becomes a root, and only the file is read).
+        Incremental: a file with the same size and mtime is not read again.
 
         :param workers: reader processes (default: the CPU count; 1 reads in-process).
         :param progress: called as ``progress(done, total)`` while files are read.
@@ -238,19 +274,36 @@ class Library:
 
         fold_nested(self.store)  # heals a library whose roots overlap
         folders = []
+        singles: list[tuple[str, str]] = []  # (folder, file name) of each file given
         for p in paths:
+            given = Path(p).expanduser()
+            if given.exists() and not given.is_dir():
+                parent = str(given.parent.resolve())
+                if containing_root(self.store, parent) is None:
+                    if not add_root:
+                        raise UsageError(f"{display_path(str(p))} is not inside any root of the library "
+                                         "(scan a folder holding it, or add its folder with --add-root)")
+                    place(self.store, Path(parent))
+                singles.append((parent, given.name))
+                continue
             self.add_root(p)
-            folders.append(str(Path(p).expanduser().resolve()))
+            folders.append(str(given.resolve()))
         targets: list[Target] = []
         if paths:
+            for parent, name in singles:
+                if any(is_within(parent, f) for f in folders):
+                    continue  # its folder is scanned anyway
+                found = containing_root(self.store, parent)
+                assert found is not None
+                targets.append(Target(found.id, Path(found.path), Path(parent), name))
             for folder in folders:
                 found = containing_root(self.store, folder)
                 root_id, root = (found.id, found.path) if found else (0, "")
                 targets.append(Target(root_id, Path(root), Path(folder)))
             # a folder inside another folder of the same scan is walked once
             targets = [t for i, t in enumerate(targets) if not any(
-                j != i and o.root_id == t.root_id and is_within(str(t.folder), str(o.folder))
-                and (o.folder != t.folder or j < i) for j, o in enumerate(targets)
+                j != i and o.root_id == t.root_id and o.only is None and is_within(str(t.folder), str(o.folder))
+                and (o.folder != t.folder or j < i or t.only is not None) for j, o in enumerate(targets)
             )]
         else:
             targets = [Target(r.id, Path(r.path), Path(r.path)) for r in self.store.roots.all()]

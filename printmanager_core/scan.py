@@ -128,8 +128,12 @@ def walk(
     skipped: list[ScanError] | None = None,
     readers: ReaderTable | None = None,
     empty: list[str] | None = None,
+    only: str | None = None,
 ) -> Iterator[Entry]:
     """Every catalogued file under ``root`` (or only under its sub-folder ``folder``).
+
+    ``only`` (a name directly in ``folder``) yields that one file, if it is
+    catalogued, and walks nothing else.
 
     Hidden files and folders, junk (:data:`~printmanager_core.ignore.JUNK_NAMES`),
     ``skip`` folders and what ``ignore`` matches are left out. Symlinks are never
@@ -172,6 +176,8 @@ def walk(
                 name = de.name
                 if name[0] == ".":
                     continue
+                if only is not None and name != only:
+                    continue
                 lower = name.lower()
                 if lower in JUNK_NAMES:
                     continue
@@ -185,7 +191,7 @@ def walk(
                                 skipped.append(ScanError(de.path, SYMLINK_LEAVES_ROOT))
                         continue
                     if de.is_dir(follow_symlinks=False):
-                        if de.path in skip_set:
+                        if only is not None or de.path in skip_set:
                             continue
                         if ignore is not None:
                             child = rel + name + "/"
@@ -471,11 +477,13 @@ def _batches(entries: list[Entry]) -> Iterator[list[Entry]]:
 
 
 class Target(NamedTuple):
-    """What one scan walks: a folder of a root (the root itself, or a sub-folder)."""
+    """What one scan walks: a folder of a root (the root itself, or a sub-folder),
+    or with ``only`` (a file name in ``folder``) that one file."""
 
     root_id: int
     root: Path
     folder: Path
+    only: str | None = None
 
 
 class Scanner:
@@ -566,8 +574,11 @@ class Scanner:
     # -- one root --------------------------------------------------------------
 
     def _scan_root(self, target: Target) -> None:
-        root_id, root, folder = target
+        root_id, root, folder, only = target
         rows = self.files.existing(root_id, str(root), str(folder))
+        if only is not None:
+            one = os.path.join(str(folder), only)
+            rows = [r for r in rows if r["path"] == one or r["path"].startswith(one + ARCHIVE_SEP)]
         by_path = {r["path"]: r for r in rows}
         archive_rows: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
@@ -580,7 +591,7 @@ class Scanner:
         seen: set[str] = set()
         for e in walk(root, skip=[self.library_dir], folder=folder, ignore=ignore,
                       skipped=self.report.skipped, readers=self._readers.get("readers"),
-                      empty=self.report.empty_folders):
+                      empty=None if only is not None else self.report.empty_folders, only=only):
             if e.kind == "archive":
                 members = archive_rows.get(e.path)
                 if members is None and e.path in by_path:

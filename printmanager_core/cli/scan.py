@@ -13,18 +13,22 @@ from .output import echo_json, json_option
 
 
 @click.command("scan")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @json_option("Print the scan report as JSON.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Reader processes (default: CPU count).")
 @click.option("--no-thumbnails", is_flag=True, help="Don't make thumbnails during this scan.")
+@click.option("--add-root", is_flag=True, help="A FILE outside every root: make its folder a root (only the file is read).")
 @click.option("--no-wait", is_flag=True,
               help="If another scan of this library is running, stop at once (exit 75) instead of waiting.")
 @click.option("--wait-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Wait at most this long for another scan of this library to finish (exit 75 after).")
 @pass_library
 def scan(state: LibraryContext, paths: tuple[Path, ...], as_json: bool, workers: int | None,
-         no_thumbnails: bool, no_wait: bool, wait_timeout: float | None) -> None:
+         no_thumbnails: bool, add_root: bool, no_wait: bool, wait_timeout: float | None) -> None:
     """Add folders to the library and catalogue their files (all roots if none given).
+
+    A FILE scans that one file into the root holding it (refused outside every
+    root unless --add-root).
 
     One scan of a library runs at a time: a second one waits for the first
     (saying so on stderr), or with --no-wait / --wait-timeout stops in one line.
@@ -43,10 +47,10 @@ def scan(state: LibraryContext, paths: tuple[Path, ...], as_json: bool, workers:
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), transient=True) as bar:
             task = bar.add_task("Reading", total=None)
-            report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails,
+            report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails, add_root=add_root,
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails)
+        report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails, add_root=add_root)
     if as_json:
         echo_json(report.as_json())
     else:
