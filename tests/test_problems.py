@@ -208,5 +208,5 @@ def test_in_a_terminal(folder: Path, tmp_path: Path) -> None:
     assert "triangles" in show and " kB (" in show and "watertight" in show
     no_colour = _pty_run(["--library", lib, "ls"], {**env, "NO_COLOR": "1"})
     assert "\x1b[" not in no_colour
-    # a picture of it (docs/cli-terminal.png is made from the same runs by bench/terminal_picture.py)
+    # what the terminal got (docs/cli-terminal.png is a picture of the same runs)
     (tmp_path / "terminal.txt").write_text(scan + ls + show)

@@ -9,6 +9,7 @@ import click
 
 from ..errors import UsageError
 from ..paths import printable
+from ..problems import MODEL_KINDS
 from ..records import FileRecord
 from .context import LibraryContext, pass_library
 from .look import colour_on, human_duration, human_size, plural, table
@@ -85,8 +86,9 @@ def _facts(f: FileRecord) -> str:
         parts.append(f"{s.layer_height_mm:g} mm layers")
     if s.printer_model:
         parts.append(printable(s.printer_model))
-    if f.problem_kinds:
-        parts.append("! " + ", ".join(f.problem_kinds))
+    own = [k for k in f.problem_kinds if k not in MODEL_KINDS]  # the model's show in `show` and `problems`
+    if own:
+        parts.append("! " + ", ".join(own))
     return "  ".join(parts)
 
 
