@@ -32,8 +32,8 @@ Definitions (these are what the catalogue shows):
   the encoding: every coordinate is rounded to float32 (the precision of
   binary STL; ``-0.0`` counts as ``0.0``), each triangle is hashed from its
   three directed edges (so which corner comes first does not matter, the
-  winding does), and the triangles' hashes are summed modulo 2**64 twice,
-  with two different mixes (so their order does not matter). The same mesh
+  winding does), and the triangles' hashes are summed modulo 2**64, as they
+  are and once more mixed (so their order does not matter). The same mesh
   as binary STL, ASCII STL (written with float32's 9 significant digits),
   OBJ or a 3MF object gets the same hash; no triangles, no hash.
 
@@ -248,19 +248,18 @@ def fingerprint(cols: np.ndarray) -> tuple[int, int]:
             e = min(s + step, n)
             f32 = cols[:, s:e].astype(np.float32)
             f32 += np.float32(0.0)  # -0.0 becomes 0.0
-            bits = f32.view(np.uint32).astype(np.uint64)
+            bits = f32.view(np.uint32)
             corners = []
             for k in range(3):
-                h = bits[3 * k] | (bits[3 * k + 1] << np.uint64(32))
-                h = _mix(h)
-                h ^= bits[3 * k + 2] * _EDGE
+                h = bits[3 * k].astype(np.uint64)
+                h |= bits[3 * k + 1].astype(np.uint64) << np.uint64(32)
+                h ^= bits[3 * k + 2].astype(np.uint64) * _EDGE
                 corners.append(_mix(h))
             tri = np.zeros(e - s, dtype=np.uint64)
             for k in range(3):
                 edge = corners[k] * _EDGE
                 edge += corners[(k + 1) % 3]
                 tri += _mix(edge)
-            tri = _mix(tri)
             first += int(tri.sum(dtype=np.uint64))
             tri ^= _SECOND
             second += int(_mix(tri).sum(dtype=np.uint64))
