@@ -173,3 +173,16 @@ def register_crash_report_sinks(register: Callable[..., None]) -> None:
     :param register: callback taking a sink with a ``name`` and
         ``send(report: dict) -> None`` (raise to say it was not delivered).
     """
+
+
+# --- printers -------------------------------------------------------------
+
+
+@hookspec
+def register_printer_connections(register: Callable[..., None]) -> None:
+    """Register kinds of printer connection: ``register(kind, factory)``.
+
+    :param register: callback taking a kind name (``"octoprint"``) and a factory
+        ``factory(url, api_key)`` returning a connection with ``upload(path, name)``,
+        ``start(name)``, ``status()`` and ``history()`` (see ``docs/plugin_hooks.md``).
+    """

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
 
     from .privacy.retention import RetentionReport
+    from .records import PrintRecord
 
 #: separator between an archive's path and a member path in ``FileRecord.path``
 ARCHIVE_SEP = "!/"
@@ -523,6 +524,55 @@ class Library:
     def delete_collection(self, name: str) -> None:
         """Delete a collection (its models stay)."""
         self.store.collections.delete(self._collection_id(name))
+
+    # -- the print log and sliced ↔ source links (docs/printing.md) ---------------
+
+    def log_print(self, target: int | str, *, model: bool = False, printer: str | None = None,
+                  result: str = "ok", note: str = "", printed_at: "str | datetime | None" = None,
+                  duration_s: float | None = None, source: str = "manual", external_id: str | None = None,
+                  job_name: str | None = None) -> "PrintRecord | None":
+        """Log one print of the file (and its model) ``target`` names, or of a model (``model=True``).
+
+        :param result: ``ok``, ``failed`` or ``cancelled``; only ``ok`` counts for ``is:printed``.
+        :param printed_at: when (default now; a naive time is UTC).
+        :param source: ``manual``, or ``<kind>:<printer>`` for a printer's job history.
+        :param external_id: the printer's job id: a job already logged from ``source`` is not
+            logged twice (None is returned).
+        """
+        from .printing.log import log_print
+
+        return log_print(self, target, model=model, printer=printer, result=result, note=note,
+                         printed_at=printed_at, duration_s=duration_s, source=source,
+                         external_id=external_id, job_name=job_name)
+
+    def print_history(self, target: int | str, *, model: bool = False) -> "tuple[ModelRecord, list[PrintRecord]]":
+        """The model ``target`` names (a file names its model) and its print log, newest first."""
+        from .printing.log import history
+
+        return history(self, target, model=model)
+
+    def delete_print(self, print_id: int) -> "PrintRecord":
+        """Delete one print-log entry (overwritten); the entry deleted."""
+        from .printing.log import delete_print
+
+        return delete_print(self, print_id)
+
+    def sliced_from(self, file: int | str) -> list[tuple[FileRecord, str]]:
+        """The files a G-code file was sliced from, each with how the link was found."""
+        return self.store.slice_links.sources_of(self.file(file).id)
+
+    def sliced_gcodes(self, file: int | str) -> list[tuple[FileRecord, str]]:
+        """The G-code files sliced from a file, each with how the link was found."""
+        return self.store.slice_links.gcodes_of(self.file(file).id)
+
+    def link_sliced(self, gcode: int | str | None = None, source: int | str | None = None) -> int:
+        """Link G-code to its sources: one pair by hand, one G-code file, or (no arguments)
+        every G-code file not linked yet. How many links were made."""
+        from .printing import links
+
+        if gcode is not None and source is not None:
+            return int(links.link(self, gcode, source))
+        return links.link_sliced(self, None if gcode is None else [self.file(gcode)])
 
     # -- internals ---------------------------------------------------------
 

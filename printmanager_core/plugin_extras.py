@@ -7,6 +7,7 @@ without the extra, the plugin is off (:class:`PluginOff`) rather than broken.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from importlib import metadata
@@ -76,13 +77,21 @@ def _all_installed(requires: list[str], extra: str) -> bool:
         if extra not in line:
             continue
         name = _PROJECT_NAME.match(line)
-        if name is None:
-            return False
-        try:
-            metadata.version(name.group())
-        except metadata.PackageNotFoundError:
+        if name is None or _normal(name.group()) not in _installed_names():
             return False
     return True
+
+
+def _normal(name: str) -> str:
+    """A project name normalised as PEP 503 says (``Foo_Bar`` and ``foo-bar`` are one)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_names() -> frozenset[str]:
+    """Every installed distribution's normalised name, from one walk of the path (not one per
+    requirement: each ``metadata.version`` call walks it again)."""
+    return frozenset(_normal(d.metadata["Name"] or "") for d in metadata.distributions())
 
 
 def _unmet(dist: metadata.Distribution, extra: str, seen: set[str]) -> list[str]:

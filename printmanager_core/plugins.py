@@ -60,6 +60,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "printmanager_core.readers.bgcode",
     "printmanager_core.cli.commands",
     "printmanager_core.privacy.plugin",
+    "printmanager_core.printing.plugin",
 )
 
 _lock = threading.RLock()

@@ -42,8 +42,11 @@ __all__ = [
     "ModelNameQuery",
     "NotQuery",
     "OrQuery",
+    "PrintedCountQuery",
+    "PrintedDateQuery",
     "ProblemQuery",
     "Query",
+    "SlicedFromQuery",
     "SubstringQuery",
     "TagQuery",
     "TextQuery",
@@ -404,13 +407,15 @@ HAS: dict[str, Callable[["FileRecord", Sequence[str]], bool]] = {
     "problem": lambda f, mt: bool(f.problem_kinds),
     "tag": lambda f, mt: bool(f.tags) or bool(mt),
     "notes": lambda f, mt: bool(f.notes),
+    "gcode": lambda f, mt: bool(f.gcodes),
 }
-HAS_ALIASES = {"errors": "error", "thumbnails": "thumbnail", "problems": "problem", "tags": "tag", "note": "notes"}
+HAS_ALIASES = {"errors": "error", "thumbnails": "thumbnail", "problems": "problem", "tags": "tag", "note": "notes",
+               "gcodes": "gcode"}
 
 
 @attrs.frozen
 class HasQuery(Query):
-    """``has:error``, ``has:thumbnail``, ``has:problem``, ``has:tag``, ``has:notes``."""
+    """``has:error``, ``has:thumbnail``, ``has:problem``, ``has:tag``, ``has:notes``, ``has:gcode``."""
 
     what: str = attrs.field(validator=attrs.validators.in_(HAS))
 
@@ -453,6 +458,57 @@ class IsQuery(Query):
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return IS[self.what](file)
+
+
+@attrs.frozen
+class PrintedCountQuery(Query):
+    """Files whose model's successful prints (the print log), counted, compare with ``value``.
+
+    ``is:printed`` is ``PrintedCountQuery(">=", 1)``.
+    """
+
+    op: str = attrs.field(validator=attrs.validators.in_(_OPS))
+    value: int
+
+    def sql(self) -> SQL:
+        return query_sql.printed_count_sql(self.op, self.value)
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return _OPS[self.op](model.prints if model is not None else 0, self.value)
+
+
+@attrs.frozen
+class PrintedDateQuery(Query):
+    """Files whose model was printed (successfully) at or after ``start`` and before ``end``.
+
+    Both are ISO dates (``YYYY-MM-DD``, UTC); None leaves a side open.
+    """
+
+    start: str | None = None
+    end: str | None = None
+
+    def sql(self) -> SQL:
+        return query_sql.printed_between_sql(self.start, self.end)
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        if model is None:
+            return False
+        return any((self.start is None or t >= self.start) and (self.end is None or t < self.end)
+                   for t in model.printed_at)
+
+
+@attrs.frozen
+class SlicedFromQuery(Query):
+    """G-code files sliced from a file whose name contains ``text`` (A-Z case-insensitive)."""
+
+    text: str
+
+    def sql(self) -> SQL:
+        return query_sql.sliced_from_sql(like_contains(self.text))
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        key = ascii_lower(self.text)
+        return any(ascii_lower(name).find(key) >= 0 for name in file.sliced_from)
 
 
 # -- values ------------------------------------------------------------------------
@@ -587,12 +643,76 @@ def _lex(text: str) -> list[_Token]:
     return tokens
 
 
-_FIELD = re.compile(r"([A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.S)
+_FIELD = re.compile(r"(sliced-from|[A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.S)
 FIELDS = sorted(
-    ["tag", "format", "model", "collection", "has", "is", "note", "problem", "kind",
+    ["tag", "format", "model", "collection", "has", "is", "note", "printed", "sliced-from", "problem", "kind",
      *TEXT_FIELDS, *NUMERIC_FIELDS, *MODEL_FIELDS]
     + list(MODEL_FIELD_ALIASES)
 )
+#: is:WHAT values beyond :data:`IS` (terms of their own)
+IS_MORE = ("printed",)
+
+_DATE = re.compile(r"(\d{4})-(\d{1,2})(?:-(\d{1,2}))?")
+
+
+def _date_span(value: str) -> tuple[str, str]:
+    """A day ``YYYY-MM-DD`` or a month ``YYYY-MM``: its first day and the day after its last (ISO)."""
+    import datetime as dt
+
+    m = _DATE.fullmatch(value.strip())
+    if not m:
+        raise UsageError(f"printed: cannot read {value!r} (try printed:>2026-01-01, printed:2026-03, printed:>=2)")
+    year, month, day = int(m.group(1)), int(m.group(2)), m.group(3)
+    try:
+        if day is None:
+            start = dt.date(year, month, 1)
+            end = dt.date(year + month // 12, month % 12 + 1, 1)
+        else:
+            start = dt.date(year, month, int(day))
+            end = start + dt.timedelta(days=1)
+    except (ValueError, OverflowError):
+        raise UsageError(f"printed: {value!r} is not a date") from None
+    return start.isoformat(), end.isoformat()
+
+
+def _printed_term(op: str, value: str, raw: str) -> Query:
+    """``printed:`` — a count (a whole number) or a date (``YYYY-MM-DD``/``YYYY-MM``, UTC), with ranges."""
+    if op == ":":  # printed:>2026-01-01, printed:>=2
+        m = re.match(r"(>=|<=|>|<|=)", value)
+        if m:
+            op, value = m.group(1), value[m.end():]
+    if not value.strip():
+        raise UsageError(f"printed: {raw!r} needs a count or a date after {op!r}")
+    if "-" not in value:  # a count
+        if op == ":" and ".." in value:
+            low, high = value.split("..", 1)
+            terms: list[Query] = []
+            for side, cmp in ((low, ">="), (high, "<=")):
+                if side:
+                    terms.append(PrintedCountQuery(cmp, _count(side)))
+            if not terms:
+                raise UsageError("printed: a range needs a number on at least one side of '..'")
+            return terms[0] if len(terms) == 1 else AndQuery(terms)
+        return PrintedCountQuery("=" if op == ":" else op, _count(value))
+    if op == ":" and ".." in value:
+        low, high = value.split("..", 1)
+        if not low and not high:
+            raise UsageError("printed: a range needs a date on at least one side of '..'")
+        return PrintedDateQuery(_date_span(low)[0] if low else None, _date_span(high)[1] if high else None)
+    start, end = _date_span(value)
+    return {
+        ">": PrintedDateQuery(end, None),
+        ">=": PrintedDateQuery(start, None),
+        "<": PrintedDateQuery(None, start),
+        "<=": PrintedDateQuery(None, end),
+    }.get(op, PrintedDateQuery(start, end))
+
+
+def _count(value: str) -> int:
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise UsageError(f"printed: cannot read {value!r} (a count such as 2, or a date such as 2026-01-01)")
+    return int(text)
 
 
 def _numeric_term(field: str, op: str, value: str) -> Query:
@@ -617,6 +737,8 @@ def _field_term(field: str, op: str, value: str, raw: str) -> Query:
             f"unknown field {field!r} in {raw!r} (fields: {', '.join(FIELDS)}); "
             "put a word containing ':', '<', '>' or '=' in double quotes"
         )
+    if field == "printed":
+        return _printed_term(op, value, raw)
     if field in NUMERIC_FIELDS:
         if not value:
             raise UsageError(f"{field}: {raw!r} needs a number after {op!r}")
@@ -653,9 +775,13 @@ def _field_term(field: str, op: str, value: str, raw: str) -> Query:
             raise UsageError(f"{field}: unknown kind {value!r} (kinds: {', '.join(KINDS)})")
         return ProblemQuery(kind)
     if field == "is":
+        if value.lower() == "printed":
+            return PrintedCountQuery(">=", 1)
         if value.lower() not in IS:
-            raise UsageError(f"is: unknown {value!r} (is: {', '.join(IS)})")
+            raise UsageError(f"is: unknown {value!r} (is: {', '.join([*IS, *IS_MORE])})")
         return IsQuery(value.lower())
+    if field == "sliced-from":
+        return SlicedFromQuery(value)
     return SubstringQuery(field, value)
 
 

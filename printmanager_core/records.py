@@ -36,6 +36,22 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(sorted(value))
 
 
+def _ids(value: Any) -> tuple[int, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return tuple(sorted(int(v) for v in value.split("\x1f") if v))
+    return tuple(sorted(int(v) for v in value))
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return tuple(sorted(set(value.split("\x1f"))))
+    return tuple(value)
+
+
 def _exact_file_paths(row: dict[str, Any]) -> tuple[str, str, str | None]:
     """(path, name, archive path) of a ``files`` row, exact (see paths.py)."""
     text, name, archive = row["path"], row["name"], row.get("archive_path")
@@ -213,6 +229,10 @@ class FileRecord:
     thumbnail: str | None = stored("thumbnail_path")
     added_at: str | None = stored("added_at")
     scanned_at: str | None = stored("scanned_at")
+    #: ids of the G-code files sliced from this one (``slice_links``, joined)
+    gcodes: tuple[int, ...] = stored("gcode_ids", default=(), converter=_ids)
+    #: names of the files this G-code was sliced from (``slice_links``, joined)
+    sliced_from: tuple[str, ...] = stored("source_names", default=(), converter=_names)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "FileRecord":
@@ -236,6 +256,8 @@ class FileRecord:
         d["tags"] = list(self.tags)
         d["model_tags"] = list(self.model_tags)
         d["problems"] = list(self.problems)
+        d["gcodes"] = list(self.gcodes)
+        d["sliced_from"] = [display_path(n) for n in self.sliced_from]
         d["problem_kinds"] = list(self.problem_kinds)
         return d
 
@@ -329,11 +351,20 @@ class ModelRecord:
     collections: tuple[str, ...] = ()
     created_at: str | None = None
     updated_at: str | None = None
+    #: when each successful print of the model in the print log was made (UTC ISO), oldest first
+    printed_at: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @property
+    def prints(self) -> int:
+        """How many successful prints the print log holds for this model."""
+        return len(self.printed_at)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "ModelRecord":
-        """Build a record from a ``models`` row (optionally with ``file_count``, ``collection_names``)."""
+        """Build a record from a ``models`` row (optionally with ``file_count``, ``collection_names``,
+        ``printed_dates``)."""
         cols = row.get("collection_names")
+        printed = row.get("printed_dates")
         return cls(
             id=row["id"],
             path=path_from_store(row["path"], row.get("path_bytes")),
@@ -350,6 +381,7 @@ class ModelRecord:
             collections=tuple(sorted(cols.split("\x1f"))) if cols else (),
             created_at=row.get("created_at"),
             updated_at=row.get("updated_at"),
+            printed_at=tuple(sorted(printed.split("\x1f"))) if printed else (),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -359,6 +391,8 @@ class ModelRecord:
         d.update(path_json(self.path))
         d["tags"] = list(self.tags)
         d["collections"] = list(self.collections)
+        d["printed_at"] = list(self.printed_at)
+        d["prints"] = self.prints
         return d
 
 
@@ -446,3 +480,38 @@ class ScanReport:
             "error_files": [e.as_json() for e in self.error_files],
             "skipped": [e.as_json() for e in self.skipped],
         }
+
+
+#: what a print-log entry's ``result`` may be
+PRINT_RESULTS = ("ok", "failed", "cancelled")
+
+
+@attrs.frozen
+class PrintRecord:
+    """One print in the print log: a model (and the file printed, when known) printed once.
+
+    ``source`` is ``manual`` for ``printmanager print log``, or ``<kind>:<printer>``
+    for a job pulled from a printer's history (``external_id`` is its job id there).
+    """
+
+    id: int
+    model_id: int
+    printed_at: str
+    result: str = attrs.field(default="ok", validator=attrs.validators.in_(PRINT_RESULTS))
+    file_id: int | None = None
+    printer: str | None = None
+    note: str = ""
+    duration_s: float | None = None
+    source: str = "manual"
+    external_id: str | None = None
+    job_name: str | None = None
+    created_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "PrintRecord":
+        """Build a record from a ``prints`` row."""
+        return cls(**{f.name: row.get(f.name) for f in attrs.fields(cls) if row.get(f.name) is not None})
+
+    def as_json(self) -> dict[str, Any]:
+        """The documented JSON shape of a print-log entry (``print history --json``)."""
+        return attrs.asdict(self)

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "retention.analytics_days": 90,
     "retention.ended_share_days": 30,
     "retention.unused_recipient_days": 365,
+    "retention.print_log_days": 36500,
     # Problems (docs/problems.md): each kind's severity, or "off" to silence it.
     **severity_defaults(),
 }

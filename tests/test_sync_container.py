@@ -144,10 +144,35 @@ def test_a_lost_config_or_key_file_is_refused(device: Device, server: Server) ->
 # -- lost blobs and snapshots ---------------------------------------------------------------------
 
 
+def _a_day_later(lib: Library) -> None:
+    """As if ``sync.inventory_hours`` had passed since the last full listing of the container."""
+    SyncState(lib).set("listed_at", 0)
+
+
+def test_a_no_change_sync_reads_only_the_head_until_a_listing_is_due(device: Device, server: Server) -> None:
+    """While nothing changes, one request (the head); a lost blob goes unnoticed until the next
+    full listing, which `sync.inventory_hours` spaces out (0: every sync) and which puts it back."""
+    lost = _blob_of(device, device.prints / "Benchy" / "Wheel.stl")
+    server.delete(lost)
+    quick = sync_now(device.lib)
+    assert not quick.pushed and quick.uploaded_blobs == 0 and quick.problems == []
+    if server.s3 is not None:
+        assert quick.requests == 1
+    device.lib.settings.set("sync.inventory_hours", 0)
+    healed = sync_now(device.lib)
+    assert healed.uploaded_blobs >= 1 and any("vanished" in p for p in healed.problems)
+    assert lost in server.names(device.prefix())
+    device.lib.settings.set("sync.inventory_hours", 24)
+    assert not sync_now(device.lib).pushed
+    with pytest.raises(Exception, match="whole number of hours"):
+        device.lib.settings.set("sync.inventory_hours", -1)
+
+
 def test_a_lost_blob_is_uploaded_again_by_a_no_change_sync(device: Device, server: Server, tmp_path: Path) -> None:
     lost = _blob_of(device, device.prints / "Benchy" / "Wheel.stl")
     server.delete(lost)
     assert not check(device.lib).ok
+    _a_day_later(device.lib)
     report = sync_now(device.lib)
     assert report.uploaded_blobs >= 1 and any("vanished" in p for p in report.problems)
     assert lost in server.names(device.prefix())
@@ -160,6 +185,7 @@ def test_a_lost_database_backup_is_pushed_again(device: Device, server: Server, 
     db = SyncState(device.lib).get("last")["foreign"]
     (blob,) = db  # one device: the only blob its scan does not produce is its database backup
     server.delete(f"{device.prefix()}data/{blob[:2]}/{blob}")
+    _a_day_later(device.lib)
     report = sync_now(device.lib)
     assert report.pushed and any("vanished" in p for p in report.problems)
     # the new head is whole; the older snapshot stays damaged, and check says which it is
@@ -172,6 +198,7 @@ def test_a_lost_database_backup_is_pushed_again(device: Device, server: Server, 
 def test_every_snapshot_lost_is_pushed_again(device: Device, server: Server, tmp_path: Path) -> None:
     server.delete(*server.names(device.prefix() + "snapshots/"))
     assert not check(device.lib).ok
+    _a_day_later(device.lib)
     report = sync_now(device.lib)
     assert report.pushed and any("lost its newest snapshot" in p for p in report.problems)
     assert check(device.lib, all_blobs=True).ok
@@ -198,6 +225,7 @@ def test_a_blob_only_another_device_has_stops_the_sync(device: Device, server: S
         sync_now(device.lib)  # a no-change sync too: the head needs it
     assert server.names(device.prefix() + "snapshots/") == before  # nothing was published
     assert not check(device.lib).ok
+    _a_day_later(lib_c)
     report = sync_now(lib_c)  # C notices and puts it back
     assert any("vanished" in p for p in report.problems)
     assert sync_now(device.lib).pushed and check(device.lib, all_blobs=True).ok
@@ -250,6 +278,7 @@ def test_a_large_container_is_listed_in_slices_with_the_same_result(
     monkeypatch.setattr(inventory, "SHARDED_LISTING_FROM", 1)
     lost = _blob_of(device, device.prints / "Benchy" / "Wheel.stl")
     server.delete(lost)
+    _a_day_later(device.lib)
     report = sync_now(device.lib)
     assert any("vanished" in p for p in report.problems) and lost in server.names(device.prefix())
     assert check(device.lib, all_blobs=True).ok

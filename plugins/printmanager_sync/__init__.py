@@ -116,6 +116,15 @@ def delete_user_data(library: "Library", report: "DeleteReport") -> None:
 
 
 @hookimpl
+def register_settings(register: Callable[..., None]) -> None:
+    """The plugin's settings: ``sync.inventory_hours`` (see :mod:`.schema`)."""
+    from .schema import SETTINGS
+
+    for setting in SETTINGS:
+        register(setting)
+
+
+@hookimpl
 def register_migrations(register: Callable[..., None]) -> None:
     """The plugin's tables ``sync_*`` (migration set ``sync``, :mod:`.schema`)."""
     from .schema import migrations

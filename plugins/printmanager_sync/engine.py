@@ -44,6 +44,8 @@ __all__ = ["DEFAULT_WORKERS", "LocalScan", "Round", "import_roots", "remember", 
 DEFAULT_WORKERS = 8
 #: how often to merge again after losing the head to another device
 MAX_ROUNDS = 8
+#: sync state key: when (epoch seconds) a full listing last found the container whole
+LISTED_AT = "listed_at"
 
 
 def sync_now(
@@ -147,19 +149,34 @@ class Round:
     # -- look --------------------------------------------------------------------------
 
     def look(self) -> bool:
-        """List the container and read the head (at once, while this device looks at its own
-        files); refuse what cannot be trusted. True when nothing changed anywhere and the
-        container still has all the head needs: the round is done."""
+        """Read the head (and, when a full listing is due, list the container) while this device
+        looks at its own files; refuse what cannot be trusted. True when nothing changed anywhere
+        and the container still has all the head needs: the round is done.
+
+        While nothing changes, the whole container is listed at most every
+        ``sync.inventory_hours`` (default 24): in between, a no-change sync is one request (the
+        head). Any change, here or on another device, lists it at once."""
         session, repo, last, report = self.session, self.repo, self.last, self.report
         expected = int(last.get("files") or 0) + len(last.get("foreign") or {}) + int(last.get("thumbnails") or 0)
-        with cf.ThreadPoolExecutor(1) as lister:
-            # The listing waits on the network while this device looks at its own files: both at once.
-            listing = lister.submit(inventory.Inventory.take, repo, expected=expected)
+        due = self.inventory_due()
+        with cf.ThreadPoolExecutor(2) as waiting:
+            # The head and the listing wait on the network while this device looks at its own files.
+            listing = waiting.submit(inventory.Inventory.take, repo, expected=expected) if due else None
+            reading = waiting.submit(_read_head, repo)
             try:
-                head, tag = _read_head(repo)
                 scan = LocalScan(session, self.workers)
             finally:
-                inv = listing.result()  # nothing is uploaded before the checks below
+                inv = listing.result() if listing is not None else None  # nothing is uploaded before the checks
+                head, tag = reading.result()
+        if inv is None:
+            if (head is not None and head.snapshot == last.get("snapshot") and head.seq == last.get("seq")
+                    and scan.digest == last.get("digest")):  # fmt: skip
+                report.problems += [p for p in scan.refused if p not in report.problems]
+                self.head, self.tag, self.scan = head, tag, scan
+                report.snapshot = head.snapshot
+                report.files, report.bytes = scan.files, scan.bytes
+                return True
+            inv = inventory.Inventory.take(repo, expected=expected)
         self.head, self.tag, self.scan, self.inv = head, tag, scan, inv
         inventory.require_repository(repo, inv)
         if head is None and last.get("seq") is not None:
@@ -180,6 +197,8 @@ class Round:
             # What the head needs: this device's files and thumbnails as it pushed them (the same as
             # now when nothing changed here), and the rest of the snapshot as remembered.
             missing = inv.missing({**(scan.blobs() if same_here else {}), **last.get("foreign", {})})
+        if not missing and not head_lost:
+            self.listed()
         if head is not None and not self.remote_moved and not head_lost and not missing and same_here:
             report.snapshot = head.snapshot
             report.files, report.bytes = scan.files, scan.bytes
@@ -193,6 +212,20 @@ class Round:
         self.remote = repo.snapshot(head.snapshot) if head is not None and not head_lost else Snapshot()
         self.changed_here = scan.fingerprint != last.get("fingerprint")
         return False
+
+    def inventory_due(self) -> bool:
+        """A full listing is due: never listed, ``sync.inventory_hours`` passed (or is 0), or the
+        clock went back."""
+        from .schema import INVENTORY_HOURS
+
+        hours = self.session.library.settings.get(INVENTORY_HOURS)
+        at = self.state.get(LISTED_AT)
+        now = time.time()
+        return not hours or not isinstance(at, (int, float)) or not 0 <= now - at < hours * 3600
+
+    def listed(self) -> None:
+        """Remember that a full listing found the container whole just now."""
+        self.state.set(LISTED_AT, time.time())
 
     # -- plan --------------------------------------------------------------------------
 
@@ -316,6 +349,7 @@ class Round:
                 f"{'' if after.head else ', the head'}): another device may be deleting it. Run `printmanager sync check`"
             )
         remember(self.session, scan, snap_id, new_tag, seq, db, snapshot)
+        self.listed()
         report.snapshot, report.pushed = snap_id, True
         report.files, report.bytes = scan.files, scan.bytes
         return True

@@ -12,6 +12,28 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from printmanager_core.errors import UsageError
+from printmanager_core.settings import Setting
+
+#: hours between full listings of the container while nothing changes (``sync.inventory_hours``)
+INVENTORY_HOURS = "sync.inventory_hours"
+
+
+def _check_hours(value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 24 * 365:
+        raise UsageError(f"{INVENTORY_HOURS} takes a whole number of hours from 0 (every sync) to 8760, not {value!r}")
+
+
+SETTINGS = (
+    Setting(
+        INVENTORY_HOURS,
+        24,
+        "a sync that finds nothing changed lists the whole container (to put back lost objects) "
+        "at most this often, in hours; 0: every sync",
+        check=_check_hours,
+    ),
+)
+
 migrations = Migrations("sync")
 
 

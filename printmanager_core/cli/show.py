@@ -38,9 +38,18 @@ def show(state: LibraryContext, path_or_id: str, is_model: bool, as_json: bool) 
     data = record.as_json()
     if files is not None:
         data["files"] = [f.as_json() for f in files]
-    if as_json:
+    if as_json:  # models carry printed_at/prints, files gcodes/sliced_from: the ls/models --json shapes
         echo_json(data)
         return
+    # the print log of the model, and (for a file) its sliced ↔ source links (docs/printing.md)
+    model_id = record.id if isinstance(record, ModelRecord) else record.model_id
+    prints = lib.print_history(model_id, model=True)[1] if model_id is not None else []
+    data["print_log"] = prints
+    if isinstance(record, FileRecord):
+        data["sliced_from"] = [{"id": f.id, "path": f.as_json()["path"], "how": how}
+                               for f, how in lib.sliced_from(record.id)]
+        data["gcodes"] = [{"id": f.id, "path": f.as_json()["path"], "how": how}
+                          for f, how in lib.sliced_gcodes(record.id)]
     # people read the exact names, escaped; path_bytes is for programs
     on = colour_on()
     facts = _file_facts(record) if isinstance(record, FileRecord) else _model_facts(record)
@@ -57,6 +66,18 @@ def show(state: LibraryContext, path_or_id: str, is_model: bool, as_json: bool) 
             for p in found:
                 click.echo(f"  {paint(p.severity.ljust(7), SEVERITY_COLOURS.get(p.severity), on)}  {p.kind}  "
                            f"{printable(p.detail)}")
+    for key, title in (("sliced_from", "sliced from"), ("gcodes", "G-code sliced from it")):
+        links = data.get(key) or []
+        if links:
+            click.echo(paint(title + ":", None, on, bold=True))
+            for link in links:
+                click.echo(printable(f"  [{link['id']}] {link['path']} ({link['how']})"))
+    if prints:
+        ok = sum(1 for p in prints if p.result == "ok")
+        click.echo(paint(f"print log: printed {plural(ok, 'time')}", None, on, bold=True))
+        for pr in prints[:10]:
+            click.echo(printable(f"  [{pr.id}] {pr.printed_at[:16].replace('T', ' ')} {pr.result}"
+                                 + (f" on {pr.printer}" if pr.printer else "")))
     if files is not None:
         click.echo(paint(plural(len(files), "file"), None, on, bold=True))
         rows = [[f"[{f.id}]", printable(f.format or "?"), human_size(f.size_bytes), printable(f.name)] for f in files]

@@ -14,6 +14,8 @@ retention.crash_report_days    30      crash reports older than that
 retention.analytics_days       90      analytics aggregates of days older than that
 retention.unused_recipient_days 365    distribution lists and recipients no remaining
                                        link uses, last used (or made) that long ago
+retention.print_log_days       36500   print-log entries of prints older than that
+                                       (a hundred years: kept, unless you shorten it)
 =============================  ======  ==================================================
 
 Analytics raw events are never stored: they are aggregated as they are recorded.
@@ -79,6 +81,7 @@ RULES: tuple[Rule, ...] = (
         "retention.unused_recipient_days",
         "distribution lists and recipients no link uses, last used more than N days ago",
     ),
+    Rule("print_log", "retention.print_log_days", "print-log entries of prints more than N days ago"),
 )
 
 #: the setting that makes the CLI apply the rules after each command

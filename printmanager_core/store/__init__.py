@@ -39,11 +39,13 @@ from .crash import CrashGateway
 from .erase import secure_delete
 from .files import FilesGateway
 from .models import ModelsGateway
+from .prints import PrintsGateway
 from .problems import ProblemsGateway
 from .retention import RetentionGateway
 from .roots import RootsGateway
 from .settings import SettingsGateway
 from .shares import SharesGateway
+from .slices import SliceLinksGateway
 from .tags import TagsGateway
 
 
@@ -128,6 +130,18 @@ class Store:
         """The deletes behind the retention rules."""
         return RetentionGateway(self.db)
 
+    # -- the print log and sliced ↔ source links (docs/printing.md) ------------------
+
+    @functools.cached_property
+    def prints(self) -> PrintsGateway:
+        """The print log (``prints``)."""
+        return PrintsGateway(self.db)
+
+    @functools.cached_property
+    def slice_links(self) -> SliceLinksGateway:
+        """Which file each G-code file was sliced from (``slice_links``)."""
+        return SliceLinksGateway(self.db)
+
 
 __all__ = [
     "Store",
@@ -137,6 +151,8 @@ __all__ = [
     "RetentionGateway",
     "SettingsGateway",
     "SharesGateway",
+    "PrintsGateway",
+    "SliceLinksGateway",
     "secure_delete",
     "DB_NAME",
     "SIDE_SUFFIXES",

@@ -15,9 +15,14 @@ from ..records import FileRecord
 from .connection import LibraryDatabase
 from .rows import Rows
 
-#: a file row with its model's name and tags, as FileRecord.from_row takes it
+#: a file row with its model's name and tags, and its sliced ↔ source links (m029),
+#: as FileRecord.from_row takes it
 FILE_SELECT = (
-    "select files.*, models.name as model_name, models.tags as model_tags "
+    "select files.*, models.name as model_name, models.tags as model_tags, "
+    "(select group_concat(slice_links.gcode_id, char(31)) from slice_links "
+    " where slice_links.source_id = files.id) as gcode_ids, "
+    "(select group_concat(sources.name, char(31)) from slice_links join files as sources "
+    " on sources.id = slice_links.source_id where slice_links.gcode_id = files.id) as source_names "
     "from files left join models on models.id = files.model_id"
 )
 

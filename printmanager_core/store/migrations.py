@@ -405,3 +405,63 @@ def m026_problems(db: Database) -> None:
     db.table("problems").create_index(["model_id"], index_name="problems_by_model")
     db.table("problems").create_index(["kind", "path"], index_name="problems_by_kind")
     db.table("files").add_column("problem_kinds", str)
+# -- the print log and sliced ↔ source links (docs/printing.md) ---------------------
+
+
+@migrations()
+def m028_print_log(db: Database) -> None:
+    """The print log: one row per print of a model (and of the file printed, when known).
+
+    ``source`` says where an entry came from: ``manual`` (``printmanager print
+    log``) or ``<kind>:<printer>`` for a job pulled from a printer's history,
+    whose ``external_id`` (the printer's job id) keeps a job from being logged twice.
+    """
+    db.table("prints").create(
+        {
+            "id": int,
+            "model_id": int,
+            "file_id": int,
+            "printed_at": str,  # UTC, ISO 8601 (clock.now_iso)
+            "printer": str,
+            "result": str,  # "ok" | "failed" | "cancelled"
+            "note": str,
+            "duration_s": float,
+            "source": str,
+            "external_id": str,
+            "job_name": str,  # the file name the printer knew the job by
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id"), ("file_id", "files", "id")],
+        not_null={"model_id", "printed_at", "result", "source", "created_at"},
+        defaults={"note": "", "source": "manual"},
+    )
+    db.table("prints").create_index(["model_id", "printed_at"], index_name="prints_by_model")
+    db.table("prints").create_index(["file_id"], index_name="prints_by_file")
+    db.table("prints").create_index(["printed_at"], index_name="prints_by_date")
+    db.execute(
+        "create unique index prints_external on prints (source, external_id) where external_id is not null"
+    )
+
+
+@migrations()
+def m029_slice_links(db: Database) -> None:
+    """Sliced ↔ source links: which mesh (and its model) a G-code file was sliced from.
+
+    ``how`` says what linked them: ``object`` (an object name the slicer wrote),
+    ``source`` (a source file name in the G-code or 3MF metadata), ``name`` (the
+    file names match, same folder), ``slice`` (``printmanager slice`` made it).
+    """
+    db.table("slice_links").create(
+        {
+            "gcode_id": int,
+            "source_id": int,
+            "how": str,
+            "created_at": str,
+        },
+        pk=("gcode_id", "source_id"),
+        foreign_keys=[("gcode_id", "files", "id"), ("source_id", "files", "id")],
+        not_null={"how", "created_at"},
+    )
+    db.table("slice_links").create_index(["source_id"], index_name="slice_links_by_source")
+

@@ -16,7 +16,9 @@ MODEL_SELECT = (
     "(select count(*) from files where files.model_id = models.id and files.missing = 0) as file_count, "
     "(select group_concat(collections.name, char(31)) from collection_models "
     " join collections on collections.id = collection_models.collection_id "
-    " where collection_models.model_id = models.id) as collection_names "
+    " where collection_models.model_id = models.id) as collection_names, "
+    "(select group_concat(prints.printed_at, char(31)) from prints "
+    " where prints.model_id = models.id and prints.result = 'ok') as printed_dates "
     "from models"
 )
 

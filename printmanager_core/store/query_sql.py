@@ -135,7 +135,47 @@ HAS_SQL: dict[str, str] = {
     "problem": "coalesce(files.problem_kinds, '') != ''",
     "tag": f"files.id in ({_TAGGED.format(tag_ids='')})",
     "notes": "coalesce(files.notes, '') != ''",
+    "gcode": "files.id in (select slice_links.source_id from slice_links)",
 }
+
+# -- the print log (m028) and sliced ↔ source links (m029) ------------------------
+
+#: a model's successful prints
+_PRINTS_OF_FILE = "from prints where prints.model_id = files.model_id and prints.result = 'ok'"
+
+
+def printed_count_sql(op: str, value: float | int) -> SQL:
+    """Files whose model's successful prints, counted, compare with ``value``."""
+    if op not in (">", ">=", "<", "<=", "="):
+        raise ValueError(f"unknown comparison {op!r}")
+    if op == ">=" and value == 1 or op == ">" and value == 0:
+        # is:printed: read off the prints_by_model index, not counted per file
+        return "files.model_id in (select prints.model_id from prints where prints.result = 'ok')", []
+    return f"(select count(*) {_PRINTS_OF_FILE}) {op} ?", [value]
+
+
+def printed_between_sql(start: str | None, end: str | None) -> SQL:
+    """Files whose model was printed (successfully) at or after ``start`` and before ``end``
+    (ISO dates or times; None leaves that side open)."""
+    where, params = [], []
+    if start is not None:
+        where.append("prints.printed_at >= ?")
+        params.append(start)
+    if end is not None:
+        where.append("prints.printed_at < ?")
+        params.append(end)
+    extra = "".join(f" and {w}" for w in where)
+    return f"exists (select 1 {_PRINTS_OF_FILE}{extra})", params
+
+
+def sliced_from_sql(pattern: str) -> SQL:
+    """G-code files linked to a source file whose name is LIKE ``pattern``."""
+    return (
+        "files.id in (select slice_links.gcode_id from slice_links join files as sources "
+        "on sources.id = slice_links.source_id where sources.name like ? escape '\\')",
+        [pattern],
+    )
+
 
 def problem_kind_sql(kind: str) -> SQL:
     """Files whose ``problem_kinds`` (space separated) hold ``kind``."""

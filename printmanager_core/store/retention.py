@@ -34,6 +34,7 @@ DELETES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "crash_reports": (("crash_reports", "created_at < ?"),),
     "analytics": (("analytics_aggregates", "day < ?"),),
+    "print_log": (("prints", "printed_at < ?"),),
     "unused_recipients": (
         ("share_list_members", f"list_id in (select id from share_lists where {_UNUSED_LIST})"),
         ("share_lists", _UNUSED_LIST),
