@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Callable
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     import click
 
     from sqlite_utils.migrations import Migrations
@@ -21,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .library import Library
     from .privacy.delete import DeleteReport
     from .privacy.export import Export
+    from .privacy.retention import RetentionReport
     from .records import FileRecord, ScanOptions, ScanReport
     from .settings import Setting
 
@@ -161,6 +164,19 @@ def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     :param library: the library being deleted.
     :param report: the :class:`printmanager_core.privacy.delete.DeleteReport`: call ``report.removed(what, count=1, detail="")`` for what was removed;
         see ``docs/plugin_hooks.md``.
+    """
+
+
+@hookspec
+def apply_retention(library: "Library", report: "RetentionReport", now: "datetime | None") -> None:
+    """Delete what this plugin keeps past its retention (e.g. expired share bundles).
+
+    Called by ``Library.apply_retention`` (``printmanager privacy retention apply``)
+    after the core's rules ran; add what went to ``report.removed[what] = count``.
+
+    :param library: the library.
+    :param report: the :class:`printmanager_core.privacy.retention.RetentionReport` being built.
+    :param now: the moment the rules are applied at (None: now).
     """
 
 

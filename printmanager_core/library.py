@@ -160,7 +160,9 @@ class Library:
         """
         from .privacy import retention
 
-        return retention.apply(self._db, self.settings, now=now)
+        report = retention.apply(self._db, self.settings, now=now)
+        self.hook.apply_retention(library=self, report=report, now=now)  # plugins' own (e.g. share bundles)
+        return report
 
     # -- the write lock ------------------------------------------------------
 

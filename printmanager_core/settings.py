@@ -28,7 +28,7 @@ from .store.settings import SettingsGateway
 POLICY_VERSION = "2026-11-01"
 
 #: Switches whose changes are recorded in the consent ledger.
-PRIVACY_SWITCHES = frozenset({"privacy.analytics", "privacy.crash_reports", "privacy.sync"})
+PRIVACY_SWITCHES = frozenset({"privacy.analytics", "privacy.crash_reports", "privacy.sync", "privacy.share"})
 
 #: The core's settings and their defaults. Plugins add theirs with the
 #: ``register_settings`` hook (:func:`plugin_settings`); other keys are accepted
@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "privacy.analytics": True,
     "privacy.crash_reports": False,
     "privacy.sync": False,
+    "privacy.share": False,
     # Retention (docs/privacy.md, "Retention"): the CLI applies the rules after
     # each command while retention.auto is true; the *_days say how long a record is kept.
     "retention.auto": True,

@@ -14,7 +14,7 @@ from typing import Iterator
 REPO = Path(__file__).resolve().parents[1]
 #: where the project's packages live → the folder each top-level package is in
 SOURCE_ROOTS = (REPO, REPO / "plugins")
-PACKAGES = ("printmanager_core", "printmanager_sync", "printmanager_thumbnails", "printmanager_vault", "printmanager_web", "printmanager_account", "printmanager_share_notify")
+PACKAGES = ("printmanager_core", "printmanager_sync", "printmanager_thumbnails", "printmanager_vault", "printmanager_web", "printmanager_account", "printmanager_share_notify", "printmanager_share")
 
 
 @functools.lru_cache(maxsize=None)

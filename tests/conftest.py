@@ -10,7 +10,7 @@ import pytest
 # Only our built-in plugin packages load in the test run; whatever else is
 # installed in the environment stays out (sqlite-utils' lesson). Tests that want
 # a third-party plugin register it explicitly.
-os.environ["PRINTMANAGER_LOAD_PLUGINS"] = "thumbnails,vault,sync,web,account,notify,printers"
+os.environ["PRINTMANAGER_LOAD_PLUGINS"] = "thumbnails,vault,sync,web,account,share,notify,printers"
 os.environ.pop("PRINTMANAGER_BLOCK_PLUGINS", None)
 
 # fixtures of the S3/sync test support (a moto server, a fault proxy, fast scrypt)

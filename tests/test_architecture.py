@@ -34,7 +34,7 @@ PENDING_SQL: set[str] = set()
 
 #: a plugin's own tables (its migration set) are its own: their SQL lives in one storage
 #: module of the plugin, which names no table outside the plugin's prefix
-PLUGIN_STORES: dict[str, str] = {}  # sync_store reaches its tables through sqlite-utils' API, no SQL
+PLUGIN_STORES: dict[str, str] = {"printmanager_share.store": "share_bundle"}  # sync_store: sqlite-utils API, no SQL
 
 # Import circles among module-level imports that remain. None do: keep it so.
 KNOWN_CYCLES: list[list[str]] = []

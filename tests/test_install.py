@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "examples" / "models"
 #: the packages the extras bring, none of which a core install may have
-EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore", "starlette", "uvicorn", "jinja2", "joserfc")
+EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore", "starlette", "uvicorn", "jinja2", "joserfc", "pyrage")
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +142,7 @@ def test_plain_install_gives_a_working_cli_and_library(core_venv: Path, tmp_path
     thumb = _run(core_venv, home, "thumbnail", "1")
     assert thumb.returncode == 2
     assert "No such command 'thumbnail'" in thumb.stderr
-    assert "Plugins not loaded: account, notify, printers, sync, thumbnails, vault, web" in thumb.stderr
+    assert "Plugins not loaded: account, notify, printers, share, sync, thumbnails, vault, web" in thumb.stderr
     assert "Traceback" not in thumb.stderr
 
     export = _run(core_venv, home, "privacy", "export", "-o", str(tmp_path / "export.zip"))
@@ -191,7 +191,7 @@ def test_readme_install_section_names_every_extra() -> None:
     install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
     assert "pip install 'printmanager[all]'" in install and "pip install printmanager`" in install
     extras = set(metadata.metadata("printmanager").get_all("Provides-Extra") or []) - {"test"}
-    assert extras == {"thumbnails", "vault", "sync", "web", "account", "notify", "printers", "all"}
+    assert extras == {"thumbnails", "vault", "sync", "web", "account", "share", "notify", "printers", "all"}
     for extra in extras:
         assert f"| `{extra}` |" in install, extra
     # each plugin extra is named like the plugin's entry point: that is how a missing one is found

@@ -292,7 +292,8 @@ def test_register_routes_adds_guarded_routes(served: dict[str, Any]) -> None:
             assert http.post("/hello/poke", headers={"X-CSRF-Token": csrf_of(http)}).status_code == 403
     finally:
         unregister_plugin("routes-plugin")
-    assert plugin_routes(set()) == ([], [])
+    routes, clashes = plugin_routes(set())
+    assert clashes == [] and all(getattr(r, "path", "").startswith("/s/") for r in routes)  # the share gateway's only
 
 
 def test_gallery_pager_walks_every_file(served: dict[str, Any]) -> None:
@@ -354,3 +355,51 @@ def test_a_running_server_applies_retention_on_its_schedule(tmp_path: Path) -> N
             while shares.as_json()["access_log"] and time.monotonic() < deadline:
                 time.sleep(0.05)
         assert shares.as_json()["access_log"] == []  # the expired entry went while the server ran
+
+
+def test_open_in_slicer_starts_the_installed_slicer_for_a_local_browser(
+    served: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model page's "Open in slicer" posts to /api/files/ID/open: the slicer installed here
+    (a real program on PATH that writes down its arguments) starts with the file."""
+    import os
+    import time
+
+    record = tmp_path / "argv.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "prusa-slicer"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    lib = served["lib"]
+    rec = _stl(lib)
+    with client(served["base"]) as http:
+        page = http.get(f"/models/{rec.model_id}").text
+        assert 'class="open-slicer"' in page and '<option value="prusaslicer">' in page
+        assert http.post(f"/api/files/{rec.id}/open", json={"slicer": "prusaslicer"}).status_code == 403  # no token
+        headers = {"X-CSRF-Token": csrf_of(http)}
+        got = http.post(f"/api/files/{rec.id}/open", json={"slicer": "prusaslicer"}, headers=headers)
+        assert got.status_code == 200, got.text
+        assert got.json()["argv"] == [str(fake), rec.path]
+        deadline = time.monotonic() + 10
+        while not record.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert record.read_text().splitlines() == [rec.path]
+        model = http.post(f"/api/models/{rec.model_id}/open", json={"slicer": "prusaslicer"}, headers=headers)
+        assert model.status_code == 200 and rec.path in model.json()["argv"]
+        bad = http.post(f"/api/files/{rec.id}/open", json={}, headers=headers)
+        assert bad.status_code == 400 and "names the slicer" in bad.json()["error"]
+        unknown = http.post(f"/api/files/{rec.id}/open", json={"slicer": "slic3rx"}, headers=headers)
+        assert unknown.status_code == 400
+
+
+def test_open_in_slicer_refuses_a_browser_on_another_computer(served: dict[str, Any]) -> None:
+    """Starting a program is for a browser on the serving computer only (a LAN client gets 403)."""
+    from starlette.testclient import TestClient
+
+    rec = _stl(served["lib"])
+    with TestClient(served["app"], base_url=served["base"], client=("192.168.1.20", 50000)) as http:
+        token = http.get("/api/csrf").json()["csrf_token"]
+        got = http.post(f"/api/files/{rec.id}/open", json={"slicer": "prusaslicer"}, headers={"X-CSRF-Token": token})
+    assert got.status_code == 403 and "only a browser on that computer" in got.json()["error"]

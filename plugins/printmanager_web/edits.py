@@ -26,6 +26,38 @@ async def start_scan(request: Request) -> Response:
     return JSONResponse(scans.status(), status_code=202)
 
 
+#: where a request may come from to start a program on the computer that serves (``open``)
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@guarded_async
+async def open_file_in_slicer(request: Request) -> Response:
+    """``{"slicer": "prusaslicer"}``: open the file in that slicer, installed on this computer;
+    ``{"argv", "pid"}``. Only from a browser on this computer (a loopback client)."""
+    return await _open(request, int(request.path_params["file_id"]), model=False)
+
+
+@guarded_async
+async def open_model_in_slicer(request: Request) -> Response:
+    """``{"slicer": "prusaslicer"}``: open the model's mesh files in that slicer; ``{"argv", "pid"}``."""
+    return await _open(request, int(request.path_params["model_id"]), model=True)
+
+
+async def _open(request: Request, target: int, *, model: bool) -> Response:
+    from printmanager_core.printing.slicers import open_target
+
+    client = request.client.host if request.client else ""
+    if client not in LOOPBACK:
+        return JSONResponse({"error": "open in slicer starts a program on the computer that serves: "
+                                      "only a browser on that computer may ask"}, status_code=403)  # fmt: skip
+    body = await json_body(request)
+    slicer = body.get("slicer")
+    if not isinstance(slicer, str) or not slicer:
+        raise UsageError('"slicer" names the slicer to open (prusaslicer, orca, bambu, cura or superslicer)')
+    argv, pid = await run_in_threadpool(open_target, library_of(request), target, slicer, model=model)
+    return JSONResponse({"argv": argv, "pid": pid})
+
+
 @guarded_async
 async def file_tags(request: Request) -> Response:
     """``{"add": [...], "remove": [...]}`` tags of a file; the file as JSON."""

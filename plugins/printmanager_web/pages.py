@@ -122,7 +122,23 @@ def model_page(request: Request) -> Response:
     return _render(request, "model.html", {
         "model": model, "files": files, "previewable": previewable, "max_preview": MAX_PREVIEW_TRIANGLES,
         "all_collections": [c["name"] for c in lib.collections()],
+        "slicers": _installed_slicers(),
     })
+
+
+def _installed_slicers() -> list[tuple[str, str]]:
+    """(key, title) of each slicer installed on this computer, for the "Open in slicer" buttons."""
+    from printmanager_core.errors import PrintManagerError
+    from printmanager_core.printing.slicers import SLICERS, find_slicer
+
+    found = []
+    for key, kind in SLICERS.items():
+        try:
+            find_slicer(key)
+        except PrintManagerError:
+            continue
+        found.append((key, kind.title))
+    return found
 
 
 def file_page(request: Request) -> Response:

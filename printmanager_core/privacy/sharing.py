@@ -26,8 +26,8 @@ from ..errors import NotFound, UsageError
 from ..settings import now_iso
 from ..store.shares import LinkRow, SharesGateway
 
-TARGET_KINDS = ("file", "model", "collection")
-ACTIONS = ("view", "download", "denied")
+TARGET_KINDS = ("file", "model", "collection", "query")
+ACTIONS = ("view", "open", "download", "denied")
 
 
 def _iso(value: _dt.datetime) -> str:
@@ -179,7 +179,7 @@ class Shares:
         created = _iso(made)
         rid = self.add_recipient(recipient).id if recipient else None
         lid = self.distribution_list(distribution_list).id if distribution_list else None
-        token = secrets.token_urlsafe(18)
+        token = secrets.token_urlsafe(32)
         link_id = self._store.add_link(token, target_kind, target_id, rid, lid, created,
                                        _iso(expires_at) if expires_at else None)
         return attrs.evolve(self.link(link_id), token=token)

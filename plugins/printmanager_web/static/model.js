@@ -58,6 +58,13 @@ if (fields && fields.querySelector('button')) {
   });
 }
 
+document.querySelectorAll('.open-in-slicer').forEach((box) => {
+  box.querySelector('button.open-slicer').addEventListener('click', async () => {
+    const slicer = box.querySelector('select').value;
+    await post(`/api/files/${box.dataset.fileId}/open`, { slicer });
+  });
+});
+
 document.querySelectorAll('form.file-notes').forEach((form) => {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
