@@ -256,6 +256,7 @@ class Library:
         progress: Callable[[int, int], None] | None = None,
         thumbnails: bool = True,
         add_root: bool = False,
+        after_progress: Callable[[int, int], None] | None = None,
     ) -> ScanReport:
         """Add ``paths`` as roots (if given) and scan them, or every root.
 
@@ -267,6 +268,8 @@ class Library:
         :param workers: reader processes (default: the CPU count; 1 reads in-process).
         :param progress: called as ``progress(done, total)`` while files are read.
         :param thumbnails: let plugins make thumbnails after the scan.
+        :param after_progress: called as ``progress(done, total)`` by plugins working
+            after the scan (the thumbnails), see :class:`ScanOptions`.
         """
         # the scanner (and through it every reader) loads when a scan runs, not when the
         # package is imported: `printmanager --help` and embedding apps that only read stay light
@@ -314,7 +317,7 @@ class Library:
         problems.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
                          walked=[str(t.folder) for t in targets], silence=problems.silenced(self.settings.all()))
         if not report.interrupted:
-            call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails))
+            call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails, progress=after_progress))
         return report
 
     def _wants_file_events(self) -> bool:

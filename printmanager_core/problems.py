@@ -148,7 +148,7 @@ def file_problems(row: dict[str, Any]) -> list[ProblemRow]:
         return found
     triangles = row["triangles"] or 0
     if triangles and row["watertight"] == 0:
-        found.append(ProblemRow("open-mesh", detail=f"{triangles:,} triangles, not watertight", **base))
+        found.append(ProblemRow("open-mesh", detail=f"{triangles:,} triangle{'' if triangles == 1 else 's'}, not watertight", **base))
     if row["inverted"]:
         found.append(ProblemRow("inverted-normals", detail="signed volume is negative", **base))
     degenerate = row["degenerate_triangles"] or 0

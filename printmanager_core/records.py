@@ -441,6 +441,9 @@ class ScanOptions:
 
     #: False when the user asked for no thumbnails (``scan --no-thumbnails``)
     thumbnails: bool = True
+    #: where a plugin working after the scan reports how far it is: ``progress(done, total)``
+    #: (the CLI shows it as a phase of the scan's bar); None: nobody watches
+    progress: Callable[[int, int], None] | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.define

@@ -656,6 +656,21 @@ class Scanner:
     def _read_all(self, entries: list[Entry]) -> None:
         self._moved_ids: set[int] = set()
         self._written: set[str] = set()
+        # one count across every root of the scan: the files read before this root are done,
+        # and this root's are added to the total when its walk is over
+        before = self._done_before
+        progress = self.progress
+        if progress is not None:
+            self.progress = lambda d, t: progress(before + d, before + t)
+        self._done_before += len(entries)
+        try:
+            self._read_entries(entries)
+        finally:
+            self.progress = progress
+
+    _done_before = 0
+
+    def _read_entries(self, entries: list[Entry]) -> None:
         total = len(entries)
         done = 0
         if self.progress:

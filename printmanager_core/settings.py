@@ -136,6 +136,16 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_for(key: str, text: str) -> Any:
+    """:func:`parse_value`, except that a setting with choices takes its choice as written
+    (``problems.severity.x off`` is the choice "off", not false)."""
+    owned = None if key in DEFAULTS else plugin_settings().get(key)
+    choices = CHOICES.get(key) if owned is None else owned.choices
+    if choices is not None and text.strip() in choices:
+        return text.strip()
+    return parse_value(text)
+
+
 class Settings:
     """Settings of one library, stored in its database (through :class:`~.store.settings.SettingsGateway`)."""
 

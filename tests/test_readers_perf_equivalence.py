@@ -132,13 +132,13 @@ def _whole_array_corners(cols: np.ndarray) -> tuple:
 def test_blocked_measurement_is_bit_identical(n: int) -> None:
     rng = np.random.default_rng(n)
     cols = np.ascontiguousarray(rng.normal(scale=50.0, size=(9, n)) + 100.0)
-    assert repr(mesh._measure_corners(cols)) == repr(_whole_array_corners(cols))  # repr tells -0.0 from 0.0
+    assert repr(mesh._measure_corners(cols)[:4]) == repr(_whole_array_corners(cols))  # repr tells -0.0 from 0.0
     # a mesh flat in x whose corners' x are 0.0 or -0.0: which zero the box keeps is unchanged
     for signs in [(1, -1, 1), (-1, 1, 1), (1, 1, -1), (-1, -1, 1), (1, -1, -1)]:
         flat = cols.copy()
         for corner, sign in enumerate(signs):
             flat[3 * corner] = 0.0 * sign
-        assert repr(mesh._measure_corners(flat)) == repr(_whole_array_corners(flat))
+        assert repr(mesh._measure_corners(flat)[:4]) == repr(_whole_array_corners(flat))
 
 
 def test_indexed_and_soup_measurements_agree_bit_for_bit() -> None:

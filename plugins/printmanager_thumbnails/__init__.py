@@ -160,7 +160,7 @@ def scan_finished(library: "Library", report: "ScanReport", options: "ScanOption
     if options.thumbnails and on_scan(library):
         files = files_needing_thumbnails(library, changed)
         if files:
-            made = make_thumbnails(library, files)
+            made = make_thumbnails(library, files, progress=getattr(options, "progress", None))
             log.info("thumbnails: %d made or found, %d without", sum(1 for p in made.values() if p),
                      sum(1 for p in made.values() if not p))
     if getattr(report, "updated", 0) or getattr(report, "moved", 0) or getattr(report, "missing", 0):

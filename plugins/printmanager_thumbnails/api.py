@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Callable  # noqa: F401 (annotations)
+
 import concurrent.futures as cf
 import hashlib
 import logging
@@ -360,6 +362,7 @@ def make_thumbnails(
     size: int | None = None,
     *,
     workers: int | None = None,
+    progress: "Callable[[int, int], None] | None" = None,
 ) -> dict[int, str | None]:
     """Make (or find cached) thumbnails for many files and record them on the files.
 
@@ -369,6 +372,7 @@ def make_thumbnails(
 
     :param size: edge in pixels; default the library's ``thumbnails.size`` (only
         thumbnails of that size are recorded on the files).
+    :param progress: called as ``progress(done, total)`` as thumbnails are made.
     :returns: file id → PNG path (None where no thumbnail could be made).
     """
     recorded_size = default_size(library)
@@ -377,8 +381,12 @@ def make_thumbnails(
     recs = [r for r in recs if wants_thumbnail(r)]
     workers = workers if workers is not None else (os.cpu_count() or 1)
     results: list[tuple[int, str | None, str | None]] = []
+    tell = progress or (lambda done, total: None)
+    tell(0, len(recs))
     if workers <= 1 or len(recs) < PARALLEL_MIN_FILES:
-        results = [_make_one(library, r, size) for r in recs]
+        for r in recs:
+            results.append(_make_one(library, r, size))
+            tell(len(results), len(recs))
     else:
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         batch = max(1, min(16, len(recs) // (workers * 4) or 1))
@@ -389,6 +397,7 @@ def make_thumbnails(
         ) as pool:
             for part in pool.map(_make_batch, chunks, [size] * len(chunks)):
                 results.extend(part)
+                tell(len(results), len(recs))
     paths = {file_id: path for file_id, path, _ in results}
     if size == recorded_size and paths:
         _record(library, paths)

@@ -40,15 +40,20 @@ def scan(state: LibraryContext, paths: tuple[Path, ...], as_json: bool, workers:
     lib.lock_timeout = 0 if no_wait else wait_timeout
     if not paths and not lib.roots():
         raise click.UsageError("give a folder to scan; the library has no roots yet")
-    show_bar = not as_json and sys.stderr.isatty()
+    show_bar = sys.stderr.isatty()  # the bar is on stderr: --json on stdout stays clean
     if show_bar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), transient=True) as bar:
             task = bar.add_task("Reading", total=None)
+
+            def thumbnails_phase(done: int, total: int) -> None:
+                bar.update(task, description="Thumbnails", completed=done, total=total)
+
             report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails, add_root=add_root,
-                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+                              progress=lambda done, total: bar.update(task, completed=done, total=total),
+                              after_progress=thumbnails_phase)
     else:
         report = lib.scan(list(paths), workers=workers, thumbnails=not no_thumbnails, add_root=add_root)
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from ..settings import parse_value
+from ..settings import parse_for
 from .context import LibraryContext, pass_library
 from .output import echo_json, json_option, json_text
 
@@ -51,7 +51,7 @@ def set_(state: LibraryContext, key: str, value: str, as_json: bool) -> None:
     if key in OWNED_SWITCHES:
         raise UsageError(f"{key} is switched with `{OWNED_SWITCHES[key]}`, which records what you consent to")
     settings = state.library.settings
-    settings.set(key, parse_value(value), source="cli")
+    settings.set(key, parse_for(key, value), source="cli")
     new = settings.get(key)
     if as_json:
         echo_json({key: new})

@@ -32,8 +32,8 @@ Definitions (these are what the catalogue shows):
   the encoding: every coordinate is rounded to float32 (the precision of
   binary STL; ``-0.0`` counts as ``0.0``), each triangle is hashed from its
   three directed edges (so which corner comes first does not matter, the
-  winding does), and the triangles' hashes are summed modulo 2**64 twice,
-  with two different mixes (so their order does not matter). The same mesh
+  winding does), and the triangles' hashes are summed modulo 2**64, as they
+  are and once more mixed (so their order does not matter). The same mesh
   as binary STL, ASCII STL (written with float32's 9 significant digits),
   OBJ or a 3MF object gets the same hash; no triangles, no hash.
 
@@ -53,6 +53,7 @@ import attrs
 import numpy as np
 
 from .base import DEFAULT_LIMITS, Limits, ReadError, ReadResult, Source
+from .fingerprint import MASK as _MASK, fingerprint
 from .watertight import is_watertight, watertight_soup
 
 __all__ = [
@@ -219,52 +220,6 @@ def _empty() -> MeshMetrics:
 #: elementwise work runs in blocks of this many triangles, so its temporaries stay
 #: small and in cache; the sums still run over whole arrays (same rounding)
 _BLOCK = 8192
-
-
-_MASK = 2**64 - 1
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_EDGE = np.uint64(0x9E3779B97F4A7C15)
-_SECOND = np.uint64(0xD6E8FEB86659FD93)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser over a uint64 array, in place (wrapping arithmetic)."""
-    x ^= x >> np.uint64(30)
-    x *= _M1
-    x ^= x >> np.uint64(27)
-    x *= _M2
-    x ^= x >> np.uint64(31)
-    return x
-
-
-def fingerprint(cols: np.ndarray) -> tuple[int, int]:
-    """The two 64-bit sums behind ``geometry_hash`` of a ``(9, n)`` corner array (module docstring)."""
-    n = cols.shape[1]
-    first = second = 0
-    step = 65536
-    with np.errstate(over="ignore"):
-        for s in range(0, n, step):
-            e = min(s + step, n)
-            f32 = cols[:, s:e].astype(np.float32)
-            f32 += np.float32(0.0)  # -0.0 becomes 0.0
-            bits = f32.view(np.uint32).astype(np.uint64)
-            corners = []
-            for k in range(3):
-                h = bits[3 * k] | (bits[3 * k + 1] << np.uint64(32))
-                h = _mix(h)
-                h ^= bits[3 * k + 2] * _EDGE
-                corners.append(_mix(h))
-            tri = np.zeros(e - s, dtype=np.uint64)
-            for k in range(3):
-                edge = corners[k] * _EDGE
-                edge += corners[(k + 1) % 3]
-                tri += _mix(edge)
-            tri = _mix(tri)
-            first += int(tri.sum(dtype=np.uint64))
-            tri ^= _SECOND
-            second += int(_mix(tri).sum(dtype=np.uint64))
-    return first & _MASK, second & _MASK
 
 
 def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tuple[float, float, float], float, float, int]:
