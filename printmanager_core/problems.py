@@ -301,7 +301,12 @@ def refresh(
     walked: Iterable[str] = (),
     silence: Sequence[str] = (),
 ) -> None:
-    """Bring the stored problems up to date after a scan (one transaction).
+    """Bring the stored problems up to date after a scan.
+
+    The problems are worked out first (reads only), then written in a few short
+    transactions, one per kind of problem, so that a tag or a note written
+    meanwhile waits for one step, never for the whole refresh (the problems are
+    derived data: a step that did not happen is redone by the next scan).
 
     :param changed_ids: files the scan read (their own problems are recomputed);
         None recomputes every file's.
@@ -311,25 +316,29 @@ def refresh(
     :param silence: kinds whose severity is ``off`` (left out of ``files.problem_kinds``).
     """
     at = now_iso()
+    facts = store.problems.file_facts(changed_ids)
+    ids = [r["id"] for r in facts] if changed_ids is not None else None
+    rows = [p for r in facts for p in file_problems(r)]
     with store.transaction():
-        facts = store.problems.file_facts(changed_ids)
-        ids = [r["id"] for r in facts] if changed_ids is not None else None
-        rows = [p for r in facts for p in file_problems(r)]
         if ids is None:
             store.problems.replace_kinds(FILE_KINDS, rows, at)
         else:
             store.problems.replace_for_files(ids, FILE_KINDS, rows, at)
+    with store.transaction():
         store.problems.forget_files(list(gone_ids))
         store.problems.forget_missing()
-        store.problems.replace_kinds(("duplicate",), duplicates(store), at)
-        store.problems.replace_kinds(("near-duplicate",), near_duplicates(store), at)
-        store.problems.replace_kinds(("missing-source",), missing_sources(store), at)
-        store.problems.replace_kinds(MODEL_KINDS, model_problems(store), at)
-        empties = list(empty_folders)
+    for kinds, found in ((("duplicate",), duplicates), (("near-duplicate",), near_duplicates),
+                         (("missing-source",), missing_sources), (MODEL_KINDS, model_problems)):
+        worked_out = found(store)
+        with store.transaction():
+            store.problems.replace_kinds(kinds, worked_out, at)
+    empties = list(empty_folders)
+    with store.transaction():
         for folder in _outermost(list(walked)):
             inside = [ProblemRow("empty-folder", path=display_path(p), detail="nothing in it")
                       for p in empties if is_within(p, folder)]
             store.problems.replace_kinds(("empty-folder",), inside, at, under=display_path(folder))
+    with store.transaction():
         store.problems.sync_kinds(list(silence))
 
 
