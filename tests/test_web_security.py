@@ -66,6 +66,9 @@ def _writes(lib: Any) -> list[tuple[str, dict[str, Any]]]:
         "model_tags": {"add": ["refused"]},
         "model_collections": {"add": ["refused"]},
         "start_scan": {},
+        # would start a slicer on this computer (none is reached: refused before it runs)
+        "open_file_in_slicer": {"slicer": "prusaslicer"},
+        "open_model_in_slicer": {"slicer": "prusaslicer"},
     }
     out = []
     for method, path, view, _ in ROUTES:
