@@ -8,7 +8,7 @@ saying what went wrong (unreachable, refused key, busy printer).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import attrs
 
@@ -85,3 +85,36 @@ class PrinterConnection(Protocol):
     def history(self) -> Sequence[Job]:
         """Finished jobs the printer remembers, newest first."""
         ...
+
+
+class HttpConnection:
+    """What the built-in connections share: an httpx client with the printer's API key
+    (``X-Api-Key``), and one-line errors for an unreachable server or a refused key.
+    httpx is imported when a connection is made, never at import."""
+
+    #: the server's name in messages (``OctoPrint``, ``Moonraker``)
+    label = "printer"
+
+    def __init__(self, url: str, api_key: str | None, *, timeout: float = 30.0):
+        import httpx
+
+        self.url = url.rstrip("/")
+        headers = {"X-Api-Key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The server's answer (an ``httpx.Response``); PrinterError when it cannot be reached or
+        refuses the key. Other HTTP errors are the caller's to word."""
+        import httpx
+
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PrinterError(f"{self.label} at {self.url} cannot be reached ({type(exc).__name__}: {exc})") from None
+        if response.status_code in (401, 403):
+            raise PrinterError(f"{self.label} at {self.url} refused the API key (HTTP {response.status_code})")
+        return response

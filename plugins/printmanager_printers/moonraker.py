@@ -16,36 +16,23 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from .connection import Job, JobStatus, PrinterError
+from .connection import HttpConnection, Job, JobStatus, PrinterError
 
 TIMEOUT = 30.0
 #: history statuses of jobs that have not ended
 RUNNING = ("in_progress",)
 
 
-class MoonrakerConnection:
+class MoonrakerConnection(HttpConnection):
     """One Moonraker server."""
 
+    label = "Moonraker"
+
     def __init__(self, url: str, api_key: str | None, *, timeout: float = TIMEOUT):
-        import httpx
-
-        self.url = url.rstrip("/")
-        headers = {"X-Api-Key": api_key} if api_key else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._http.close()
+        super().__init__(url, api_key, timeout=timeout)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        import httpx
-
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise PrinterError(f"Moonraker at {self.url} cannot be reached ({type(exc).__name__}: {exc})") from None
-        if response.status_code in (401, 403):
-            raise PrinterError(f"Moonraker at {self.url} refused the API key (HTTP {response.status_code})")
+        response = self._send(method, path, **kwargs)
         try:
             data = response.json()
         except ValueError:
