@@ -6,15 +6,10 @@ from typing import Any
 
 
 def size(value: int | None) -> str:
-    """Bytes as ``1.2 MB`` (1 KB = 1000 bytes, as the query language counts)."""
-    if value is None:
-        return "–"
-    amount = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{value} B"  # pragma: no cover
+    """Bytes as ``1.2 MB`` (1 kB = 1000 bytes, as the query language counts), as the CLI shows them."""
+    from printmanager_core.cli.look import human_size
+
+    return "–" if value is None else human_size(value)
 
 
 def count(value: int | None) -> str:
