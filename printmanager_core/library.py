@@ -528,7 +528,8 @@ class Library:
         return changed
 
     def update_model(self, model_id: int | str, **fields: Any) -> ModelRecord:
-        """Set a model's ``name``, ``creator``, ``source_url``, ``licence`` or ``notes``."""
+        """Set a model's ``name``, ``creator``, ``source_url``, ``licence``, ``notes``, ``title``,
+        ``caption`` or ``description``."""
         unknown = set(fields) - MODEL_FIELDS
         if unknown:
             raise UsageError(

@@ -405,6 +405,18 @@ def m026_problems(db: Database) -> None:
     db.table("problems").create_index(["model_id"], index_name="problems_by_model")
     db.table("problems").create_index(["kind", "path"], index_name="problems_by_kind")
     db.table("files").add_column("problem_kinds", str)
+
+
+@migrations()
+def m027_model_title_sidecar(db: Database) -> None:
+    """A model's title, caption and description (filled at scan from 3MF metadata and
+    ``datapackage.json`` sidecars, or set by the user), and the hash of the sidecar
+    whose values were last taken in (docs/organise.md, "Sidecars")."""
+    models = db.table("models")
+    for column in ("title", "caption", "description", "sidecar_hash"):
+        models.add_column(column, str)
+
+
 # -- the print log and sliced ↔ source links (docs/printing.md) ---------------------
 
 

@@ -23,7 +23,7 @@ MODEL_SELECT = (
 )
 
 #: the fields a user may set on a model
-EDITABLE = frozenset({"name", "creator", "source_url", "licence", "notes"})
+EDITABLE = frozenset({"name", "creator", "source_url", "licence", "notes", "title", "caption", "description"})
 
 
 class ModelsGateway(Rows):
@@ -71,30 +71,38 @@ class ModelsGateway(Rows):
         """The denormalised, space-separated tag list (for search); in the caller's transaction."""
         self.db.execute("update models set tags = ? where id = ?", [" ".join(names), model_id])
 
-    #: model column → the 3MF metadata name (core spec) a scan fills it from
-    FILE_METADATA = {"creator": "Designer", "licence": "LicenseTerms"}
+    #: model column → the 3MF metadata names a scan fills it from, in order of preference:
+    #: the core spec's names (PrusaSlicer writes these too), then Bambu Studio's project fields
+    FILE_METADATA: dict[str, tuple[str, ...]] = {
+        "creator": ("Designer",),
+        "licence": ("LicenseTerms", "License"),
+        "title": ("Title", "ProfileTitle"),
+        "description": ("Description", "ProfileDescription"),
+    }
 
     def fill_from_file_metadata(self) -> int:
-        """Fill each model's empty creator/licence from its files' 3MF metadata (first file by path).
+        """Fill each model's empty creator, licence, title and description from its files'
+        3MF metadata (:data:`FILE_METADATA`; for each name, the first file by path that has it).
 
         Only empty fields are filled, so a value the user set (``model-set``) is never
         overwritten. Returns how many model fields were filled.
         """
         filled = 0
         with self.db.conn:
-            for column, name in self.FILE_METADATA.items():
-                value = (
-                    "(select json_extract(files.meta, '$.metadata.' || ?) from files "
-                    "where files.model_id = models.id and files.missing = 0 and json_valid(files.meta) "
-                    "and coalesce(json_extract(files.meta, '$.metadata.' || ?), '') != '' "
-                    "order by files.path limit 1)"
-                )
-                cur = self.db.execute(
-                    f"update models set {column} = {value} "
-                    f"where coalesce({column}, '') = '' and {value} is not null",
-                    [name, name, name, name],
-                )
-                filled += cur.rowcount
+            for column, names in self.FILE_METADATA.items():
+                for name in names:
+                    value = (
+                        "(select json_extract(files.meta, '$.metadata.' || ?) from files "
+                        "where files.model_id = models.id and files.missing = 0 and json_valid(files.meta) "
+                        "and coalesce(json_extract(files.meta, '$.metadata.' || ?), '') != '' "
+                        "order by files.path limit 1)"
+                    )
+                    cur = self.db.execute(
+                        f"update models set {column} = {value} "
+                        f"where coalesce({column}, '') = '' and {value} is not null",
+                        [name, name, name, name],
+                    )
+                    filled += cur.rowcount
         return filled
 
     # -- what a scan writes ------------------------------------------------------
