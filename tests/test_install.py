@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "examples" / "models"
 #: the packages the extras bring, none of which a core install may have
-EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore", "starlette", "uvicorn", "jinja2", "joserfc", "pyrage", "watchfiles")
+EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore", "starlette", "uvicorn", "jinja2", "joserfc", "pyrage")
 
 pytestmark = pytest.mark.slow
 
@@ -191,10 +191,9 @@ def test_readme_install_section_names_every_extra() -> None:
     install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
     assert "pip install 'printmanager[all]'" in install and "pip install printmanager`" in install
     extras = set(metadata.metadata("printmanager").get_all("Provides-Extra") or []) - {"test"}
-    assert extras == {"thumbnails", "vault", "sync", "web", "account", "share", "notify", "printers", "watch", "all"}
+    assert extras == {"thumbnails", "vault", "sync", "web", "account", "share", "notify", "printers", "all"}
     for extra in extras:
         assert f"| `{extra}` |" in install, extra
     # each plugin extra is named like the plugin's entry point: that is how a missing one is found
-    # (``watch`` is a command's extra, not a plugin's: `printmanager watch` says what to install)
     names = {ep.name for ep in metadata.entry_points(group="printmanager") if ep.dist.metadata["Name"] == "printmanager"}
-    assert names == extras - {"all", "watch"}
+    assert names == extras - {"all"}
