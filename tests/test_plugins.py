@@ -309,3 +309,16 @@ def test_installed_plugins_outside_load_plugins_are_never_imported(
     dists = {plugins.get_plugin_manager().get_name(p): d.project_name
              for p, d in plugins.get_plugin_manager().list_plugin_distinfo()}
     assert dists["off"] == "printmanager-off" and dists["thumbnails"] == "printmanager"
+
+
+def test_installed_names_from_folder_names_match_every_distributions_metadata():
+    """The quick walk over metadata folder names finds exactly the projects importlib knows."""
+    from importlib import metadata
+
+    from printmanager_core import plugin_extras
+
+    plugin_extras._installed_names.cache_clear()
+    quick = plugin_extras._installed_names()
+    full = frozenset(plugin_extras._normal(d.metadata["Name"] or "") for d in metadata.distributions())
+    assert quick == full
+    assert {"printmanager", "sqlite-utils", "pluggy"} <= quick
