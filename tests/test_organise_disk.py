@@ -81,3 +81,53 @@ def test_crash_at_each_step_loses_nothing(tmp_path: Path, corpus: Path, point: s
                            "--undo"], capture_output=True, text=True)
     assert undo.returncode == 0, undo.stderr
     assert _tree(prints) == before
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 2 MB tmpfs (another filesystem: moves there are copies)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.parametrize("point", ["copy", "copied", "placed", "catalogued", "removed"])
+def test_crash_during_a_copy_loses_nothing(tmp_path: Path, corpus: Path, small_disk: Path, point: str) -> None:
+    prints, lib_dir = _setup(tmp_path, corpus)
+    shutil.rmtree(prints / "shapes")  # what fits in 2 MB
+    before = _tree(prints)
+    env = {**os.environ, "PRINTMANAGER_TEST_KILL_AT": f"{point}:2"}
+    run = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
+                          "--to", str(small_disk), "--yes"], env=env, capture_output=True, text=True)
+    assert run.returncode == -9, run.stderr
+    resume = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
+                             "--resume"], capture_output=True, text=True)
+    assert resume.returncode == 0, resume.stderr
+    moved = _tree(small_disk)
+    assert sorted(v for v in moved.values() if v != "dir") == sorted(v for v in before.values() if v != "dir")
+    with Library(lib_dir) as lib:
+        lib.organise_undo()
+    assert _tree(prints) == before
+
+
+def test_full_disk_stops_cleanly_and_loses_nothing(tmp_path: Path, corpus: Path, small_disk: Path) -> None:
+    prints, lib_dir = _setup(tmp_path, corpus)  # 1.9 MB of files and a 2 MB disk, with its own overhead
+    shutil.copy(corpus / "3mf-samples" / "cube_gears.3mf", prints / "Benchy multi-part" / "extra.3mf")
+    before = _tree(prints)
+    run = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
+                          "--to", str(small_disk), "--yes"], capture_output=True, text=True)
+    assert run.returncode == 1
+    (line,) = [ln for ln in run.stderr.splitlines() if ln.startswith("Error")]
+    assert line.startswith("Error: disk full: ") and "--resume" in line
+    every = sorted(v for v in {**_tree(prints), **{"d/" + k: v for k, v in _tree(small_disk).items()}}.values()
+                   if v != "dir")
+    assert set(every) >= {v for v in before.values() if v != "dir"}
+    assert not [p for p in small_disk.rglob(".pm-organise-*")]  # no half copy left
+    undo = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
+                           "--undo"], capture_output=True, text=True)
+    assert undo.returncode == 0, undo.stderr
+    assert _tree(prints) == before
