@@ -648,3 +648,45 @@ class Library:
         changed = self.file(rec.id)
         self._file_event("file_changed", changed)  # an edit is a change, from the CLI or the web alike
         return changed
+
+    # -- organise on disk (docs/organise.md, "Organise on disk") ---------------------
+
+    def organise_plan(self, query: str = "", *, to: str | os.PathLike[str] | None = None,
+                      templates: Sequence[Any] | None = None, collisions: str = "suffix") -> Any:
+        """Where the models matching ``query`` would go under ``to`` (or ``organise.root``), by the
+        path templates (``organise.paths``); nothing moves. A :class:`~printmanager_core.organise.Plan`."""
+        from . import organise
+
+        return organise.plan(self, query, to=to, templates=templates, collisions=collisions)
+
+    @_writing("organise")
+    def organise(self, query: str = "", *, to: str | os.PathLike[str] | None = None,
+                 templates: Sequence[Any] | None = None, collisions: str = "suffix",
+                 progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Move the models matching ``query`` as :meth:`organise_plan` says, journaled (opt-in:
+        nothing else ever moves files). Returns ``(plan, report)``.
+
+        :raises printmanager_core.organise.DiskFull: the destination filled up (nothing lost).
+        """
+        from . import organise
+
+        return organise.organise(self, query, to=to, templates=templates, collisions=collisions, progress=progress)
+
+    @_writing("organise")
+    def organise_resume(self, progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Finish an interrupted organise (or undo) batch; its :class:`~printmanager_core.organise.OrganiseReport`."""
+        from . import organise
+
+        return organise.resume(self, progress)
+
+    @_writing("organise")
+    def organise_undo(self, batch: int | None = None,
+                      progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Reverse an organise batch exactly (default: the newest one not undone)."""
+        from . import organise
+
+        return organise.undo(self, batch, progress)
+
+    def organise_batches(self) -> list[Any]:
+        """Every organise batch (and undo), newest first."""
+        return self.store.organise.batches()
