@@ -12,6 +12,7 @@ from ..paths import display_path, printable
 from .context import LibraryContext, pass_library
 from .look import human_size, plural
 from .output import echo_json, json_option
+from .queryargs import QueryCommand, query_argument
 
 #: above this many models a real run asks first (``--yes`` skips the question)
 CONFIRM_ABOVE = 20
@@ -55,8 +56,8 @@ def _print_plan(plan: Any) -> None:
                f"to move under {printable(display_path(plan.root))}; {len(same)} in place, {len(refused)} refused")
 
 
-@click.command("organise")
-@click.argument("query", nargs=-1)
+@click.command("organise", cls=QueryCommand)
+@query_argument()
 @click.option("--to", "to", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Organise under DIR (default: the setting organise.root); it becomes (part of) a root.")
 @click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move nothing.")
