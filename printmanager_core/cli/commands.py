@@ -20,14 +20,14 @@ def core_commands() -> list[click.Command]:
     from . import (analytics_cmd, collection, duplicates, ls, model_set, models, note, plugins_cmd, privacy_cmd,
                    problems_cmd, roots_cmd, scan, settings_cmd, show, tag, tags)
     from . import open_cmd, print_cmd, slice_cmd
-    from . import organise_cmd
+    from . import organise_cmd, watch_cmd
 
     return [
         scan.scan, roots_cmd.roots, ls.ls, models.models, duplicates.duplicates, show.show, problems_cmd.problems,
         tag.tag, tag.untag, tags.tags, note.note, model_set.model_set, collection.collection,
         plugins_cmd.plugins, settings_cmd.settings, analytics_cmd.analytics, privacy_cmd.privacy,
         print_cmd.print_group, open_cmd.open_cmd, slice_cmd.slice_cmd,
-        organise_cmd.organise,
+        organise_cmd.organise, watch_cmd.watch,
     ]  # fmt: skip
 
 
