@@ -146,6 +146,11 @@ def test_plain_install_gives_a_working_cli_and_library(core_venv: Path, tmp_path
     assert "Plugins not loaded: account, notify, printers, share, sync, thumbnails, vault, web" in thumb.stderr
     assert "Traceback" not in thumb.stderr
 
+    # a core command whose optional library is missing: one line saying what to install
+    watch = _run(core_venv, home, "watch", str(MODELS))
+    assert watch.returncode == 1 and "Traceback" not in watch.stderr
+    assert watch.stderr.strip() == "Error: watch needs watchfiles: install 'printmanager[watch]'"
+
     export = _run(core_venv, home, "privacy", "export", "-o", str(tmp_path / "export.zip"))
     assert export.returncode == 0, export.stderr
 

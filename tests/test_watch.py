@@ -104,3 +104,66 @@ def test_watch_without_a_root_is_a_one_line_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "give a folder to watch; the library has no roots yet" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_plan_batch_rescans_deleted_folders_first_and_skips_paths_outside_roots(tmp_path: Path) -> None:
+    from watchfiles import Change
+
+    from printmanager_core.cli.watch_cmd import plan_batch
+
+    root = tmp_path / "root"
+    (root / "a" / "new").mkdir(parents=True)
+    (root / "a" / "new" / "x.stl").write_bytes(b"solid x\nendsolid x\n")
+    (root / "b.stl").write_bytes(b"solid b\nendsolid b\n")
+    outside = tmp_path / "elsewhere.stl"
+    outside.write_bytes(b"")
+    changes = {
+        (Change.deleted, str(root / "gone" / "deep" / "y.stl")),  # its folders are gone too: the root is rescanned
+        (Change.deleted, str(root / "a" / "old.stl")),  # inside the root's rescan already
+        (Change.added, str(root / "a" / "new")),
+        (Change.added, str(root / "a" / "new" / "x.stl")),  # inside an added folder
+        (Change.modified, str(root / "b.stl")),
+        (Change.added, str(outside)),
+    }
+    folders, paths = plan_batch(changes, [str(root)])
+    assert folders == [str(root)] and paths == []  # everything is below the rescanned root
+
+    folders, paths = plan_batch({c for c in changes if "gone" not in c[1]}, [str(root)])
+    assert folders == [str(root / "a")]
+    assert paths == [str(root / "b.stl")]
+
+    folders, paths = plan_batch({c for c in changes if c[0] != Change.deleted}, [str(root)])
+    assert folders == [] and paths == [str(root / "a" / "new"), str(root / "b.stl")]
+    # a path reported added that is gone again by now counts as deleted
+    folders, paths = plan_batch({(Change.added, str(root / "a" / "flash.stl"))}, [str(root)])
+    assert folders == [str(root / "a")] and paths == []
+
+
+def test_watch_ignores_a_library_inside_its_root_and_prints_a_line_per_batch(tmp_path: Path, corpus: Path) -> None:
+    import queue
+    import threading
+
+    root = tmp_path / "root"
+    root.mkdir()
+    env = _env(tmp_path)
+    env["PRINTMANAGER_LIBRARY"] = str(root / "library")  # the library's own writes must not look like changes
+    proc = subprocess.Popen([str(EXE), "watch", str(root), "--debounce", "100", "--no-thumbnails"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=10).startswith("catch-up scan: 0 added")
+        shutil.copyfile(corpus / "uranium" / "simpleTestCubeBinary.stl", root / "cube.stl")
+        seen = lines.get(timeout=10)
+        assert " change" in seen and ("1 added" in seen or "0 added" in seen), seen
+        got = [seen]
+        while "1 added" not in "".join(got):
+            got.append(lines.get(timeout=10))
+        # the scan's own writes to root/library are no batch: nothing more comes
+        with pytest.raises(queue.Empty):
+            lines.get(timeout=1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert err.strip().startswith("stopped watching")

@@ -114,7 +114,7 @@ def watch(state: LibraryContext, roots: tuple[Path, ...], as_json: bool, debounc
         # the watcher is live before the first yield (an empty set after rust_timeout, or the first changes):
         # the catch-up scan then misses nothing that changes while it runs
         for changes in watchfiles.watch(*watched, watch_filter=keep, debounce=debounce, rust_timeout=500,
-                                        yield_on_timeout=True, raise_interrupt=False):
+                                        yield_on_timeout=True):
             total = dict.fromkeys(COUNTS, 0)
             if batch == 0:
                 report = lib.scan(given, thumbnails=not no_thumbnails)  # given: adds them as roots
