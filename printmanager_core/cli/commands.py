@@ -21,6 +21,7 @@ def core_commands() -> list[click.Command]:
                    problems_cmd, roots_cmd, scan, settings_cmd, show, tag, tags)
     from . import open_cmd, print_cmd, slice_cmd
     from . import organise_cmd
+    from . import sidecar_cmd
 
     return [
         scan.scan, roots_cmd.roots, ls.ls, models.models, duplicates.duplicates, show.show, problems_cmd.problems,
@@ -28,6 +29,7 @@ def core_commands() -> list[click.Command]:
         plugins_cmd.plugins, settings_cmd.settings, analytics_cmd.analytics, privacy_cmd.privacy,
         print_cmd.print_group, open_cmd.open_cmd, slice_cmd.slice_cmd,
         organise_cmd.organise,
+        sidecar_cmd.sidecar,
     ]  # fmt: skip
 
 
