@@ -314,6 +314,9 @@ class Library:
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
         self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
+        from . import sidecars
+
+        sidecars.import_all(self)  # datapackage.json sidecars, empty fields only, when changed
         problems.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
                          walked=[str(t.folder) for t in targets], silence=problems.silenced(self.settings.all()))
         if not report.interrupted:
@@ -648,6 +651,25 @@ class Library:
         changed = self.file(rec.id)
         self._file_event("file_changed", changed)  # an edit is a change, from the CLI or the web alike
         return changed
+
+    # -- sidecars (docs/organise.md, "Sidecars") -------------------------------------
+
+    def write_sidecars(self, models: Sequence[int | str] = (), query: str | None = None) -> list[Any]:
+        """Write each model's fields into its folder's ``datapackage.json`` (merged into what is
+        there, atomically): the models given, and those matching ``query``. Opt-in: nothing else
+        writes sidecars. A :class:`~printmanager_core.sidecars.Written` per model."""
+        from . import sidecars
+
+        targets = [self.model(m) for m in models]
+        if query is not None:
+            targets += self.models(query)
+        seen: set[int] = set()
+        done = []
+        for rec in targets:
+            if rec.id not in seen:
+                seen.add(rec.id)
+                done.append(sidecars.write(self, rec))
+        return done
 
     # -- organise on disk (docs/organise.md, "Organise on disk") ---------------------
 

@@ -27,7 +27,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("settings_cmd", "settings"), "analytics": ("analytics_cmd", "analytics"),
     "privacy": ("privacy_cmd", "privacy"), "print": ("print_cmd", "print_group"),
     "open": ("open_cmd", "open_cmd"), "slice": ("slice_cmd", "slice_cmd"), "organise": ("organise_cmd", "organise"),
-    "watch": ("watch_cmd", "watch"),
+    "watch": ("watch_cmd", "watch"), "sidecar": ("sidecar_cmd", "sidecar"),
 }  # fmt: skip
 
 

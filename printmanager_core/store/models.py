@@ -105,6 +105,36 @@ class ModelsGateway(Rows):
                     filled += cur.rowcount
         return filled
 
+    #: the model columns a ``datapackage.json`` sidecar may fill (docs/organise.md, "Sidecars")
+    SIDECAR_COLUMNS = frozenset({"title", "caption", "description", "creator", "licence", "source_url"})
+
+    def sidecar_candidates(self) -> list[tuple[int, str, str | None]]:
+        """Every present folder model: ``(id, path, sidecar_hash)``, by path."""
+        return [(int(r[0]), str(r[1]), r[2]) for r in self.db.execute(
+            "select id, path, sidecar_hash from models where kind = 'folder' and missing = 0 order by path")]
+
+    def fill_from_sidecar(self, model_id: int, values: dict[str, str], digest: str) -> list[str]:
+        """Fill the model's *empty* fields from ``values`` (:data:`SIDECAR_COLUMNS`) and record
+        ``digest`` as its ``sidecar_hash``; runs in the caller's transaction. The columns filled."""
+        unknown = set(values) - self.SIDECAR_COLUMNS
+        if unknown:
+            raise ValueError(f"not a sidecar field: {', '.join(sorted(unknown))}")
+        filled = []
+        for column, value in sorted(values.items()):
+            cur = self.db.execute(
+                f"update models set {column} = ? where id = ? and coalesce({column}, '') = ''", [value, model_id])
+            if cur.rowcount:
+                filled.append(column)
+        self.db.execute("update models set sidecar_hash = ? where id = ?", [digest, model_id])
+        if filled:
+            self.db.execute("update models set updated_at = ? where id = ?", [now_iso(), model_id])
+        return filled
+
+    def set_sidecar_hash(self, model_id: int, digest: str) -> None:
+        """Record the hash of the sidecar as the model's folder now holds it (after a write)."""
+        with self.db.conn:
+            self.db.execute("update models set sidecar_hash = ? where id = ?", [digest, model_id])
+
     # -- what a scan writes ------------------------------------------------------
 
     def id_for(self, root_id: int, path: str, name: str, kind: str) -> int:
