@@ -165,6 +165,27 @@ def test_an_unreachable_provider_is_reported_and_the_session_still_forgotten(
     assert "account session and data" in [r["what"] for r in json.loads(out)["removed"]]
 
 
+def test_a_locked_vault_is_said_in_the_export_and_the_delete(capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              gotrue: RunningGoTrue) -> None:
+    """No passphrase and no terminal: the export says the account data was not exported, the delete
+    says what it could not do and goes on (the vault plugin deletes the vault without its key)."""
+    lib = tmp_path / "lib"
+    _signed_in(capsys, monkeypatch, lib, gotrue)
+    monkeypatch.delenv(store.ENV_PASSPHRASE)
+    code, _, err = run(capsys, lib, "privacy", "export", "-o", str(tmp_path / "export.zip"))
+    assert code == 0, err
+    with zipfile.ZipFile(tmp_path / "export.zip") as zf:
+        account = json.loads(zf.read("account.json"))
+    assert account["email"] is None and "account data not exported" in account["error"]
+    code, out, err = run(capsys, lib, "privacy", "delete", "--yes", "--json")
+    assert code == 0, err
+    could_not = json.loads(out)["could_not"]
+    assert [c["what"] for c in could_not] == ["tell whether an account is signed in, or delete it at the provider"]
+    assert "the vault could not be opened" in could_not[0]["why"]
+    assert not (lib / "vault.bin").exists()
+
+
 def test_gotrue_admin_delete_needs_the_service_role_key(gotrue: RunningGoTrue) -> None:
     """The contract the default ("could not") rests on: a user cannot delete themself."""
     provider = SupabaseProvider(gotrue.url, ANON_KEY)
