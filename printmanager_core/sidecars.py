@@ -216,7 +216,7 @@ def import_all(library: Library) -> int:
             continue
         except Unusable as why:
             unusable.append(ProblemRow(PROBLEM_KIND, path=display_path(str(path)), model_id=model_id,
-                                       root_id=root_id, detail=f"{SIDECAR_NAME} skipped: {why}"))
+                                       root_id=root_id, detail=f"skipped: {why}"))
             continue  # the model keeps what it has
         digest = content_hash(data)
         if digest == known:

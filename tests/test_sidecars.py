@@ -166,7 +166,7 @@ def test_a_sidecar_that_cannot_be_used_is_a_problem_of_its_model_until_fixed_or_
         for name, p in found.items():
             assert (p.about, p.severity, p.model_id) == ("model", "warning", by_name[name].id)
             assert p.path == str(models / name / "datapackage.json") and "\n" not in p.detail
-            assert p.detail.startswith("datapackage.json skipped: ")
+            assert p.detail.startswith("skipped: ")
         assert "not JSON: Unterminated string starting at (line 1, column 11)" in found["broken"].detail
         assert "not a JSON object but a list" in found["listed"].detail
         assert "not a data package: 'keywords' is text, not a list" in found["shape"].detail
