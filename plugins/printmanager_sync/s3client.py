@@ -19,7 +19,7 @@ import hashlib
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -31,12 +31,17 @@ from defusedxml import ElementTree
 
 from .errors import BackendError, Conflict, ObjectMissing
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .storage_credentials import RefreshingCredentials
+
 #: HTTP statuses worth another attempt
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: S3 error codes worth another attempt whatever the status
 RETRY_CODES = frozenset({"SlowDown", "InternalError", "RequestTimeout", "ServiceUnavailable", "RequestTimeTooSkewed"})
 #: S3's largest part count
 MAX_PARTS = 10_000
+#: S3 error codes that mean "your temporary credentials ran out": refresh them once and resend
+EXPIRED_CODES = frozenset({"ExpiredToken", "TokenRefreshRequired"})
 
 
 @attrs.frozen
@@ -206,7 +211,7 @@ class S3Client:
         self,
         endpoint: str,
         bucket: str,
-        credentials: Credentials,
+        credentials: "Credentials | RefreshingCredentials",
         *,
         region: str | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -300,6 +305,7 @@ class S3Client:
         ok = tuple(ok)
         url = self.url(key, params)
         last: Exception | None = None
+        refreshed = False
         for attempt in range(1, self.retry.attempts + 1):
             if attempt > 1:
                 self.stats.add(retries=1)
@@ -320,6 +326,12 @@ class S3Client:
             if resp.status_code in ok:
                 return resp
             err = self._error(resp, op)
+            force_refresh = getattr(self.credentials, "force_refresh", None)
+            if err.code in EXPIRED_CODES and force_refresh is not None and not refreshed:
+                force_refresh()  # temporary credentials the server already counts as expired: a new set
+                refreshed = True
+                last = err
+                continue
             if (resp.status_code in RETRY_STATUSES or err.code in RETRY_CODES) and attempt < self.retry.attempts:
                 last = err
                 self._sleep(self.retry.delay(attempt, resp.headers.get("retry-after")))
