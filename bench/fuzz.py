@@ -114,7 +114,7 @@ def work(job: tuple[str, int, int, str | None]) -> dict[str, Any]:
     from printmanager_core.readers.base import Limits, Source
     from printmanager_core.scan import _read_source
     from printmanager_thumbnails.geometry import load_triangles
-    from printmanager_thumbnails.thumbnail import ThumbnailError
+    from printmanager_thumbnails.picture import ThumbnailError
 
     from printmanager_core import budget
 

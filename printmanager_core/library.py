@@ -314,6 +314,9 @@ class Library:
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
         self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
+        from . import sidecars
+
+        sidecars.import_all(self)  # datapackage.json sidecars, empty fields only, when changed
         problems.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
                          walked=[str(t.folder) for t in targets], silence=problems.silenced(self.settings.all()))
         if not report.interrupted:
@@ -528,7 +531,8 @@ class Library:
         return changed
 
     def update_model(self, model_id: int | str, **fields: Any) -> ModelRecord:
-        """Set a model's ``name``, ``creator``, ``source_url``, ``licence`` or ``notes``."""
+        """Set a model's ``name``, ``creator``, ``source_url``, ``licence``, ``notes``, ``title``,
+        ``caption`` or ``description``."""
         unknown = set(fields) - MODEL_FIELDS
         if unknown:
             raise UsageError(
@@ -647,3 +651,64 @@ class Library:
         changed = self.file(rec.id)
         self._file_event("file_changed", changed)  # an edit is a change, from the CLI or the web alike
         return changed
+
+    # -- sidecars (docs/organise.md, "Sidecars") -------------------------------------
+
+    def write_sidecars(self, models: Sequence[int | str] = (), query: str | None = None) -> list[Any]:
+        """Write each model's fields into its folder's ``datapackage.json`` (merged into what is
+        there, atomically): the models given, and those matching ``query``. Opt-in: nothing else
+        writes sidecars. A :class:`~printmanager_core.sidecars.Written` per model."""
+        from . import sidecars
+
+        targets = [self.model(m) for m in models]
+        if query is not None:
+            targets += self.models(query)
+        seen: set[int] = set()
+        done = []
+        for rec in targets:
+            if rec.id not in seen:
+                seen.add(rec.id)
+                done.append(sidecars.write(self, rec))
+        return done
+
+    # -- organise on disk (docs/organise.md, "Organise on disk") ---------------------
+
+    def organise_plan(self, query: str = "", *, to: str | os.PathLike[str] | None = None,
+                      templates: Sequence[Any] | None = None, collisions: str = "suffix") -> Any:
+        """Where the models matching ``query`` would go under ``to`` (or ``organise.root``), by the
+        path templates (``organise.paths``); nothing moves. A :class:`~printmanager_core.organise.Plan`."""
+        from . import organise
+
+        return organise.plan(self, query, to=to, templates=templates, collisions=collisions)
+
+    @_writing("organise")
+    def organise(self, query: str = "", *, to: str | os.PathLike[str] | None = None,
+                 templates: Sequence[Any] | None = None, collisions: str = "suffix",
+                 progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Move the models matching ``query`` as :meth:`organise_plan` says, journaled (opt-in:
+        nothing else ever moves files). Returns ``(plan, report)``.
+
+        :raises printmanager_core.organise.DiskFull: the destination filled up (nothing lost).
+        """
+        from . import organise
+
+        return organise.organise(self, query, to=to, templates=templates, collisions=collisions, progress=progress)
+
+    @_writing("organise")
+    def organise_resume(self, progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Finish an interrupted organise (or undo) batch; its :class:`~printmanager_core.organise.OrganiseReport`."""
+        from . import organise
+
+        return organise.resume(self, progress)
+
+    @_writing("organise")
+    def organise_undo(self, batch: int | None = None,
+                      progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Reverse an organise batch exactly (default: the newest one not undone)."""
+        from . import organise
+
+        return organise.undo(self, batch, progress)
+
+    def organise_batches(self) -> list[Any]:
+        """Every organise batch (and undo), newest first."""
+        return self.store.organise.batches()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
+import sys
 from importlib import metadata
 
 import attrs
@@ -91,7 +93,33 @@ def _normal(name: str) -> str:
 def _installed_names() -> frozenset[str]:
     """Every installed distribution's normalised name, from one walk of the path (not one per
     requirement: each ``metadata.version`` call walks it again)."""
-    return frozenset(_normal(d.metadata["Name"] or "") for d in metadata.distributions())
+    names: set[str] = set()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as listing:
+                found = [e.name for e in listing if e.name.endswith(_METADATA_DIRS)]
+        except OSError:  # not a folder (a zip on the path) or unreadable: metadata finds those
+            found = None
+        if found is None:
+            continue
+        names.update(_normal(_project_of(name)) for name in found)
+    if not names:  # nothing on the path looks like site-packages: ask importlib (slower, always right)
+        return frozenset(_normal(d.metadata["Name"] or "") for d in metadata.distributions())
+    return frozenset(names)
+
+
+_METADATA_DIRS = (".dist-info", ".egg-info")
+
+
+def _project_of(directory: str) -> str:
+    """The project name in a metadata folder's name: ``sqlite_utils-3.38.dist-info`` -> ``sqlite_utils``.
+
+    The folder names are the ones importlib.metadata itself looks up (``NAME-VERSION.dist-info``,
+    PEP 427 escaping, or ``NAME[-VERSION...].egg-info``); reading them instead of every
+    distribution's METADATA file saves parsing ~100 e-mail-style headers at each start.
+    """
+    stem = directory.rsplit(".", 1)[0]
+    return stem.split("-", 1)[0]
 
 
 def _unmet(dist: metadata.Distribution, extra: str, seen: set[str]) -> list[str]:

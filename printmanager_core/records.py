@@ -348,6 +348,10 @@ class ModelRecord:
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
     missing: bool = False
     files: int = 0
+    #: the model's title, short caption and description (from 3MF metadata, a sidecar, or the user)
+    title: str | None = None
+    caption: str | None = None
+    description: str | None = None
     collections: tuple[str, ...] = ()
     created_at: str | None = None
     updated_at: str | None = None
@@ -375,6 +379,9 @@ class ModelRecord:
             source_url=row.get("source_url"),
             licence=row.get("licence"),
             notes=row.get("notes") or "",
+            title=row.get("title"),
+            caption=row.get("caption"),
+            description=row.get("description"),
             tags=row.get("tags"),
             missing=bool(row.get("missing")),
             files=row.get("file_count") or 0,

@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "retention.print_log_days": 36500,
     # Problems (docs/problems.md): each kind's severity, or "off" to silence it.
     **severity_defaults(),
+    # Organise on disk (docs/organise.md): where models go, by query; and under which folder.
+    "organise.paths": ["default: {creator|Unknown}/{collection}/{model}"],
+    "organise.root": "",
 }
 
 #: settings that take one of a few values (key → the values)
@@ -56,7 +59,7 @@ CHOICES: dict[str, tuple[str, ...]] = {key: SEVERITIES for key in DEFAULTS if ke
 
 
 #: Namespaces of the core's own settings: an unknown key in them is a typo, refused.
-CORE_PREFIXES = frozenset({"privacy", "retention", "problems"})
+CORE_PREFIXES = frozenset({"privacy", "retention", "problems", "organise"})
 
 #: Settings that were renamed (old key → new key; migration m016 moved stored values).
 RENAMED = {"retention.on_open": "retention.auto"}
@@ -240,6 +243,12 @@ class Settings:
                 raise UsageError(f"{key} takes {what}{span}, not {value!r}")
         if owned is not None and owned.check is not None:
             owned.check(value)
+        if key == "organise.paths":
+            from .organise.templates import check_paths_setting
+
+            check_paths_setting(value)
+        if key == "organise.root" and not isinstance(value, str):
+            raise UsageError(f"organise.root takes a folder, not {value!r}")
 
 
 def _unknown(key: str) -> str:

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import attrs
 import uvicorn
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, OctKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -66,6 +66,8 @@ class GoTrue:
     google_email: str = "grace@example.org"
     #: with ``provider_authorize``: trade the provider's code for the user's email
     external_email: Callable[[str, str], str] | None = None
+    #: a project on Supabase's legacy shared-secret signing: HS256 tokens, no public key in the JWKS
+    hs256_secret: str | None = None
     flows: dict[str, dict[str, str]] = attrs.Factory(dict)  # state -> redirect_to, challenge
     codes: dict[str, dict[str, str]] = attrs.Factory(dict)  # auth code -> user id, challenge
 
@@ -80,6 +82,8 @@ class GoTrue:
                   "session_id": session_id, "iat": now, "exp": now + self.expires_in,
                   "app_metadata": {"provider": "email", **user.app_metadata},
                   "user_metadata": {"full_name": user.full_name} if user.full_name else {}}
+        if self.hs256_secret is not None:
+            return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(self.hs256_secret))
         return jwt.encode({"alg": "ES256", "kid": self.key.kid}, claims, self.key)
 
     def _user_json(self, user: User) -> dict[str, Any]:
@@ -106,7 +110,10 @@ class GoTrue:
         if not header.lower().startswith("bearer "):
             return None
         try:
-            claims = jwt.decode(header[7:], self.key, algorithms=["ES256"]).claims
+            if self.hs256_secret is not None:
+                claims = jwt.decode(header[7:], OctKey.import_key(self.hs256_secret), algorithms=["HS256"]).claims
+            else:
+                claims = jwt.decode(header[7:], self.key, algorithms=["ES256"]).claims
         except Exception:
             return None
         if claims["exp"] < time.time() or claims["session_id"] in self.revoked_sessions:
@@ -213,6 +220,8 @@ def build_app(state: GoTrue) -> Starlette:
 
     async def jwks(request: Request) -> Response:
         state.requests.append("jwks")
+        if state.hs256_secret is not None:
+            return JSONResponse({"keys": []})  # the shared secret is never published
         return JSONResponse({"keys": [state.key.as_dict(private=False, alg="ES256", use="sig")]})
 
     async def delete_user(request: Request) -> Response:

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import keyring
 import pytest
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, OctKey
 from keyring.backends import fail
 
 from cli_support import run
@@ -146,6 +146,29 @@ def test_tokens_are_verified_against_the_jwks(gotrue: RunningGoTrue) -> None:
     expired = jwt.encode({"alg": "ES256", "kid": "test-key-1"}, {"sub": "x", "exp": now - 60}, gotrue.state.key)
     with pytest.raises(TokenInvalid):
         provider.verify(expired)
+
+
+def test_a_legacy_shared_secret_project_is_verified_by_the_server() -> None:
+    """HS256 tokens (no public key in the JWKS) are checked with GET /user; forgeries fail."""
+    state = GoTrue(hs256_secret="super-secret-jwt-token-with-at-least-32-characters")
+    state.add_user(EMAIL, PASSWORD)
+    for running in serve(state):
+        provider = SupabaseProvider(running.url, ANON_KEY)
+        tokens = provider.sign_in_password(EMAIL, PASSWORD)
+        assert tokens.claims["email"] == EMAIL
+        asked = state.requests.count("user")
+        assert provider.verify(tokens.access_token)["sub"] == tokens.claims["sub"]
+        assert state.requests.count("user") == asked + 1  # the server checked it
+        now = int(time.time())
+        forged = jwt.encode({"alg": "HS256"}, {**tokens.claims, "exp": now + 60},
+                            OctKey.import_key("a-different-secret-of-at-least-32-characters"))
+        with pytest.raises(TokenInvalid):
+            provider.verify(forged)
+        expired = jwt.encode({"alg": "HS256"}, {**tokens.claims, "exp": now - 60},
+                             OctKey.import_key(state.hs256_secret))
+        with pytest.raises(TokenInvalid):
+            provider.verify(expired)
+        provider.close()
 
 
 def test_logout_with_the_provider_unreachable_still_forgets_locally(tmp_path: Path, gotrue: RunningGoTrue) -> None:

@@ -81,3 +81,18 @@ def test_help_imports_no_library_machinery() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_core_command_imports_no_other_command(tmp_path: Path) -> None:
+    # `printmanager ls` loads the ls command alone: no other core command module, no plugin's CLI
+    code = ("import sys; from printmanager_core.cli import main\n"
+            "try:\n    main(['--library', sys.argv[1], 'ls'])\nexcept SystemExit:\n    pass\n"
+            "names = ('printmanager_core.cli.ls', 'printmanager_core.cli.scan', 'printmanager_core.cli.privacy_cmd',\n"
+            "         'printmanager_thumbnails.cli', 'printmanager_sync.cli', 'printmanager_web.cli')\n"
+            "print(sorted(m for m in names if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lib")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['printmanager_core.cli.ls']"
+    # and the whole command list is still there for help and for a plugin's command
+    assert {"ls", "scan", "sync", "thumbnail", "serve"} <= set(load_commands().commands)

@@ -254,11 +254,13 @@ def test_privacy_delete_waits_for_a_scan_and_a_waiting_scan_stops_after_it(tmp_p
                                stdout=subprocess.PIPE, text=True)
     assert deleter.stdout is not None and deleter.stdout.readline() == "held\n"
     waiting = start(lib, "scan", str(data / "Benchy"), "--no-thumbnails")
-    wait_for(lambda: (lib / "printmanager.db").exists() and waiting.poll() is None, 10, "the scan to start")
-    time.sleep(1.0)
+    assert waiting.stderr is not None
+    # let the delete go only once the scan says it waits (a fixed sleep was not enough on a loaded machine)
+    said = waiting.stderr.readline()
     left, _ = deleter.communicate("go\n", timeout=60)
     assert deleter.returncode == 0 and left.strip() == "[]"
-    out, err = waiting.communicate(timeout=60)
+    out, rest = waiting.communicate(timeout=60)
+    err = said + rest
     reap_group(waiting)
     assert waiting.returncode == 1, err
     assert err.splitlines() == [

@@ -21,7 +21,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "examples" / "models"
 #: the packages the extras bring, none of which a core install may have
-EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore", "starlette", "uvicorn", "jinja2", "joserfc", "pyrage")
+EXTRA_MODULES = ("PIL", "cryptography", "keyring", "httpx", "botocore", "starlette", "uvicorn", "jinja2", "joserfc", "pyrage",
+                 "watchfiles")
 
 pytestmark = pytest.mark.slow
 
@@ -145,6 +146,11 @@ def test_plain_install_gives_a_working_cli_and_library(core_venv: Path, tmp_path
     assert "Plugins not loaded: account, notify, printers, share, sync, thumbnails, vault, web" in thumb.stderr
     assert "Traceback" not in thumb.stderr
 
+    # a core command whose optional library is missing: one line saying what to install
+    watch = _run(core_venv, home, "watch", str(MODELS))
+    assert watch.returncode == 1 and "Traceback" not in watch.stderr
+    assert watch.stderr.strip() == "Error: watch needs watchfiles: install 'printmanager[watch]'"
+
     export = _run(core_venv, home, "privacy", "export", "-o", str(tmp_path / "export.zip"))
     assert export.returncode == 0, export.stderr
 
@@ -191,9 +197,10 @@ def test_readme_install_section_names_every_extra() -> None:
     install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
     assert "pip install 'printmanager[all]'" in install and "pip install printmanager`" in install
     extras = set(metadata.metadata("printmanager").get_all("Provides-Extra") or []) - {"test"}
-    assert extras == {"thumbnails", "vault", "sync", "web", "account", "share", "notify", "printers", "all"}
+    assert extras == {"thumbnails", "vault", "sync", "web", "account", "share", "notify", "printers", "watch", "all"}
     for extra in extras:
         assert f"| `{extra}` |" in install, extra
     # each plugin extra is named like the plugin's entry point: that is how a missing one is found
     names = {ep.name for ep in metadata.entry_points(group="printmanager") if ep.dist.metadata["Name"] == "printmanager"}
-    assert names == extras - {"all"}
+    # (watch is no plugin: it is the optional library of the core command `printmanager watch`)
+    assert names == extras - {"all", "watch"}

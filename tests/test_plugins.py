@@ -259,7 +259,7 @@ def test_trace_plugins_env_writes_hook_calls_to_stderr(tmp_path: Path) -> None:
     err = traced.stderr
     # hooks pluggy calls (the historic add_hookspecs) and hooks the core calls one plugin at a time
     assert "add_hookspecs [hook]" in err and "plugin_manager: <pluggy" in err
-    assert "register_commands in plugin 'thumbnails' [hook]" in err
+    assert "register_settings in plugin 'thumbnails' [hook]" in err  # (a core command alone calls no register_commands)
     assert "register_readers in plugin 'printmanager_core.readers.off' [hook]" in err
     assert "scan_finished in plugin 'thumbnails' [hook]" in err
     assert "finish scan_finished --> None [hook]" in err
@@ -309,3 +309,16 @@ def test_installed_plugins_outside_load_plugins_are_never_imported(
     dists = {plugins.get_plugin_manager().get_name(p): d.project_name
              for p, d in plugins.get_plugin_manager().list_plugin_distinfo()}
     assert dists["off"] == "printmanager-off" and dists["thumbnails"] == "printmanager"
+
+
+def test_installed_names_from_folder_names_match_every_distributions_metadata():
+    """The quick walk over metadata folder names finds exactly the projects importlib knows."""
+    from importlib import metadata
+
+    from printmanager_core import plugin_extras
+
+    plugin_extras._installed_names.cache_clear()
+    quick = plugin_extras._installed_names()
+    full = frozenset(plugin_extras._normal(d.metadata["Name"] or "") for d in metadata.distributions())
+    assert quick == full
+    assert {"printmanager", "sqlite-utils", "pluggy"} <= quick

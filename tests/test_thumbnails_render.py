@@ -15,7 +15,7 @@ from printmanager_core.readers.base import EmbeddedImage, Source
 from printmanager_thumbnails.geometry import load_triangles
 from printmanager_thumbnails.images import ImageRejected, decode_image, fit_square, pick_largest
 from printmanager_thumbnails.render import RenderError, Style, View, render_triangles
-from printmanager_thumbnails.thumbnail import ThumbnailError
+from printmanager_thumbnails.picture import ThumbnailError
 from printmanager_thumbnails.toolpath import extrusion_segments, segments_to_triangles
 
 # --- helpers ----------------------------------------------------------------

@@ -8,12 +8,13 @@ nothing here writes a token anywhere — :mod:`.session` decides where each one 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import attrs
 import httpx
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -122,7 +123,19 @@ class SupabaseProvider:
         return self._jwks
 
     def verify(self, token: str) -> dict[str, Any]:
-        """Verify ``token``'s signature against the JWKS and its expiry; return its claims."""
+        """Verify ``token``'s signature against the JWKS and its expiry; return its claims.
+
+        A project still on Supabase's legacy shared-secret signing issues HS256 tokens,
+        which only the server can check (the secret never leaves it; its JWKS lists no
+        public key): those are verified by asking the server (``GET /user``) and
+        comparing the account it names with the token's subject.
+        """
+        try:
+            header = jws.extract_compact(token.encode("ascii")).protected
+        except (JoseError, ValueError, UnicodeError) as exc:
+            raise TokenInvalid(f"access token did not verify: {exc}") from None
+        if header.get("alg") == "HS256":
+            return self._verify_with_the_server(token)
         for reload in (False, True):
             try:
                 decoded = jwt.decode(token, self.jwks(reload=reload), algorithms=ALGORITHMS)
@@ -132,6 +145,20 @@ class SupabaseProvider:
                 if reload:
                     raise TokenInvalid(f"access token did not verify: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _verify_with_the_server(self, token: str) -> dict[str, Any]:
+        """Check a shared-secret (HS256) token by asking the server who it belongs to."""
+        claims = jws.extract_compact(token.encode("ascii")).payload
+        try:
+            unverified = json.loads(claims)
+            registry = jwt.JWTClaimsRegistry(exp={"essential": True}, sub={"essential": True})
+            registry.validate(unverified)
+        except (JoseError, ValueError) as exc:
+            raise TokenInvalid(f"access token did not verify: {exc}") from None
+        response = self._request("GET", "/user", bearer=token)
+        if response.status_code != 200 or response.json().get("id") != unverified["sub"]:
+            raise TokenInvalid("access token did not verify: the provider does not accept it")
+        return dict(unverified)
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -20,33 +20,14 @@ The library API is :func:`thumbnail`, :func:`model_thumbnail` and
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from typing import TYPE_CHECKING
 
 from printmanager_core.hookspecs import hookimpl
-from printmanager_core.readers import reader_for, reader_for_source
-from printmanager_core.readers.base import ReadError
 
 from . import schema
-from .api import (
-    DEFAULT_SIZE,
-    CachedThumbnail,
-    file_source,
-    files_needing_thumbnails,
-    forget_stale,
-    make_thumbnail,
-    make_thumbnails,
-    model_thumbnail,
-    on_scan,
-    prune_cache,
-    render_source,
-    thumbnail,
-)
-from .geometry import can_draw, load_triangles
-from .images import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, ImageRejected, decode_image, fit_square, pick_largest
-from .render import RenderError, Style, View, render_triangles
-from .thumbnail import Thumbnail, ThumbnailError
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Callable
@@ -59,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from printmanager_core.library import Library
     from printmanager_core.records import FileRecord, ScanOptions, ScanReport
+
+    from .picture import Thumbnail
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -82,6 +65,26 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: where each public name lives; imported on first use, so that loading the plugin
+#: (every command does) costs no PIL, numpy or renderer import
+_PUBLIC = {
+    "DEFAULT_SIZE": "api", "CachedThumbnail": "api", "file_source": "api", "make_thumbnail": "api",
+    "make_thumbnails": "api", "model_thumbnail": "api", "thumbnail": "api",
+    "decode_image": "images", "fit_square": "images", "ImageRejected": "images",
+    "load_triangles": "geometry", "render_triangles": "render", "RenderError": "render",
+    "Style": "render", "View": "render", "Thumbnail": "picture", "ThumbnailError": "picture",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    """The public API (``from printmanager_thumbnails import thumbnail``), imported on first use."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 @hookimpl
 def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
@@ -92,7 +95,7 @@ def add_hookspecs(plugin_manager: "pluggy.PluginManager") -> None:
 
 
 @hookimpl(specname="make_thumbnail", tryfirst=True)
-def embedded_thumbnail(library: "Library", file: "FileRecord", size: int) -> Thumbnail | None:
+def embedded_thumbnail(library: "Library", file: "FileRecord", size: int) -> "Thumbnail | None":
     """The picture the file carries (the largest one), or the file itself if it is a picture.
 
     When every embedded picture is refused (hostile or broken), the mesh or toolpath
@@ -100,6 +103,14 @@ def embedded_thumbnail(library: "Library", file: "FileRecord", size: int) -> Thu
     A catalogued file whose reader counted no picture (``file.thumbnails == 0``)
     is not opened again.
     """
+    from printmanager_core.readers import reader_for, reader_for_source
+    from printmanager_core.readers.base import ReadError
+
+    from .api import file_source, render_source
+    from .geometry import can_draw
+    from .images import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, ImageRejected, decode_image, fit_square, pick_largest
+    from .picture import Thumbnail, ThumbnailError
+
     ext = os.path.splitext(file.name.lower())[1]
     if ext in IMAGE_EXTENSIONS:
         source = file_source(library, file)
@@ -144,8 +155,11 @@ def embedded_thumbnail(library: "Library", file: "FileRecord", size: int) -> Thu
 
 
 @hookimpl(specname="make_thumbnail", trylast=True)
-def rendered_thumbnail(library: "Library", file: "FileRecord", size: int) -> Thumbnail | None:
+def rendered_thumbnail(library: "Library", file: "FileRecord", size: int) -> "Thumbnail | None":
     """A render of the file's mesh (STL, OBJ, PLY, 3MF) or G-code toolpath; None for other files."""
+    from .api import file_source, render_source
+    from .geometry import can_draw
+
     if not can_draw(file.name):
         return None
     return render_source(file_source(library, file), size)
@@ -155,6 +169,8 @@ def rendered_thumbnail(library: "Library", file: "FileRecord", size: int) -> Thu
 def scan_finished(library: "Library", report: "ScanReport", options: "ScanOptions") -> None:
     """Make thumbnails for files the scan added or changed, and for files that have none yet
     (not when the scan was asked for none, or the setting ``thumbnails.on_scan`` is false)."""
+    from .api import files_needing_thumbnails, forget_stale, make_thumbnails, on_scan, prune_cache
+
     changed = list(getattr(report, "changed_ids", []) or [])
     forget_stale(library, changed)
     if options.thumbnails and on_scan(library):

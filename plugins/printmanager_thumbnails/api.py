@@ -35,7 +35,7 @@ from .cache import Entry, ThumbnailCache
 from .geometry import can_draw, is_toolpath, load_triangles
 from .images import IMAGE_EXTENSIONS
 from .render import RenderError, Style, render_triangles
-from .thumbnail import Thumbnail, ThumbnailError
+from .picture import Thumbnail, ThumbnailError
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library

@@ -21,7 +21,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .images import fit_square
-from .thumbnail import Thumbnail, ThumbnailError
+from .picture import Thumbnail, ThumbnailError
 
 #: name of the cache folder inside the library directory
 FOLDER = "thumbnails"

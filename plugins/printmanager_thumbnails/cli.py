@@ -10,7 +10,7 @@ import click
 from printmanager_core.cli import LibraryContext, echo_json, json_option, pass_library
 
 from .api import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, CachedThumbnail, model_thumbnail, thumbnail
-from .thumbnail import ThumbnailError
+from .picture import ThumbnailError
 
 
 @click.command("thumbnail")

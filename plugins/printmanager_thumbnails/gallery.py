@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 from printmanager_core.errors import PrintManagerError
 from printmanager_core.paths import printable
 
-from .thumbnail import ThumbnailError
+from .picture import ThumbnailError
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library

@@ -19,7 +19,7 @@ from printmanager_core.readers import reader_for
 from printmanager_core.readers.base import ReadError, Source
 
 from . import toolpath
-from .thumbnail import ThumbnailError
+from .picture import ThumbnailError
 
 #: file-name endings drawn from a toolpath
 TOOLPATH_TYPES = (".gcode", ".gco", ".g")

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
     from printmanager_core.records import FileRecord
 
-    from .thumbnail import Thumbnail
+    from .picture import Thumbnail
 
 
 @hookspec(firstresult=True)

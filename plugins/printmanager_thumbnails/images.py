@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from printmanager_core.readers.base import EmbeddedImage
 
-from .thumbnail import ThumbnailError
+from .picture import ThumbnailError
 
 #: the largest picture decoded, in pixels (width × height): 16 megapixels
 MAX_IMAGE_PIXELS = 4096 * 4096

@@ -19,7 +19,7 @@ from typing import IO
 
 import numpy as np
 
-from .thumbnail import ThumbnailError
+from .picture import ThumbnailError
 
 #: G-code read at most (bytes); a larger file is drawn from its first part (lower layers)
 MAX_GCODE_BYTES = 256 * 1024 * 1024

@@ -22,7 +22,8 @@ from ..errors import PrintManagerError
 from .context import LibraryContext, pass_library
 from .output import echo_json, json_option
 
-__all__ = ["LibraryContext", "cli", "echo_json", "json_option", "load_commands", "main", "pass_library"]
+__all__ = ["LibraryContext", "cli", "echo_json", "json_option", "load_command_for", "load_commands", "main",
+           "pass_library"]
 
 
 class PrintManagerGroup(click.Group):
@@ -115,6 +116,45 @@ def load_commands() -> click.Group:
     return cli
 
 
+def load_command_for(args: list[str]) -> click.Group:
+    """:data:`cli` with what the command line ``args`` needs: only its command when it names a
+    core command (a start-up that imports no other command and no plugin's CLI), else every
+    command (:func:`load_commands`: help, ``plugins`` (which reports every plugin's
+    ``register_commands``), a plugin's command, an unknown name).
+
+    Plugins add top-level commands (``register_commands``); a core command's own
+    subcommands are the core's, so loading one core command alone misses nothing.
+    """
+    from .commands import CORE_COMMANDS, core_command
+
+    name = _command_name(args)
+    asks_help = "--help" in args or "-h" in args  # help shows (and warns about) every plugin
+    if _commands_loaded or name not in CORE_COMMANDS or name == "plugins" or asks_help:
+        return load_commands()
+    if name not in cli.commands:
+        cli.add_command(core_command(name))
+    return cli
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command a command line names, past the group's ``--library DIR``; None for an option
+    such as ``--help`` or ``--version`` (or no command at all)."""
+    rest = list(args)
+    while rest:
+        head = rest.pop(0)
+        if head == "--library":
+            if not rest:
+                return None
+            rest.pop(0)
+        elif head.startswith("--library="):
+            continue
+        elif head.startswith("-"):
+            return None
+        else:
+            return head
+    return None
+
+
 class _WarningLine(logging.Handler):
     """Shows the plugin manager's warnings as ``warning: ...`` lines on stderr."""
 
@@ -153,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     _show_plugin_warnings()
     try:
-        group = load_commands()
+        group = load_command_for(args)
         rv = group.main(args=argv, prog_name="printmanager", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

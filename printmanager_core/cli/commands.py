@@ -7,6 +7,7 @@ package; this plugin only adds them, in the order ``--help`` does not care about
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from ..hookspecs import hookimpl
@@ -15,18 +16,31 @@ if TYPE_CHECKING:  # pragma: no cover
     import click
 
 
+#: every core command: its name on the command line, and where it is defined (module of
+#: this package, attribute); a command line naming one of them imports only that module
+CORE_COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("scan", "scan"), "roots": ("roots_cmd", "roots"), "ls": ("ls", "ls"), "models": ("models", "models"),
+    "duplicates": ("duplicates", "duplicates"), "show": ("show", "show"),
+    "problems": ("problems_cmd", "problems"), "tag": ("tag", "tag"), "untag": ("tag", "untag"),
+    "tags": ("tags", "tags"), "note": ("note", "note"), "model-set": ("model_set", "model_set"),
+    "collection": ("collection", "collection"), "plugins": ("plugins_cmd", "plugins"),
+    "settings": ("settings_cmd", "settings"), "analytics": ("analytics_cmd", "analytics"),
+    "privacy": ("privacy_cmd", "privacy"), "print": ("print_cmd", "print_group"),
+    "open": ("open_cmd", "open_cmd"), "slice": ("slice_cmd", "slice_cmd"), "organise": ("organise_cmd", "organise"),
+    "watch": ("watch_cmd", "watch"), "sidecar": ("sidecar_cmd", "sidecar"),
+}  # fmt: skip
+
+
+def core_command(name: str) -> click.Command:
+    """The core command called ``name`` (a key of :data:`CORE_COMMANDS`), importing only its module."""
+    module, attribute = CORE_COMMANDS[name]
+    command: click.Command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+    return command
+
+
 def core_commands() -> list[click.Command]:
     """Every command of the core: imported here, so a library that never runs the CLI never loads them."""
-    from . import (analytics_cmd, collection, duplicates, ls, model_set, models, note, plugins_cmd, privacy_cmd,
-                   problems_cmd, roots_cmd, scan, settings_cmd, show, tag, tags)
-    from . import open_cmd, print_cmd, slice_cmd
-
-    return [
-        scan.scan, roots_cmd.roots, ls.ls, models.models, duplicates.duplicates, show.show, problems_cmd.problems,
-        tag.tag, tag.untag, tags.tags, note.note, model_set.model_set, collection.collection,
-        plugins_cmd.plugins, settings_cmd.settings, analytics_cmd.analytics, privacy_cmd.privacy,
-        print_cmd.print_group, open_cmd.open_cmd, slice_cmd.slice_cmd,
-    ]  # fmt: skip
+    return [core_command(name) for name in CORE_COMMANDS]
 
 
 @hookimpl

@@ -8,6 +8,7 @@ non-JSON values such as paths and dates as their text).
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Callable, TypeVar
 
 import click
@@ -26,6 +27,12 @@ def json_option(help: str = "Print JSON.") -> Callable[[F], F]:
 def echo_json(value: Any) -> None:
     """Print ``value`` as indented JSON on standard output."""
     click.echo(json.dumps(value, indent=2, default=str))
+
+
+def echo_json_line(value: Any) -> None:
+    """Print ``value`` as compact JSON on one line of standard output, flushed (a stream of JSON lines)."""
+    click.echo(json.dumps(value, default=str))
+    sys.stdout.flush()
 
 
 def json_text(value: Any) -> str:

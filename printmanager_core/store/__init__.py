@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .analytics import AnalyticsGateway
 from .collections import CollectionsGateway
@@ -47,6 +47,9 @@ from .settings import SettingsGateway
 from .shares import SharesGateway
 from .slices import SliceLinksGateway
 from .tags import TagsGateway
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .organise import OrganiseGateway
 
 
 
@@ -141,6 +144,15 @@ class Store:
     def slice_links(self) -> SliceLinksGateway:
         """Which file each G-code file was sliced from (``slice_links``)."""
         return SliceLinksGateway(self.db)
+
+    # -- organise on disk: the journal of moves (docs/organise.md) --------------------
+
+    @functools.cached_property
+    def organise(self) -> "OrganiseGateway":
+        """The organise journal (m022) and the path changes of a move."""
+        from .organise import OrganiseGateway
+
+        return OrganiseGateway(self.db)
 
 
 __all__ = [

@@ -366,6 +366,68 @@ def m018_sort_indexes(db: Database) -> None:
         db.table("files").create_index([column], index_name=f"files_by_{column}")
 
 
+# -- organise on disk: the journal of moves (docs/organise.md, "Organise on disk") ------
+
+
+@migrations()
+def m022_organise_journal(db: Database) -> None:
+    """The organise journal: one row per batch (a run of ``printmanager organise``, or its
+    undo) and one per step of it, written before anything on disk moves.
+
+    A step is a ``file`` (one file or archive moved: copied, synced, verified, then its
+    source removed — or renamed on one filesystem), a ``dir`` (an empty folder of a
+    model made at the destination), a ``case`` (a folder or file renamed through a
+    temporary name: a case-only rename) or a ``model`` (the model's row takes its new
+    place; emptied source folders are removed). ``state`` walks ``planned`` →
+    ``copied`` → ``placed`` (the catalogue's rows updated in that same transaction) →
+    ``done``; ``skipped`` is a step an undo settled by rolling it back.
+    """
+    db.table("organise_batches").create(
+        {
+            "id": int,
+            "kind": str,  # "organise" | "undo"
+            "undoes": int,  # the batch an undo batch reverses
+            "query": str,
+            "root_id": int,  # the root the batch moves into (an undo: the original's)
+            "status": str,  # "running" | "done" | "undone"
+            "created_at": str,
+            "finished_at": str,
+            "error": str,  # the last error that stopped it, one line
+        },
+        pk="id",
+        not_null={"kind", "status", "created_at"},
+        defaults={"query": "", "status": "running"},
+    )
+    db.table("organise_steps").create(
+        {
+            "id": int,
+            "batch_id": int,
+            "seq": int,
+            "kind": str,  # "file" | "dir" | "case" | "model"
+            "model_id": int,
+            "src": str,  # display text
+            "src_bytes": bytes,  # exact bytes when the name is not valid UTF-8
+            "dst": str,
+            "dst_bytes": bytes,
+            "dst_root_id": int,  # the root the destination lies in
+            "method": str,  # "rename" | "copy" (chosen when the step runs)
+            "state": str,
+            "size": int,
+            "mtime_ns": int,
+            "inode": int,  # of the source, to recognise a rename after a crash
+            "hash": str,  # "sha256:<hex>" of what was copied
+            "created_dirs": str,  # JSON list of folders the step made
+            "detail": str,  # JSON: a model step's old and new place, folders to prune or make
+            "error": str,
+        },
+        pk="id",
+        foreign_keys=[("batch_id", "organise_batches", "id")],
+        not_null={"batch_id", "seq", "kind", "src", "dst", "state"},
+        defaults={"state": "planned", "created_dirs": "[]", "detail": "{}"},
+    )
+    db.table("organise_steps").create_index(["batch_id", "seq"], index_name="organise_steps_by_batch", unique=True)
+
+
 @migrations()
 def m025_mesh_checks(db: Database) -> None:
     """What the mesh readers measure for problems: zero-area triangles, inside-out
@@ -405,6 +467,18 @@ def m026_problems(db: Database) -> None:
     db.table("problems").create_index(["model_id"], index_name="problems_by_model")
     db.table("problems").create_index(["kind", "path"], index_name="problems_by_kind")
     db.table("files").add_column("problem_kinds", str)
+
+
+@migrations()
+def m027_model_title_sidecar(db: Database) -> None:
+    """A model's title, caption and description (filled at scan from 3MF metadata and
+    ``datapackage.json`` sidecars, or set by the user), and the hash of the sidecar
+    whose values were last taken in (docs/organise.md, "Sidecars")."""
+    models = db.table("models")
+    for column in ("title", "caption", "description", "sidecar_hash"):
+        models.add_column(column, str)
+
+
 # -- the print log and sliced ↔ source links (docs/printing.md) ---------------------
 
 
@@ -464,4 +538,3 @@ def m029_slice_links(db: Database) -> None:
         not_null={"how", "created_at"},
     )
     db.table("slice_links").create_index(["source_id"], index_name="slice_links_by_source")
-

@@ -23,7 +23,7 @@ MODEL_SELECT = (
 )
 
 #: the fields a user may set on a model
-EDITABLE = frozenset({"name", "creator", "source_url", "licence", "notes"})
+EDITABLE = frozenset({"name", "creator", "source_url", "licence", "notes", "title", "caption", "description"})
 
 
 class ModelsGateway(Rows):
@@ -71,31 +71,69 @@ class ModelsGateway(Rows):
         """The denormalised, space-separated tag list (for search); in the caller's transaction."""
         self.db.execute("update models set tags = ? where id = ?", [" ".join(names), model_id])
 
-    #: model column → the 3MF metadata name (core spec) a scan fills it from
-    FILE_METADATA = {"creator": "Designer", "licence": "LicenseTerms"}
+    #: model column → the 3MF metadata names a scan fills it from, in order of preference:
+    #: the core spec's names (PrusaSlicer writes these too), then Bambu Studio's project fields
+    FILE_METADATA: dict[str, tuple[str, ...]] = {
+        "creator": ("Designer",),
+        "licence": ("LicenseTerms", "License"),
+        "title": ("Title", "ProfileTitle"),
+        "description": ("Description", "ProfileDescription"),
+    }
 
     def fill_from_file_metadata(self) -> int:
-        """Fill each model's empty creator/licence from its files' 3MF metadata (first file by path).
+        """Fill each model's empty creator, licence, title and description from its files'
+        3MF metadata (:data:`FILE_METADATA`; for each name, the first file by path that has it).
 
         Only empty fields are filled, so a value the user set (``model-set``) is never
         overwritten. Returns how many model fields were filled.
         """
         filled = 0
         with self.db.conn:
-            for column, name in self.FILE_METADATA.items():
-                value = (
-                    "(select json_extract(files.meta, '$.metadata.' || ?) from files "
-                    "where files.model_id = models.id and files.missing = 0 and json_valid(files.meta) "
-                    "and coalesce(json_extract(files.meta, '$.metadata.' || ?), '') != '' "
-                    "order by files.path limit 1)"
-                )
-                cur = self.db.execute(
-                    f"update models set {column} = {value} "
-                    f"where coalesce({column}, '') = '' and {value} is not null",
-                    [name, name, name, name],
-                )
-                filled += cur.rowcount
+            for column, names in self.FILE_METADATA.items():
+                for name in names:
+                    value = (
+                        "(select json_extract(files.meta, '$.metadata.' || ?) from files "
+                        "where files.model_id = models.id and files.missing = 0 and json_valid(files.meta) "
+                        "and coalesce(json_extract(files.meta, '$.metadata.' || ?), '') != '' "
+                        "order by files.path limit 1)"
+                    )
+                    cur = self.db.execute(
+                        f"update models set {column} = {value} "
+                        f"where coalesce({column}, '') = '' and {value} is not null",
+                        [name, name, name, name],
+                    )
+                    filled += cur.rowcount
         return filled
+
+    #: the model columns a ``datapackage.json`` sidecar may fill (docs/organise.md, "Sidecars")
+    SIDECAR_COLUMNS = frozenset({"title", "caption", "description", "creator", "licence", "source_url"})
+
+    def sidecar_candidates(self) -> list[tuple[int, str, str | None]]:
+        """Every present folder model: ``(id, path, sidecar_hash)``, by path."""
+        return [(int(r[0]), str(r[1]), r[2]) for r in self.db.execute(
+            "select id, path, sidecar_hash from models where kind = 'folder' and missing = 0 order by path")]
+
+    def fill_from_sidecar(self, model_id: int, values: dict[str, str], digest: str) -> list[str]:
+        """Fill the model's *empty* fields from ``values`` (:data:`SIDECAR_COLUMNS`) and record
+        ``digest`` as its ``sidecar_hash``; runs in the caller's transaction. The columns filled."""
+        unknown = set(values) - self.SIDECAR_COLUMNS
+        if unknown:
+            raise ValueError(f"not a sidecar field: {', '.join(sorted(unknown))}")
+        filled = []
+        for column, value in sorted(values.items()):
+            cur = self.db.execute(
+                f"update models set {column} = ? where id = ? and coalesce({column}, '') = ''", [value, model_id])
+            if cur.rowcount:
+                filled.append(column)
+        self.db.execute("update models set sidecar_hash = ? where id = ?", [digest, model_id])
+        if filled:
+            self.db.execute("update models set updated_at = ? where id = ?", [now_iso(), model_id])
+        return filled
+
+    def set_sidecar_hash(self, model_id: int, digest: str) -> None:
+        """Record the hash of the sidecar as the model's folder now holds it (after a write)."""
+        with self.db.conn:
+            self.db.execute("update models set sidecar_hash = ? where id = ?", [digest, model_id])
 
     # -- what a scan writes ------------------------------------------------------
 

@@ -40,8 +40,10 @@ KNOWN_EXTENSIONS = {
     BEAMLATTICE_NS,
     "http://schemas.microsoft.com/3dmanufacturing/slice/2015/07",
 }
+#: the model metadata kept in ``meta['metadata']``: the core spec's names, then Bambu Studio's
+#: project fields (``License``, and the print profile's ``ProfileTitle``/``ProfileDescription``)
 _META_NAMES = ("Title", "Designer", "Description", "Copyright", "LicenseTerms", "Application", "CreationDate",
-               "ModificationDate")
+               "ModificationDate", "License", "ProfileTitle", "ProfileDescription")
 
 
 class ThreeMfReader:
