@@ -96,13 +96,18 @@ def _check_subscription(state: LibraryContext, session: Session) -> None:
 def _subscription_lines(entitlement: "Entitlement | None") -> list[str]:
     if entitlement is None:
         return ["Subscription: unknown (not checked yet; run: printmanager account status --check)"]
+    from .entitlement import ACTIVE_STATUSES
+
     renews = entitlement.as_dict()["renews_at"]
     line = f"Plan: {entitlement.plan} ({entitlement.status})"
     if renews:
-        line += f", renews {renews[:10]}" if entitlement.active else f", ended {renews[:10]}"
+        line += f", renews {renews[:10]}" if entitlement.status in ACTIVE_STATUSES else f", ended {renews[:10]}"
     lines = [line]
     checked = entitlement.as_dict()
-    if entitlement.offline:
+    if entitlement.lapsed:
+        lines.append(f"Subscription last checked {checked['checked_at']}; the offline grace period ended "
+                     f"{checked['grace_until']} (run: printmanager account status --check)")
+    elif entitlement.offline:
         lines.append(f"Subscription last checked {checked['checked_at']}; counts offline until {checked['grace_until']}")
     return lines
 
@@ -114,6 +119,7 @@ def _subscription_lines(entitlement: "Entitlement | None") -> list[str]:
 def status_command(state: LibraryContext, check: bool, as_json: bool) -> None:
     """Show who is signed in and the subscription: plan, status, renewal date (from the vault; no network)."""
     from .entitlement import cached_entitlement, check_entitlement
+    from .errors import ServiceUnreachable
 
     try:
         session = _session(state)
@@ -121,8 +127,14 @@ def status_command(state: LibraryContext, check: bool, as_json: bool) -> None:
         subscription = None
         if current is not None:
             with session.vault.unlocked():
-                subscription = (check_entitlement(state.library, session=session) if check
-                                else cached_entitlement(state.library, session=session))
+                subscription = cached_entitlement(state.library, session=session)
+                if check:
+                    try:
+                        subscription = check_entitlement(state.library, session=session)
+                    except ServiceUnreachable as exc:
+                        if subscription is None:
+                            raise
+                        click.echo(f"warning: showing the cached subscription: {exc}", err=True)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -47,6 +47,8 @@ DEFAULT_GRACE_DAYS = 7
 ACTIVE_STATUSES = ("active", "trialing")
 #: hosted cloud features (what a plan's ``features`` claim lists)
 HOSTED_STORAGE = "hosted_storage"
+#: seconds of clock difference tolerated between the device and the service
+LEEWAY = 300
 
 #: the clock (a one-item list so tests can put in one of their own)
 CLOCK: list[Callable[[], float]] = [time.time]
@@ -63,8 +65,8 @@ class Entitlement:
     """The verified subscription: plan, status, features and dates (POSIX timestamps).
 
     ``checked_at`` is the service's signed time of the check (the token's ``iat``);
-    ``offline`` is true when the service could not be reached and a cached token within
-    the grace period (until ``grace_until``) stands in.
+    ``offline`` is true for a cached token past its ``exp``: it stands in while the service
+    cannot be reached, until ``grace_until``; after that it is ``lapsed`` and allows nothing.
     """
 
     plan: str
@@ -76,11 +78,12 @@ class Entitlement:
     source: str
     offline: bool = False
     grace_until: float | None = None
+    lapsed: bool = False
 
     @property
     def active(self) -> bool:
-        """Whether the subscription is in force (``active`` or ``trialing``)."""
-        return self.status in ACTIVE_STATUSES
+        """Whether the subscription is in force (``active`` or ``trialing``, and not lapsed)."""
+        return self.status in ACTIVE_STATUSES and not self.lapsed
 
     def allows(self, feature: str) -> bool:
         """Whether the plan, in force, includes ``feature``."""
@@ -91,7 +94,7 @@ class Entitlement:
         return {"plan": self.plan, "status": self.status, "active": self.active, "features": list(self.features),
                 "renews_at": _iso(self.renews_at), "checked_at": _iso(self.checked_at),
                 "expires_at": _iso(self.expires_at), "source": self.source, "offline": self.offline,
-                "grace_until": _iso(self.grace_until)}
+                "grace_until": _iso(self.grace_until), "lapsed": self.lapsed}
 
 
 @attrs.frozen
@@ -227,16 +230,20 @@ def _read_cache(session: "Session") -> tuple[Entitlement, dict[str, Any]] | None
 
 
 def cached_entitlement(library: "Library", *, session: "Session | None" = None) -> Entitlement | None:
-    """The cached, verified entitlement (no network), or None; marked ``offline`` when past its ``exp``."""
+    """The cached, verified entitlement (no network), or None; marked ``offline`` when past its
+    ``exp`` and ``lapsed`` when past the grace period too."""
     session = session or _open_session(library)
-    if session.account() is None:
-        return None
-    found = _read_cache(session)
+    with session.vault.unlocked():  # one key derivation for the reads below
+        if session.account() is None:
+            return None
+        found = _read_cache(session)
     if found is None:
         return None
     entitlement = found[0]
+    now = CLOCK[0]()
     grace_until = entitlement.checked_at + _grace_seconds(library)
-    return attrs.evolve(entitlement, offline=CLOCK[0]() >= entitlement.expires_at, grace_until=grace_until)
+    offline = now >= entitlement.expires_at
+    return attrs.evolve(entitlement, offline=offline, grace_until=grace_until, lapsed=offline and now >= grace_until)
 
 
 def _ask_sources(session: "Session") -> Iterator[tuple[Evidence, dict[str, Any], dict[str, Any]]]:
@@ -253,18 +260,37 @@ def _ask_sources(session: "Session") -> Iterator[tuple[Evidence, dict[str, Any],
             yield evidence, jwks, tokens.claims
 
 
+def _check_fresh(entitlement: Entitlement) -> None:
+    """A token the service just gave must be in date: not past ``exp``, not issued in the future."""
+    from .errors import TokenInvalid
+
+    now = CLOCK[0]()
+    if entitlement.expires_at <= now - LEEWAY:
+        raise TokenInvalid(f"the entitlement did not verify: it expired at {_iso(entitlement.expires_at)}")
+    if entitlement.checked_at > now + LEEWAY:
+        raise TokenInvalid(f"the entitlement did not verify: it claims to be issued in the future "
+                           f"({_iso(entitlement.checked_at)})")
+
+
 def check_entitlement(library: "Library", *, session: "Session | None" = None) -> Entitlement:
     """Ask the sources now (network), verify, cache a service token in the vault, and return it.
 
     :raises NotSignedIn: nobody is signed in.
     :raises ServiceUnreachable: the service (or the identity provider) could not be reached.
+    :raises TokenInvalid: the token did not verify (signature, audience, subject, shape, dates).
     """
     session = session or _open_session(library)
+    with session.vault.unlocked():
+        return _check(library, session)
+
+
+def _check(library: "Library", session: "Session") -> Entitlement:
     if session.account() is None:
         raise NotSignedIn("not signed in (run: printmanager account login)")
     for evidence, jwks, claims in _ask_sources(session):
         entitlement, _ = verify(evidence.token, jwks, in_access_token=evidence.in_access_token,
                                 source=evidence.source, subject=str(claims.get("sub")))
+        _check_fresh(entitlement)
         if evidence.cacheable:
             session.vault.set(SECRET_NAME, json.dumps({"token": evidence.token, "jwks": jwks}))
         return attrs.evolve(entitlement, grace_until=entitlement.checked_at + _grace_seconds(library))
@@ -279,18 +305,23 @@ def current_entitlement(library: "Library", *, session: "Session | None" = None)
     :raises EntitlementRequired: nobody is signed in, or offline past the grace period.
     """
     session = session or _open_session(library)
+    with session.vault.unlocked():
+        return _current(library, session)
+
+
+def _current(library: "Library", session: "Session") -> Entitlement:
     if session.account() is None:
         raise EntitlementRequired("hosted cloud features need a signed-in account (run: printmanager account login)")
     cached = cached_entitlement(library, session=session)
-    now = CLOCK[0]()
     if cached is not None and not cached.offline:
         return cached
     try:
         return check_entitlement(library, session=session)
     except ServiceUnreachable as exc:
-        if cached is not None and cached.grace_until is not None and now < cached.grace_until:
+        if cached is not None and not cached.lapsed:
             return cached
-        last = f"the last check was {_iso(cached.checked_at)}, past the grace period" if cached else "never checked"
+        last = (f"last checked {_iso(cached.checked_at)}, the grace period ended {_iso(cached.grace_until)}"
+                if cached else "never checked")
         raise EntitlementRequired(f"cannot check the subscription ({last}): {exc}") from None
 
 

@@ -41,8 +41,9 @@ class AccountStorageSource:
         from .service import ServiceClient
 
         try:
-            tokens = self.session.access_token()
-            provider = self.session.provider()
+            with self.session.vault.unlocked():
+                tokens = self.session.access_token()
+                provider = self.session.provider()
             client = ServiceClient(provider.url, provider.anon_key)
             try:
                 data = client.storage_credentials(tokens.access_token)

@@ -44,6 +44,13 @@ MAX_PARTS = 10_000
 EXPIRED_CODES = frozenset({"ExpiredToken", "TokenRefreshRequired"})
 
 
+def _signed_key(headers: dict[str, str]) -> str | None:
+    """The access key id a SigV4 ``Authorization`` header was signed with."""
+    auth = headers.get("Authorization", "")
+    start = auth.find("Credential=")
+    return auth[start + len("Credential="):].split("/", 1)[0] if start >= 0 else None
+
+
 @attrs.frozen
 class Credentials:
     """S3 credentials. The secret and token never appear in ``repr``."""
@@ -306,7 +313,9 @@ class S3Client:
         url = self.url(key, params)
         last: Exception | None = None
         refreshed = False
-        for attempt in range(1, self.retry.attempts + 1):
+        attempt = 0
+        while attempt < self.retry.attempts:
+            attempt += 1
             if attempt > 1:
                 self.stats.add(retries=1)
             signed = self.sign(method, url, headers or {}, body)
@@ -327,9 +336,14 @@ class S3Client:
                 return resp
             err = self._error(resp, op)
             force_refresh = getattr(self.credentials, "force_refresh", None)
-            if err.code in EXPIRED_CODES and force_refresh is not None and not refreshed:
-                force_refresh()  # temporary credentials the server already counts as expired: a new set
+            # A HEAD error has no body to name ExpiredToken: a bare 400 counts as one.
+            expired = err.code in EXPIRED_CODES or (method == "HEAD" and resp.status_code == 400)
+            if expired and force_refresh is not None and not refreshed:
+                # temporary credentials the server already counts as expired: a new set, and the
+                # same request again (not counted as an attempt)
+                force_refresh(_signed_key(signed))
                 refreshed = True
+                attempt -= 1
                 last = err
                 continue
             if (resp.status_code in RETRY_STATUSES or err.code in RETRY_CODES) and attempt < self.retry.attempts:

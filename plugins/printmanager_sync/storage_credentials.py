@@ -14,6 +14,7 @@ This module does not import the account plugin (or any source): sources come thr
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -119,6 +120,7 @@ class RefreshingCredentials:
         self.mandatory = mandatory
         #: how many sets were fetched (the first included)
         self.fetches = 0
+        self._lock = threading.Lock()
         self.first = self._fetch()
         self._boto = self._refreshable(self.first)
 
@@ -142,21 +144,34 @@ class RefreshingCredentials:
         return {"access_key": fresh.access_key_id, "secret_key": fresh.secret_access_key,
                 "token": fresh.session_token, "expiry_time": _aware(fresh.expiration).isoformat()}
 
+    def _frozen(self) -> Any:
+        try:
+            return self._boto.get_frozen_credentials()
+        except RuntimeError as exc:  # botocore: "refreshed, but the refreshed credentials are still expired"
+            raise SyncError(f"the storage credentials could not be renewed: {exc}") from None
+
     @property
     def access_key_id(self) -> str:
         """The access key id of the set in use."""
-        return str(self._boto.get_frozen_credentials().access_key)
+        return str(self._frozen().access_key)
 
     def botocore(self) -> "BotoCredentials":
         """One consistent set (refreshed first if it is about to expire) as botocore's object."""
         from botocore.credentials import Credentials as BotoCredentials
 
-        frozen = self._boto.get_frozen_credentials()
+        frozen = self._frozen()
         return BotoCredentials(frozen.access_key, frozen.secret_key, frozen.token)
 
-    def force_refresh(self) -> None:
-        """Fetch a new set now (the server said the token expired before our clock did)."""
-        self._boto = self._refreshable(self._fetch())
+    def force_refresh(self, stale: str | None = None) -> None:
+        """Fetch a new set now (the server said the token expired before our clock did).
+
+        :param stale: the access key id the server refused; when another thread has already
+            replaced it, nothing is fetched.
+        """
+        with self._lock:
+            if stale is not None and self._boto.access_key != stale:
+                return
+            self._boto = self._refreshable(self._fetch())
 
 
 def resolve_target(config: dict[str, Any], library: "Library | None") -> tuple[dict[str, Any], str | None]:
