@@ -215,6 +215,11 @@ def build_app(state: GoTrue) -> Starlette:
         flow = state.flows.pop(request.query_params.get("state", ""), None)
         if flow is None:
             return _error(400, "bad_oauth_state", "OAuth state is invalid or expired")
+        if "error" in request.query_params:  # the provider said no: pass it on to the app
+            q = request.query_params
+            return RedirectResponse(flow["redirect_to"] + "?" + urlencode({
+                "error": q["error"], "error_code": "provider_error",
+                "error_description": q.get("error_description", q["error"])}), status_code=302)
         email = state.google_email
         if state.provider_authorize is not None and state.external_email is not None:
             email = state.external_email(request.query_params["code"], str(request.url_for("callback")))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import keyring
@@ -164,6 +165,27 @@ def test_an_unreachable_provider_is_reported_and_the_session_still_forgotten(
     assert "account session and data" in [r["what"] for r in json.loads(out)["removed"]]
 
 
+def test_a_locked_vault_is_said_in_the_export_and_the_delete(capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              gotrue: RunningGoTrue) -> None:
+    """No passphrase and no terminal: the export says the account data was not exported, the delete
+    says what it could not do and goes on (the vault plugin deletes the vault without its key)."""
+    lib = tmp_path / "lib"
+    _signed_in(capsys, monkeypatch, lib, gotrue)
+    monkeypatch.delenv(store.ENV_PASSPHRASE)
+    code, _, err = run(capsys, lib, "privacy", "export", "-o", str(tmp_path / "export.zip"))
+    assert code == 0, err
+    with zipfile.ZipFile(tmp_path / "export.zip") as zf:
+        account = json.loads(zf.read("account.json"))
+    assert account["email"] is None and "account data not exported" in account["error"]
+    code, out, err = run(capsys, lib, "privacy", "delete", "--yes", "--json")
+    assert code == 0, err
+    could_not = json.loads(out)["could_not"]
+    assert [c["what"] for c in could_not] == ["tell whether an account is signed in, or delete it at the provider"]
+    assert "the vault could not be opened" in could_not[0]["why"]
+    assert not (lib / "vault.bin").exists()
+
+
 def test_gotrue_admin_delete_needs_the_service_role_key(gotrue: RunningGoTrue) -> None:
     """The contract the default ("could not") rests on: a user cannot delete themself."""
     provider = SupabaseProvider(gotrue.url, ANON_KEY)
@@ -180,3 +202,85 @@ def test_gotrue_admin_delete_needs_the_service_role_key(gotrue: RunningGoTrue) -
     with pytest.raises(AccountError, match="User not found"):
         provider.delete_user_as_admin(user_id, gotrue.state.service_role_key)
     provider.close()
+
+
+#: modules that talk to the identity provider (or bring its HTTP and token stack)
+IDENTITY_MODULES = ("httpx", "joserfc", "printmanager_account.supabase", "printmanager_account.loopback",
+                    "printmanager_account.service")
+
+_WATCH = r"""
+import json, os, socket, sys, threading
+connects, listening = [], threading.Event()
+real_connect, real_connect_ex, real_listen = socket.socket.connect, socket.socket.connect_ex, socket.socket.listen
+def connect(self, address):
+    connects.append(list(address)[:2] if isinstance(address, tuple) else [str(address), None])
+    return real_connect(self, address)
+def connect_ex(self, address):
+    connects.append(list(address)[:2] if isinstance(address, tuple) else [str(address), None])
+    return real_connect_ex(self, address)
+def listen(self, *args):
+    result = real_listen(self, *args)
+    listening.set()
+    return result
+socket.socket.connect, socket.socket.connect_ex, socket.socket.listen = connect, connect_ex, listen
+from printmanager_core.cli import main
+out, library, commands, watched = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+def run(args):
+    try:
+        main(["--library", library, *args])
+    except SystemExit as exc:
+        return exc.code
+    return 0
+results = []
+def step(args, code):
+    results.append({"args": args, "code": code, "connects": connects[start:],
+                    "modules": sorted(m for m in watched if m in sys.modules)})
+for args in commands:
+    start = len(connects)
+    if args == ["serve"]:  # start-up only: it runs on in its thread while the next commands run
+        threading.Thread(target=run, args=(["serve", "--port", "0"],), daemon=True).start()
+        step(args, 0 if listening.wait(60) else "did not start")
+    else:
+        step(args, run(args))
+with open(out, "w") as f:
+    json.dump(results, f)
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+def test_without_sign_in_no_identity_entitlement_or_credential_traffic(
+        tmp_path: Path, corpus: Path, gotrue: RunningGoTrue, s3_env: Any, passphrase_env: str) -> None:
+    """An account service configured but never signed in to: `account status`, `ls`, `privacy export`,
+    `sync now` with the user's own static S3 keys and `serve` start-up (one real process, watching
+    every connect) never contact the identity provider and never import its network modules. The
+    S3 connects of `sync now` are seen, so the watch sees connections."""
+    import subprocess
+    import sys
+
+    from printmanager_sync import enable
+    from sync_support import make_prints, scanned_library
+
+    lib_dir = tmp_path / "lib"
+    lib = scanned_library(lib_dir, [make_prints(tmp_path / "Prints", corpus)])
+    lib.settings.set("account.url", gotrue.url)
+    lib.settings.set("account.anon_key", ANON_KEY)
+    enable(lib, {"backend": "s3", "endpoint": s3_env.endpoint, "bucket": s3_env.new_bucket()}, consent_given=True)
+    lib.close()
+    # sync (the user's own S3, static keys) goes last: its S3 client is httpx, which nothing before may import
+    commands = [["account", "status"], ["account", "status", "--json"], ["ls"],
+                ["privacy", "export", "-o", str(tmp_path / "export.zip")], ["serve"], ["sync", "now"]]
+    env = {**os.environ, "PRINTMANAGER_ACCOUNT_URL": gotrue.url, "PRINTMANAGER_ACCOUNT_ANON_KEY": ANON_KEY}
+    out = tmp_path / "watch.json"
+    done = subprocess.run([sys.executable, "-c", _WATCH, str(out), str(lib_dir), json.dumps(commands),
+                           json.dumps(IDENTITY_MODULES)], env=env, capture_output=True, text=True, timeout=120)
+    assert out.exists(), done.stderr
+    results = json.loads(out.read_text())
+    assert [r["code"] for r in results] == [0] * len(commands), (results, done.stderr)
+    gotrue_port = int(gotrue.url.rsplit(":", 1)[1])
+    assert [r for r in results if any(c[1] == gotrue_port for c in r["connects"])] == []
+    assert gotrue.state.requests == []  # the provider's own log: nothing came
+    assert [r["connects"] for r in results[:-1]] == [[]] * (len(commands) - 1)  # not one connection
+    assert any(c[1] == s3_env.port for c in results[-1]["connects"])  # sync's S3 ones: the watch sees them
+    assert [r["modules"] for r in results[:-1]] == [[]] * (len(commands) - 1)
+    assert results[-1]["modules"] == ["httpx"]  # sync's S3 client; no identity or token module

@@ -112,23 +112,33 @@ def delete_account(library: "Library", report: "DeleteReport") -> None:
 
     Never raises for the provider: what it could not do goes to ``report.could_not``.
     """
-    from .session import Session
+    from printmanager_vault import VaultError
 
     vault = _vault(library)
-    with vault.unlocked():
-        saved = _saved(vault)
-        if saved is None:
-            return  # not signed in: nothing held, nothing sent
-        who = f"{saved.get('email') or 'the account'} at {saved.get('url')}"
-        session = Session(vault)
-        why = _delete_at_provider(library, session, vault)
-        if why is None:
-            report.removed("account at the identity provider", 1, detail=who)
-        else:
-            report.could_not(f"delete the account {who}", f"{why}; {DASHBOARD_ADVICE}")
-        revoked = session.sign_out()  # revokes the session (if the account is still there) and forgets it
-        if why is not None and not revoked:
-            report.could_not("revoke the session at the provider",
-                             "it could not be reached; the refresh token was deleted here all the same")
-        report.removed("account session and data", 1,
-                       detail=f"vault entry {SECRET_NAME}: refresh token, email, display name")
+    try:
+        with vault.unlocked():
+            _delete_account(library, report, vault)
+    except VaultError as exc:  # the vault plugin deletes it all the same (it never needs the key)
+        report.could_not("tell whether an account is signed in, or delete it at the provider",
+                         f"the vault could not be opened ({exc}); if you were signed in, {DASHBOARD_ADVICE}")
+
+
+def _delete_account(library: "Library", report: "DeleteReport", vault: Any) -> None:
+    from .session import Session
+
+    saved = _saved(vault)
+    if saved is None:
+        return  # not signed in: nothing held, nothing sent
+    who = f"{saved.get('email') or 'the account'} at {saved.get('url')}"
+    session = Session(vault)
+    why = _delete_at_provider(library, session, vault)
+    if why is None:
+        report.removed("account at the identity provider", 1, detail=who)
+    else:
+        report.could_not(f"delete the account {who}", f"{why}; {DASHBOARD_ADVICE}")
+    revoked = session.sign_out()  # revokes the session (if the account is still there) and forgets it
+    if why is not None and not revoked:
+        report.could_not("revoke the session at the provider",
+                         "it could not be reached; the refresh token was deleted here all the same")
+    report.removed("account session and data", 1,
+                   detail=f"vault entry {SECRET_NAME}: refresh token, email, display name")
