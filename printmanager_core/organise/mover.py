@@ -179,7 +179,10 @@ class Mover:
         tail = (f"({done} of {len(steps)} steps done; nothing lost: free space and run printmanager {again}, "
                 f"or printmanager organise --undo)")
         if exc.errno in _FULL:
-            err: OrganiseError = DiskFull(f"disk full: {where} not moved {tail}")
+            why = ""
+            if exc.errno == errno.EFBIG:  # larger than the filesystem takes (FAT32: 4 GB) or a file size limit
+                why = " (the file is too large for that filesystem or a file size limit)"
+            err: OrganiseError = DiskFull(f"disk full{why}: {where} not moved {tail}")
         else:
             reason = (exc.strerror or str(exc)).lower()
             name = printable(os.fsdecode(exc.filename)) if exc.filename else where
