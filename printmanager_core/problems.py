@@ -233,10 +233,19 @@ def near_duplicates(store: "Store") -> list[ProblemRow]:
         if len(rows) < 2:
             continue
         claimed: set[int] = set()
+        # An unclaimed mesh with the very same fingerprint and measures as one already
+        # compared finds nothing new (the earlier one claimed every later match): skip it,
+        # so a library of many copies of one part costs one pass, not one per pair.
+        compared: set[tuple[Any, ...]] = set()
         for i, a in enumerate(rows):
             if a["id"] in claimed:
                 continue
             sides_a = sorted((a["bbox_x"], a["bbox_y"], a["bbox_z"]))
+            if a["geometry_hash"]:
+                key = (a["geometry_hash"], *sides_a, a["area_mm2"])
+                if key in compared:
+                    continue
+                compared.add(key)
             for b in rows[i + 1:]:
                 if b["id"] in claimed or (a["geometry_hash"] and a["geometry_hash"] == b["geometry_hash"]):
                     continue

@@ -9,12 +9,14 @@ token is used, so a crash never leaves the only valid refresh token in memory.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 
 from .errors import AccountError, NotSignedIn
-from .supabase import SupabaseProvider, Tokens
+
+if TYPE_CHECKING:  # pragma: no cover (supabase imports httpx: loaded when a provider is made)
+    from .supabase import SupabaseProvider, Tokens
 
 SECRET_NAME = "account.session"
 
@@ -41,12 +43,18 @@ def _account_from(tokens: Tokens) -> tuple[str | None, str | None]:
     return email, name
 
 
+def _supabase(url: str, anon_key: str) -> SupabaseProvider:
+    from .supabase import SupabaseProvider
+
+    return SupabaseProvider(url, anon_key)
+
+
 class Session:
     """The account session of one library, reading and writing the vault through ``vault``."""
 
     def __init__(self, vault: Any, provider_factory: Callable[[str, str], SupabaseProvider] | None = None) -> None:
         self.vault = vault
-        self._factory = provider_factory or (lambda url, key: SupabaseProvider(url, key))
+        self._factory = provider_factory or _supabase
         self._access: Tokens | None = None  # in memory only
 
     def _saved(self) -> dict[str, Any] | None:
