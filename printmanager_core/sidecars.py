@@ -5,8 +5,10 @@ A sidecar is the Frictionless Data Package that Manyfold keeps in a model's fold
 we understand of it (:func:`fields_of`) fills only the model's *empty* fields, and only when
 the file's content hash differs from the one recorded last time (``models.sidecar_hash``),
 so a tag the user removed does not come back on every scan. Writing merges our fields into
-the JSON already there: every key we do not understand (``resources`` with their
-``presupported``, ``sensitive``, ``collections``…) stays as it was.
+the JSON already there: every key we do not understand (``sensitive``, ``collections``…,
+and a resource's ``presupported``, ``up``…) stays as it was; ``resources`` lists the model's
+files (:func:`merged_resources`). A sidecar that cannot be used is skipped and recorded as a
+``sidecar-unreadable`` problem (:func:`import_all`).
 """
 
 from __future__ import annotations

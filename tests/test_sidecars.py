@@ -203,6 +203,8 @@ def test_a_sidecar_that_cannot_be_used_is_a_problem_of_its_model_until_fixed_or_
         assert {Path(p.path).parent.name for p in left} == set(bad) - {"broken", "listed"} | {"linked"}
         assert {p.severity for p in left} == {"info"}
         assert lib.model(str(models / "broken")).title == "M3 hardware set"
+        lib.remove_root(str(models))  # the root's problems leave with it
+        assert lib.problems() == []
 
 
 def test_write_lists_the_models_files_as_resources_and_keeps_what_entries_say(tmp_path: Path) -> None:
@@ -252,3 +254,16 @@ def test_write_lists_the_models_files_as_resources_and_keeps_what_entries_say(tm
             {"name": "preview", "path": "preview.png", "mediatype": "image/png"},
         ]
         assert lib.problems(kinds=["sidecar-unreadable"]) == []
+
+
+def test_a_new_resource_is_named_and_typed_as_manyfold_does() -> None:
+    from printmanager_core.sidecars import media_type, resource
+
+    # Manyfold's own expectation for its data package resources (its ModelFileSerializer spec)
+    assert resource("files/test model.stl") == {"name": "test-model", "path": "files/test model.stl",
+                                                "mediatype": "model/stl"}
+    assert resource("Ünïcode Part.OBJ") == {"name": "unicode-part", "path": "Ünïcode Part.OBJ",
+                                             "mediatype": "model/obj"}
+    assert [media_type(n) for n in ("a.gcode.3mf", "b.JPG", "c.ply", "d.step", "e.unknown", "noext")] == [
+        "model/3mf", "image/jpeg", "model/x-ply", "model/step", None, None]
+    assert resource("notes") == {"name": "notes", "path": "notes"}  # no type known: none given

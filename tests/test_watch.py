@@ -174,6 +174,8 @@ def test_watch_without_roots_follows_roots_added_and_removed_while_it_runs(tmp_p
     import queue
     import threading
 
+    from printmanager_core import Library
+
     home = tmp_path / "home"
     home.mkdir()
     first, second, third = (tmp_path / n for n in ("first", "second", "third"))
@@ -181,12 +183,24 @@ def test_watch_without_roots_follows_roots_added_and_removed_while_it_runs(tmp_p
         folder.mkdir()
     cube = corpus / "uranium" / "simpleTestCubeBinary.stl"
     shutil.copyfile(cube, third / "waiting.stl")  # there before its root is added: the catch-up scan finds it
+    model = first / "Nut"
+    model.mkdir()
+    shutil.copyfile(cube, model / "nut.stl")
+    (model / "datapackage.json").write_text('{"title": "Nut",}')  # a sidecar that cannot be used: a problem
+    library = home / "library"  # the watcher's (see _env); read and changed here too, as another process would
+
+    def sidecar_problems() -> list[str]:
+        with Library(library) as lib:
+            return [p.detail for p in lib.problems(kinds=["sidecar-unreadable"])]
+
+    with Library(library) as lib:
+        lib.scan([first], workers=1, thumbnails=False)
+    assert [d.split(":")[0] for d in sidecar_problems()] == ["skipped"]
 
     def cli(*args: str) -> None:
         done = subprocess.run([str(EXE), *args], env=_env(home), capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
 
-    cli("scan", str(first), "--no-thumbnails")
     proc = subprocess.Popen([str(EXE), "watch", "--json", "--debounce", "100", "--no-thumbnails"],
                             env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -200,8 +214,15 @@ def test_watch_without_roots_follows_roots_added_and_removed_while_it_runs(tmp_p
 
     try:
         assert next_line(lambda line: True)["batch"] == 0
-        # a root added by `scan NEW_ROOT` while watch runs: watched from then on
-        cli("scan", str(second), "--no-thumbnails")
+        # the sidecar fixed while watch runs: its problem goes with the batch that reads it
+        (model / ".datapackage.json.tmp").write_text('{"title": "Nut"}')
+        os.replace(model / ".datapackage.json.tmp", model / "datapackage.json")
+        next_line(lambda line: "batch" in line)
+        assert sidecar_problems() == []
+
+        # a root added by a scan of a new folder (`scan NEW_ROOT`) while watch runs: watched from then on
+        with Library(library) as lib:
+            lib.scan([second], workers=1, thumbnails=False)
         said = next_line(lambda line: "change" in line)
         assert said == {"root": str(second.resolve()), "change": "added", "watching": 2}
         catch_up = next_line(lambda line: "batch" in line)
@@ -218,14 +239,17 @@ def test_watch_without_roots_follows_roots_added_and_removed_while_it_runs(tmp_p
         assert (catch_up["root"], catch_up["added"]) == (str(third.resolve()), 1)
 
         # a root removed is no longer watched; the others still are
-        cli("roots", "rm", str(second), "--yes")
+        with Library(library) as lib:
+            lib.remove_root(str(second))
         assert next_line(lambda line: "change" in line) == {
             "root": str(second.resolve()), "change": "removed", "watching": 2}
         shutil.copyfile(cube, second / "after.stl")
         shutil.copyfile(cube, first / "still.stl")
         next_line(lambda line: line.get("added") == 1)
-        names = {Path(f["path"]).relative_to(tmp_path).as_posix() for f in _files(home)}
-        assert names == {"first/still.stl", "third/waiting.stl"}  # second's files left with it
+        with Library(library) as lib:
+            names = {Path(f.path).relative_to(tmp_path).as_posix() for f in lib.files()}
+        assert names == {"first/Nut/datapackage.json", "first/Nut/nut.stl", "first/still.stl",
+                         "third/waiting.stl"}  # second's files left with it
     finally:
         proc.send_signal(signal.SIGINT)
         try:

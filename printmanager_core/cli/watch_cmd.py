@@ -202,9 +202,16 @@ def watch(state: LibraryContext, roots: tuple[Path, ...], as_json: bool, debounc
             # meanwhile, and the catch-up scan of each new root covers what came before
             added = sorted(set(now) - set(watched))
             removed = sorted(set(watched) - set(now))
+            before = list(watched)
             watched[:] = now
             new_iter = watching(now)
-            pending = set(next(new_iter))
+            try:
+                pending = set(next(new_iter))
+            except OSError as e:  # a folder gone again meanwhile, say: keep the old watcher, look again soon
+                watched[:] = before
+                click.echo(f"cannot watch {', '.join(printable(r) for r in added) or 'the roots'} yet: "
+                           f"{printable(e.strerror or str(e))}", err=True)
+                continue
             pending |= next(changes_iter)
             close = getattr(changes_iter, "close", None)
             if close is not None:
@@ -216,6 +223,8 @@ def watch(state: LibraryContext, roots: tuple[Path, ...], as_json: bool, debounc
             interrupted = False
             for root in added:
                 _say_root(as_json, root, "added", len(now))
+                if root not in lib.roots():
+                    continue  # taken out again meanwhile: a scan of it would add it back
                 total = dict.fromkeys(COUNTS, 0)
                 report = lib.scan([root], thumbnails=thumbnails)
                 _add(total, report)
