@@ -110,6 +110,17 @@ def file_changed(library: "Library", file: "FileRecord") -> None:
 
 
 @hookspec
+def file_moved(library: "Library", file: "FileRecord", old_path: str) -> None:
+    """printmanager itself moved or renamed a catalogued file on disk (``organise`` and its undo).
+
+    :param library: the library the file belongs to.
+    :param file: the file record at its new place.
+    :param old_path: the path ``file`` had before, spelled as ``file.path`` is (exact; an archive
+        member's is ``<old archive path>!/<member>``).
+    """
+
+
+@hookspec
 def file_removed(library: "Library", file: "FileRecord") -> None:
     """A catalogued file disappeared from disk and was marked missing.
 

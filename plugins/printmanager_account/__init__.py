@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable
 
 from printmanager_core.hookspecs import hookimpl
 
-from .errors import AccountError, NotSignedIn, SignInFailed, TokenInvalid
+from .errors import AccountError, EntitlementRequired, NotSignedIn, ServiceUnreachable, SignInFailed, TokenInvalid
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
@@ -20,12 +20,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.privacy.delete import DeleteReport
     from printmanager_core.privacy.export import Export
 
+    from .entitlement import Entitlement, current_entitlement, require_entitlement
     from .session import Account, Session
     from .supabase import SupabaseProvider, Tokens
 
 # The session and provider modules import httpx and joserfc: load them only when used, so that
 # loading the plugins (every command does) never imports a network library.
-_LAZY = {"Account": "session", "Session": "session", "SupabaseProvider": "supabase", "Tokens": "supabase"}
+_LAZY = {"Account": "session", "Session": "session", "SupabaseProvider": "supabase", "Tokens": "supabase",
+         "Entitlement": "entitlement", "current_entitlement": "entitlement", "require_entitlement": "entitlement"}
 
 
 def __getattr__(name: str) -> object:
@@ -35,8 +37,9 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["Account", "AccountError", "NotSignedIn", "Session", "SignInFailed", "SupabaseProvider",
-           "TokenInvalid", "Tokens", "identity_providers"]
+__all__ = ["Account", "AccountError", "Entitlement", "EntitlementRequired", "NotSignedIn", "ServiceUnreachable",
+           "Session", "SignInFailed", "SupabaseProvider", "TokenInvalid", "Tokens", "current_entitlement",
+           "identity_providers", "require_entitlement"]
 
 
 @hookimpl
@@ -105,3 +108,27 @@ def register_settings(register: Callable[..., None]) -> None:
     register(Setting(SETTING_DELETE_URL, None, "the service's account-deletion endpoint, used by privacy delete "
                                                 "(unset: none; see docs/account.md)"))
     register(Setting(SETTING_ANON_KEY, None, "the project's public anon key"))
+    from .entitlement import DEFAULT_GRACE_DAYS, SETTING_GRACE_DAYS
+
+    register(Setting(SETTING_GRACE_DAYS, DEFAULT_GRACE_DAYS,
+                     "days a verified subscription still counts while the service cannot be reached",
+                     minimum=0, maximum=90))
+
+
+@hookimpl
+def register_entitlement_sources(register: Callable[..., None]) -> None:
+    """The built-in sources, asked in this order: ``service`` (a signed entitlement token from the
+    service) and ``access-token`` (``app_metadata.entitlement`` of the access token)."""
+    from .entitlement import AccessTokenSource, ServiceSource
+
+    register("service", ServiceSource)
+    register("access-token", AccessTokenSource)
+
+
+@hookimpl(optionalhook=True)
+def register_storage_credential_sources(register: Callable[..., None]) -> None:
+    """``account``: short-lived storage credentials scoped to the signed-in user, from the service.
+    ``optionalhook``: the spec is the sync plugin's; without it this is never called."""
+    from .storage import account_storage_source
+
+    register("account", account_storage_source)

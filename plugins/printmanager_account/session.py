@@ -9,6 +9,7 @@ token is used, so a crash never leaves the only valid refresh token in memory.
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
@@ -19,6 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover (supabase imports httpx: loaded when a pro
     from .supabase import SupabaseProvider, Tokens
 
 SECRET_NAME = "account.session"
+#: the cached subscription (see :mod:`.entitlement`): forgotten with the session
+ENTITLEMENT_SECRET_NAME = "account.entitlement"
+#: an access token this close to its expiry is replaced before use (seconds)
+EXPIRY_MARGIN = 60
 
 
 @attrs.define
@@ -73,6 +78,7 @@ class Session:
 
     def sign_in(self, provider: SupabaseProvider, tokens: Tokens) -> Account:
         """Save a fresh sign-in's refresh token and account data."""
+        self.vault.delete(ENTITLEMENT_SECRET_NAME, missing_ok=True)  # another account's subscription
         self._save(provider, tokens)
         account = self.account()
         assert account is not None
@@ -94,7 +100,7 @@ class Session:
 
     def access_token(self) -> Tokens:
         """A valid access token: the one in memory, else one from a rotated refresh token."""
-        if self._access is not None:
+        if self._access is not None and self._access.expires_at - EXPIRY_MARGIN > time.time():
             return self._access
         saved = self._saved()
         if saved is None:
@@ -119,5 +125,6 @@ class Session:
             revoked = False
         finally:
             self.vault.delete(SECRET_NAME, missing_ok=True)
+            self.vault.delete(ENTITLEMENT_SECRET_NAME, missing_ok=True)
             self._access = None
         return revoked

@@ -18,7 +18,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .errors import AccountError, SignInFailed, TokenInvalid
+from .errors import AccountError, ServiceUnreachable, SignInFailed, TokenInvalid
 
 ALGORITHMS = ["ES256", "RS256"]
 TIMEOUT = 15.0
@@ -60,7 +60,7 @@ class SupabaseProvider:
         try:
             return self._http().request(method, f"{self.url}/auth/v1{path}", headers=headers, **kwargs)
         except httpx.HTTPError as exc:
-            raise AccountError(f"cannot reach the identity provider at {self.url}: {exc}") from None
+            raise ServiceUnreachable(f"cannot reach the identity provider at {self.url}: {exc}") from None
 
     @staticmethod
     def _error(response: httpx.Response) -> str:
