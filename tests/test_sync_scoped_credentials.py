@@ -230,9 +230,9 @@ def test_a_token_the_server_counts_as_expired_is_refreshed_and_the_request_sent_
         library.close()
 
 
-def test_hosted_storage_needs_the_subscription_and_static_keys_keep_working(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hosted: Hosted,
-        s3_env: MotoS3, passphrase_env: str) -> None:
+def test_hosted_storage_is_gated_but_the_catalogue_and_own_bucket_sync_never_are(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, corpus: Path,
+        hosted: Hosted, clock: ShiftedClock, s3_env: MotoS3, passphrase_env: str) -> None:
     lib = tmp_path / "lib"
     _login(capsys, monkeypatch, lib, hosted)
     hosted.billing.subscribe(hosted.user.id, "pro", status="canceled")
@@ -242,12 +242,27 @@ def test_hosted_storage_needs_the_subscription_and_static_keys_keep_working(
     assert err.strip() == "Error: hosted_storage needs a subscription (plan pro, status canceled)"
     assert hosted.storage.issued == {}
 
-    bucket = s3_env.new_bucket()  # the user's own bucket, static keys from the environment
+    # offline, and long past the grace period: hosted storage refuses ...
+    hosted.running.stop()
+    clock.advance(30 * 86400)
+    code, out, err = run(capsys, lib, "sync", "enable", "--backend", "s3", "--credentials", "account", "--i-consent")
+    assert code == 1 and err.startswith("Error: cannot check the subscription (last checked ") and err.count("\n") == 1
+    # ... while the catalogue and sync to the user's own bucket (static keys) never ask
+    asked = len(hosted.gotrue.requests) + len(hosted.billing.requests)
+    prints = tmp_path / "Prints"
+    prints.mkdir()
+    shutil.copyfile(corpus / "assimp" / "box.obj", prints / "box.obj")
+    code, out, err = run(capsys, lib, "scan", str(prints), "--no-thumbnails")
+    assert code == 0, err
+    code, out, err = run(capsys, lib, "ls")
+    assert code == 0 and "box.obj" in out, err
+    bucket = s3_env.new_bucket()
     code, out, err = run(capsys, lib, "sync", "enable", "--backend", "s3", "--endpoint", s3_env.endpoint,
                          "--bucket", bucket, "--i-consent")
     assert code == 0, err
     code, out, err = run(capsys, lib, "sync", "now", "--json")
-    assert code == 0, err
+    assert code == 0 and json.loads(out)["pushed"], err
+    assert len(hosted.gotrue.requests) + len(hosted.billing.requests) == asked
 
 
 def test_no_credential_traffic_without_sign_in(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -257,6 +272,8 @@ def test_no_credential_traffic_without_sign_in(capsys: pytest.CaptureFixture[str
                          "--i-consent")
     assert code == 1
     assert err.strip() == "Error: hosted cloud features need a signed-in account (run: printmanager account login)"
+    code, out, err = run(capsys, tmp_path / "lib", "account", "status", "--check", "--json")
+    assert code == 0 and json.loads(out)["signed_in"] is False
     assert attempts == []
     with pytest.raises(SyncError, match="unknown storage credential source 'nope'"):
         storage_credentials.open_credential_source({"credentials": "nope"}, None)
