@@ -126,6 +126,15 @@ def test_register_storage_credential_sources_sync_to_hosted_storage_with_session
     assert code == 0, err
     assert json.loads(out)["pushed"]
 
+    # a new device: sign in there, restore from the hosted storage (the user comes from the prefix)
+    device = tmp_path / "device"
+    _login(capsys, monkeypatch, device, hosted)
+    code, out, err = run(capsys, device, "sync", "restore", "--backend", "s3", "--credentials", "account",
+                         "--to", str(tmp_path / "restored"), "--json")
+    assert code == 0, err
+    restored = tmp_path / "restored" / "Prints"
+    assert {p.name: p.read_bytes() for p in restored.iterdir()} == {p.name: p.read_bytes() for p in prints.iterdir()}
+
     names = hosted.objects()
     assert names and all(name.startswith(f"users/{hosted.user.id}/") for name in names)
     seen = hosted.gated.gate.seen
