@@ -179,6 +179,9 @@ def test_case_only_rename_on_a_case_insensitive_filesystem(tmp_path: Path, corpu
         with zipfile.ZipFile(prints / "Cubes.zip", "w") as zf:  # an archive model: renamed as one file
             zf.write(corpus / "Benchy multi-part" / "Wheel.stl", "Wheel.stl")
         shutil.copyfile(corpus / "3mf-samples" / "cube_gears.3mf", prints / "Gears.3mf")  # a lone file
+        for folder, name in (("Prusa/Nut", "M3_hex_nut.stl"), ("Screw", "M3x10_screw.stl")):
+            (prints / folder).mkdir(parents=True)
+            shutil.copyfile(corpus / "prusaslicer-shapes" / name, prints / folder / name)
         assert (prints / "box").is_dir()  # the filesystem ignores case
         before = _sha(prints)
         with Library(tmp_path / "lib") as lib:
@@ -190,33 +193,42 @@ def test_case_only_rename_on_a_case_insensitive_filesystem(tmp_path: Path, corpu
             lib.update_model(cubes.id, name="cubes")
             lib.update_model(gears.id, name="gears")
             lib.tag_model(box.id, "boxes")
+            nut, screw = lib.model(str(prints / "Prusa" / "Nut")), lib.model(str(prints / "Screw"))
+            lib.update_model(nut.id, creator="prusa")
+            lib.update_model(screw.id, creator="PRUSA")
             ids = _places(lib)
 
-            only_model = parse_paths("{model}")  # the names change only in case
-            plan = lib.organise_plan(to=prints, templates=only_model)
-            assert {m.name: m.action for m in plan.moves} == {"box": "case", "cubes": "case", "gears": "move"}
-            _, report = lib.organise(to=prints, templates=only_model)
-            assert (report.models, report.files, report.renamed) == (3, 1, 3)  # two case steps, one link
+            # the names change only in case; a creator's folder that exists is used as it is spelled
+            templates = parse_paths(["creator:prusa: {creator}/{model}", "default: {model}"])
+            plan = lib.organise_plan(to=prints, templates=templates)
+            assert {m.name: m.action for m in plan.moves} == {"box": "case", "cubes": "case", "gears": "move",
+                                                              "Nut": "same", "Screw": "move"}
+            _, report = lib.organise(to=prints, templates=templates)
+            assert (report.models, report.files, report.renamed) == (4, 2, 4)  # two case steps, two links
             # the new spellings, as the folder lists them; the lone file into a folder of its own
             # whose name differs from the file's only in case and extension
-            assert sorted(p.name for p in prints.iterdir()) == ["box", "cubes.zip", "gears"]
+            assert sorted(p.name for p in prints.iterdir()) == ["Prusa", "box", "cubes.zip", "gears"]
+            assert sorted(p.name for p in (prints / "Prusa").iterdir()) == ["Nut", "Screw"]
             assert sorted(p.name for p in (prints / "box").iterdir()) == ["Box.stl", "lid.stl"]
             assert [p.name for p in (prints / "gears").iterdir()] == ["Gears.3mf"]
             assert not list(prints.rglob(".pm-organise-*"))
             renamed = {"Box": "box", "Box/Box.stl": "box/Box.stl", "Box/lid.stl": "box/lid.stl",
-                       "Cubes.zip": "cubes.zip", "Gears.3mf": "gears/Gears.3mf"}
-            assert _sha(prints) == {renamed[k]: v for k, v in before.items()} | {"gears": "dir"}
+                       "Cubes.zip": "cubes.zip", "Gears.3mf": "gears/Gears.3mf", "Screw": "Prusa/Screw",
+                       "Screw/M3x10_screw.stl": "Prusa/Screw/M3x10_screw.stl"}
+            assert _sha(prints) == {renamed.get(k, k): v for k, v in before.items()} | {"gears": "dir"}
             after = _places(lib)
             assert after.keys() == ids.keys()  # the same files, ids kept
             assert sorted(after.values()) == sorted([str(prints / "box" / "Box.stl"), str(prints / "box" / "lid.stl"),
                                                      str(prints / "cubes.zip!/Wheel.stl"),
-                                                     str(prints / "gears" / "Gears.3mf")])
+                                                     str(prints / "gears" / "Gears.3mf"),
+                                                     str(prints / "Prusa" / "Nut" / "M3_hex_nut.stl"),
+                                                     str(prints / "Prusa" / "Screw" / "M3x10_screw.stl")])
             assert lib.model(box.id).path == str(prints / "box") and lib.model(box.id).tags == ("boxes",)
             assert lib.model(cubes.id).path == str(prints / "cubes.zip")
             assert lib.model(gears.id).path == str(prints / "gears")
             assert lib.scan(workers=1, thumbnails=False).added == 0
 
             lib.organise_undo()
-            assert sorted(p.name for p in prints.iterdir()) == ["Box", "Cubes.zip", "Gears.3mf"]
+            assert sorted(p.name for p in prints.iterdir()) == ["Box", "Cubes.zip", "Gears.3mf", "Prusa", "Screw"]
             assert _sha(prints) == before and _places(lib) == ids
             assert lib.model(box.id).path == str(prints / "Box")

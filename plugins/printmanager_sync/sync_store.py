@@ -111,6 +111,8 @@ class StateTables:
         came with it), replacing any older row of ``new``; an unfinished upload from ``old``
         continues from ``new``. Whether ``old`` had a cached id."""
         files, uploads = self.db["sync_files"], self.db["sync_uploads"]
+        if not files.exists():  # the plugin's tables are made when a library opens with it loaded
+            return False
         try:
             row = files.get(to_column(old))
         except NotFoundError:
