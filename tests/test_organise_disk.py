@@ -170,7 +170,7 @@ def test_full_disk_stops_cleanly_and_loses_nothing(tmp_path: Path, corpus: Path,
         big = corpus / "printer-beds" / "UltimakerRobot_support.stl"
         shutil.copy(big, prints / "Benchy multi-part" / "support.stl")
         dest = request.getfixturevalue("other_filesystem")
-        limit, expected = _limit_file_size, "Error: disk full (the file is too large for that filesystem"
+        limit, expected = _limit_file_size, "Error: file too large for the destination: "
     before = _tree(prints)
     run = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
                           "--to", str(dest), "--yes"], capture_output=True, text=True, preexec_fn=limit)

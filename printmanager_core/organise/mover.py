@@ -178,11 +178,13 @@ class Mover:
         where = printable(display_path(step.dst))
         tail = (f"({done} of {len(steps)} steps done; nothing lost: free space and run printmanager {again}, "
                 f"or printmanager organise --undo)")
-        if exc.errno in _FULL:
-            why = ""
-            if exc.errno == errno.EFBIG:  # larger than the filesystem takes (FAT32: 4 GB) or a file size limit
-                why = " (the file is too large for that filesystem or a file size limit)"
-            err: OrganiseError = DiskFull(f"disk full{why}: {where} not moved {tail}")
+        if exc.errno == errno.EFBIG:  # larger than the filesystem takes (FAT32: 4 GB) or a file size limit
+            err: OrganiseError = DiskFull(
+                f"file too large for the destination: {where} not moved (its filesystem, such as FAT32 with 4 GB, "
+                f"or a file size limit takes no file this big; {done} of {len(steps)} steps done; nothing lost: "
+                f"printmanager organise --undo puts the batch back, or {again} once it fits)")
+        elif exc.errno in _FULL:
+            err = DiskFull(f"disk full: {where} not moved {tail}")
         else:
             reason = (exc.strerror or str(exc)).lower()
             name = printable(os.fsdecode(exc.filename)) if exc.filename else where
