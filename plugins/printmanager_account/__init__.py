@@ -16,6 +16,9 @@ from .errors import AccountError, EntitlementRequired, NotSignedIn, ServiceUnrea
 if TYPE_CHECKING:  # pragma: no cover
     import click
     import pluggy
+    from printmanager_core.library import Library
+    from printmanager_core.privacy.delete import DeleteReport
+    from printmanager_core.privacy.export import Export
 
     from .entitlement import Entitlement, current_entitlement, require_entitlement
     from .session import Account, Session
@@ -63,6 +66,23 @@ def register_commands(cli: "click.Group") -> None:
     cli.add_command(account)
 
 
+@hookimpl
+def export_user_data(library: "Library", export: "Export") -> None:
+    """``account.json``: the account's email and display name (when signed in; no network)."""
+    from .privacy import export_account
+
+    export_account(library, export)
+
+
+@hookimpl
+def delete_user_data(library: "Library", report: "DeleteReport") -> None:
+    """Delete the account at the provider where it allows it (else say so), revoke the session and
+    forget it. A plain hook: after sync (``tryfirst``), before the vault (``trylast``)."""
+    from .privacy import delete_account
+
+    delete_account(library, report)
+
+
 def identity_providers() -> "dict[str, Callable[..., SupabaseProvider]]":
     """Every registered identity provider factory by name; the first plugin to give a name keeps it."""
     from printmanager_core.plugins import get_plugin_manager
@@ -82,8 +102,11 @@ def register_settings(register: Callable[..., None]) -> None:
     from printmanager_core.settings import Setting
 
     from .cli import SETTING_ANON_KEY, SETTING_URL
+    from .privacy import SETTING_DELETE_URL
 
     register(Setting(SETTING_URL, None, "address of the service's Supabase project (unset: no account)"))
+    register(Setting(SETTING_DELETE_URL, None, "the service's account-deletion endpoint, used by privacy delete "
+                                                "(unset: none; see docs/account.md)"))
     register(Setting(SETTING_ANON_KEY, None, "the project's public anon key"))
     from .entitlement import DEFAULT_GRACE_DAYS, SETTING_GRACE_DAYS
 

@@ -20,8 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
 SETTING_URL = "account.url"
 SETTING_ANON_KEY = "account.anon_key"
 
-#: how ``login --google`` opens the browser (a one-item list so tests can put in another opener)
+#: how ``login --google`` opens the browser: Python's :func:`webbrowser.open`, which honours the
+#: ``BROWSER`` environment variable (a command that gets the address as its argument); a
+#: one-item list so an embedding program can put in its own opener
 OPEN_BROWSER: list[Callable[[str], object]] = [webbrowser.open]
+
+
+def _open_browser(url: str) -> None:
+    if OPEN_BROWSER[0](url) is False:  # webbrowser found no browser to run
+        click.echo(f"No browser could be opened; open this address to sign in:\n  {url}", err=True)
 
 
 def _session(state: LibraryContext) -> Session:
@@ -45,7 +52,8 @@ def account() -> None:
 
 
 @account.command("login")
-@click.option("--google", is_flag=True, help="Sign in with Google in the system browser (PKCE, loopback redirect).")
+@click.option("--google", is_flag=True,
+              help="Sign in with Google in the system browser (PKCE, loopback redirect; BROWSER picks the browser).")
 @click.option("--email", metavar="EMAIL", help="Sign in with this email and a password (read hidden, or from stdin).")
 @click.option("--url", metavar="URL", envvar="PRINTMANAGER_ACCOUNT_URL",
               help="The service's Supabase project address (default: the account.url setting).")
@@ -69,7 +77,7 @@ def login_command(state: LibraryContext, google: bool, email: str | None, url: s
             from .loopback import sign_in_with_browser
 
             click.echo("Opening the browser to sign in with Google...", err=True)
-            tokens = sign_in_with_browser(provider, "google", open_browser=OPEN_BROWSER[0])
+            tokens = sign_in_with_browser(provider, "google", open_browser=_open_browser)
         else:
             assert email is not None
             tokens = provider.sign_in_password(email, _read_password())

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 
 from .errors import AccountError, NotSignedIn
-from .supabase import SupabaseProvider, Tokens
+
+if TYPE_CHECKING:  # pragma: no cover (supabase imports httpx: loaded when a provider is made)
+    from .supabase import SupabaseProvider, Tokens
 
 SECRET_NAME = "account.session"
 #: the cached subscription (see :mod:`.entitlement`): forgotten with the session
@@ -46,12 +48,18 @@ def _account_from(tokens: Tokens) -> tuple[str | None, str | None]:
     return email, name
 
 
+def _supabase(url: str, anon_key: str) -> SupabaseProvider:
+    from .supabase import SupabaseProvider
+
+    return SupabaseProvider(url, anon_key)
+
+
 class Session:
     """The account session of one library, reading and writing the vault through ``vault``."""
 
     def __init__(self, vault: Any, provider_factory: Callable[[str, str], SupabaseProvider] | None = None) -> None:
         self.vault = vault
-        self._factory = provider_factory or (lambda url, key: SupabaseProvider(url, key))
+        self._factory = provider_factory or _supabase
         self._access: Tokens | None = None  # in memory only
 
     def _saved(self) -> dict[str, Any] | None:

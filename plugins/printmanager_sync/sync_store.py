@@ -106,6 +106,19 @@ class StateTables:
         with self.db.conn:
             self.db["sync_files"].upsert_all(records, pk="path")
 
+    def move_file_id(self, old: str, new: str) -> bool:
+        """Give the cached id of ``old`` to ``new`` (the file was moved; its size and mtime
+        came with it), replacing any older row of ``new``. Whether ``old`` had one."""
+        table = self.db["sync_files"]
+        try:
+            row = table.get(to_column(old))
+        except NotFoundError:
+            return False
+        with self.db.conn:
+            table.delete_where("path = ?", [to_column(old)])
+            table.upsert({**row, "path": to_column(new)}, pk="path")
+        return True
+
     def delete_file_id(self, path: str) -> None:
         """Drop the cached id of ``path``."""
         with self.db.conn:

@@ -18,6 +18,11 @@ the next thing happens on disk:
 * a ``model`` step gives the model's row its new place and removes the folders the
   moves emptied.
 
+Each file a ``file`` or ``case`` step moved is announced to plugins (``file_moved``
+with its old path, then ``file_changed``) once its rows are committed and its
+source name is gone, before the step is ``done``: the sync plugin carries its
+cache of object ids along.
+
 Whatever step a crash stops at, every file is whole at its source, at its
 destination, or both; :func:`run` picks a batch up where it stopped (``--resume``)
 and :func:`undo` settles an unfinished batch, then writes and runs its inverse.
@@ -174,7 +179,10 @@ class Mover:
         tail = (f"({done} of {len(steps)} steps done; nothing lost: free space and run printmanager {again}, "
                 f"or printmanager organise --undo)")
         if exc.errno in _FULL:
-            err: OrganiseError = DiskFull(f"disk full: {where} not moved {tail}")
+            why = ""
+            if exc.errno == errno.EFBIG:  # larger than the filesystem takes (FAT32: 4 GB) or a file size limit
+                why = " (the file is too large for that filesystem or a file size limit)"
+            err: OrganiseError = DiskFull(f"disk full{why}: {where} not moved {tail}")
         else:
             reason = (exc.strerror or str(exc)).lower()
             name = printable(os.fsdecode(exc.filename)) if exc.filename else where
@@ -273,10 +281,26 @@ class Mover:
                 os.unlink(src)
                 _fsync_dir(os.path.dirname(src))
                 self.kill_point("removed")
+            self._announce(step)
             self.journal.set_step(step.id, state="done")
             step.state = "done"
             self.report.files += 1
             self.report.bytes += step.size or 0
+
+    def _announce(self, step: Step) -> None:
+        """Tell plugins that each file of ``step`` moved: ``file_moved`` (with its old path),
+        then ``file_changed``. Called once the step's catalogue rows are committed and its
+        source name is gone, before the step is marked done, so a step finished after a
+        crash tells it (again): at least once, never before the move."""
+        from ..plugins import hook_implementations
+
+        if not (hook_implementations("file_moved") or hook_implementations("file_changed")):
+            return
+        for file_id in self.journal.file_rows_at(step.dst):
+            moved = self.lib.file(file_id)
+            old_path = step.src + moved.path[len(step.dst):]
+            self.lib._file_event("file_moved", moved, old_path=old_path)
+            self.lib._file_event("file_changed", moved)
 
     @staticmethod
     def _link_or_rename(src: str, dst: str, *, keep_source: bool = True) -> None:
@@ -353,6 +377,7 @@ class Mover:
                 self.journal.move_paths(src, dst, step.dst_root_id, models=True)
                 self.journal.set_step(step.id, state="placed")
             step.state = "placed"
+        self._announce(step)
         self.journal.set_step(step.id, state="done")
         step.state = "done"
         self.report.renamed += 1
