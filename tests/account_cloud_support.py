@@ -171,6 +171,15 @@ class HostedStorage:
                 "Endpoint": self.gated_endpoint, "Bucket": self.bucket, "Region": "us-east-1",
                 "Prefix": f"users/{user_id}/"}
 
+    def new_bucket(self) -> str:
+        """A fresh bucket of the service's (made with its own static keys)."""
+        from printmanager_sync.s3client import Credentials, S3Client
+
+        bucket = f"pm-hosted-{os.urandom(4).hex()}"
+        with S3Client(self.moto_endpoint, bucket, Credentials(self.service_key_id, self.service_secret)) as c:
+            c.create_bucket()
+        return bucket
+
     def expire_now(self, access_key_id: str) -> None:
         """The server side counts the credential as expired already (clock skew, revocation)."""
         with self._lock:
@@ -326,8 +335,6 @@ def hosted_storage(moto_endpoint: str, clock: ShiftedClock) -> Iterator[tuple[Ga
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.iam.models import iam_backends
 
-    from printmanager_sync.s3client import Credentials, S3Client
-
     iam = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
     user = f"pm-service-{os.urandom(3).hex()}"
     iam.create_user("us-east-1", user)
@@ -335,13 +342,11 @@ def hosted_storage(moto_endpoint: str, clock: ShiftedClock) -> Iterator[tuple[Ga
         {"Effect": "Allow", "Action": ["iam:CreateRole", "iam:PutRolePolicy", "sts:AssumeRole", "s3:*"],
          "Resource": "*"}]}))
     key = iam.create_access_key(user)
-    bucket = f"pm-hosted-{os.urandom(4).hex()}"
-    with S3Client(moto_endpoint, bucket, Credentials(key.access_key_id, key.secret_access_key)) as c:
-        c.create_bucket()
 
     def make(gated: str) -> HostedStorage:
-        storage = HostedStorage(moto_endpoint, gated, bucket, key.access_key_id, key.secret_access_key, clock)
+        storage = HostedStorage(moto_endpoint, gated, "", key.access_key_id, key.secret_access_key, clock)
         storage.service_user = user
+        storage.bucket = storage.new_bucket()
         return storage
 
     gated, storage = start_gated_moto(make)

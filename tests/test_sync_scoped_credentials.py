@@ -84,18 +84,30 @@ class Hosted:
             return sorted(key for key, _size, _etag in c.list_objects(""))
 
 
+@pytest.fixture(scope="module")
+def infrastructure(moto_s3: MotoS3) -> Iterator[tuple[GatedMoto, HostedStorage]]:
+    """The service's IAM user, its botocore clients and the gated moto endpoint (made once)."""
+    yield from hosted_storage(moto_s3.endpoint, ShiftedClock())
+
+
 @pytest.fixture
-def hosted(moto_s3: MotoS3, clock: ShiftedClock) -> Iterator[Hosted]:
-    for gated, storage in hosted_storage(moto_s3.endpoint, clock):
-        gotrue = GoTrue()
-        user = gotrue.add_user(EMAIL, PASSWORD)
-        billing = Billing(gotrue.key, clock)
-        billing.subscribe(user.id, "pro", features=("hosted_storage",))
-        running = start_service(service_app(gotrue, billing, storage))
-        try:
-            yield Hosted(gotrue, billing, storage, gated, running, user)
-        finally:
-            running.stop()
+def hosted(infrastructure: tuple[GatedMoto, HostedStorage], clock: ShiftedClock) -> Iterator[Hosted]:
+    """A fresh project: a new bucket, user, subscription and service; the gate's log emptied."""
+    gated, storage = infrastructure
+    storage.bucket = storage.new_bucket()
+    storage.clock = clock
+    storage.issued.clear()
+    gated.gate.seen.clear()
+    gated.gate.after_part = None
+    gotrue = GoTrue()
+    user = gotrue.add_user(EMAIL, PASSWORD)
+    billing = Billing(gotrue.key, clock)
+    billing.subscribe(user.id, "pro", features=("hosted_storage",))
+    running = start_service(service_app(gotrue, billing, storage))
+    try:
+        yield Hosted(gotrue, billing, storage, gated, running, user)
+    finally:
+        running.stop()
 
 
 def _login(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, lib: Path, hosted: Hosted) -> None:
