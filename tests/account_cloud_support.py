@@ -122,6 +122,8 @@ class HostedStorage:
     ttl: float = 900.0
     #: the service's IAM user (the principal the roles trust)
     service_user: str = ""
+    #: the Edge Function fails (503) while this is set
+    unavailable: bool = False
     issued: dict[str, Issued] = attrs.Factory(dict)
     roles: dict[str, str] = attrs.Factory(dict)
     _lock: threading.RLock = attrs.Factory(threading.RLock)
@@ -201,6 +203,8 @@ def service_app(gotrue: GoTrue, billing: Billing, storage: HostedStorage | None 
         found = gotrue.bearer_user(request)
         if found is None:
             return JSONResponse({"message": "Invalid JWT"}, status_code=401)
+        if storage is not None and storage.unavailable:
+            return JSONResponse({"message": "upstream STS unavailable"}, status_code=503)
         sub = billing.subscriptions.get(found[0].id)
         if storage is None or sub is None or sub.status not in ("active", "trialing") \
                 or "hosted_storage" not in sub.features:

@@ -231,6 +231,31 @@ def test_credentials_expire_and_are_refreshed_in_the_middle_of_a_multipart_uploa
         library.close()
 
 
+def test_when_the_credentials_cannot_be_renewed_the_upload_stops_with_one_line(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hosted: Hosted,
+        clock: ShiftedClock) -> None:
+    library, backend = _backend(tmp_path, capsys, monkeypatch, hosted)
+
+    def after_part() -> None:
+        clock.advance(800)  # 100 s left: a new set is needed before the next part ...
+        hosted.storage.unavailable = True  # ... and the service cannot give one
+
+    hosted.gated.gate.after_part = after_part
+    name = f"users/{hosted.user.id}/data/big"
+    try:
+        with pytest.raises(SyncError) as stopped:
+            backend.put(name, MemorySource(os.urandom(11 * MiB)))
+        assert str(stopped.value) == ("no storage credentials from the printmanager service: the printmanager "
+                                      "service failed to give storage credentials: HTTP 503")
+        assert len(hosted.gated.gate.parts()) == 1  # nothing was sent with credentials about to expire
+        hosted.storage.unavailable = False
+        hosted.gated.gate.after_part = None
+        backend.put(name, MemorySource(b"x" * (7 * MiB)))  # the service is back: a new set, and on
+        assert backend.client.credentials.fetches == 2
+    finally:
+        library.close()
+
+
 def test_a_token_the_server_counts_as_expired_is_refreshed_and_the_request_sent_again(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hosted: Hosted) -> None:
     library, backend = _backend(tmp_path, capsys, monkeypatch, hosted)
