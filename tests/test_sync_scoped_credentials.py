@@ -272,6 +272,12 @@ def test_a_token_the_server_counts_as_expired_is_refreshed_and_the_request_sent_
         hosted.storage.expire_now(client.credentials.access_key_id)
         assert client.head_object(name) is not None  # a HEAD's bare 400 counts as expired too
         assert client.credentials.fetches == 3
+
+        # the service now names another bucket than the one consent was given for: refused
+        from printmanager_sync.backends.s3 import s3_factory
+
+        with pytest.raises(SyncError, match=r"now for the bucket .* not elsewhere .*run `printmanager sync enable` again"):
+            s3_factory({"backend": "s3", "credentials": "account", "bucket": "elsewhere"}, library)
     finally:
         library.close()
 
