@@ -24,13 +24,9 @@ def _tree(folder: Path) -> dict[str, str]:
     return out
 
 
-def _setup(tmp_path: Path, corpus: Path, extra: dict[str, str] | None = None) -> tuple[Path, Path]:
-    """Real corpus folders in a scanned library (``extra``: more corpus files, by their place)."""
+def _setup(tmp_path: Path, corpus: Path) -> tuple[Path, Path]:
     prints = tmp_path / "prints"
     prints.mkdir()
-    for rel, source in (extra or {}).items():
-        (prints / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(corpus / source, prints / rel)
     shutil.copytree(corpus / "Benchy multi-part", prints / "Benchy multi-part")
     shutil.copytree(corpus / "prusaslicer-shapes", prints / "shapes")
     (prints / "shapes" / "datapackage.json").write_text('{"name": "shapes"}')
@@ -170,9 +166,11 @@ def test_full_disk_stops_cleanly_and_loses_nothing(tmp_path: Path, corpus: Path,
         dest = request.getfixturevalue("small_disk")
         limit, expected = None, "Error: disk full: "
     else:  # any user: a real process whose writes past FSIZE_LIMIT fail (EFBIG)
-        prints, lib_dir = _setup(tmp_path, corpus, {"Robot/support.stl": "printer-beds/UltimakerRobot_support.stl"})
+        prints, lib_dir = _setup(tmp_path, corpus)  # and a big file the model's folder took in since
+        big = corpus / "printer-beds" / "UltimakerRobot_support.stl"
+        shutil.copy(big, prints / "Benchy multi-part" / "support.stl")
         dest = request.getfixturevalue("other_filesystem")
-        limit, expected = _limit_file_size, "Error: disk full (the file is too large for that filesystem"
+        limit, expected = _limit_file_size, "Error: file too large for the destination: "
     before = _tree(prints)
     run = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
                           "--to", str(dest), "--yes"], capture_output=True, text=True, preexec_fn=limit)
