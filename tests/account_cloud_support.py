@@ -122,6 +122,8 @@ class HostedStorage:
     ttl: float = 900.0
     #: the service's IAM user (the principal the roles trust)
     service_user: str = ""
+    #: the Edge Function fails (503) while this is set
+    unavailable: bool = False
     issued: dict[str, Issued] = attrs.Factory(dict)
     roles: dict[str, str] = attrs.Factory(dict)
     _lock: threading.RLock = attrs.Factory(threading.RLock)
@@ -171,6 +173,15 @@ class HostedStorage:
                 "Endpoint": self.gated_endpoint, "Bucket": self.bucket, "Region": "us-east-1",
                 "Prefix": f"users/{user_id}/"}
 
+    def new_bucket(self) -> str:
+        """A fresh bucket of the service's (made with its own static keys)."""
+        from printmanager_sync.s3client import Credentials, S3Client
+
+        bucket = f"pm-hosted-{os.urandom(4).hex()}"
+        with S3Client(self.moto_endpoint, bucket, Credentials(self.service_key_id, self.service_secret)) as c:
+            c.create_bucket()
+        return bucket
+
     def expire_now(self, access_key_id: str) -> None:
         """The server side counts the credential as expired already (clock skew, revocation)."""
         with self._lock:
@@ -192,6 +203,8 @@ def service_app(gotrue: GoTrue, billing: Billing, storage: HostedStorage | None 
         found = gotrue.bearer_user(request)
         if found is None:
             return JSONResponse({"message": "Invalid JWT"}, status_code=401)
+        if storage is not None and storage.unavailable:
+            return JSONResponse({"message": "upstream STS unavailable"}, status_code=503)
         sub = billing.subscriptions.get(found[0].id)
         if storage is None or sub is None or sub.status not in ("active", "trialing") \
                 or "hosted_storage" not in sub.features:
@@ -326,8 +339,6 @@ def hosted_storage(moto_endpoint: str, clock: ShiftedClock) -> Iterator[tuple[Ga
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.iam.models import iam_backends
 
-    from printmanager_sync.s3client import Credentials, S3Client
-
     iam = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
     user = f"pm-service-{os.urandom(3).hex()}"
     iam.create_user("us-east-1", user)
@@ -335,13 +346,11 @@ def hosted_storage(moto_endpoint: str, clock: ShiftedClock) -> Iterator[tuple[Ga
         {"Effect": "Allow", "Action": ["iam:CreateRole", "iam:PutRolePolicy", "sts:AssumeRole", "s3:*"],
          "Resource": "*"}]}))
     key = iam.create_access_key(user)
-    bucket = f"pm-hosted-{os.urandom(4).hex()}"
-    with S3Client(moto_endpoint, bucket, Credentials(key.access_key_id, key.secret_access_key)) as c:
-        c.create_bucket()
 
     def make(gated: str) -> HostedStorage:
-        storage = HostedStorage(moto_endpoint, gated, bucket, key.access_key_id, key.secret_access_key, clock)
+        storage = HostedStorage(moto_endpoint, gated, "", key.access_key_id, key.secret_access_key, clock)
         storage.service_user = user
+        storage.bucket = storage.new_bucket()
         return storage
 
     gated, storage = start_gated_moto(make)

@@ -84,18 +84,30 @@ class Hosted:
             return sorted(key for key, _size, _etag in c.list_objects(""))
 
 
+@pytest.fixture(scope="module")
+def infrastructure(moto_s3: MotoS3) -> Iterator[tuple[GatedMoto, HostedStorage]]:
+    """The service's IAM user, its botocore clients and the gated moto endpoint (made once)."""
+    yield from hosted_storage(moto_s3.endpoint, ShiftedClock())
+
+
 @pytest.fixture
-def hosted(moto_s3: MotoS3, clock: ShiftedClock) -> Iterator[Hosted]:
-    for gated, storage in hosted_storage(moto_s3.endpoint, clock):
-        gotrue = GoTrue()
-        user = gotrue.add_user(EMAIL, PASSWORD)
-        billing = Billing(gotrue.key, clock)
-        billing.subscribe(user.id, "pro", features=("hosted_storage",))
-        running = start_service(service_app(gotrue, billing, storage))
-        try:
-            yield Hosted(gotrue, billing, storage, gated, running, user)
-        finally:
-            running.stop()
+def hosted(infrastructure: tuple[GatedMoto, HostedStorage], clock: ShiftedClock) -> Iterator[Hosted]:
+    """A fresh project: a new bucket, user, subscription and service; the gate's log emptied."""
+    gated, storage = infrastructure
+    storage.bucket = storage.new_bucket()
+    storage.clock = clock
+    storage.issued.clear()
+    gated.gate.seen.clear()
+    gated.gate.after_part = None
+    gotrue = GoTrue()
+    user = gotrue.add_user(EMAIL, PASSWORD)
+    billing = Billing(gotrue.key, clock)
+    billing.subscribe(user.id, "pro", features=("hosted_storage",))
+    running = start_service(service_app(gotrue, billing, storage))
+    try:
+        yield Hosted(gotrue, billing, storage, gated, running, user)
+    finally:
+        running.stop()
 
 
 def _login(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, lib: Path, hosted: Hosted) -> None:
@@ -219,6 +231,31 @@ def test_credentials_expire_and_are_refreshed_in_the_middle_of_a_multipart_uploa
         library.close()
 
 
+def test_when_the_credentials_cannot_be_renewed_the_upload_stops_with_one_line(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hosted: Hosted,
+        clock: ShiftedClock) -> None:
+    library, backend = _backend(tmp_path, capsys, monkeypatch, hosted)
+
+    def after_part() -> None:
+        clock.advance(800)  # 100 s left: a new set is needed before the next part ...
+        hosted.storage.unavailable = True  # ... and the service cannot give one
+
+    hosted.gated.gate.after_part = after_part
+    name = f"users/{hosted.user.id}/data/big"
+    try:
+        with pytest.raises(SyncError) as stopped:
+            backend.put(name, MemorySource(os.urandom(11 * MiB)))
+        assert str(stopped.value) == ("no storage credentials from the printmanager service: the printmanager "
+                                      "service failed to give storage credentials: HTTP 503")
+        assert len(hosted.gated.gate.parts()) == 1  # nothing was sent with credentials about to expire
+        hosted.storage.unavailable = False
+        hosted.gated.gate.after_part = None
+        backend.put(name, MemorySource(b"x" * (7 * MiB)))  # the service is back: a new set, and on
+        assert backend.client.credentials.fetches == 2
+    finally:
+        library.close()
+
+
 def test_a_token_the_server_counts_as_expired_is_refreshed_and_the_request_sent_again(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hosted: Hosted) -> None:
     library, backend = _backend(tmp_path, capsys, monkeypatch, hosted)
@@ -235,6 +272,12 @@ def test_a_token_the_server_counts_as_expired_is_refreshed_and_the_request_sent_
         hosted.storage.expire_now(client.credentials.access_key_id)
         assert client.head_object(name) is not None  # a HEAD's bare 400 counts as expired too
         assert client.credentials.fetches == 3
+
+        # the service now names another bucket than the one consent was given for: refused
+        from printmanager_sync.backends.s3 import s3_factory
+
+        with pytest.raises(SyncError, match=r"now for the bucket .* not elsewhere .*run `printmanager sync enable` again"):
+            s3_factory({"backend": "s3", "credentials": "account", "bucket": "elsewhere"}, library)
     finally:
         library.close()
 

@@ -130,6 +130,7 @@ class ServiceSource:
     """The built-in ``service`` source: the service's signed entitlement token."""
 
     def fetch(self, context: EntitlementContext) -> Evidence | None:
+        """``GET <url>/functions/v1/entitlement`` with the access token; None when the project has no such function."""
         from .service import ServiceClient
 
         client = ServiceClient(context.url, context.anon_key)
@@ -144,6 +145,7 @@ class AccessTokenSource:
     """The built-in ``access-token`` source: ``app_metadata.entitlement`` of the access token."""
 
     def fetch(self, context: EntitlementContext) -> Evidence | None:
+        """The access token itself when its ``app_metadata`` carries an ``entitlement`` object (no network)."""
         if not isinstance((context.claims.get("app_metadata") or {}).get("entitlement"), dict):
             return None
         return Evidence(context.access_token, "access-token", cacheable=False, in_access_token=True)

@@ -256,9 +256,15 @@ def s3_factory(config: dict[str, Any], library: "Library") -> S3Backend:
         from ..storage_credentials import RefreshingCredentials, open_credential_source
 
         refreshing = RefreshingCredentials(open_credential_source(config, library))
-        endpoint = endpoint or refreshing.first.endpoint
-        bucket = bucket or refreshing.first.bucket
-        region = region or refreshing.first.region
+        scope = refreshing.first
+        for what, recorded, given in (("endpoint", endpoint, scope.endpoint), ("bucket", bucket, scope.bucket)):
+            if recorded and given and recorded.rstrip("/") != given.rstrip("/"):
+                # consent was given for the recorded place: never follow the source elsewhere silently
+                raise SyncError(f"the storage credentials are now for the {what} {given}, not {recorded} "
+                                "as recorded when sync was enabled; run `printmanager sync enable` again")
+        endpoint = endpoint or scope.endpoint
+        bucket = bucket or scope.bucket
+        region = region or scope.region
         creds = refreshing
     else:
         creds = s3_credentials(library)
