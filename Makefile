@@ -18,10 +18,16 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
-bench: $(STAMP)
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+# The speed-and-memory table (docs/performance.md): --quick sizes unless BENCH_FULL=1;
+# writes bench/results.md and bench/results.json. BENCH_ARGS passes more (e.g. --only search).
+$(VENV)/.bench-installed: $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) bench/run_all.py $(if $(BENCH_FULL),--full) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -173,7 +173,8 @@ def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     Runs before the core deletes the index; raise to stop the delete (the index is kept).
 
     :param library: the library being deleted.
-    :param report: the :class:`printmanager_core.privacy.delete.DeleteReport`: call ``report.removed(what, count=1, detail="")`` for what was removed;
+    :param report: the :class:`printmanager_core.privacy.delete.DeleteReport`: call ``report.removed(what, count=1, detail="")`` for what was removed
+        and ``report.could_not(what, why)`` for what could not be done (the delete goes on);
         see ``docs/plugin_hooks.md``.
     """
 

@@ -64,11 +64,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("missing-licence", "info", "model", "the model has no licence"),
     Kind("missing-picture", "info", "model", "the model has no picture (no image file, no embedded thumbnail)"),
     Kind("empty-folder", "info", "folder", "a folder with nothing in it"),
+    Kind("sidecar-unreadable", "warning", "model",
+         "the model's datapackage.json cannot be used (unreadable, too big, not JSON or the wrong shape): skipped"),
 )}
 
 #: other spellings accepted in ``problem:`` / ``kind:`` and settings
 ALIASES = {"missing-license": "missing-licence", "inverted": "inverted-normals", "degenerate": "degenerate-triangles",
-           "ascii-stl": "inefficient-format", "empty": "empty-folder", "unreadable-file": "unreadable"}
+           "ascii-stl": "inefficient-format", "empty": "empty-folder", "unreadable-file": "unreadable",
+           "bad-sidecar": "sidecar-unreadable", "sidecar": "sidecar-unreadable"}
 
 #: kinds computed from one file alone (refreshed for the files a scan read)
 FILE_KINDS = ("unreadable", "open-mesh", "inverted-normals", "degenerate-triangles", "inefficient-format",
@@ -76,6 +79,8 @@ FILE_KINDS = ("unreadable", "open-mesh", "inverted-normals", "degenerate-triangl
 #: kinds that depend on other files (refreshed over the catalogue)
 CROSS_KINDS = ("duplicate", "near-duplicate", "missing-source")
 MODEL_KINDS = ("missing-licence", "missing-picture")
+#: kinds a scan's sidecar step records (sidecars.import_all), replaced on every scan
+SIDECAR_KINDS = ("sidecar-unreadable",)
 
 #: the settings key of a kind's severity
 SEVERITY_PREFIX = "problems.severity."
@@ -228,10 +233,19 @@ def near_duplicates(store: "Store") -> list[ProblemRow]:
         if len(rows) < 2:
             continue
         claimed: set[int] = set()
+        # An unclaimed mesh with the very same fingerprint and measures as one already
+        # compared finds nothing new (the earlier one claimed every later match): skip it,
+        # so a library of many copies of one part costs one pass, not one per pair.
+        compared: set[tuple[Any, ...]] = set()
         for i, a in enumerate(rows):
             if a["id"] in claimed:
                 continue
             sides_a = sorted((a["bbox_x"], a["bbox_y"], a["bbox_z"]))
+            if a["geometry_hash"]:
+                key = (a["geometry_hash"], *sides_a, a["area_mm2"])
+                if key in compared:
+                    continue
+                compared.add(key)
             for b in rows[i + 1:]:
                 if b["id"] in claimed or (a["geometry_hash"] and a["geometry_hash"] == b["geometry_hash"]):
                     continue

@@ -34,7 +34,8 @@ def _backend_options(func: Any) -> Any:
     return func
 
 
-def _config(backend: str, path: Path | None, endpoint: str | None, bucket: str | None, region: str | None) -> dict[str, Any]:
+def _config(backend: str, path: Path | None, endpoint: str | None, bucket: str | None, region: str | None,
+            credentials: str | None = None) -> dict[str, Any]:
     from .backends import backend_registry
 
     registry = backend_registry()
@@ -46,9 +47,12 @@ def _config(backend: str, path: Path | None, endpoint: str | None, bucket: str |
             raise click.UsageError("--backend folder needs --path DIR")
         config["path"] = str(path.expanduser().resolve())
     elif backend == "s3":
-        if not endpoint or not bucket:
+        if credentials:  # the credential source may name the endpoint and bucket
+            config.update({k: v for k, v in (("endpoint", endpoint), ("bucket", bucket)) if v}, credentials=credentials)
+        elif not endpoint or not bucket:
             raise click.UsageError("--backend s3 needs --endpoint URL and --bucket NAME")
-        config.update(endpoint=endpoint, bucket=bucket)
+        else:
+            config.update(endpoint=endpoint, bucket=bucket)
         if region:
             config["region"] = region
     else:
@@ -81,15 +85,18 @@ def sync() -> None:
 
 @sync.command("enable")
 @_backend_options
+@click.option("--credentials", "credentials", metavar="SOURCE",
+              help="s3 backend: short-lived credentials scoped to you from SOURCE instead of stored keys "
+                   "(account: the printmanager service; needs a subscription).")
 @click.option("--i-consent", "i_consent", is_flag=True, help="I agree to send my encrypted files to this backend.")
 @json_option("Print the status as JSON.")
 @pass_library
 def enable(state: LibraryContext, backend: str, path: Path | None, endpoint: str | None, bucket: str | None,
-           region: str | None, user: str | None, i_consent: bool, as_json: bool) -> None:
+           region: str | None, user: str | None, credentials: str | None, i_consent: bool, as_json: bool) -> None:
     """Opt in to sync: record your consent and create (or join) your encrypted container."""
     from .lifecycle import enable as enable_sync
 
-    config = _config(backend, path, endpoint, bucket, region)
+    config = _config(backend, path, endpoint, bucket, region, credentials)
     if not i_consent:
         try:
             i_consent = click.confirm(CONSENT_TEXT.format(where=_where(config)), default=False, err=True)

@@ -19,10 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import attrs
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import store as _store
 from .errors import (
@@ -71,6 +67,10 @@ class PlaintextVaultWarning(UserWarning):
 
 def _subkeys(master: bytes) -> tuple[bytes, bytes]:
     """The payload key and the 16-byte key-check value, both HKDF-SHA256 of the vault key."""
+    # cryptography is imported on first use: loading the plugin (every command) must not pay for it
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     payload = HKDF(hashes.SHA256(), 32, salt=None, info=b"printmanager-vault v1 payload").derive(master)
     check = HKDF(hashes.SHA256(), 16, salt=None, info=b"printmanager-vault v1 key-check").derive(master)
     return payload, check
@@ -431,6 +431,9 @@ class Vault:
                 raise VaultCorrupted("vault contents are damaged or were modified (digest mismatch)")
             return _decode_payload(vf.body)
         assert key is not None and vf.header.nonce is not None
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             payload = AESGCM(_subkeys(key)[0]).decrypt(vf.header.nonce, vf.body, vf.prefix)
         except InvalidTag:
@@ -457,6 +460,8 @@ class Vault:
                 raise VaultError(f"vault backend {store.name!r} gave no key")
             header = Header(vault_id, store.name, params, CIPHER_NONE, digest=hashlib.sha256(payload).digest())
             return encode_prefix(header) + payload
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         payload_key, check = _subkeys(key)
         nonce = os.urandom(12)
         header = Header(vault_id, store.name, params, CIPHER_AESGCM, nonce=nonce, check=check)

@@ -164,6 +164,17 @@ class FilesGateway(Rows):
         row = self.one(f"{FILE_SELECT} where files.id = ?", [file_id])
         return None if row is None else FileRecord.from_row(row)
 
+    def with_thumbnail(self, ids: Sequence[int]) -> list[FileRecord]:
+        """Those of ``ids`` that have a recorded thumbnail (missing ones included), a few queries in all."""
+        out: list[FileRecord] = []
+        ids = list(ids)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            out += [FileRecord.from_row(r) for r in self.rows(
+                f"{FILE_SELECT} where files.id in ({', '.join('?' * len(chunk))}) and files.thumbnail_path is not null",
+                chunk)]  # fmt: skip
+        return out
+
     def by_path(self, candidates: Sequence[str]) -> FileRecord | None:
         """The file whose exact path is a candidate, else the one whose display text is.
 
