@@ -124,14 +124,19 @@ class HostedStorage:
     service_user: str = ""
     issued: dict[str, Issued] = attrs.Factory(dict)
     roles: dict[str, str] = attrs.Factory(dict)
-    _lock: threading.Lock = attrs.Factory(threading.Lock)
+    _lock: threading.RLock = attrs.Factory(threading.RLock)
+    _clients: dict[str, Any] = attrs.Factory(dict)
 
     def _client(self, service: str) -> Any:
+        """The service's own botocore client (made once: loading the API models is slow)."""
         import botocore.session
 
-        return botocore.session.get_session().create_client(
-            service, endpoint_url=self.moto_endpoint, region_name="us-east-1",
-            aws_access_key_id=self.service_key_id, aws_secret_access_key=self.service_secret)
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = botocore.session.get_session().create_client(
+                    service, endpoint_url=self.moto_endpoint, region_name="us-east-1",
+                    aws_access_key_id=self.service_key_id, aws_secret_access_key=self.service_secret)
+            return self._clients[service]
 
     def _role(self, user_id: str) -> str:
         from moto.core import DEFAULT_ACCOUNT_ID
@@ -306,7 +311,7 @@ def start_gated_moto(storage_factory: Callable[[str], HostedStorage]) -> tuple[G
     storage = storage_factory(endpoint)
     gate = ExpiryGate(DomainDispatcherApplication(create_backend_app), storage)
     server.app = gate
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
 
     def stop() -> None:

@@ -172,3 +172,38 @@ def test_denying_consent_in_chromium_is_a_refused_sign_in(
     assert len(outcome) == 1 and isinstance(outcome[0], SignInFailed)
     assert str(outcome[0]) == "browser sign-in refused: The user denied access"
     assert gotrue.state.requests[asked:] == ["authorize", "callback"]  # no code, so no token request
+
+
+def test_with_no_browser_to_open_the_address_is_printed(capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """webbrowser finds no browser (it returns False): the command prints the address and still waits
+    for the redirect, here followed by hand (the GoTrue test server's own stand-in provider)."""
+    from printmanager_account import cli as account_cli
+    from printmanager_core.cli import main
+
+    monkeypatch.setattr(account_cli, "OPEN_BROWSER", [lambda url: False])
+    state = GoTrue()
+    for gotrue in serve_gotrue(state):
+        codes: list[object] = []
+
+        def login() -> None:
+            try:
+                main(["--library", str(tmp_path / "lib"), "account", "login", "--google", "--url", gotrue.url,
+                      "--anon-key", ANON_KEY])
+            except SystemExit as exc:
+                codes.append(exc.code)
+
+        thread = threading.Thread(target=login)
+        thread.start()
+        err = ""
+        deadline = time.monotonic() + 20
+        while "/authorize?" not in err and time.monotonic() < deadline:
+            err += capsys.readouterr().err
+            time.sleep(0.05)
+        assert "No browser could be opened; open this address to sign in:" in err
+        address = err.split("open this address to sign in:", 1)[1].split()[0]
+        assert address.startswith(f"{gotrue.url}/auth/v1/authorize?provider=google&redirect_to=http%3A%2F%2F127.0.0.1")
+        landed = httpx.get(address, follow_redirects=True, timeout=10)  # the user opens it by hand
+        assert "Signed in." in landed.text
+        thread.join(20)
+        assert codes in ([], [0]) and f"Signed in as {state.google_email}" in capsys.readouterr().out

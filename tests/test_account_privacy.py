@@ -258,11 +258,17 @@ def test_without_sign_in_no_identity_entitlement_or_credential_traffic(
     import subprocess
     import sys
 
-    from printmanager_sync import enable
-    from sync_support import make_prints, scanned_library
+    import shutil
 
+    from printmanager_sync import enable
+    from sync_support import scanned_library
+
+    prints = tmp_path / "Prints"
+    prints.mkdir()
+    for name in ("Benchy multi-part/Cargo box.stl", "Benchy multi-part/Window.stl", "sliced/mini_cube_b.bgcode"):
+        shutil.copyfile(corpus / name, prints / Path(name).name)
     lib_dir = tmp_path / "lib"
-    lib = scanned_library(lib_dir, [make_prints(tmp_path / "Prints", corpus)])
+    lib = scanned_library(lib_dir, [prints])
     lib.settings.set("account.url", gotrue.url)
     lib.settings.set("account.anon_key", ANON_KEY)
     enable(lib, {"backend": "s3", "endpoint": s3_env.endpoint, "bucket": s3_env.new_bucket()}, consent_given=True)

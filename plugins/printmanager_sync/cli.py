@@ -83,11 +83,15 @@ def sync() -> None:
     """Opt-in, end-to-end encrypted sync to a folder or S3-compatible storage."""
 
 
+def _credentials_option(func: Any) -> Any:
+    return click.option("--credentials", "credentials", metavar="SOURCE",
+                        help="s3 backend: short-lived credentials scoped to you from SOURCE instead of stored keys "
+                             "(account: the printmanager service's hosted storage; needs a subscription).")(func)
+
+
 @sync.command("enable")
 @_backend_options
-@click.option("--credentials", "credentials", metavar="SOURCE",
-              help="s3 backend: short-lived credentials scoped to you from SOURCE instead of stored keys "
-                   "(account: the printmanager service; needs a subscription).")
+@_credentials_option
 @click.option("--i-consent", "i_consent", is_flag=True, help="I agree to send my encrypted files to this backend.")
 @json_option("Print the status as JSON.")
 @pass_library
@@ -215,19 +219,20 @@ def disable(state: LibraryContext, delete_remote: bool, as_json: bool) -> None:
 
 @sync.command("restore")
 @_backend_options
+@_credentials_option
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the model files to (one folder per root).")
 @json_option("Print the report as JSON.")
 @pass_library
 def restore_cmd(state: LibraryContext, backend: str, path: Path | None, endpoint: str | None, bucket: str | None,
-                region: str | None, user: str | None, to: Path, as_json: bool) -> None:
+                region: str | None, user: str | None, credentials: str | None, to: Path, as_json: bool) -> None:
     """Rebuild this library from a container: files under --to, thumbnails, the catalogue.
 
     Restoring connects to the backend at your request and leaves this library syncing with it.
     """
     from .rebuild import restore
 
-    config = _config(backend, path, endpoint, bucket, region)
+    config = _config(backend, path, endpoint, bucket, region, credentials)
     report = restore(state.library, config, to, prompt=_prompt(), user=user, source="cli")
     if as_json:
         echo_json(report.as_json())

@@ -188,3 +188,14 @@ def resolve_target(config: dict[str, Any], library: "Library | None") -> tuple[d
         if value and not filled.get(key):
             filled[key] = value
     return filled, first.user
+
+
+def scoped_target(config: dict[str, Any], library: "Library | None", user: str | None) -> tuple[dict[str, Any], str | None]:
+    """For a configuration with ``credentials``: :func:`resolve_target`, and the sync user
+    the credentials are scoped to (``user`` must agree when both are given)."""
+    if not config.get("credentials"):
+        return config, user
+    config, scoped = resolve_target(config, library)
+    if scoped and user and user != scoped:
+        raise SyncError(f"the storage credentials are scoped to user {scoped}, not {user}")
+    return config, scoped or user
