@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # The speed-and-memory table (docs/performance.md): --quick sizes unless BENCH_FULL=1;
 # writes bench/results.md and bench/results.json. BENCH_ARGS passes more (e.g. --only search).

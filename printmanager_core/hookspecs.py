@@ -110,6 +110,17 @@ def file_changed(library: "Library", file: "FileRecord") -> None:
 
 
 @hookspec
+def file_moved(library: "Library", file: "FileRecord", old_path: str) -> None:
+    """printmanager itself moved or renamed a catalogued file on disk (``organise`` and its undo).
+
+    :param library: the library the file belongs to.
+    :param file: the file record at its new place.
+    :param old_path: the path ``file`` had before, spelled as ``file.path`` is (exact; an archive
+        member's is ``<old archive path>!/<member>``).
+    """
+
+
+@hookspec
 def file_removed(library: "Library", file: "FileRecord") -> None:
     """A catalogued file disappeared from disk and was marked missing.
 
@@ -162,7 +173,8 @@ def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     Runs before the core deletes the index; raise to stop the delete (the index is kept).
 
     :param library: the library being deleted.
-    :param report: the :class:`printmanager_core.privacy.delete.DeleteReport`: call ``report.removed(what, count=1, detail="")`` for what was removed;
+    :param report: the :class:`printmanager_core.privacy.delete.DeleteReport`: call ``report.removed(what, count=1, detail="")`` for what was removed
+        and ``report.could_not(what, why)`` for what could not be done (the delete goes on);
         see ``docs/plugin_hooks.md``.
     """
 

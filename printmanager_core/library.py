@@ -327,9 +327,9 @@ class Library:
         hook = self._pm.hook
         return any(getattr(hook, h).get_hookimpls() for h in ("file_added", "file_changed", "file_removed"))
 
-    def _file_event(self, hook_name: str, file: FileRecord) -> None:
+    def _file_event(self, hook_name: str, file: FileRecord, **extra: Any) -> None:
         # a plugin whose hook raises is named, recorded and stepped around
-        call_hook_safely(hook_name, library=self, file=file)
+        call_hook_safely(hook_name, library=self, file=file, **extra)
 
     # -- browsing ------------------------------------------------------------
 

@@ -64,11 +64,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("missing-licence", "info", "model", "the model has no licence"),
     Kind("missing-picture", "info", "model", "the model has no picture (no image file, no embedded thumbnail)"),
     Kind("empty-folder", "info", "folder", "a folder with nothing in it"),
+    Kind("sidecar-unreadable", "warning", "model",
+         "the model's datapackage.json cannot be used (unreadable, too big, not JSON or the wrong shape): skipped"),
 )}
 
 #: other spellings accepted in ``problem:`` / ``kind:`` and settings
 ALIASES = {"missing-license": "missing-licence", "inverted": "inverted-normals", "degenerate": "degenerate-triangles",
-           "ascii-stl": "inefficient-format", "empty": "empty-folder", "unreadable-file": "unreadable"}
+           "ascii-stl": "inefficient-format", "empty": "empty-folder", "unreadable-file": "unreadable",
+           "bad-sidecar": "sidecar-unreadable", "sidecar": "sidecar-unreadable"}
 
 #: kinds computed from one file alone (refreshed for the files a scan read)
 FILE_KINDS = ("unreadable", "open-mesh", "inverted-normals", "degenerate-triangles", "inefficient-format",
@@ -76,6 +79,8 @@ FILE_KINDS = ("unreadable", "open-mesh", "inverted-normals", "degenerate-triangl
 #: kinds that depend on other files (refreshed over the catalogue)
 CROSS_KINDS = ("duplicate", "near-duplicate", "missing-source")
 MODEL_KINDS = ("missing-licence", "missing-picture")
+#: kinds a scan's sidecar step records (sidecars.import_all), replaced on every scan
+SIDECAR_KINDS = ("sidecar-unreadable",)
 
 #: the settings key of a kind's severity
 SEVERITY_PREFIX = "problems.severity."

@@ -5,8 +5,10 @@ A sidecar is the Frictionless Data Package that Manyfold keeps in a model's fold
 we understand of it (:func:`fields_of`) fills only the model's *empty* fields, and only when
 the file's content hash differs from the one recorded last time (``models.sidecar_hash``),
 so a tag the user removed does not come back on every scan. Writing merges our fields into
-the JSON already there: every key we do not understand (``resources`` with their
-``presupported``, ``sensitive``, ``collections``…) stays as it was.
+the JSON already there: every key we do not understand (``sensitive``, ``collections``…,
+and a resource's ``presupported``, ``up``…) stays as it was; ``resources`` lists the model's
+files (:func:`merged_resources`). A sidecar that cannot be used is skipped and recorded as a
+``sidecar-unreadable`` problem (:func:`import_all`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from .library import Library
@@ -78,29 +82,144 @@ def fields_of(package: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return fields, tags
 
 
-def _read(path: Path) -> tuple[bytes, dict[str, Any]] | None:
+class Unusable(Exception):
+    """Why a sidecar cannot be used, in one line (the ``sidecar-unreadable`` problem's detail)."""
+
+
+def _a(value: Any) -> str:
+    """What a JSON value is, for people: ``an object``, ``a list``, ``text``…"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+#: the keys we read or write whose value must be text (or null)
+_TEXT_KEYS = ("name", "title", "caption", "description", "homepage")
+#: the keys we read or write whose value must be a list of objects (null items allowed: Manyfold writes
+#: one in ``resources`` for the sidecar itself)
+_OBJECT_LISTS = ("licenses", "contributors", "links", "resources")
+
+
+def shape_problem(package: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a data package in the keys we understand, or None.
+
+    Text keys (``name``, ``title``, ``caption``, ``description``, ``homepage``) must be text;
+    ``keywords`` a list of text; ``licenses``, ``contributors``, ``links`` and ``resources``
+    lists of objects, a resource's ``path`` text. Keys we do not understand may hold anything.
+    """
+    for key in _TEXT_KEYS:
+        value = package.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"'{key}' is {_a(value)}, not text"
+    keywords = package.get("keywords")
+    if keywords is not None:
+        if not isinstance(keywords, list):
+            return f"'keywords' is {_a(keywords)}, not a list"
+        for k in keywords:
+            if not isinstance(k, str):
+                return f"'keywords' holds {_a(k)}, not only text"
+    for key in _OBJECT_LISTS:
+        value = package.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            return f"'{key}' is {_a(value)}, not a list"
+        for i, item in enumerate(value, 1):
+            if item is not None and not isinstance(item, dict):
+                return f"'{key}' item {i} is {_a(item)}, not an object"
+            if key == "resources" and item is not None and not isinstance(item.get("path", ""), str):
+                return f"resource {i} has a 'path' that is {_a(item.get('path'))}, not text"
+    return None
+
+
+def read(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The bytes and the data package of the sidecar at ``path``.
+
+    Like the scan, it never follows a symbolic link and reads only a regular file
+    (opened without blocking, so a FIFO cannot hang it).
+
+    :raises FileNotFoundError: there is no sidecar.
+    :raises Unusable: it cannot be used (unreadable, over :data:`MAX_BYTES`, not JSON,
+        not an object, or the wrong shape, see :func:`shape_problem`), with a one-line reason.
+    """
     try:
-        if path.stat().st_size > MAX_BYTES:
-            return None
-        data = path.read_bytes()
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise Unusable(f"cannot be read: {e.strerror or e}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise Unusable("a symbolic link (not followed)")
+    if not stat.S_ISREG(st.st_mode):
+        raise Unusable("not a regular file")
+    too_big = f"over the size limit ({st.st_size:,} bytes; at most {MAX_BYTES:,})"
+    if st.st_size > MAX_BYTES:
+        raise Unusable(too_big)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise Unusable("not a regular file")
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise Unusable(f"cannot be read: {e.strerror or e}") from None
+    if len(data) > MAX_BYTES:
+        raise Unusable(too_big)
+    try:
         package = json.loads(data)
-    except (OSError, ValueError):
-        return None  # unreadable or not JSON: the model keeps what it has
-    return (data, package) if isinstance(package, dict) else None
+    except json.JSONDecodeError as e:
+        raise Unusable(f"not JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    except UnicodeDecodeError:
+        raise Unusable("not JSON: not UTF-8 text") from None
+    except (ValueError, RecursionError) as e:
+        raise Unusable(f"not JSON: {_one_line(str(e)) or 'nested too deeply'}") from None
+    if not isinstance(package, dict):
+        raise Unusable(f"not a JSON object but {_a(package)}")
+    why = shape_problem(package)
+    if why is not None:
+        raise Unusable(f"not a data package: {why}")
+    return data, package
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+#: the kind of problem a sidecar that cannot be used is recorded as (docs/problems.md)
+PROBLEM_KIND = "sidecar-unreadable"
 
 
 def import_all(library: Library) -> int:
-    """Take in every folder model's sidecar whose content changed since last time; how many."""
+    """Take in every folder model's sidecar whose content changed since last time; how many.
+
+    A sidecar that cannot be used (:func:`read`) is skipped, and recorded as a
+    ``sidecar-unreadable`` problem of its model with the reason; every such problem
+    is replaced on each call, so one whose file was fixed or removed goes away.
+    """
+    from .clock import now_iso
+    from .paths import display_path
+    from .store.problems import ProblemRow
+
     store = library.store
     taken = 0
-    for model_id, folder, known in store.models.sidecar_candidates():
+    unusable: list[ProblemRow] = []
+    for model_id, root_id, folder, known in store.models.sidecar_candidates():
         path = Path(folder) / SIDECAR_NAME
-        if not path.is_file():
+        try:
+            data, package = read(path)
+        except FileNotFoundError:
             continue
-        read = _read(path)
-        if read is None:
-            continue
-        data, package = read
+        except Unusable as why:
+            unusable.append(ProblemRow(PROBLEM_KIND, path=display_path(str(path)), model_id=model_id,
+                                       root_id=root_id, detail=f"skipped: {why}"))
+            continue  # the model keeps what it has
         digest = content_hash(data)
         if digest == known:
             continue  # the same sidecar as last time: what the user changed since stays changed
@@ -111,6 +230,8 @@ def import_all(library: Library) -> int:
                 names = store.tags.change("model", model_id, tags, add=True)
                 store.models.set_tags_text(model_id, names)
         taken += 1
+    with store.transaction():
+        store.problems.replace_kinds((PROBLEM_KIND,), unusable, now_iso())
     return taken
 
 
@@ -118,11 +239,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "model"
 
 
-def merged(package: dict[str, Any], model: ModelRecord) -> dict[str, Any]:
+def merged(package: dict[str, Any], model: ModelRecord, files: Sequence[str] | None = None,
+           still_there: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """``package`` with the model's fields merged in (a new dict; keys we do not know kept as they are).
 
     A field the model has no value for leaves the sidecar's value alone; a keyword,
     licence, creator or link already saying the same thing keeps its spelling.
+    With ``files`` (the model's files, relative POSIX paths), ``resources`` is
+    brought up to date as :func:`merged_resources` says.
     """
     out = dict(package)
     if not out:
@@ -160,6 +284,94 @@ def merged(package: dict[str, Any], model: ModelRecord) -> dict[str, Any]:
         first_link = links[0].get("path") if isinstance(links, list) and links and isinstance(links[0], dict) else None
         if out.get("homepage") != model.source_url and not (not out.get("homepage") and first_link == model.source_url):
             out["homepage"] = model.source_url
+    if files is not None:
+        out["resources"] = merged_resources(out.get("resources") or [], files, still_there)
+    return out
+
+
+#: a file's media type by its (last) extension: the types Manyfold's data packages use
+#: (IANA types where there is one, its registered ``x-`` types otherwise); unknown ones get none
+MEDIA_TYPES: dict[str, str] = {
+    "stl": "model/stl", "3mf": "model/3mf", "obj": "model/obj", "mtl": "model/mtl", "ply": "model/x-ply",
+    "amf": "application/x-amf", "glb": "model/gltf", "gltf": "model/gltf", "step": "model/step",
+    "stp": "model/step", "igs": "model/iges", "iges": "model/iges", "3ds": "application/x-3ds",
+    "dae": "model/vnd.collada+xml", "wrl": "model/vrml", "x3d": "model/x3d", "fbx": "model/x-fbx",
+    "blend": "model/x-blender", "fcstd": "model/x-freecad", "f3d": "model/x-fusion", "f3z": "model/x-fusion",
+    "brep": "model/x-brep", "skp": "model/x-sketchup", "scad": "application/x-openscad",
+    "mix": "model/x-meshmixer", "dwg": "image/vnd.dwg", "dxf": "image/vnd.dxf",
+    "gcode": "text/x-gcode", "bgcode": "text/x-gcode", "lys": "model/x-lychee", "lyt": "model/x-lychee",
+    "ctb": "model/x-chitubox",
+    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
+    "svg": "image/svg+xml", "bmp": "image/bmp", "tif": "image/tiff", "tiff": "image/tiff",
+    "txt": "text/plain", "md": "text/markdown", "pdf": "application/pdf", "html": "text/html",
+    "htm": "text/html", "json": "application/json", "csv": "text/csv",
+    "zip": "application/zip", "rar": "application/vnd.rar", "7z": "application/x-7z-compressed",
+}
+
+
+def media_type(name: str) -> str | None:
+    """The media type of a file name (:data:`MEDIA_TYPES`, by its last extension), or None."""
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return MEDIA_TYPES.get(ext)
+
+
+def resource_name(path: str) -> str:
+    """A resource's ``name`` as Manyfold makes it: the file's stem, lower case, runs of anything
+    but letters, digits, ``-`` and ``_`` as one hyphen (``M3 nut (v2).stl`` → ``m3-nut-v2``)."""
+    stem = path.rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
+    ascii_ = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9_-]+", "-", ascii_.lower())).strip("-") or "file"
+
+
+def resource(path: str) -> dict[str, Any]:
+    """A new ``resources`` entry for the file at ``path`` (relative, POSIX): name, path, media type."""
+    entry: dict[str, Any] = {"name": resource_name(path), "path": path}
+    if (kind := media_type(path)) is not None:
+        entry["mediatype"] = kind
+    return entry
+
+
+def _is_url(path: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*://", path, re.I))
+
+
+def _normal(path: str) -> str:
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+def merged_resources(old: Sequence[Any], files: Sequence[str],
+                     still_there: Callable[[str], bool] | None = None) -> list[Any]:
+    """A sidecar's ``resources`` brought up to date with the model's ``files`` (relative POSIX paths).
+
+    An entry for a file of the model is kept as it is (its ``presupported``, ``up``,
+    ``units``… and its order), with a ``name`` and ``mediatype`` added if it has none;
+    an entry whose file is gone (not a file of the model, and ``still_there(path)``
+    false) is dropped, as are ``null`` entries and repeats of a path; an entry that
+    is a URL or has no ``path`` is kept. Files not listed yet are added, in order.
+    """
+    present = set(files)
+    listed: set[str] = set()
+    out: list[Any] = []
+    for entry in old:
+        if entry is None:
+            continue  # Manyfold lists the sidecar itself as null
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(path, str) or _is_url(path):
+            out.append(entry)
+            continue
+        rel = _normal(path)
+        if rel in listed:
+            continue
+        if rel not in present and not (still_there is not None and still_there(rel)):
+            continue  # the file is no longer there
+        listed.add(rel)
+        if "name" not in entry or ("mediatype" not in entry and media_type(rel)):
+            entry = {**resource(rel), **entry}
+        out.append(entry)
+    out += [resource(f) for f in files if f not in listed]
     return out
 
 
@@ -211,20 +423,43 @@ class Written:
         return d
 
 
+def resource_paths(folder: Path, paths: Iterable[str]) -> list[str]:
+    """The paths of a model's files as a sidecar lists them: relative to ``folder``, POSIX, in order;
+    the sidecar itself, hidden files, archive members, files outside the folder and names that are
+    not text (undecodable bytes) left out."""
+    out = []
+    for p in paths:
+        if "!/" in p:
+            continue  # a member of an archive
+        try:
+            rel = Path(p).relative_to(folder).as_posix()
+            rel.encode("utf-8")
+        except (ValueError, UnicodeEncodeError):
+            continue
+        if rel == SIDECAR_NAME or any(part.startswith(".") for part in rel.split("/")):
+            continue
+        out.append(rel)
+    return sorted(out)
+
+
 def write(library: Library, model: ModelRecord) -> Written:
     """Merge the model's fields into its folder's sidecar (created if absent), atomically."""
     from .paths import display_path
 
     if model.kind != "folder":
         return Written(model.id, display_path(model.path), False, f"a {model.kind} model has no folder")
-    path = Path(model.path) / SIDECAR_NAME
+    folder = Path(model.path)
+    path = folder / SIDECAR_NAME
     package: dict[str, Any] = {}
-    if path.exists():
-        read = _read(path)
-        if read is None:
-            return Written(model.id, display_path(str(path)), False, "the sidecar there is not a JSON object")
-        package = read[1]
-    data = (json.dumps(merged(package, model), indent=2, ensure_ascii=False) + "\n").encode()
+    try:
+        package = read(path)[1]
+    except FileNotFoundError:
+        pass
+    except Unusable as why:
+        return Written(model.id, display_path(str(path)), False, f"the {SIDECAR_NAME} there cannot be used: {why}")
+    files = resource_paths(folder, (f.path for f in library.model_files(model.id)))
+    package = merged(package, model, files, lambda rel: os.path.lexists(folder / rel))
+    data = (json.dumps(package, indent=2, ensure_ascii=False) + "\n").encode()
     write_atomic(path, data)
     # what we wrote is what the model holds: a rescan has nothing to take in from it
     library.store.models.set_sidecar_hash(model.id, content_hash(data))

@@ -3,7 +3,8 @@
 Written from the published GoTrue REST API (supabase/auth README): everything under
 ``/auth/v1``; ``POST /token?grant_type=password|refresh_token|pkce``, ``GET /authorize``
 (PKCE S256, redirecting to the external provider), ``GET /user``, ``POST /logout?scope=``,
-``GET /.well-known/jwks.json`` and ``DELETE /admin/users/{id}``. Access tokens are real
+``GET /.well-known/jwks.json`` and ``DELETE /admin/users/{id}`` (service-role key only), and the
+service's account-deletion Edge Function ``POST /functions/v1/delete-account``. Access tokens are real
 ES256 JWTs (joserfc). Refresh tokens rotate: each is spent when used, and presenting a
 spent one again revokes its whole family (GoTrue's reuse detection), so a leaked
 refresh token stops working for everyone.
@@ -105,6 +106,33 @@ class GoTrue:
             if token.session_id == session_id:
                 token.revoked = True
 
+    @property
+    def service_role_key(self) -> str:
+        """The project's service-role key: a JWT with ``role: service_role`` signed with the project's key."""
+        now = int(time.time())
+        claims = {"iss": "supabase", "role": "service_role", "iat": now, "exp": now + 10 * 365 * 86400}
+        return jwt.encode({"alg": "ES256", "kid": self.key.kid}, claims, self.key)
+
+    def admin_claims(self, request: Request) -> dict[str, Any] | None:
+        """The claims of a service-role bearer token, else None (GoTrue's requireAdmin)."""
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return None
+        try:
+            claims = jwt.decode(header[7:], self.key, algorithms=["ES256"]).claims
+        except Exception:
+            return None
+        if claims.get("role") not in ("service_role", "supabase_admin") or claims.get("exp", 0) < time.time():
+            return None
+        return dict(claims)
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete the user and end every session of theirs."""
+        del self.users[user_id]
+        for token in list(self.refresh_tokens.values()):
+            if token.user_id == user_id:
+                self.revoke_session(token.session_id)
+
     def bearer_user(self, request: Request) -> tuple[User, dict[str, Any]] | None:
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
@@ -187,6 +215,11 @@ def build_app(state: GoTrue) -> Starlette:
         flow = state.flows.pop(request.query_params.get("state", ""), None)
         if flow is None:
             return _error(400, "bad_oauth_state", "OAuth state is invalid or expired")
+        if "error" in request.query_params:  # the provider said no: pass it on to the app
+            q = request.query_params
+            return RedirectResponse(flow["redirect_to"] + "?" + urlencode({
+                "error": q["error"], "error_code": "provider_error",
+                "error_description": q.get("error_description", q["error"])}), status_code=302)
         email = state.google_email
         if state.provider_authorize is not None and state.external_email is not None:
             email = state.external_email(request.query_params["code"], str(request.url_for("callback")))
@@ -225,18 +258,29 @@ def build_app(state: GoTrue) -> Starlette:
         return JSONResponse({"keys": [state.key.as_dict(private=False, alg="ES256", use="sig")]})
 
     async def delete_user(request: Request) -> Response:
+        """GoTrue's admin API: only a service-role JWT may delete a user (a user's own token,
+        or the anon key, gets 403 "User not allowed"), never a user themself."""
         state.requests.append("admin_delete")
         if not state.allow_delete:
             return _error(403, "forbidden", "account deletion is not allowed")
-        found = state.bearer_user(request)
+        if state.admin_claims(request) is None:
+            return JSONResponse({"code": 403, "error_code": "not_admin", "msg": "User not allowed"}, status_code=403)
         user_id = request.path_params["user_id"]
-        if found is None or found[0].id != user_id:
-            return _error(403, "forbidden", "not allowed")
-        del state.users[user_id]
-        for token in state.refresh_tokens.values():
-            if token.user_id == user_id:
-                token.revoked = True
+        if user_id not in state.users:
+            return JSONResponse({"code": 404, "error_code": "user_not_found", "msg": "User not found"},
+                                status_code=404)
+        state.delete_user(user_id)
         return JSONResponse({})
+
+    async def delete_account_function(request: Request) -> Response:
+        """The service's account-deletion Edge Function: the signed-in user's token in, the user
+        deleted with the service-role key it holds server-side."""
+        state.requests.append("function:delete-account")
+        found = state.bearer_user(request)
+        if found is None:
+            return _error(401, "unauthorized", "invalid JWT")
+        state.delete_user(found[0].id)
+        return Response(status_code=204)
 
     return Starlette(routes=[
         Route("/auth/v1/token", token, methods=["POST"]),
@@ -247,6 +291,7 @@ def build_app(state: GoTrue) -> Starlette:
         Route("/auth/v1/logout", logout, methods=["POST"]),
         Route("/auth/v1/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/v1/admin/users/{user_id}", delete_user, methods=["DELETE"]),
+        Route("/functions/v1/delete-account", delete_account_function, methods=["POST"]),
     ])
 
 

@@ -40,3 +40,21 @@ def test_password_refresh_logout_contract_against_a_real_project() -> None:
             provider.sign_in_password(email, "not the password")
     finally:
         provider.close()
+
+
+def test_a_user_cannot_delete_themself_on_a_real_project() -> None:
+    """What `privacy delete`'s default rests on (docs/account.md): GoTrue's admin delete refuses the
+    anon key and the user's own access token; the test user is not deleted."""
+    from printmanager_account import AccountError
+
+    provider = SupabaseProvider(os.environ["SUPABASE_URL"], os.environ["SUPABASE_ANON_KEY"])
+    try:
+        email = os.environ["SUPABASE_TEST_EMAIL"]
+        tokens = provider.sign_in_password(email, os.environ["SUPABASE_TEST_PASSWORD"])
+        for key in (os.environ["SUPABASE_ANON_KEY"], tokens.access_token):
+            with pytest.raises(AccountError, match="refused to delete"):
+                provider.delete_user_as_admin(str(tokens.claims["sub"]), key)
+        assert provider.user(tokens.access_token)["email"].lower() == email.lower()  # still there
+        provider.sign_out(tokens.access_token, scope="local")
+    finally:
+        provider.close()

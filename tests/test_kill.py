@@ -40,7 +40,7 @@ def test_ctrl_c_never_keeps_half_an_archive(tmp_path: Path, corpus: Path) -> Non
     cube = CUBE.read_bytes()
     data = tmp_path / "packs"
     data.mkdir()
-    archives, members = 30, 400
+    archives, members = 24, 250
     for a in range(archives):
         with zipfile.ZipFile(data / f"pack{a:02d}.zip", "w") as zf:
             for j in range(members):

@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -83,9 +85,35 @@ def test_crash_at_each_step_loses_nothing(tmp_path: Path, corpus: Path, point: s
     assert _tree(prints) == before
 
 
+#: mounting a tmpfs needs root (CI runs as root); other users get the variants that need none
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 @pytest.fixture
-def small_disk(tmp_path: Path):
-    """A real 2 MB tmpfs (another filesystem: moves there are copies)."""
+def other_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another filesystem than ``tmp_path``'s (moves there are copies), without
+    root: a folder in /dev/shm (a tmpfs), else a FUSE mount (tests/casefold_fs.py)."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev:
+        folder = Path(tempfile.mkdtemp(prefix="pm-organise-", dir=shm))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    from casefold_fs import mounted
+
+    with mounted(tmp_path / "backing", tmp_path / "other") as mnt:
+        yield mnt
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A real 2 MB tmpfs (another filesystem: moves there are copies); without root, where
+    no tmpfs can be mounted, a folder on another filesystem (:func:`other_filesystem`)."""
+    if not ROOT:
+        yield request.getfixturevalue("other_filesystem")
+        return
     mnt = tmp_path / "small"
     mnt.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
@@ -114,19 +142,47 @@ def test_crash_during_a_copy_loses_nothing(tmp_path: Path, corpus: Path, small_d
     assert _tree(prints) == before
 
 
-def test_full_disk_stops_cleanly_and_loses_nothing(tmp_path: Path, corpus: Path, small_disk: Path) -> None:
-    prints, lib_dir = _setup(tmp_path, corpus)  # 1.9 MB of files and a 2 MB disk, with its own overhead
-    shutil.copy(corpus / "3mf-samples" / "cube_gears.3mf", prints / "Benchy multi-part" / "extra.3mf")
+#: the file size limit of the organise process in the variant without root: more than the
+#: library database and its write-ahead log grow to, less than the 9.4 MB corpus STL
+FSIZE_LIMIT = 6 * 1024 * 1024
+
+
+def _limit_file_size() -> None:
+    """In the child, before exec: writing past FSIZE_LIMIT fails with EFBIG (SIGXFSZ ignored,
+    as it would otherwise kill the process), the failure a full or FAT32 disk gives."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
+
+
+@pytest.mark.parametrize("full", ["file-size-limit", *(["tmpfs"] if ROOT else [])])
+def test_full_disk_stops_cleanly_and_loses_nothing(tmp_path: Path, corpus: Path, full: str,
+                                                   request: pytest.FixtureRequest) -> None:
+    if full == "tmpfs":  # 1.9 MB of files and a 2 MB disk, with its own overhead: ENOSPC
+        prints, lib_dir = _setup(tmp_path, corpus)
+        shutil.copy(corpus / "3mf-samples" / "cube_gears.3mf", prints / "Benchy multi-part" / "extra.3mf")
+        dest = request.getfixturevalue("small_disk")
+        limit, expected = None, "Error: disk full: "
+    else:  # any user: a real process whose writes past FSIZE_LIMIT fail (EFBIG)
+        prints, lib_dir = _setup(tmp_path, corpus)  # and a big file the model's folder took in since
+        big = corpus / "printer-beds" / "UltimakerRobot_support.stl"
+        shutil.copy(big, prints / "Benchy multi-part" / "support.stl")
+        dest = request.getfixturevalue("other_filesystem")
+        limit, expected = _limit_file_size, "Error: file too large for the destination: "
     before = _tree(prints)
     run = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
-                          "--to", str(small_disk), "--yes"], capture_output=True, text=True)
-    assert run.returncode == 1
+                          "--to", str(dest), "--yes"], capture_output=True, text=True, preexec_fn=limit)
+    assert run.returncode == 1, run.stderr
     (line,) = [ln for ln in run.stderr.splitlines() if ln.startswith("Error")]
-    assert line.startswith("Error: disk full: ") and "--resume" in line
-    every = sorted(v for v in {**_tree(prints), **{"d/" + k: v for k, v in _tree(small_disk).items()}}.values()
+    assert line.startswith(expected) and "--resume" in line and "nothing lost" in line, line
+    assert "Traceback" not in run.stderr
+    every = sorted(v for v in {**_tree(prints), **{"d/" + k: v for k, v in _tree(dest).items()}}.values()
                    if v != "dir")
     assert set(every) >= {v for v in before.values() if v != "dir"}
-    assert not [p for p in small_disk.rglob(".pm-organise-*")]  # no half copy left
+    assert any(v != "dir" for v in _tree(dest).values())  # it stopped part of the way, not at the start
+    assert not [p for p in dest.rglob(".pm-organise-*")]  # no half copy left
     undo = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
                            "--undo"], capture_output=True, text=True)
     assert undo.returncode == 0, undo.stderr

@@ -126,3 +126,25 @@ def test_scan_file_outside_every_root_needs_add_root(capsys: pytest.CaptureFixtu
     assert "cylinder.3mf" in _present(lib_dir) and "torus.stl" not in _present(lib_dir)
     with Library(lib_dir) as lib:
         assert str(loose) in lib.roots()
+
+
+def test_roots_add_adds_without_scanning_and_says_when_a_folder_is_in_a_root_already(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, prints: Path) -> None:
+    lib_dir = tmp_path / "lib"
+    code, out, err = run(capsys, lib_dir, "roots", "add", str(prints / "Benchy"))
+    assert code == 0, err
+    assert out.strip() == f"Added root {prints / 'Benchy'}: scan it with `printmanager scan`"
+    assert _present(lib_dir) == {}  # nothing read yet
+    # a folder holding the root: the root it is folded into
+    code, out, err = run(capsys, lib_dir, "roots", "add", str(prints), "--json")
+    assert code == 0, err
+    added = json.loads(out)
+    assert (added["path"], added["added"]) == (str(prints), True)
+    with Library(lib_dir) as lib:
+        assert lib.roots() == [str(prints)]
+    code, out, err = run(capsys, lib_dir, "roots", "add", str(prints / "Shapes"))
+    assert code == 0 and out.strip() == f"{prints / 'Shapes'} is in root {prints} already"
+    code, out, _ = run(capsys, lib_dir, "roots", "add", str(prints / "Shapes"), "--json")
+    assert json.loads(out) == {**added, "added": False}
+    code, _, err = run(capsys, lib_dir, "roots", "add", str(tmp_path / "nowhere"))
+    assert code == 2 and "does not exist" in err and "Traceback" not in err

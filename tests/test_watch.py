@@ -167,3 +167,95 @@ def test_watch_ignores_a_library_inside_its_root_and_prints_a_line_per_batch(tmp
         _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert err.strip().startswith("stopped watching")
+
+
+@pytest.mark.timeout(40)
+def test_watch_without_roots_follows_roots_added_and_removed_while_it_runs(tmp_path: Path, corpus: Path) -> None:
+    import queue
+    import threading
+
+    from printmanager_core import Library
+
+    home = tmp_path / "home"
+    home.mkdir()
+    first, second, third = (tmp_path / n for n in ("first", "second", "third"))
+    for folder in (first, second, third):
+        folder.mkdir()
+    cube = corpus / "uranium" / "simpleTestCubeBinary.stl"
+    shutil.copyfile(cube, third / "waiting.stl")  # there before its root is added: the catch-up scan finds it
+    model = first / "Nut"
+    model.mkdir()
+    shutil.copyfile(cube, model / "nut.stl")
+    (model / "datapackage.json").write_text('{"title": "Nut",}')  # a sidecar that cannot be used: a problem
+    library = home / "library"  # the watcher's (see _env); read and changed here too, as another process would
+
+    def sidecar_problems() -> list[str]:
+        with Library(library) as lib:
+            return [p.detail for p in lib.problems(kinds=["sidecar-unreadable"])]
+
+    with Library(library) as lib:
+        lib.scan([first], workers=1, thumbnails=False)
+    assert [d.split(":")[0] for d in sidecar_problems()] == ["skipped"]
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([str(EXE), *args], env=_env(home), capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+
+    proc = subprocess.Popen([str(EXE), "watch", "--json", "--debounce", "100", "--no-thumbnails"],
+                            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[dict[str, Any]] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+
+    def next_line(check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        while True:
+            line = lines.get(timeout=10)
+            if check(line):
+                return line
+
+    try:
+        assert next_line(lambda line: True)["batch"] == 0
+        # the sidecar fixed while watch runs: its problem goes with the batch that reads it
+        (model / ".datapackage.json.tmp").write_text('{"title": "Nut"}')
+        os.replace(model / ".datapackage.json.tmp", model / "datapackage.json")
+        next_line(lambda line: "batch" in line)
+        assert sidecar_problems() == []
+
+        # a root added by a scan of a new folder (`scan NEW_ROOT`) while watch runs: watched from then on
+        with Library(library) as lib:
+            lib.scan([second], workers=1, thumbnails=False)
+        said = next_line(lambda line: "change" in line)
+        assert said == {"root": str(second.resolve()), "change": "added", "watching": 2}
+        catch_up = next_line(lambda line: "batch" in line)
+        assert catch_up["root"] == str(second.resolve())
+        assert (catch_up["changes"], catch_up["added"]) == (0, 0)  # the scan had it all already
+        shutil.copyfile(cube, second / "cube.stl")
+        next_line(lambda line: line.get("added") == 1)
+
+        # `roots add` does not scan: the watcher's catch-up scan of it does
+        cli("roots", "add", str(third))
+        assert next_line(lambda line: "change" in line) == {
+            "root": str(third.resolve()), "change": "added", "watching": 3}
+        catch_up = next_line(lambda line: "batch" in line)
+        assert (catch_up["root"], catch_up["added"]) == (str(third.resolve()), 1)
+
+        # a root removed is no longer watched; the others still are
+        with Library(library) as lib:
+            lib.remove_root(str(second))
+        assert next_line(lambda line: "change" in line) == {
+            "root": str(second.resolve()), "change": "removed", "watching": 2}
+        shutil.copyfile(cube, second / "after.stl")
+        shutil.copyfile(cube, first / "still.stl")
+        next_line(lambda line: line.get("added") == 1)
+        with Library(library) as lib:
+            names = {Path(f.path).relative_to(tmp_path).as_posix() for f in lib.files()}
+        assert names == {"first/Nut/datapackage.json", "first/Nut/nut.stl", "first/still.stl",
+                         "third/waiting.stl"}  # second's files left with it
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -19,3 +19,11 @@ class NotSignedIn(AccountError):
 
 class TokenInvalid(AccountError):
     """A token's signature or claims did not verify against the provider's JWKS."""
+
+
+class ServiceUnreachable(AccountError):
+    """The identity provider or the printmanager service could not be reached (offline, or it failed)."""
+
+
+class EntitlementRequired(AccountError):
+    """A hosted cloud feature needs a subscription that is not (or no longer) in force."""

@@ -18,3 +18,13 @@ def register_identity_providers(register: Callable[..., None]) -> None:
         ``factory(url: str, anon_key: str, **options) -> IdentityProvider``.
     """
 
+
+
+@hookspec
+def register_entitlement_sources(register: Callable[..., None]) -> None:
+    """Add sources of the signed subscription claims: call ``register(name, factory)``.
+
+    :param register: callback taking a source name and a factory ``factory()`` returning an
+        object whose ``fetch(context)`` gives a signed :class:`printmanager_account.entitlement.Evidence`
+        or None (see ``docs/plugin_hooks.md``).
+    """

@@ -22,6 +22,9 @@ from .supabase import SupabaseProvider, Tokens
 TIMEOUT = 300.0
 DONE_PAGE = (b"<!doctype html><meta charset=utf-8><title>printmanager</title>"
              b"<p>Signed in. You can close this window and go back to printmanager.</p>")
+REFUSED_PAGE = (b"<!doctype html><meta charset=utf-8><title>printmanager</title>"
+                b"<p>Not signed in: the sign-in was refused or cancelled. You can close this window; "
+                b"printmanager says why.</p>")
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -42,11 +45,12 @@ class _Catcher(http.server.BaseHTTPRequestHandler):
             return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.server.result.update(query)  # type: ignore[attr-defined]
+        page = DONE_PAGE if "code" in query else REFUSED_PAGE
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(DONE_PAGE)))
+        self.send_header("Content-Length", str(len(page)))
         self.end_headers()
-        self.wfile.write(DONE_PAGE)
+        self.wfile.write(page)
         self.server.got.set()  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: object) -> None:

@@ -9,14 +9,21 @@ token is used, so a crash never leaves the only valid refresh token in memory.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+import time
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 
 from .errors import AccountError, NotSignedIn
-from .supabase import SupabaseProvider, Tokens
+
+if TYPE_CHECKING:  # pragma: no cover (supabase imports httpx: loaded when a provider is made)
+    from .supabase import SupabaseProvider, Tokens
 
 SECRET_NAME = "account.session"
+#: the cached subscription (see :mod:`.entitlement`): forgotten with the session
+ENTITLEMENT_SECRET_NAME = "account.entitlement"
+#: an access token this close to its expiry is replaced before use (seconds)
+EXPIRY_MARGIN = 60
 
 
 @attrs.define
@@ -41,12 +48,18 @@ def _account_from(tokens: Tokens) -> tuple[str | None, str | None]:
     return email, name
 
 
+def _supabase(url: str, anon_key: str) -> SupabaseProvider:
+    from .supabase import SupabaseProvider
+
+    return SupabaseProvider(url, anon_key)
+
+
 class Session:
     """The account session of one library, reading and writing the vault through ``vault``."""
 
     def __init__(self, vault: Any, provider_factory: Callable[[str, str], SupabaseProvider] | None = None) -> None:
         self.vault = vault
-        self._factory = provider_factory or (lambda url, key: SupabaseProvider(url, key))
+        self._factory = provider_factory or _supabase
         self._access: Tokens | None = None  # in memory only
 
     def _saved(self) -> dict[str, Any] | None:
@@ -65,6 +78,7 @@ class Session:
 
     def sign_in(self, provider: SupabaseProvider, tokens: Tokens) -> Account:
         """Save a fresh sign-in's refresh token and account data."""
+        self.vault.delete(ENTITLEMENT_SECRET_NAME, missing_ok=True)  # another account's subscription
         self._save(provider, tokens)
         account = self.account()
         assert account is not None
@@ -86,7 +100,7 @@ class Session:
 
     def access_token(self) -> Tokens:
         """A valid access token: the one in memory, else one from a rotated refresh token."""
-        if self._access is not None:
+        if self._access is not None and self._access.expires_at - EXPIRY_MARGIN > time.time():
             return self._access
         saved = self._saved()
         if saved is None:
@@ -111,5 +125,6 @@ class Session:
             revoked = False
         finally:
             self.vault.delete(SECRET_NAME, missing_ok=True)
+            self.vault.delete(ENTITLEMENT_SECRET_NAME, missing_ok=True)
             self._access = None
         return revoked

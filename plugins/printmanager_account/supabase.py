@@ -18,7 +18,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .errors import AccountError, SignInFailed, TokenInvalid
+from .errors import AccountError, ServiceUnreachable, SignInFailed, TokenInvalid
 
 ALGORITHMS = ["ES256", "RS256"]
 TIMEOUT = 15.0
@@ -60,7 +60,7 @@ class SupabaseProvider:
         try:
             return self._http().request(method, f"{self.url}/auth/v1{path}", headers=headers, **kwargs)
         except httpx.HTTPError as exc:
-            raise AccountError(f"cannot reach the identity provider at {self.url}: {exc}") from None
+            raise ServiceUnreachable(f"cannot reach the identity provider at {self.url}: {exc}") from None
 
     @staticmethod
     def _error(response: httpx.Response) -> str:
@@ -159,6 +159,34 @@ class SupabaseProvider:
         if response.status_code != 200 or response.json().get("id") != unverified["sub"]:
             raise TokenInvalid("access token did not verify: the provider does not accept it")
         return dict(unverified)
+
+    # -- account deletion (privacy delete) ---------------------------------
+    def delete_user_as_admin(self, user_id: str, service_role_key: str) -> None:
+        """Delete the user ``user_id`` with GoTrue's admin API (``DELETE /admin/users/{id}``).
+
+        GoTrue lets no user delete themself with the anon key: this needs the project's
+        service-role key (for a project the user runs themself; see ``docs/account.md``).
+        """
+        headers = {"apikey": service_role_key, "Authorization": f"Bearer {service_role_key}"}
+        try:
+            response = self._http().request("DELETE", f"{self.url}/auth/v1/admin/users/{user_id}", headers=headers)
+        except httpx.HTTPError as exc:
+            raise AccountError(f"cannot reach the identity provider at {self.url}: {exc}") from None
+        if response.status_code not in (200, 204):
+            raise AccountError(f"the provider refused to delete the account: {self._error(response)}")
+
+    def delete_account_at(self, endpoint: str, access_token: str) -> None:
+        """Ask the service's own account-deletion endpoint (e.g. a Supabase Edge Function at
+        ``/functions/v1/delete-account``) to delete the signed-in user: ``POST`` with the user's
+        access token; the service holds the admin key, never the device."""
+        address = endpoint if "://" in endpoint else f"{self.url}/{endpoint.lstrip('/')}"
+        headers = {"apikey": self.anon_key, "Authorization": f"Bearer {access_token}"}
+        try:
+            response = self._http().request("POST", address, headers=headers)
+        except httpx.HTTPError as exc:
+            raise AccountError(f"cannot reach the account-deletion endpoint {address}: {exc}") from None
+        if response.status_code not in (200, 202, 204):
+            raise AccountError(f"the service refused to delete the account: {self._error(response)}")
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
     from printmanager_core.privacy.delete import DeleteReport
     from printmanager_core.privacy.export import Export
+    from printmanager_core.records import FileRecord
 
     from .hookspecs import BackendFactory
 
@@ -113,6 +114,15 @@ def delete_user_data(library: "Library", report: "DeleteReport") -> None:
     from .privacy import delete_user_data as delete_impl
 
     delete_impl(library, report)
+
+
+@hookimpl
+def file_moved(library: "Library", file: "FileRecord", old_path: str) -> None:
+    """A file ``organise`` moved keeps its cached object id (``sync_files``) under its new
+    path: the next ``sync now`` neither reads it again nor uploads it."""
+    from .state import carry_file_id
+
+    carry_file_id(library, file, old_path)
 
 
 @hookimpl

@@ -34,7 +34,8 @@ def _backend_options(func: Any) -> Any:
     return func
 
 
-def _config(backend: str, path: Path | None, endpoint: str | None, bucket: str | None, region: str | None) -> dict[str, Any]:
+def _config(backend: str, path: Path | None, endpoint: str | None, bucket: str | None, region: str | None,
+            credentials: str | None = None) -> dict[str, Any]:
     from .backends import backend_registry
 
     registry = backend_registry()
@@ -46,9 +47,12 @@ def _config(backend: str, path: Path | None, endpoint: str | None, bucket: str |
             raise click.UsageError("--backend folder needs --path DIR")
         config["path"] = str(path.expanduser().resolve())
     elif backend == "s3":
-        if not endpoint or not bucket:
+        if credentials:  # the credential source may name the endpoint and bucket
+            config.update({k: v for k, v in (("endpoint", endpoint), ("bucket", bucket)) if v}, credentials=credentials)
+        elif not endpoint or not bucket:
             raise click.UsageError("--backend s3 needs --endpoint URL and --bucket NAME")
-        config.update(endpoint=endpoint, bucket=bucket)
+        else:
+            config.update(endpoint=endpoint, bucket=bucket)
         if region:
             config["region"] = region
     else:
@@ -79,17 +83,24 @@ def sync() -> None:
     """Opt-in, end-to-end encrypted sync to a folder or S3-compatible storage."""
 
 
+def _credentials_option(func: Any) -> Any:
+    return click.option("--credentials", "credentials", metavar="SOURCE",
+                        help="s3 backend: short-lived credentials scoped to you from SOURCE instead of stored keys "
+                             "(account: the printmanager service's hosted storage; needs a subscription).")(func)
+
+
 @sync.command("enable")
 @_backend_options
+@_credentials_option
 @click.option("--i-consent", "i_consent", is_flag=True, help="I agree to send my encrypted files to this backend.")
 @json_option("Print the status as JSON.")
 @pass_library
 def enable(state: LibraryContext, backend: str, path: Path | None, endpoint: str | None, bucket: str | None,
-           region: str | None, user: str | None, i_consent: bool, as_json: bool) -> None:
+           region: str | None, user: str | None, credentials: str | None, i_consent: bool, as_json: bool) -> None:
     """Opt in to sync: record your consent and create (or join) your encrypted container."""
     from .lifecycle import enable as enable_sync
 
-    config = _config(backend, path, endpoint, bucket, region)
+    config = _config(backend, path, endpoint, bucket, region, credentials)
     if not i_consent:
         try:
             i_consent = click.confirm(CONSENT_TEXT.format(where=_where(config)), default=False, err=True)
@@ -208,19 +219,20 @@ def disable(state: LibraryContext, delete_remote: bool, as_json: bool) -> None:
 
 @sync.command("restore")
 @_backend_options
+@_credentials_option
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the model files to (one folder per root).")
 @json_option("Print the report as JSON.")
 @pass_library
 def restore_cmd(state: LibraryContext, backend: str, path: Path | None, endpoint: str | None, bucket: str | None,
-                region: str | None, user: str | None, to: Path, as_json: bool) -> None:
+                region: str | None, user: str | None, credentials: str | None, to: Path, as_json: bool) -> None:
     """Rebuild this library from a container: files under --to, thumbnails, the catalogue.
 
     Restoring connects to the backend at your request and leaves this library syncing with it.
     """
     from .rebuild import restore
 
-    config = _config(backend, path, endpoint, bucket, region)
+    config = _config(backend, path, endpoint, bucket, region, credentials)
     report = restore(state.library, config, to, prompt=_prompt(), user=user, source="cli")
     if as_json:
         echo_json(report.as_json())

@@ -139,6 +139,7 @@ class Round:
             with self.session.library.write_lock("sync"):
                 pull(self.session, self.scan, base, self.remote, self.report, self.workers)
             self.scan = LocalScan(self.session, self.workers)  # the files and the catalogue changed
+            self.report.hashed_files += self.scan.hashed
         plan = self.plan()
         if plan is None:
             return True  # this device took the remote's changes and has none of its own
@@ -168,6 +169,7 @@ class Round:
             finally:
                 inv = listing.result() if listing is not None else None  # nothing is uploaded before the checks
                 head, tag = reading.result()
+        report.hashed_files += scan.hashed
         if inv is None:
             if (head is not None and head.snapshot == last.get("snapshot") and head.seq == last.get("seq")
                     and scan.digest == last.get("digest")):  # fmt: skip

@@ -27,3 +27,13 @@ def register_sync_backends(register: "Callable[[str, BackendFactory], None]") ->
         ``factory(config, library)`` returning a
         :class:`printmanager_sync.backends.Backend` (see ``docs/plugin_hooks.md``).
     """
+
+
+@hookspec
+def register_storage_credential_sources(register: "Callable[[str, Callable[..., Any]], None]") -> None:
+    """Register sources of short-lived, user-scoped S3 credentials: call ``register(name, factory)``.
+
+    :param register: callback taking a source name and a factory ``factory(config, library)``
+        returning an object whose ``fetch()`` gives a
+        :class:`printmanager_sync.storage_credentials.TemporaryCredentials` (see ``docs/plugin_hooks.md``).
+    """

@@ -44,6 +44,12 @@ def enable(
         raise SyncError("choose a backend (--backend folder|s3)")
     state = SyncState(library)
     previous = state.config or {}
+    if config.get("credentials"):
+        # Short-lived credentials from a source (the printmanager service): it says where they
+        # are good for (endpoint, bucket, the user's prefix) before anything is recorded or sent.
+        from .storage_credentials import scoped_target
+
+        config, user = scoped_target(config, library, user)
     user = fmt.check_user_id(user or previous.get("user") or os.urandom(8).hex())
     new_config = {**config, "user": user}
     same_place = {k: previous.get(k) for k in LEDGER_KEYS} == {k: new_config.get(k) for k in LEDGER_KEYS}

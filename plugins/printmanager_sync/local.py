@@ -61,6 +61,8 @@ class LocalScan:
                 continue
             if stat.S_ISREG(st.st_mode):
                 thumbs[rel] = (path, st.st_size, st.st_mtime_ns)
+        #: how many files (and thumbnails) were read to learn their object ids (not in the cache)
+        self.hashed = 0
         ids = self._ids(session, [*found.values(), *thumbs.values()], workers)
         self.entries: dict[str, Entry] = {}
         self.paths: dict[str, str] = {}  # entry key -> local path
@@ -93,8 +95,7 @@ class LocalScan:
         out.update({t.blob: t.size for t in self.thumbs.values()})
         return out
 
-    @staticmethod
-    def _ids(session: "Session", files: list[tuple[str, int, int]], workers: int) -> dict[str, str]:
+    def _ids(self, session: "Session", files: list[tuple[str, int, int]], workers: int) -> dict[str, str]:
         """Object id of each file: from the cache when size and mtime match, else hashed."""
         cached = session.state.cached_ids()
         ids: dict[str, str] = {}
@@ -105,6 +106,7 @@ class LocalScan:
                 ids[path] = hit[2]
             else:
                 todo.append((path, size, mtime))
+        self.hashed += len(todo)
         if todo:
             fresh: list[tuple[str, int, int, str]] = []
             with cf.ThreadPoolExecutor(max(1, workers)) as pool:

@@ -63,6 +63,10 @@ def _restore(
 ) -> RestoreReport:
     start = time.perf_counter()
     state = SyncState(library)
+    if config.get("credentials"):  # the source names the endpoint, bucket and user (see lifecycle.enable)
+        from .storage_credentials import scoped_target
+
+        config, user = scoped_target(config, library, user)
     consent.grant(library, ledger_detail({**config, "user": user}, action="restore"), source=source)
     try:
         backend = open_backend(library, config)

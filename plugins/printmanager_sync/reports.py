@@ -18,6 +18,8 @@ class SyncReport:
     uploaded_bytes: int = 0
     downloaded_files: int = 0
     removed_files: int = 0
+    #: files read to learn their object ids (new or changed since the last sync; the rest come from the cache)
+    hashed_files: int = 0
     files: int = 0
     bytes: int = 0
     requests: int | None = None

@@ -19,7 +19,7 @@ import hashlib
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -31,12 +31,24 @@ from defusedxml import ElementTree
 
 from .errors import BackendError, Conflict, ObjectMissing
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .storage_credentials import RefreshingCredentials
+
 #: HTTP statuses worth another attempt
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: S3 error codes worth another attempt whatever the status
 RETRY_CODES = frozenset({"SlowDown", "InternalError", "RequestTimeout", "ServiceUnavailable", "RequestTimeTooSkewed"})
 #: S3's largest part count
 MAX_PARTS = 10_000
+#: S3 error codes that mean "your temporary credentials ran out": refresh them once and resend
+EXPIRED_CODES = frozenset({"ExpiredToken", "TokenRefreshRequired"})
+
+
+def _signed_key(headers: dict[str, str]) -> str | None:
+    """The access key id a SigV4 ``Authorization`` header was signed with."""
+    auth = headers.get("Authorization", "")
+    start = auth.find("Credential=")
+    return auth[start + len("Credential="):].split("/", 1)[0] if start >= 0 else None
 
 
 @attrs.frozen
@@ -206,7 +218,7 @@ class S3Client:
         self,
         endpoint: str,
         bucket: str,
-        credentials: Credentials,
+        credentials: "Credentials | RefreshingCredentials",
         *,
         region: str | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -300,7 +312,10 @@ class S3Client:
         ok = tuple(ok)
         url = self.url(key, params)
         last: Exception | None = None
-        for attempt in range(1, self.retry.attempts + 1):
+        refreshed = False
+        attempt = 0
+        while attempt < self.retry.attempts:
+            attempt += 1
             if attempt > 1:
                 self.stats.add(retries=1)
             signed = self.sign(method, url, headers or {}, body)
@@ -320,6 +335,17 @@ class S3Client:
             if resp.status_code in ok:
                 return resp
             err = self._error(resp, op)
+            force_refresh = getattr(self.credentials, "force_refresh", None)
+            # A HEAD error has no body to name ExpiredToken: a bare 400 counts as one.
+            expired = err.code in EXPIRED_CODES or (method == "HEAD" and resp.status_code == 400)
+            if expired and force_refresh is not None and not refreshed:
+                # temporary credentials the server already counts as expired: a new set, and the
+                # same request again (not counted as an attempt)
+                force_refresh(_signed_key(signed))
+                refreshed = True
+                attempt -= 1
+                last = err
+                continue
             if (resp.status_code in RETRY_STATUSES or err.code in RETRY_CODES) and attempt < self.retry.attempts:
                 last = err
                 self._sleep(self.retry.delay(attempt, resp.headers.get("retry-after")))

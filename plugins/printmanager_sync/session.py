@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Prompt = Callable[[], str]
 
 #: config keys recorded in the consent ledger and shown by ``status`` (never secrets)
-LEDGER_KEYS = ("backend", "path", "endpoint", "bucket", "region", "user")
+LEDGER_KEYS = ("backend", "path", "endpoint", "bucket", "region", "credentials", "user")
 
 
 class Session:

@@ -17,8 +17,9 @@ from .sync_store import TABLES, StateTables
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
+    from printmanager_core.records import FileRecord
 
-__all__ = ["TABLES", "SyncState"]
+__all__ = ["TABLES", "SyncState", "carry_file_id"]
 
 
 class SyncState:
@@ -87,6 +88,10 @@ class SyncState:
         """Record (path, size, mtime_ns, object id) rows."""
         self.tables.put_file_ids(rows)
 
+    def move_id(self, old: str, new: str) -> bool:
+        """Carry a cached file id from ``old`` to ``new`` (the file moved); whether there was one."""
+        return self.tables.move_file_id(old, new)
+
     def forget_id(self, path: str) -> None:
         """Drop a cached file id (after its content turned out to differ)."""
         self.tables.delete_file_id(path)
@@ -110,3 +115,16 @@ class SyncState:
     def clear(self) -> int:
         """Delete all local sync state; return how many rows went."""
         return self.tables.clear()
+
+
+def carry_file_id(library: "Library", file: "FileRecord", old_path: str) -> bool:
+    """The ``file_moved`` hook's work: the cached object id of the file on disk behind
+    ``old_path`` (for an archive member, its archive) now belongs to ``file``'s new place,
+    so the next sync neither reads nor uploads it again. Whether there was one to carry."""
+    new = file.archive_path or file.path
+    old = old_path
+    if file.archive_path:  # the member's part of both paths is the same
+        old = old_path[: len(old_path) - (len(file.path) - len(file.archive_path))]
+    if old == new:
+        return False
+    return SyncState(library).move_id(old, new)

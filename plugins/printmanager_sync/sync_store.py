@@ -106,6 +106,25 @@ class StateTables:
         with self.db.conn:
             self.db["sync_files"].upsert_all(records, pk="path")
 
+    def move_file_id(self, old: str, new: str) -> bool:
+        """Give the cached id of ``old`` to ``new`` (the file was moved; its size and mtime
+        came with it), replacing any older row of ``new``; an unfinished upload from ``old``
+        continues from ``new``. Whether ``old`` had a cached id."""
+        files, uploads = self.db["sync_files"], self.db["sync_uploads"]
+        if not files.exists():  # the plugin's tables are made when a library opens with it loaded
+            return False
+        try:
+            row = files.get(to_column(old))
+        except NotFoundError:
+            row = None
+        with self.db.conn:
+            for upload in uploads.rows_where("source = ?", [to_column(old)], select="name"):
+                uploads.update(upload["name"], {"source": to_column(new)})
+            if row is not None:
+                files.delete_where("path = ?", [to_column(old)])
+                files.upsert({**row, "path": to_column(new)}, pk="path")
+        return row is not None
+
     def delete_file_id(self, path: str) -> None:
         """Drop the cached id of ``path``."""
         with self.db.conn:

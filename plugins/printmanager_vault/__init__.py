@@ -121,9 +121,12 @@ def export_user_data(library: "Library", export: "Export") -> None:
     export.add_json("vault.json", data, EXPORT_DESCRIPTION)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def delete_user_data(library: "Library", report: "DeleteReport") -> None:
-    """Delete the vault file and the key its store keeps (the keyring entry)."""
+    """Delete the vault file and the key its store keeps (the keyring entry).
+
+    ``trylast``: after every plugin that needs a credential to delete its data (sync's
+    storage keys, the account's refresh token)."""
     result = Vault(library_directory(library), prompt=None).destroy()
     detail = "; ".join(result.notes)
     if result.entries is not None:

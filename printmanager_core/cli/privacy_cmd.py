@@ -58,6 +58,8 @@ def delete(state: LibraryContext, yes: bool, as_json: bool) -> None:
             detail = f" ({item.detail})" if item.detail else ""
             click.echo(f"removed {item.count} {item.what}{detail} [{item.plugin}]")
     click.echo(f"{directory}: library deleted; your own files were not touched")
+    for not_done in report.not_done:
+        click.echo(f"could not {not_done.what}: {not_done.why} [{not_done.plugin}]")
     if report.left:
         click.echo(f"left in {directory} (not ours, not deleted): {', '.join(report.left)}", err=True)
 

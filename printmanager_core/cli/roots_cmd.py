@@ -1,6 +1,8 @@
-"""``printmanager roots`` and ``printmanager roots rm``: the folders the library indexes."""
+"""``printmanager roots``, ``roots add`` and ``roots rm``: the folders the library indexes."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -19,7 +21,7 @@ def _plural(n: int, word: str) -> str:
 def roots(ctx: click.Context, as_json: bool) -> None:
     """List the library's roots (the folders it indexes) with their files and models.
 
-    Add a root with ``printmanager scan FOLDER``; take one out with ``roots rm``.
+    Add a root with ``printmanager scan FOLDER`` (or ``roots add``); take one out with ``roots rm``.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -39,6 +41,31 @@ def roots(ctx: click.Context, as_json: bool) -> None:
         files, models = counts.get(r.id, (0, 0))
         click.echo(f"[{r.id}] {printable(r.path)}\t{_plural(files, 'file')}\t{_plural(models, 'model')}"
                    f"\tadded {(r.added_at or '')[:10]}")
+
+
+@roots.command("add")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@json_option("Print the root as JSON.")
+@pass_library
+def roots_add(state: LibraryContext, folder: Path, as_json: bool) -> None:
+    """Add FOLDER as a root without scanning it (``scan FOLDER`` adds and scans).
+
+    A running ``printmanager watch`` (without ROOTs) starts watching it within
+    seconds, after a catch-up scan of it. A folder inside a root is part of that
+    root already; a folder holding roots becomes the root they are folded into.
+    """
+    lib = state.library
+    before = {r.id for r in lib.root_records()}
+    root_id = lib.add_root(folder)
+    rec = lib.find_root(root_id)
+    new = root_id not in before
+    if as_json:
+        echo_json({**rec.as_json(), "added": new})
+        return
+    if new:
+        click.echo(f"Added root {printable(rec.path)}: scan it with `printmanager scan`")
+    else:
+        click.echo(f"{printable(str(folder.resolve()))} is in root {printable(rec.path)} already")
 
 
 @roots.command("rm")

@@ -22,7 +22,8 @@ def sidecar() -> None:
 def write(state: LibraryContext, models: tuple[str, ...], query: str | None, as_json: bool) -> None:
     """Merge each model's fields into its folder's datapackage.json, atomically.
 
-    Keys we do not understand (resources, ...) are kept untouched.
+    Keys we do not understand are kept untouched; resources list the model's
+    files (path, media type, name), an entry's own keys (presupported, ...) kept.
     """
     if not models and query is None:
         raise click.UsageError("give MODEL_IDs or --query QUERY (--query '' for every model)")

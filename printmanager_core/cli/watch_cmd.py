@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -69,19 +70,50 @@ def _add(total: dict[str, int], report: Any) -> None:
         total[name] += getattr(report, name)
 
 
-def _say(as_json: bool, batch: int, changes: int, total: dict[str, int], seconds: float) -> None:
+def _say(as_json: bool, batch: int, changes: int, total: dict[str, int], seconds: float,
+         root: str | None = None) -> None:
     if as_json:
-        echo_json_line({"batch": batch, "changes": changes, **total, "seconds": round(seconds, 3)})
+        extra = {} if root is None else {"root": display_path(root)}
+        echo_json_line({"batch": batch, "changes": changes, **extra, **total, "seconds": round(seconds, 3)})
     else:
-        what = "catch-up scan" if batch == 0 else f"{changes} change{'s' if changes != 1 else ''}"
+        if root is not None:
+            what = f"catch-up scan of {printable(root)}"
+        else:
+            what = "catch-up scan" if batch == 0 else f"{changes} change{'s' if changes != 1 else ''}"
         click.echo(f"{what}: {total['added']} added, {total['updated']} updated, {total['moved']} moved, "
                    f"{total['missing']} missing, {total['errors']} errors")
     sys.stdout.flush()
 
 
+def _say_root(as_json: bool, root: str, change: str, watching: int) -> None:
+    if as_json:
+        echo_json_line({"root": display_path(root), "change": change, "watching": watching})
+    else:
+        click.echo(f"root {change}: {printable(root)} (watching {watching} folder{'s' if watching != 1 else ''})")
+    sys.stdout.flush()
+
+
+#: how often ``watch`` without ROOTs looks for roots added or removed meanwhile (seconds)
+ROOTS_EVERY_S = 0.5
+#: the watcher's wait for changes before it yields an empty batch (milliseconds)
+RUST_TIMEOUT_MS = 200
+
+
+def _folders(paths: list[str]) -> list[str]:
+    """The paths that are folders now (a root whose folder is gone, unmounted say, is not watched)."""
+    return [p for p in paths if os.path.isdir(p)]
+
+
+def _idle() -> Iterator[set[Any]]:
+    """What is watched when there is nothing to watch: an empty batch now and then."""
+    while True:
+        time.sleep(RUST_TIMEOUT_MS / 1000)
+        yield set()
+
+
 @click.command("watch")
 @click.argument("roots", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@json_option("Print one JSON line per batch of changes.")
+@json_option("Print one JSON line per batch of changes (and per root added or removed).")
 @click.option("--debounce", type=click.IntRange(10, 60_000), default=1000, show_default=True, metavar="MS",
               help="Gather changes for this long (milliseconds) before rescanning.")
 @click.option("--no-thumbnails", is_flag=True, help="Don't make thumbnails after each batch.")
@@ -92,7 +124,10 @@ def watch(state: LibraryContext, roots: tuple[Path, ...], as_json: bool, debounc
     The watcher starts first, then one catch-up scan of the folders, then each
     batch of changes is rescanned: folders that lost files first, then the files
     added or changed, so a moved file keeps its id, tags and notes. The library's
-    own folder and hidden folders are not watched. Needs the ``watch`` extra.
+    own folder and hidden folders are not watched. Without ROOTs, a root added
+    meanwhile (``scan NEW_ROOT``, ``roots add``) is watched within seconds, after
+    a catch-up scan of it, and a root removed (``roots rm``) is no longer watched.
+    Needs the ``watch`` extra.
     """
     try:
         import watchfiles
@@ -100,49 +135,111 @@ def watch(state: LibraryContext, roots: tuple[Path, ...], as_json: bool, debounc
         raise click.ClickException("watch needs watchfiles: install 'printmanager[watch]'") from None
     lib = state.library
     given = [str(p.expanduser().resolve()) for p in roots]
-    watched = given or lib.roots()
+    follow = not given  # the library's roots: follow their changes
+    watched = _folders(given or lib.roots())
     if not watched:
         raise click.UsageError("give a folder to watch; the library has no roots yet")
     library_dir = str(Path(lib.directory).resolve())
     default_filter = watchfiles.DefaultFilter()
+    thumbnails = not no_thumbnails
 
     def keep(change: Any, path: str) -> bool:
         return default_filter(change, path) and not _hidden_or_library(path, watched, library_dir)
 
+    def watching(paths: list[str]) -> Iterator[set[Any]]:
+        if not paths:
+            return _idle()
+        # the watcher is live before the first yield (an empty set after rust_timeout, or the first changes)
+        return watchfiles.watch(*paths, watch_filter=keep, debounce=debounce, rust_timeout=RUST_TIMEOUT_MS,
+                                yield_on_timeout=True)
+
+    def rescan(changes: set[Any], batch: int) -> bool:
+        """One batch; False when a scan was interrupted."""
+        total = dict.fromkeys(COUNTS, 0)
+        folders, paths = plan_batch(changes, lib.roots())
+        seconds = 0.0
+        for part in (folders, paths):
+            if part:
+                report = lib.scan(part, workers=1, thumbnails=thumbnails)
+                _add(total, report)
+                seconds += report.seconds
+                for err in report.error_files:
+                    if not as_json:
+                        click.echo(f"  error: {printable(err.path)}: {printable(err.error)}", err=True)
+                if report.interrupted:
+                    return False
+        _say(as_json, batch, len(changes), total, seconds)
+        return True
+
     batch = 0
+    changes_iter = watching(watched)
+    looked = time.monotonic()
     try:
-        # the watcher is live before the first yield (an empty set after rust_timeout, or the first changes):
-        # the catch-up scan then misses nothing that changes while it runs
-        for changes in watchfiles.watch(*watched, watch_filter=keep, debounce=debounce, rust_timeout=500,
-                                        yield_on_timeout=True):
-            total = dict.fromkeys(COUNTS, 0)
+        while True:
+            changes = next(changes_iter)
             if batch == 0:
-                report = lib.scan(given, thumbnails=not no_thumbnails)  # given: adds them as roots
+                # the catch-up scan runs once the watcher is live: it misses nothing that changes meanwhile
+                total = dict.fromkeys(COUNTS, 0)
+                report = lib.scan(given, thumbnails=thumbnails)  # given: adds them as roots
                 _add(total, report)
                 if report.interrupted:
                     break
                 _say(as_json, 0, len(changes), total, report.seconds)
                 batch = 1
                 continue
-            if not changes:
+            if changes:
+                if not rescan(changes, batch):
+                    break
+                batch += 1
+            if not follow or time.monotonic() - looked < ROOTS_EVERY_S:
                 continue
-            folders, paths = plan_batch(changes, lib.roots())
-            seconds = 0.0
+            looked = time.monotonic()
+            in_library = lib.roots()
+            now = _folders(in_library)
+            if set(now) == set(watched):
+                continue
+            # a new watcher over the new set is live first; the old one then hands over what it saw
+            # meanwhile, and the catch-up scan of each new root covers what came before
+            added = sorted(set(now) - set(watched))
+            removed = sorted(set(watched) - set(now))
+            before = list(watched)
+            watched[:] = now
+            new_iter = watching(now)
+            try:
+                pending = set(next(new_iter))
+            except OSError as e:  # a folder gone again meanwhile, say: keep the old watcher, look again soon
+                watched[:] = before
+                click.echo(f"cannot watch {', '.join(printable(r) for r in added) or 'the roots'} yet: "
+                           f"{printable(e.strerror or str(e))}", err=True)
+                continue
+            pending |= next(changes_iter)
+            close = getattr(changes_iter, "close", None)
+            if close is not None:
+                close()
+            changes_iter = new_iter
+            for root in removed:
+                # taken out of the library, or still a root whose folder is gone (unmounted, say)
+                _say_root(as_json, root, "missing" if root in in_library else "removed", len(now))
             interrupted = False
-            for part in (folders, paths):
-                if part and not interrupted:
-                    report = lib.scan(part, workers=1, thumbnails=not no_thumbnails)
-                    _add(total, report)
-                    seconds += report.seconds
-                    interrupted = report.interrupted
-                    for err in report.error_files:
-                        if not as_json:
-                            click.echo(f"  error: {printable(err.path)}: {printable(err.error)}", err=True)
+            for root in added:
+                _say_root(as_json, root, "added", len(now))
+                if root not in lib.roots():
+                    continue  # taken out again meanwhile: a scan of it would add it back
+                total = dict.fromkeys(COUNTS, 0)
+                report = lib.scan([root], thumbnails=thumbnails)
+                _add(total, report)
+                if report.interrupted:
+                    interrupted = True
+                    break
+                _say(as_json, batch, 0, total, report.seconds, root=root)
+                batch += 1
             if interrupted:
                 break
-            _say(as_json, batch, len(changes), total, seconds)
-            batch += 1
+            if pending:
+                if not rescan(pending, batch):
+                    break
+                batch += 1
     except KeyboardInterrupt:
         pass
     if not as_json:
-        click.echo(f"stopped watching {', '.join(display_path(w) for w in watched)}", err=True)
+        click.echo(f"stopped watching {', '.join(display_path(w) for w in watched) or 'nothing'}", err=True)

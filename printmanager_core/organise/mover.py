@@ -18,6 +18,11 @@ the next thing happens on disk:
 * a ``model`` step gives the model's row its new place and removes the folders the
   moves emptied.
 
+Each file a ``file`` or ``case`` step moved is announced to plugins (``file_moved``
+with its old path, then ``file_changed``) once its rows are committed and its
+source name is gone, before the step is ``done``: the sync plugin carries its
+cache of object ids along.
+
 Whatever step a crash stops at, every file is whole at its source, at its
 destination, or both; :func:`run` picks a batch up where it stopped (``--resume``)
 and :func:`undo` settles an unfinished batch, then writes and runs its inverse.
@@ -132,6 +137,8 @@ class Mover:
             point, _, n = spec.partition(":")
             self._kill_at = (point, int(n or 1))
         self._seen: dict[str, int] = {}
+        #: step id -> the ids of the files its catalogue update moved (until announced)
+        self._moved: dict[int, list[int]] = {}
 
     # -- the test hook ---------------------------------------------------------------
 
@@ -173,8 +180,13 @@ class Mover:
         where = printable(display_path(step.dst))
         tail = (f"({done} of {len(steps)} steps done; nothing lost: free space and run printmanager {again}, "
                 f"or printmanager organise --undo)")
-        if exc.errno in _FULL:
-            err: OrganiseError = DiskFull(f"disk full: {where} not moved {tail}")
+        if exc.errno == errno.EFBIG:  # larger than the filesystem takes (FAT32: 4 GB) or a file size limit
+            err: OrganiseError = DiskFull(
+                f"file too large for the destination: {where} not moved (its filesystem, such as FAT32 with 4 GB, "
+                f"or a file size limit takes no file this big; {done} of {len(steps)} steps done; nothing lost: "
+                f"printmanager organise --undo puts the batch back, or {again} once it fits)")
+        elif exc.errno in _FULL:
+            err = DiskFull(f"disk full: {where} not moved {tail}")
         else:
             reason = (exc.strerror or str(exc)).lower()
             name = printable(os.fsdecode(exc.filename)) if exc.filename else where
@@ -257,7 +269,7 @@ class Mover:
             elif os.path.lexists(tmp) and step.method == "copy":
                 os.unlink(tmp)
             with self.store.transaction():
-                self.journal.move_paths(src, dst, step.dst_root_id)
+                self._moved[step.id] = self.journal.move_paths(src, dst, step.dst_root_id)
                 self.journal.set_step(step.id, state="placed")
             step.state = "placed"
             self.kill_point("catalogued")
@@ -273,10 +285,29 @@ class Mover:
                 os.unlink(src)
                 _fsync_dir(os.path.dirname(src))
                 self.kill_point("removed")
+            self._announce(step)
             self.journal.set_step(step.id, state="done")
             step.state = "done"
             self.report.files += 1
             self.report.bytes += step.size or 0
+
+    def _announce(self, step: Step) -> None:
+        """Tell plugins that each file of ``step`` moved: ``file_moved`` (with its old path),
+        then ``file_changed``. Called once the step's catalogue rows are committed and its
+        source name is gone, before the step is marked done, so a step finished after a
+        crash tells it (again): at least once, never before the move."""
+        from ..plugins import hook_implementations
+
+        moved = self._moved.pop(step.id, None)
+        if not (hook_implementations("file_moved") or hook_implementations("file_changed")):
+            return
+        if moved is None:  # rows moved before a crash: they are the files at the destination
+            moved = self.journal.file_rows_at(step.dst)
+        for file_id in moved:
+            file = self.lib.file(file_id)
+            old_path = step.src + file.path[len(step.dst):]
+            self.lib._file_event("file_moved", file, old_path=old_path)
+            self.lib._file_event("file_changed", file)
 
     @staticmethod
     def _link_or_rename(src: str, dst: str, *, keep_source: bool = True) -> None:
@@ -350,9 +381,10 @@ class Mover:
                 os.rename(tmp, dst)
                 _fsync_dir(os.path.dirname(dst))
             with self.store.transaction():
-                self.journal.move_paths(src, dst, step.dst_root_id, models=True)
+                self._moved[step.id] = self.journal.move_paths(src, dst, step.dst_root_id, models=True)
                 self.journal.set_step(step.id, state="placed")
             step.state = "placed"
+        self._announce(step)
         self.journal.set_step(step.id, state="done")
         step.state = "done"
         self.report.renamed += 1

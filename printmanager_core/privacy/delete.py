@@ -4,9 +4,14 @@ Order matters, and is:
 
 1. every plugin's ``delete_user_data(library, report)`` hook, in pluggy's call
    order (the sync plugin, ``tryfirst``, deletes the remote objects while the
-   vault still holds its credentials; the core's privacy plugin, ``trylast``,
-   clears analytics, crash reports and share records). If a plugin fails,
-   deleting stops there with the local index kept, so the user can run it again;
+   vault still holds its credentials; the account plugin asks the identity
+   provider to delete the account; the vault plugin and the core's privacy
+   plugin, both ``trylast``, delete the vault and clear analytics, crash reports
+   and share records). If a plugin fails, deleting stops there with the local
+   index kept, so the user can run it again. What a plugin could not do and
+   that running delete again would not fix (e.g. an account the provider does
+   not let the user delete) it records with :meth:`DeleteReport.could_not`: the
+   delete goes on, and ``privacy delete`` prints each such line;
 2. the thumbnails cache (``<library>/thumbnails``);
 3. the index itself: the database and its ``-wal``, ``-shm``, ``-journal`` and ``-turn`` files,
    and the write lock's file (it holds only a pid);
@@ -36,6 +41,15 @@ DB_SUFFIXES = ("", "-wal", "-shm", "-journal", "-turn")
 
 
 @attrs.frozen
+class NotDone:
+    """One thing a delete could not do, why, and what the user can do instead."""
+
+    plugin: str
+    what: str
+    why: str
+
+
+@attrs.frozen
 class Removed:
     """One thing a delete removed."""
 
@@ -46,10 +60,12 @@ class Removed:
 
 
 class DeleteReport:
-    """What ``delete_user_data`` hooks receive: call :meth:`removed` for what you deleted."""
+    """What ``delete_user_data`` hooks receive: call :meth:`removed` for what you deleted and
+    :meth:`could_not` for what you could not delete (the user is told)."""
 
     def __init__(self) -> None:
         self.items: list[Removed] = []
+        self.not_done: list[NotDone] = []
         self.left: list[str] = []
         self._plugin = "printmanager"
 
@@ -57,13 +73,20 @@ class DeleteReport:
         """Record that ``count`` of ``what`` (e.g. ``"remote objects"``) were deleted."""
         self.items.append(Removed(self._plugin, str(what), int(count), str(detail)))
 
+    def could_not(self, what: str, why: str) -> None:
+        """Record that ``what`` (e.g. ``"delete the account at the provider"``) was not done, and
+        ``why`` (the reason and what the user can do instead); printed as ``could not <what>: <why>``."""
+        self.not_done.append(NotDone(self._plugin, str(what), str(why)))
+
     def total(self, what: str | None = None) -> int:
         """How many things were removed (of one kind, or in all)."""
         return sum(i.count for i in self.items if what is None or i.what == what)
 
     def as_json(self) -> dict[str, Any]:
-        """``{"removed": [{"plugin", "what", "count", "detail"}], "left": [names]}``."""
-        return {"removed": [attrs.asdict(i) for i in self.items], "left": list(self.left)}
+        """``{"removed": [{"plugin", "what", "count", "detail"}], "could_not": [{"plugin", "what", "why"}],
+        "left": [names]}``."""
+        return {"removed": [attrs.asdict(i) for i in self.items],
+                "could_not": [attrs.asdict(n) for n in self.not_done], "left": list(self.left)}
 
 
 def _is_inside(path: Path, folder: Path) -> bool:

@@ -108,10 +108,11 @@ class ModelsGateway(Rows):
     #: the model columns a ``datapackage.json`` sidecar may fill (docs/organise.md, "Sidecars")
     SIDECAR_COLUMNS = frozenset({"title", "caption", "description", "creator", "licence", "source_url"})
 
-    def sidecar_candidates(self) -> list[tuple[int, str, str | None]]:
-        """Every present folder model: ``(id, path, sidecar_hash)``, by path."""
-        return [(int(r[0]), str(r[1]), r[2]) for r in self.db.execute(
-            "select id, path, sidecar_hash from models where kind = 'folder' and missing = 0 order by path")]
+    def sidecar_candidates(self) -> list[tuple[int, int | None, str, str | None]]:
+        """Every present folder model: ``(id, root_id, path, sidecar_hash)``, by path."""
+        return [(int(r[0]), r[1], str(r[2]), r[3]) for r in self.db.execute(
+            "select id, root_id, path, sidecar_hash from models where kind = 'folder' and missing = 0 "
+            "order by path")]
 
     def fill_from_sidecar(self, model_id: int, values: dict[str, str], digest: str) -> list[str]:
         """Fill the model's *empty* fields from ``values`` (:data:`SIDECAR_COLUMNS`) and record

@@ -58,6 +58,8 @@ class RootsGateway(Rows):
         self.db.execute(f"delete from slice_links where gcode_id in ({files_q}) or source_id in ({files_q})", p + p)
         self.db.execute(f"delete from prints where model_id in ({models_q})", p)
         self.db.execute(f"update prints set file_id = null where file_id in ({files_q})", p)
+        self.db.execute(f"delete from problems where root_id = ? or file_id in ({files_q}) "
+                        f"or model_id in ({models_q})", p + p + p)
         self.db.execute("delete from files where root_id = ?", p)
         self.db.execute("delete from models where root_id = ?", p)
         self.db.execute("delete from roots where id = ?", p)

@@ -55,6 +55,8 @@ def place(info: dict[str, Any]) -> str:
         return f"the folder {info['path']}"
     if info.get("bucket") and info.get("endpoint"):
         return f"the bucket {info['bucket']} at {info['endpoint']}"
+    if info.get("credentials"):  # where is up to the source (the printmanager service's hosted storage)
+        return f"the hosted storage of the {info['credentials']} credential source"
     details = ", ".join(f"{k} {v}" for k, v in sorted(info.items()) if k != "backend" and isinstance(v, (str, int)))
     return f"the {kind} backend" + (f" ({details})" if details else "")
 

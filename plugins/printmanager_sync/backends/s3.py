@@ -22,6 +22,8 @@ from .base import ObjectInfo, SourceFile, UploadSource
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
 
+    from ..storage_credentials import RefreshingCredentials
+
     from ..journal import Journal
 
 #: objects larger than this are uploaded in parts
@@ -234,24 +236,41 @@ def s3_factory(config: dict[str, Any], library: "Library") -> S3Backend:
     """Build the S3 backend from ``{"backend": "s3", "endpoint", "bucket", "region"?}``.
 
     Credentials come from the vault (``sync.s3.access_key_id``,
-    ``sync.s3.secret_access_key``) or the standard AWS environment variables.
+    ``sync.s3.secret_access_key``) or the standard AWS environment variables — or, with
+    ``"credentials": NAME``, as short-lived credentials from that storage credential source
+    (``register_storage_credential_sources``), refreshed before they expire; the source may
+    also give the endpoint, bucket and region.
     Advanced keys (for tests and slow links): ``timeout``, ``retries``,
     ``retry_base_delay``, ``multipart_threshold``, ``part_size``, ``addressing``
     (``path``, the default, or ``virtual``).
     """
     from ..credentials import s3_credentials
 
+    creds: "Credentials | RefreshingCredentials"
     endpoint = config.get("endpoint")
     bucket = config.get("bucket")
-    if not endpoint or not bucket:
+    region = config.get("region") or None
+    if not config.get("credentials") and (not endpoint or not bucket):
         raise SyncError("the s3 backend needs --endpoint URL and --bucket NAME")
-    creds: Credentials = s3_credentials(library)
+    if config.get("credentials"):
+        from ..storage_credentials import RefreshingCredentials, open_credential_source
+
+        refreshing = RefreshingCredentials(open_credential_source(config, library))
+        endpoint = endpoint or refreshing.first.endpoint
+        bucket = bucket or refreshing.first.bucket
+        region = region or refreshing.first.region
+        creds = refreshing
+    else:
+        creds = s3_credentials(library)
+    if not endpoint or not bucket:
+        raise SyncError(f"the storage credential source {config['credentials']!r} named no endpoint and bucket; "
+                        "give --endpoint URL and --bucket NAME")
     retry = RetryPolicy(
         attempts=int(config.get("retries", 6)), base_delay=float(config.get("retry_base_delay", 0.25))
     )
     client = S3Client(
         check_endpoint(endpoint), bucket, creds,
-        region=config.get("region") or None, timeout=float(config.get("timeout", 60.0)), retry=retry,
+        region=region, timeout=float(config.get("timeout", 60.0)), retry=retry,
         addressing=str(config.get("addressing", "path")),
     )  # fmt: skip
     return S3Backend(
@@ -259,4 +278,3 @@ def s3_factory(config: dict[str, Any], library: "Library") -> S3Backend:
         multipart_threshold=int(config.get("multipart_threshold", MULTIPART_THRESHOLD)),
         part_size=int(config.get("part_size", PART_SIZE)),
     )
-
