@@ -293,6 +293,13 @@ def test_credentials_expire_mid_upload_and_under_the_standalone_gateway_and_are_
         got = httpx.get(second, timeout=30)
         assert got.status_code == 200
         assert hashlib.sha256(_decrypt(got.content, url)).hexdigest() == hashlib.sha256(robot.read_bytes()).hexdigest()
+
+        # a recorded prefix the credentials no longer cover is refused, never followed
+        from printmanager_share.container import open_container
+        from printmanager_share.errors import ShareError
+
+        with pytest.raises(ShareError, match=f"now scoped to users/{hosted.user.id}/, not users/someone-else/"):
+            open_container({**container, "prefix": "users/someone-else/"}, library)
     finally:
         gate.after_part = None
         gateway.stop()

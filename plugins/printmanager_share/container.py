@@ -348,5 +348,10 @@ def open_container(config: dict[str, Any], library: "Library | None" = None) -> 
     except BaseException:
         backend.close()
         raise
-    return ShareContainer(backend, presign_seconds=int(config.get("presign_seconds", PRESIGN_SECONDS)),
-                          prefix=prefix)
+    seconds = int(config.get("presign_seconds", PRESIGN_SECONDS))
+    if credential_scope(backend) is not None:
+        from printmanager_sync.storage_credentials import MANDATORY_REFRESH
+
+        # a set in use always has this long left (else it is renewed first): no URL outlives its credentials
+        seconds = min(seconds, MANDATORY_REFRESH)
+    return ShareContainer(backend, presign_seconds=seconds, prefix=prefix)
