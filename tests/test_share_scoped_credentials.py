@@ -12,10 +12,13 @@ ones to moto signed with the same credentials, so moto still checks the token an
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -44,7 +47,7 @@ from printmanager_account import entitlement as entitlement_module
 from printmanager_sync import storage_credentials
 from printmanager_sync.s3client import Credentials, S3Client, S3Error
 from printmanager_vault import kdf, store
-from sync_support import MotoS3, no_network
+from sync_support import MotoS3, free_port, no_network
 
 EMAIL = "grace@example.org"
 PASSWORD = "compiler one"
@@ -309,7 +312,8 @@ def test_credentials_expire_mid_upload_and_under_the_standalone_gateway_and_are_
     assert [(s.access_key_id, s.status) for s in refusals] == [(first_key, 400)]  # only the stale URL
 
 
-def test_presigned_urls_and_deletes_are_checked_as_s3_checks_them(hosted: Hosted) -> None:
+def test_presigned_urls_and_deletes_are_checked_as_s3_checks_them(hosted: Hosted,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The gate refuses a presigned URL whose signature, token or own expiry is wrong, and a
     DeleteObjects naming a key outside the user's prefix, as S3 does."""
     issued = hosted.storage.issue(hosted.user.id)
@@ -319,7 +323,12 @@ def test_presigned_urls_and_deletes_are_checked_as_s3_checks_them(hosted: Hosted
         c.put_object(name, b"probe")
         good = c.presign("GET", name, expires=60)
         elsewhere = c.presign("GET", "users/someone-else/shares/probe", expires=60)
-        stale = c.presign("GET", name, expires=1)
+        with monkeypatch.context() as m:  # a URL presigned two minutes ago, valid for one
+            import botocore.auth
+
+            then = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=2)
+            m.setattr(botocore.auth, "get_current_datetime", lambda: then)
+            stale = c.presign("GET", name, expires=60)
         with pytest.raises(S3Error, match="AccessDenied"):
             c.delete_objects([f"users/{hosted.user.id}/shares/probe", "users/someone-else/shares/probe"])
         assert c.head_object(name) is not None
@@ -328,9 +337,52 @@ def test_presigned_urls_and_deletes_are_checked_as_s3_checks_them(hosted: Hosted
     assert "<Code>InvalidToken</Code>" in httpx.get(good.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x"),
                                                    timeout=30).text
     assert httpx.get(elsewhere, timeout=30).status_code == 403  # moto's policy check: only the user's prefix
-    time.sleep(1.1)  # X-Amz-Date has whole seconds: the URL is past its 1 s now
     answer = httpx.get(stale, timeout=30)
     assert answer.status_code == 403 and "Request has expired" in answer.text
+
+
+def test_the_share_gateway_command_presigns_with_the_signed_in_librarys_credentials(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, corpus: Path,
+        hosted: Hosted) -> None:
+    """`printmanager --library DIR share gateway --config FILE` (a process of its own) with
+    ``"credentials": "account"``: it asks the service for the signed-in library's credentials
+    and the links open through it."""
+    from printmanager_share import open_link
+
+    lib = tmp_path / "lib"
+    spider = corpus / "assimp" / "spider.obj"
+    ids = _scan(capsys, lib, tmp_path / "Prints", spider)
+    _login(capsys, monkeypatch, lib, hosted)
+    port = free_port()
+    code, out, err = run(capsys, lib, "share", "enable", "--credentials", "account", "--gateway",
+                         f"http://127.0.0.1:{port}", "--i-consent")
+    assert code == 0, err
+    code, out, err = run(capsys, lib, "share", "create", str(ids["spider.obj"]), "--no-thumbnails", "--json")
+    assert code == 0, err
+    [link] = json.loads(out)["links"]
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({"backend": "s3", "credentials": "account"}))
+    issued = set(hosted.storage.issued)
+    exe = Path(sys.executable).with_name("printmanager")
+    proc = subprocess.Popen([str(exe), "--library", str(lib), "share", "gateway", "--config", str(config),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        key, has_token = _signed_with(_presigned(f"http://127.0.0.1:{port}", link["url"], "f/0"))
+        assert has_token and key in set(hosted.storage.issued) - issued  # the gateway's own set
+        open_link(link["url"], tmp_path / "opened")
+        assert (tmp_path / "opened" / "spider.obj").read_bytes() == spider.read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_static_keys_still_work_and_never_ask_the_service(
