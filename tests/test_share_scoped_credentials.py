@@ -188,7 +188,7 @@ def test_share_create_open_ls_revoke_over_the_sync_containers_scoped_credentials
         hosted: Hosted, passphrase_env: str) -> None:
     """Sync on hosted storage (`sync enable --credentials account`); sharing uses that container:
     the bundle goes under the user's prefix, `serve`'s gateway presigns with the session token,
-    the presigned GET (followed with httpx) gives the very bytes, `share ls`/`revoke` work."""
+    the presigned GET (followed with httpx) gives the very bytes, `share ls`/`log`/`revoke` work."""
     from printmanager_core import Library
     from printmanager_web import create_app
 
@@ -233,6 +233,9 @@ def test_share_create_open_ls_revoke_over_the_sync_containers_scoped_credentials
 
         code, out, err = run(capsys, lib, "share", "ls", "--json")
         assert code == 0 and [s["state"] for s in json.loads(out)] == ["active"], err
+        code, out, err = run(capsys, lib, "share", "log", "--json")  # the gateway's entries, under the prefix
+        assert code == 0, err
+        assert {"open", "download"} <= {e["action"] for e in json.loads(out) if e["allowed"]}
         code, out, err = run(capsys, lib, "share", "revoke", share["id"], "--json")
         assert code == 0, err
         assert not [n for n in hosted.objects() if n.startswith(f"{prefix}{share['id']}/")]  # crypto-shredded
@@ -383,6 +386,11 @@ def test_the_share_gateway_command_presigns_with_the_signed_in_librarys_credenti
     finally:
         proc.terminate()
         proc.wait(10)
+    # `privacy delete` takes the shares out of the hosted storage (before the account signs out)
+    assert any("/shares/" in n for n in hosted.objects())
+    code, out, err = run(capsys, lib, "privacy", "delete", "--yes", "--json")
+    assert code == 0, err
+    assert not [n for n in hosted.objects() if n.startswith(f"users/{hosted.user.id}/shares/")]
 
 
 def test_static_keys_still_work_and_never_ask_the_service(
