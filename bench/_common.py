@@ -87,6 +87,25 @@ def compile_bytecode() -> None:
         compileall.compile_dir(str(REPO / sub), quiet=1)
 
 
+def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd`` to completion: (wall seconds, CPU seconds of it and its children).
+
+    CPU time is user + system of the process and every process it waited for
+    (a scan's reader workers). On a shared machine wall time includes waiting
+    for a core; CPU time does not, so the rows are judged on CPU time with the
+    wall time beside it.
+    """
+    import resource
+    import subprocess
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
 def row(label: str, value: str, baseline: str, verdict: str) -> None:
     """One printed line of a script's own detail (not a table row)."""
     print(f"{label:<44} {value:>14}   {baseline:<40} {verdict}")

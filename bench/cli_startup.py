@@ -39,10 +39,46 @@ def wall_ms(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000
 
 
+def breakdown(importtime: str) -> list[tuple[str, float, int]]:
+    """``-X importtime`` output summed by package: (group, self milliseconds, modules), largest first.
+
+    printmanager's readers and the plugins are their own groups; the standard
+    library is one group, and so is each third-party distribution.
+    """
+    groups: dict[str, list[float]] = {}
+    stdlib = set(sys.stdlib_module_names)
+    for line in importtime.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        try:
+            own = float(line.split(":", 1)[1].split("|")[0]) / 1000
+        except ValueError:
+            continue  # the header line
+        name = line.rsplit("|", 1)[1].strip()
+        top = name.split(".")[0]
+        if name.startswith("printmanager_core.readers"):
+            group = "printmanager_core.readers (registered as plugins)"
+        elif top == "printmanager_core":
+            group = "printmanager_core (the rest)"
+        elif top.startswith("printmanager_"):
+            group = "plugins (printmanager_*)"
+        elif top in stdlib or top.startswith("_"):
+            group = "standard library"
+        elif top in ("dateutil", "sqlite_fts4", "tabulate", "six"):
+            group = "sqlite_utils"
+        else:
+            group = top
+        g = groups.setdefault(group, [0.0, 0])
+        g[0] += own
+        g[1] += 1
+    return sorted(((k, v[0], int(v[1])) for k, v in groups.items()), key=lambda t: -t[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     add_quick(ap)
     ap.add_argument("--runs", type=int, help="runs of each (default 21, --quick 11)")
+    ap.add_argument("--breakdown", action="store_true", help="also print ls' import time by package")
     args = ap.parse_args()
     runs = args.runs or (11 if args.quick else 21)
     compile_bytecode()
@@ -61,8 +97,16 @@ def main() -> None:
             a.append(wall_ms(ls, env))
             b.append(wall_ms(bare, env))
         probe = "import sys, runpy; sys.argv = ['printmanager', 'ls']; runpy.run_module('printmanager_core', run_name='__main__')"
-        modules = subprocess.run([sys.executable, "-X", "importtime", "-c", probe], env=env, capture_output=True,
-                                 text=True, check=True).stderr.count("import time:") - 1  # fmt: skip
+        importtime = subprocess.run([sys.executable, "-X", "importtime", "-c", probe], env=env, capture_output=True,
+                                    text=True, check=True).stderr  # fmt: skip
+        modules = importtime.count("import time:") - 1
+    if args.breakdown:
+        groups = breakdown(importtime)
+        total = sum(ms for _, ms, _ in groups)
+        print(f"ls import time by package (one -X importtime run, {total:.0f} ms in all; importtime inflates it):")
+        for name, ms, count in groups:
+            if ms >= total * 0.01:
+                print(f"  {ms:7.1f} ms {ms / total:5.1%}  {count:4d} modules  {name}")
     wall, cpu = statistics.median(w for w, _ in a), statistics.median(c for _, c in a)
     bwall, bcpu = statistics.median(w for w, _ in b), statistics.median(c for _, c in b)
     emit("CLI start-up (printmanager ls on a small library) p50", f"{cpu:.0f} ms CPU ({wall:.0f} ms wall)",

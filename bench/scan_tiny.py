@@ -35,9 +35,10 @@ def main() -> None:
         data = Path(tmp) / "data"
         tiny_stls(data, n)
         m = paired_scan(data, Path(tmp) / "lib", repeat, args.workers)
-    per_file_ms = m["scan_s"] / n * 1000
-    emit(f"Cold scan, {n:,} tiny STLs", f"{m['scan_s']:.2f} s ({per_file_ms:.3f} ms/file)",
-         f"floor {m['floor_s']:.2f} s", f"{m['ratio']:.1f}x the floor", "<= 4x the floor", m["ratio"] <= 4,
+    per_file_ms = m["scan_cpu_s"] / n * 1000
+    emit(f"Cold scan, {n:,} tiny STLs", f"{m['scan_cpu_s']:.2f} s CPU ({per_file_ms:.3f} ms/file; {m['scan_s']:.2f} s wall)",
+         f"floor {m['floor_cpu_s']:.2f} s CPU ({m['floor_s']:.2f} s wall)",
+         f"{m['ratio']:.1f}x the floor (wall {m['wall_ratio']:.1f}x)", "<= 4x the floor", m["ratio"] <= 4,
          size=f"{n:,} files of 684 B, median of {repeat} paired runs", quick=args.quick,
          detail={**m, "files": n, "per_file_ms": per_file_ms})  # fmt: skip
 

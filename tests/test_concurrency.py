@@ -150,7 +150,9 @@ def test_readers_and_a_tagger_work_during_a_scan(tmp_path: Path, data: Path) -> 
     seen: list[int] = []
     i = 0
     try:
-        while scan.poll() is None or i < 3:
+        done = False  # the last ls must start after the scan ended, to see all of it
+        while not done or i < 3:
+            done = scan.poll() is not None
             ls = run(lib, "ls", "--json")
             assert ls.returncode == 0, ls.stderr
             assert "waiting" not in ls.stderr

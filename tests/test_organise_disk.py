@@ -183,7 +183,7 @@ def test_full_disk_stops_cleanly_and_loses_nothing(tmp_path: Path, corpus: Path,
     assert set(every) >= {v for v in before.values() if v != "dir"}
     assert any(v != "dir" for v in _tree(dest).values())  # it stopped part of the way, not at the start
     assert not [p for p in dest.rglob(".pm-organise-*")]  # no half copy left
-    undo = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
-                           "--undo"], capture_output=True, text=True)
-    assert undo.returncode == 0, undo.stderr
+    with Library(lib_dir) as lib:
+        undone = lib.organise_undo()
+    assert undone.files == undone.copied > 0
     assert _tree(prints) == before

@@ -232,3 +232,39 @@ def test_case_only_rename_on_a_case_insensitive_filesystem(tmp_path: Path, corpu
             assert sorted(p.name for p in prints.iterdir()) == ["Box", "Cubes.zip", "Gears.3mf", "Prusa", "Screw"]
             assert _sha(prints) == before and _places(lib) == ids
             assert lib.model(box.id).path == str(prints / "Box")
+
+
+@pytest.mark.parametrize("then", ["resume", "undo"])
+def test_case_only_rename_killed_halfway_on_a_case_insensitive_filesystem(tmp_path: Path, corpus: Path,
+                                                                          then: str) -> None:
+    with mounted(tmp_path / "backing", tmp_path / "mnt") as mnt:
+        prints = mnt / "prints"
+        (prints / "Box").mkdir(parents=True)
+        shutil.copyfile(corpus / "prusaslicer-shapes" / "box.stl", prints / "Box" / "Box.stl")
+        before = _sha(prints)
+        lib_dir = tmp_path / "lib"
+        with Library(lib_dir) as lib:
+            lib.scan([prints], workers=1, thumbnails=False)
+            lib.update_model(lib.model(str(prints / "Box")).id, name="box")
+            lib.settings.set("organise.paths", ["default: {model}"])
+        # killed between the two renames: the folder has only its temporary name
+        killed = subprocess.run([sys.executable, "-m", "printmanager_core", "--library", str(lib_dir), "organise",
+                                 "--to", str(prints), "--yes"], capture_output=True, text=True,
+                                env={**os.environ, "PRINTMANAGER_TEST_KILL_AT": "case:1"})  # fmt: skip
+        assert killed.returncode == -9, killed.stderr
+        [hidden] = [p.name for p in prints.iterdir()]
+        assert hidden.startswith(".pm-organise-") and hidden.endswith(".case")
+        with Library(lib_dir) as lib:
+            if then == "undo":  # the interrupted rename is finished, then reversed
+                lib.organise_undo()
+                assert [p.name for p in prints.iterdir()] == ["Box"] and _sha(prints) == before
+                assert [f.path for f in lib.files()] == [str(prints / "Box" / "Box.stl")]
+                assert lib.model(str(prints / "Box")).name == "box"
+                return
+            assert lib.organise_resume().renamed == 1
+            assert [p.name for p in prints.iterdir()] == ["box"]
+            assert _sha(prints) == {"box": "dir", "box/Box.stl": before["Box/Box.stl"]}
+            assert [f.path for f in lib.files()] == [str(prints / "box" / "Box.stl")]
+            lib.organise_undo()
+            assert [p.name for p in prints.iterdir()] == ["Box"] and _sha(prints) == before
+            assert [f.path for f in lib.files()] == [str(prints / "Box" / "Box.stl")]

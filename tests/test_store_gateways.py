@@ -25,7 +25,12 @@ def test_thumbnail_bookkeeping_goes_through_the_store(library: Library, tmp_path
     slot.set({box: "thumbs/box.png", nut: "thumbs/nut.png"})
     assert library.file(box).thumbnail == "thumbs/box.png"
     assert set(slot.empty_ids()) == readable - {box, nut}
+    # the stale-thumbnail check after a scan: only the asked-for files that have a thumbnail come back
+    assert {r.id for r in gateway.with_thumbnail([box, nut, files["broken.stl"].id, 10**9])} == {box, nut}
+    assert {r.id for r in gateway.with_thumbnail(sorted(readable))} == {box, nut}
     slot.set({nut: None})
     assert library.file(nut).thumbnail is None and nut in slot.empty_ids()
+    assert [r.id for r in gateway.with_thumbnail(sorted(readable))] == [box]
+    assert gateway.with_thumbnail([]) == []
 
     assert gateway.hashes_in_use() == {f.hash for f in files.values()}
