@@ -24,6 +24,7 @@ import numpy as np
 from ..hookspecs import hookimpl
 from .base import ReadError, ReadResult, Source
 from .mesh import measure_triangles, read_all
+from .stl_small import read_small_binary_stl
 
 __all__ = ["StlReader", "parse_ascii_stl", "parse_binary_stl", "read_stl_triangles"]
 
@@ -204,6 +205,9 @@ class StlReader:
 
     def read(self, source: Source) -> ReadResult:
         """Triangles, box, volume, area and watertightness of an STL file."""
+        small = read_small_binary_stl(source, self.name)  # a few triangles: plain Python, same figures
+        if small is not None:
+            return small
         tris, meta, problems = read_stl_triangles(source)
         metrics = measure_triangles(tris, source.limits)
         return ReadResult(format=self.name, problems=problems + metrics.problems(), meta=meta, **metrics.fields())
