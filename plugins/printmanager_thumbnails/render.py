@@ -171,16 +171,29 @@ def _chunks(tri: np.ndarray, m: np.ndarray) -> Iterator[np.ndarray]:
 
 def _bounds(tri: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """Min and max of the view-space coordinates: ``[[xlo, ylo, zlo], [xhi, yhi, zhi]]``."""
+    return _measure(tri, basis)[0]
+
+
+def _measure(tri: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """One pass over the triangles in view space: the bounds (as :func:`_bounds`), and the
+    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`)."""
     m = _corner_matrix(basis, (1.0, 1.0, 1.0))
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
+    rows = area = 0.0
     for p in _chunks(tri, m):
         q = p.reshape(3, -1)
         lo = np.minimum(lo, q.min(axis=1))
         hi = np.maximum(hi, q.max(axis=1))
+        x0, x1, x2, y0, y1, y2 = p[0], p[1], p[2], p[3], p[4], p[5]
+        height = np.maximum(np.maximum(y0, y1), y2) - np.minimum(np.minimum(y0, y1), y2)
+        rows += float(height.sum(dtype=np.float64))
+        twice = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
+        area += float(np.abs(twice).sum(dtype=np.float64)) / 2
+        budget.check()
     if not np.isfinite(lo).all() or not np.isfinite(hi).all():
         raise RenderError("the mesh has no triangles with finite coordinates")
-    return np.stack([lo, hi])
+    return np.stack([lo, hi]), rows, area
 
 
 def _shade(
@@ -232,13 +245,14 @@ def render_triangles(
     tri = _as_triangles(triangles)
     ss = max(1, min(style.supersample, MAX_CANVAS // size))
     basis = view.basis()
-    bounds = _bounds(tri, basis)
-    cost = _Cost.of(tri, basis, bounds, style.margin)
+    bounds, rows, area = _measure(tri, basis)
+    cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     if cost.at(size * ss) > MAX_WORK:
         unique = _unique_triangles(tri)  # copies of one triangle add work, not picture
         if len(unique) < len(tri):
             tri = unique
-            cost = _Cost.of(tri, basis, bounds, style.margin)
+            _, rows, area = _measure(tri, basis)
+            cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     canvas = cost.widest(size * ss)
     if canvas < min(size, MIN_CANVAS):
         raise RenderError(
@@ -306,6 +320,14 @@ class _Cost:
             area += float(np.abs(twice).sum(dtype=np.float64)) / 2
             budget.check()
         return cls(len(tri), rows, area)
+
+    @classmethod
+    def scaled(cls, triangles: int, bounds: np.ndarray, rows: float, area: float, margin: float) -> "_Cost":
+        """The cost from :func:`_measure`'s sums in view units (rows scale with the width, area with its square)."""
+        (xlo, ylo, _), (xhi, yhi, _) = bounds
+        extent = max(xhi - xlo, yhi - ylo)
+        scale = (1 - 2 * margin) / extent if extent > 0 else 1.0
+        return cls(triangles, rows * scale, area * scale * scale)
 
     def at(self, w: int) -> float:
         """Pixel operations at canvas width ``w``."""
