@@ -592,10 +592,11 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
     if style.background is None:
         k = acc[..., 3]
         # mean colour of the covered samples, rounded (0 where nothing is covered)
-        out[..., :3] = (acc[..., :3] + (k >> 1)[..., None]) // np.maximum(k, 1)[..., None]
-        out[..., 3] = ((np.arange(n + 1) * 255 / n + 0.5).astype(np.uint8))[k]
+        recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
+        out[..., :3] = acc[..., :3] * recip[k][..., None] + np.float32(0.5)
+        out[..., 3] = (np.arange(n + 1) * 255 / n + 0.5).astype(np.uint8)[k]
     else:  # the background is in the table: every sample counts
-        out[..., :3] = (acc[..., :3] + n // 2) // n
+        out[..., :3] = acc[..., :3] * np.float32(1.0 / n) + np.float32(0.5)
         out[..., 3] = 255
     return Image.fromarray(out, "RGBA")
 
@@ -633,9 +634,11 @@ def _depth_edges(zbuf: np.ndarray, w: int) -> np.ndarray:
     Works on the packed keys directly: an empty pixel's key is the largest integer, so
     a jump next to one only ever marks the empty pixel itself, which is then cleared.
     """
-    d = (zbuf >> 8).reshape(w, w)
+    # depth to 24 bits in int32 (half the memory traffic of the keys); empty pixels stay the
+    # farthest of all, and no difference overflows
+    d = np.minimum(zbuf >> (8 + _DEPTH_BITS - 24), 2**30).astype(np.int32).reshape(w, w)
     # a jump larger than a few pixels' worth of depth (depth is normalised to the model's depth range)
-    threshold = int(4.0 / w * float(2**_DEPTH_BITS))
+    threshold = int(4.0 / w * float(2**24))
     edge = np.zeros((w, w), dtype=bool)
     dx = d[:, 1:] - d[:, :-1]
     dy = d[1:, :] - d[:-1, :]
