@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from typing import Callable  # noqa: F401 (annotations)
 
-import concurrent.futures as cf
 import hashlib
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -390,6 +388,9 @@ def make_thumbnails(
             results.append(_make_one(library, r, size))
             tell(len(results), len(recs))
     else:
+        import concurrent.futures as cf  # only for a parallel batch: not on the one-thumbnail path
+        import multiprocessing
+
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         batch = max(1, min(16, len(recs) // (workers * 4) or 1))
         chunks = [recs[i : i + batch] for i in range(0, len(recs), batch)]
