@@ -520,6 +520,9 @@ class Scanner:
         self._model_ids: dict[str, int] = {}
         self._last_commit = time.monotonic()
         self._on_event = on_event
+        #: new file rows (with their ids) not yet written: written together, in the same
+        #: transaction, before anything reads the files table or the transaction commits
+        self._pending: list[dict[str, Any]] = []
         #: extra arguments of read_task: none for the registered readers
         self._readers: dict[str, ReaderTable] = {} if readers is None else {"readers": readers}
 
@@ -540,6 +543,7 @@ class Scanner:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            self._flush()
             self.store.commit()
             self.report.seconds = time.perf_counter() - start
         return self.report
@@ -705,9 +709,44 @@ class Scanner:
     # -- writing ---------------------------------------------------------------
 
     def _begin(self) -> None:
-        self.store.begin()
+        if not self.store.in_transaction:
+            self.store.begin()
+            # what another writer did before this transaction is seen from here on
+            self._any_missing: bool | None = None
+            self._next_id: int | None = None
+
+    _any_missing = None
+    _next_id = None
+
+    def _new_id(self) -> int:
+        """The id of the next new file row (SQLite's own choice: one more than the largest;
+        no one else inserts while the scan's transaction is open)."""
+        if self._next_id is None:
+            self._next_id = self.files.next_id()
+        new_id = self._next_id
+        self._next_id += 1
+        return new_id
+
+    def _flush(self) -> None:
+        """Write the new file rows held back (as one whole: a Ctrl-C meanwhile waits)."""
+        if not self._pending:
+            return
+        critical, self._critical = self._critical, True
+        try:
+            self.files.insert_many(self._pending)
+            self._pending = []
+        finally:
+            self._critical = critical
+
+    def _missing_anywhere(self) -> bool:
+        """Whether the library has a missing file (asked once a transaction: inside the
+        scan's transaction only the scan marks files missing, and it notes when it does)."""
+        if self._any_missing is None:
+            self._any_missing = self.files.any_missing()
+        return self._any_missing
 
     def _commit(self) -> None:
+        self._flush()
         self.store.commit()
         self._last_commit = time.monotonic()
 
@@ -777,7 +816,7 @@ class Scanner:
             self.report.changed_ids.append(old["id"])
             return
         # a missing file anywhere in the library with this content takes the new path
-        moved_elsewhere = self.files.missing_with_hash(h) if h else None
+        moved_elsewhere = self.files.missing_with_hash(h) if h and self._missing_anywhere() else None
         if moved_elsewhere is not None:
             self.files.update(moved_elsewhere, {**row, "path": text, "path_bytes": exact})
             self.report.moved += 1
@@ -787,7 +826,8 @@ class Scanner:
         row["path"] = text
         row["path_bytes"] = exact
         row["added_at"] = row["scanned_at"]
-        new_id = self.files.insert(row)
+        new_id = row["id"] = self._new_id()
+        self._pending.append(row)
         self.report.added += 1
         self._event("file_added", new_id)
         self.report.changed_ids.append(new_id)
@@ -795,12 +835,14 @@ class Scanner:
     def _mark_missing(self, r: dict[str, Any]) -> None:
         self._begin()
         self.files.mark_missing(r["id"])
+        self._any_missing = True
         self.report.missing += 1
         self._event("file_removed", r["id"])
 
     def _event(self, hook_name: str, file_id: int) -> None:
         if self._on_event is None:
             return
+        self._flush()
         rec = self.files.by_id(file_id)
         if rec is not None:
             self._on_event(hook_name, rec)
@@ -821,4 +863,5 @@ class Scanner:
 
     def _refresh_models(self, root_id: int) -> None:
         self._begin()
+        self._flush()
         self.store.models.refresh_missing(root_id)

@@ -30,7 +30,7 @@ from printmanager_core.errors import NotFound
 from printmanager_core.readers.base import Source
 from printmanager_core.records import FileRecord
 
-from . import schema
+from . import sizes
 from .cache import Entry, ThumbnailCache
 from .geometry import can_draw, is_toolpath, load_triangles
 from .images import IMAGE_EXTENSIONS
@@ -44,9 +44,9 @@ log = logging.getLogger(__name__)
 
 #: the size made during a scan and recorded as the file's ``thumbnail``, unless the
 #: library's setting ``thumbnails.size`` says otherwise
-DEFAULT_SIZE = schema.DEFAULT_SIZE
-MIN_SIZE = schema.MIN_SIZE
-MAX_SIZE = schema.MAX_SIZE
+DEFAULT_SIZE = sizes.DEFAULT_SIZE
+MIN_SIZE = sizes.MIN_SIZE
+MAX_SIZE = sizes.MAX_SIZE
 #: formats whose embedded picture is a slicer's preview of the print
 SLICED_FORMATS = ("gcode", "bgcode", "gcode.3mf")
 #: how meshes are drawn
@@ -254,6 +254,8 @@ def _result(entry: Entry, seconds: float, cached: bool, file_id: int) -> CachedT
 
 
 def _record(library: "Library", paths: dict[int, str | None]) -> None:
+    from . import schema  # the database side (sqlite-utils): not needed to draw a thumbnail
+
     schema.slot(library.store.db).set(paths)
 
 
@@ -427,6 +429,8 @@ def forget_stale(library: "Library", file_ids: Iterable[int]) -> int:
 def files_needing_thumbnails(library: "Library", changed_ids: Iterable[int]) -> list[FileRecord]:
     """Files changed by a scan, and files that have no thumbnail yet."""
     ids = set(changed_ids)
+    from . import schema
+
     ids.update(schema.slot(library.store.db).empty_ids())
     out = []
     for file_id in sorted(ids):

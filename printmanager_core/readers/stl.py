@@ -26,6 +26,7 @@ from ..hookspecs import hookimpl
 from .base import ReadError, ReadResult, Source
 from .mesh import MeshMetrics, measure_triangles, read_all
 from .mesh_stream import measure_triangle_stream
+from .stl_small import read_small_binary_stl
 
 __all__ = ["StlReader", "measure_binary_stl", "parse_ascii_stl", "parse_binary_stl", "read_stl_triangles"]
 
@@ -316,10 +317,15 @@ class StlReader:
     def read(self, source: Source) -> ReadResult:
         """Triangles, box, volume, area and watertightness of an STL file.
 
-        A binary STL (unless its header starts with ``solid`` and its first 64 KiB
-        could still be ASCII) is measured in pieces straight from the file (:func:`measure_binary_stl`), never held whole;
+        A binary STL of a few triangles is measured in plain Python (same figures); a
+        binary STL of at least ``STREAM_MIN_BYTES`` (unless its header starts with
+        ``solid`` and its first 64 KiB could still be ASCII) is measured in pieces
+        straight from the file (:func:`measure_binary_stl`), never held whole;
         the figures are the same, bit for bit, as measuring the whole array.
         """
+        small = read_small_binary_stl(source, self.name)
+        if small is not None:
+            return small
         streamed = measure_binary_stl(source)
         if streamed is not None:
             metrics, problems = streamed

@@ -263,6 +263,25 @@ class FilesGateway(Rows):
         cur = self.db.execute(sql, list(row.values()))
         return int(cur.lastrowid or 0)
 
+    def next_id(self) -> int:
+        """The id SQLite would give the next file row (one more than the largest). In the
+        caller's write transaction, so that no one else takes it meanwhile."""
+        return int(self.db.execute("select coalesce(max(id), 0) + 1 from files").fetchone()[0])
+
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Add file rows (column → value, each with its ``id``) in a few statements. In the
+        caller's transaction."""
+        by_cols: dict[tuple[str, ...], list[list[Any]]] = {}
+        for row in rows:
+            by_cols.setdefault(tuple(row), []).append(list(row.values()))
+        for cols, values in by_cols.items():
+            sql = self._sql.get(("insert", cols))
+            if sql is None:
+                sql = self._sql[("insert", cols)] = (
+                    f"insert into files ({', '.join(cols)}) values ({', '.join('?' * len(cols))})"
+                )
+            self.db.conn.executemany(sql, values)
+
     def update(self, file_id: int, row: dict[str, Any]) -> None:
         """Set columns of one file row. In the caller's transaction."""
         cols = tuple(row)
@@ -270,6 +289,10 @@ class FilesGateway(Rows):
         if sql is None:
             sql = self._sql[("update", cols)] = f"update files set {', '.join(f'{c} = ?' for c in cols)} where id = ?"
         self.db.execute(sql, [*row.values(), file_id])
+
+    def any_missing(self) -> bool:
+        """Whether any file of the library is marked missing."""
+        return self.db.execute("select exists (select 1 from files where missing = 1)").fetchone()[0] == 1
 
     def missing_with_hash(self, content_hash: str) -> int | None:
         """The oldest missing file anywhere in the library with this content, if any."""
