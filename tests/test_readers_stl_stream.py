@@ -10,7 +10,14 @@ import pytest
 
 from printmanager_core.readers import mesh, mesh_stream, watertight
 from printmanager_core.readers.base import Limits, ReadError, Source
-from printmanager_core.readers.stl import RECORD, StlReader, measure_binary_stl, read_stl_triangles
+from printmanager_core.readers.stl import (
+    RECORD,
+    STREAM_MIN_BYTES,
+    StlReader,
+    _looks_ascii,
+    measure_binary_stl,
+    read_stl_triangles,
+)
 
 
 def _torus(n: int) -> np.ndarray:
@@ -39,7 +46,7 @@ def _both(path: Path, limits: Limits = Limits()) -> tuple[str, str]:
     except ReadError as exc:
         whole = f"ReadError({exc})"
     try:
-        streamed = measure_binary_stl(source)
+        streamed = measure_binary_stl(source, min_bytes=0)
         assert streamed is not None
         piece = repr(streamed)
     except ReadError as exc:
@@ -60,8 +67,10 @@ def test_streamed_binary_stl_is_bit_identical(tmp_path: Path, torus: np.ndarray)
     for name, tris in [("torus", torus), ("shifted", shifted), ("open", open_), ("soup", soup)]:
         whole, piece = _both(_write(tmp_path / f"{name}.stl", tris))
         assert whole == piece, name
-    result = StlReader().read(Source.from_path(tmp_path / "torus.stl"))
+    result = StlReader().read(Source.from_path(tmp_path / "torus.stl"))  # 9 MB: streamed by the reader
+    assert (tmp_path / "torus.stl").stat().st_size >= STREAM_MIN_BYTES
     assert result.watertight is True and result.triangles == len(torus) and result.meta == {"encoding": "binary"}
+    assert measure_binary_stl(Source.from_path(tmp_path / "open.stl"), min_bytes=10**9) is None
 
 
 def test_streamed_binary_stl_problems_and_errors(tmp_path: Path, torus: np.ndarray) -> None:
@@ -106,3 +115,23 @@ def test_pairwise_leaves_rebuild_numpy_sum(n: int) -> None:
     assert leaves[0][0] == 0 and leaves[-1][1] == n and all(a[1] == b[0] for a, b in zip(leaves, leaves[1:]))
     total = mesh_stream._tree_sum(n, 1000, iter(np.sum(x[s:e]) for s, e in leaves))
     assert float(total).hex() == float(np.sum(x)).hex()
+
+
+def test_binary_under_a_solid_header_is_streamed_and_ascii_is_not(tmp_path: Path, torus: np.ndarray) -> None:
+    tris = torus[:2000]
+    path = _write(tmp_path / "solid.stl", tris)
+    data = bytearray(path.read_bytes())
+    data[:80] = b"solid exported by some CAD".ljust(80, b" ")
+    # the first records all printable bytes: the head looks like ASCII text
+    data[84 : 84 + 50 * 9] = np.random.default_rng(1).integers(0x30, 0x7F, 50 * 9, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    assert _looks_ascii(data[:512]) and measure_binary_stl(Source.from_path(path), 0) is not None
+    whole, piece = _both(path)
+    assert whole == piece and "triangles=2000" in piece
+    ascii_path = tmp_path / "ascii.stl"
+    facets = "".join(
+        "facet normal 0 0 0\n outer loop\n" + "".join(f"  vertex {x:.9g} {y:.9g} {z:.9g}\n" for x, y, z in t)
+        + " endloop\nendfacet\n" for t in tris[:10].astype(float))  # fmt: skip
+    ascii_path.write_text(f"solid a\n{facets}endsolid a\n")
+    assert measure_binary_stl(Source.from_path(ascii_path), 0) is None
+    assert StlReader().read(Source.from_path(ascii_path)).meta["encoding"] == "ascii"

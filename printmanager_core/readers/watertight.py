@@ -240,7 +240,7 @@ def watertight_blocks(blocks: Callable[[], Iterator[np.ndarray]], n: int, limits
         groups = int(ranks[-1]) + 1
         merged = merged or not new.all()
         np.put(ids, (part & low).view(np.int64), ranks)
-    del keys
+    del keys, part  # (part is a view of keys)
     if merged:
         groups = _split_groups(blocks, ids, groups)
     edges = _edge_keys(ids.reshape(-1, 3), groups)
