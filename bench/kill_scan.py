@@ -4,7 +4,7 @@ Figure: interruptions (``kill -9`` of the scan process, some Ctrl-C) at random
 moments of real ``printmanager scan`` runs, and how many left a database that
 failed ``PRAGMA integrity_check``/foreign keys or a catalogue that the next scan
 did not complete to match an uninterrupted scan. Baseline: the same harness as
-``tests/test_kill.py`` (24 interruptions), here run for ``--rounds`` rounds.
+``tests/test_kill.py`` (20 interruptions), here run for ``--rounds`` rounds.
 Target: 0 failures.
 """
 

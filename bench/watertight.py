@@ -5,7 +5,9 @@ Table rows (each read in a fresh process, as a scan's reader runs it):
   <= 1.5 x the file + 150 MB with watertight computed;
 - one 65 MB binary STL (1.3M triangles): peak RSS, target <= 250 MB.
 Baseline for both, in the same run: the peak RSS of a fresh process that imports
-the same reader and reads nothing (the fixed cost), and the file's size.
+the same reader and reads nothing (the fixed cost), and the file's size. Peak RSS
+is the child's VmHWM (ru_maxrss would include this script's own peak, inherited
+across fork + exec).
 
 The rest of this docstring is the older, issue-9 figure, still printed:
 watertightness for every mesh, its cost on a 10M-triangle STL.
@@ -66,8 +68,11 @@ from printmanager_core.readers.base import Limits, Source
 limits = Limits() if sys.argv[2] != "skip" else Limits(watertight_max_triangles=0)
 t = time.perf_counter()
 res = read_source(Source.from_path(sys.argv[1], limits=limits)) if sys.argv[2] != "bare" else None
-print(json.dumps({"seconds": time.perf_counter() - t, "watertight": res and res.watertight,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+# VmHWM, not ru_maxrss: Linux carries the parent's high-water mark into ru_maxrss across
+# fork + exec, so ru_maxrss here would report the bench's own peak (building the mesh)
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+rss = int(hwm[0]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"seconds": time.perf_counter() - t, "watertight": res and res.watertight, "rss": rss}))
 """
 
 

@@ -20,6 +20,7 @@ the contract-faithful GoTrue server (tests/gotrue_server.py), and hosted storage
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import threading
@@ -106,6 +107,9 @@ class Issued:
     access_key_id: str
     user_id: str
     expires_at: float
+    #: what the gate needs to check a presigned URL's signature (S3 knows it; moto cannot check those)
+    secret_access_key: str = attrs.field(default="", repr=False)
+    session_token: str = attrs.field(default="", repr=False)
 
 
 @attrs.define
@@ -155,7 +159,10 @@ class HostedStorage:
             policy = {"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Action": "s3:*", "Resource": f"arn:aws:s3:::{self.bucket}/users/{user_id}/*"},
                 {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-                 "Resource": f"arn:aws:s3:::{self.bucket}"}]}
+                 "Resource": f"arn:aws:s3:::{self.bucket}"},
+                # moto authorises DeleteObjects against the bucket; S3 checks s3:DeleteObject for each
+                # key against the statement above (the gate does that: ExpiryGate._delete_outside)
+                {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{self.bucket}"}]}
             iam.put_role_policy(RoleName=name, PolicyName="own-prefix", PolicyDocument=json.dumps(policy))
             self.roles[user_id] = arn
             return arn
@@ -167,7 +174,8 @@ class HostedStorage:
                                 DurationSeconds=int(max(self.ttl, 900)))["Credentials"]
         expires_at = self.clock() + self.ttl
         with self._lock:
-            self.issued[creds["AccessKeyId"]] = Issued(creds["AccessKeyId"], user_id, expires_at)
+            self.issued[creds["AccessKeyId"]] = Issued(creds["AccessKeyId"], user_id, expires_at,
+                                                       creds["SecretAccessKey"], creds["SessionToken"])
         return {"AccessKeyId": creds["AccessKeyId"], "SecretAccessKey": creds["SecretAccessKey"],
                 "SessionToken": creds["SessionToken"], "Expiration": iso(expires_at),
                 "Endpoint": self.gated_endpoint, "Bucket": self.bucket, "Region": "us-east-1",
@@ -267,7 +275,7 @@ class Seen:
 class ExpiryGate:
     """WSGI middleware in front of moto's app: a request signed with a credential the service
     issued is refused once the service's clock passes its expiry (``400 ExpiredToken``, as S3
-    answers; a HEAD answer has no body). Everything is logged in ``seen``; ``after_part`` is
+    answers; a HEAD answer has no body) — presigned URLs too (:meth:`_presigned`). Everything is logged in ``seen``; ``after_part`` is
     called after each successful UploadPart."""
 
     def __init__(self, app: Any, storage: HostedStorage) -> None:
@@ -278,6 +286,10 @@ class ExpiryGate:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if "X-Amz-Credential=" in environ.get("QUERY_STRING", "") and not environ.get("HTTP_AUTHORIZATION"):
+            refused = self._presigned(environ)
+            if refused is not None:
+                return self._refuse(environ, start_response, *refused)
         auth = environ.get("HTTP_AUTHORIZATION", "")
         key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
         token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
@@ -289,6 +301,9 @@ class ExpiryGate:
             status_box.append(int(status.split(" ", 1)[0]))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
+        if issued is not None and method == "POST" and "delete" in [q.split("=", 1)[0] for q in query.split("&")] and self._delete_outside(
+                environ, issued):
+            return self._refuse(environ, start_response, 403, "AccessDenied", "Access Denied", key)
         if issued is not None and token is not None and self.storage.clock() >= issued.expires_at:
             body = b"" if method == "HEAD" else EXPIRED_BODY.format(token=token[:16], rid=os.urandom(8).hex()).encode()
             record("400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
@@ -302,6 +317,80 @@ class ExpiryGate:
         if method == "PUT" and "partNumber=" in query and status == 200 and self.after_part is not None:
             self.after_part()
         return result
+
+    def _refuse(self, environ: dict[str, Any], start_response: Callable[..., Any], status: int, code: str,
+                message: str, key: str | None) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        body = b"" if method == "HEAD" else (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>"
+                                             f"<Message>{message}</Message><RequestId>{os.urandom(8).hex()}"
+                                             "</RequestId></Error>").encode()
+        phrase = {400: "Bad Request", 403: "Forbidden"}[status]
+        start_response(f"{status} {phrase}", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        with self._lock:
+            self.seen.append(Seen(method, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), key, True,
+                                  status))
+        return [body]
+
+    def _delete_outside(self, environ: dict[str, Any], issued: Issued) -> bool:
+        """A DeleteObjects request naming a key outside the user's prefix (the body is put back)."""
+        import xml.etree.ElementTree as ET
+
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        keys = [e.text or "" for e in ET.fromstring(body).iter() if e.tag.rsplit("}", 1)[-1] == "Key"]
+        return any(not k.startswith(f"users/{issued.user_id}/") for k in keys)
+
+    def _presigned(self, environ: dict[str, Any]) -> tuple[int, str, str, str | None] | None:
+        """A presigned request (SigV4 in the query string) with credentials the service issued,
+        checked as S3 checks it — the session token, the signature, the URL's own expiry
+        (``X-Amz-Date`` + ``X-Amz-Expires``, stamped by botocore from the real clock) and the
+        credentials' expiry (the service's clock: ``400 ExpiredToken``). moto cannot check a
+        query signature, so an accepted request is handed to it signed in the header with the
+        same credentials: moto still checks the session token and the role's policy.
+
+        :returns: ``(status, code, message, key)`` to refuse with, or None (``environ`` rewritten).
+        """
+        import datetime as _dt
+        from urllib.parse import parse_qsl
+
+        from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials as BotoCredentials
+
+        method, query = environ["REQUEST_METHOD"], environ["QUERY_STRING"]
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        scope = params.get("X-Amz-Credential", "").split("/")
+        key = scope[0]
+        issued = self.storage.issued.get(key)
+        if issued is None or len(scope) != 5:
+            return None  # not the service's: moto's own answer
+        token = params.get("X-Amz-Security-Token")
+        if token != issued.session_token:
+            return 400, "InvalidToken", "The provided token is malformed or otherwise invalid.", key
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]).split("?", 1)[0]
+        url = f"http://{environ['HTTP_HOST']}{raw}"
+        unsigned = "&".join(p for p in query.split("&") if not p.startswith("X-Amz-Signature="))
+        check = AWSRequest(method=method, url=f"{url}?{unsigned}")
+        check.context["timestamp"] = params.get("X-Amz-Date", "")
+        creds = BotoCredentials(key, issued.secret_access_key, token)
+        auth = S3SigV4QueryAuth(creds, "s3", scope[2], expires=int(params.get("X-Amz-Expires") or 0))
+        if auth.signature(auth.string_to_sign(check, auth.canonical_request(check)), check) \
+                != params.get("X-Amz-Signature"):
+            return 403, "SignatureDoesNotMatch", ("The request signature we calculated does not match the "
+                                                  "signature you provided."), key
+        signed_at = _dt.datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.timezone.utc)
+        if time.time() > signed_at.timestamp() + int(params["X-Amz-Expires"]):
+            return 403, "AccessDenied", "Request has expired", key
+        if self.storage.clock() >= issued.expires_at:
+            return 400, "ExpiredToken", "The provided token has expired.", key
+        rest = "&".join(p for p in query.split("&") if not p.startswith("X-Amz-"))
+        forward = AWSRequest(method=method, url=f"{url}?{rest}" if rest else url)
+        S3SigV4Auth(creds, "s3", scope[2]).add_auth(forward)
+        environ["QUERY_STRING"] = rest
+        environ["RAW_URI"] = environ["REQUEST_URI"] = f"{raw}?{rest}" if rest else raw
+        for name, value in forward.headers.items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        return None
 
     def parts(self) -> list[Seen]:
         return [s for s in self.seen if s.method == "PUT" and "partNumber=" in s.query]

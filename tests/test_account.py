@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-import keyring
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
-from keyring.backends import fail
 
 from cli_support import run
 from gotrue_server import ANON_KEY, GoTrue, RunningGoTrue, serve
+from vault_support import passphrase_vault
 from printmanager_account import (
     Session,
     SignInFailed,
@@ -28,7 +27,7 @@ from printmanager_account import (
     identity_providers,
 )
 from printmanager_account.session import SECRET_NAME
-from printmanager_vault import Vault, kdf, store
+from printmanager_vault import Vault
 
 EMAIL = "ada@example.org"
 PASSWORD = "analytical engine"
@@ -37,13 +36,8 @@ PASSWORD = "analytical engine"
 @pytest.fixture(autouse=True)
 def vault_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(store.ENV_PASSPHRASE, "vault pass")
-    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    with passphrase_vault(monkeypatch):
+        yield
 
 
 @pytest.fixture

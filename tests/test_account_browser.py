@@ -24,18 +24,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
-import keyring
 import pytest
-from keyring.backends import fail
 
 from cli_support import run
 from gotrue_server import ANON_KEY, GoTrue, RunningGoTrue
 from gotrue_server import serve as serve_gotrue
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider
 from oidc_provider import serve as serve_oidc
+from vault_support import passphrase_vault
 from printmanager_account import SignInFailed, SupabaseProvider
 from printmanager_account.loopback import sign_in_with_browser
-from printmanager_vault import Vault, kdf, store
+from printmanager_vault import Vault, store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EMAIL = "grace@example.org"
@@ -51,13 +50,9 @@ os.replace(path + ".part", path)
 
 @pytest.fixture(autouse=True)
 def vault_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(store.ENV_PASSPHRASE, "vault pass")
-    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
+    with passphrase_vault(monkeypatch):
+        yield
 
 
 @pytest.fixture(scope="module")

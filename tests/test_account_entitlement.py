@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import Iterator
 
 import attrs
-import keyring
 import pytest
 from joserfc.jwk import ECKey
-from keyring.backends import fail
 
 from account_cloud_support import DAY, Billing, RunningService, ShiftedClock, iso, service_app, start_service
 from cli_support import run
 from gotrue_server import ANON_KEY, GoTrue, User
+from vault_support import passphrase_vault
 from printmanager_account import EntitlementRequired, TokenInvalid, require_entitlement
 from printmanager_account import entitlement as entitlement_module
 from printmanager_account.entitlement import SECRET_NAME, check_entitlement
-from printmanager_vault import Vault, kdf, store
+from printmanager_vault import Vault
 
 EMAIL = "ada@example.org"
 PASSWORD = "analytical engine"
@@ -35,13 +34,8 @@ PASSWORD = "analytical engine"
 @pytest.fixture(autouse=True)
 def vault_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(store.ENV_PASSPHRASE, "vault pass")
-    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    with passphrase_vault(monkeypatch):
+        yield
 
 
 @pytest.fixture

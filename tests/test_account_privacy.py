@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
-import keyring
 import pytest
-from keyring.backends import fail
 
 from cli_support import run
 from gotrue_server import ANON_KEY, GoTrue, RunningGoTrue, serve
+from vault_support import passphrase_vault
 from printmanager_account import AccountError, Session, SupabaseProvider
 from printmanager_account.privacy import SERVICE_ROLE_SECRET, SETTING_DELETE_URL, delete_account
 from printmanager_account.session import SECRET_NAME
 from printmanager_core import Library
 from printmanager_core.privacy.delete import DeleteReport
-from printmanager_vault import Vault, kdf, store
+from printmanager_vault import Vault, store
 
 EMAIL = "ada@example.org"
 PASSWORD = "analytical engine"
@@ -37,13 +36,8 @@ NAME = "Ada Lovelace"
 @pytest.fixture(autouse=True)
 def vault_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND, "PRINTMANAGER_ACCOUNT_SERVICE_ROLE_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(store.ENV_PASSPHRASE, "vault pass")
-    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    with passphrase_vault(monkeypatch, "PRINTMANAGER_ACCOUNT_SERVICE_ROLE_KEY"):
+        yield
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ def test_kill_9_and_ctrl_c_at_random_moments_of_real_scans(tmp_path: Path, corpu
     seed = int(os.environ.get("PRINTMANAGER_KILL_SEED", random.randrange(2**32)))
     stats = KillStats()
     try:
-        interrupted_scans(random.Random(seed), tmp_path, rounds=6, kills_per_round=4, stats=stats)
+        interrupted_scans(random.Random(seed), tmp_path, rounds=5, kills_per_round=4, stats=stats)
     except Exception as exc:
         raise AssertionError(f"{exc!r} (reproduce with PRINTMANAGER_KILL_SEED={seed})") from exc
     print(f"{stats.signals} interruptions, {stats.mid_scan} mid-scan, {stats.rounds} rounds in {stats.seconds:.0f}s")
-    assert stats.signals == 24
+    assert stats.signals == 20
     # most signals landed while the scan was running, not after it had finished
-    assert stats.mid_scan >= 16, f"only {stats.mid_scan} of 24 interruptions landed mid-scan (seed {seed})"
+    assert stats.mid_scan >= 13, f"only {stats.mid_scan} of 20 interruptions landed mid-scan (seed {seed})"
 
 
 def test_ctrl_c_never_keeps_half_an_archive(tmp_path: Path, corpus: Path) -> None:

@@ -16,13 +16,11 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-import keyring
 import pytest
-from keyring.backends import fail
 
-from printmanager_vault import kdf, store
 from sync_support import MotoS3
 from web_support import running
+from vault_support import passphrase_vault
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -45,13 +43,8 @@ class Clock:
 def vault_env() -> Iterator[None]:
     """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
     mp = pytest.MonkeyPatch()
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND):
-        mp.delenv(name, raising=False)
-    mp.setenv(store.ENV_PASSPHRASE, "vault pass")
-    mp.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    with passphrase_vault(mp):
+        yield
     mp.undo()
 
 

@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import attrs
-import keyring
 import pytest
-from keyring.backends import fail
 
 from cli_support import run
+from vault_support import passphrase_vault
 from printmanager_core import hookimpl, plugins
 from printmanager_share_notify import Delivery, ShareNotice, notifiers, send_notices, setup_smtp, turn_off_smtp
 from printmanager_share_notify.smtp import PASSWORD_SECRET
-from printmanager_vault import get_secret, kdf, store
+from printmanager_vault import get_secret
 
 USER, PASSWORD = "sharer", "smtp pass 42"
 SENDER = "sharer@example.org"
@@ -37,13 +36,8 @@ RECIPIENTS = ("ana@example.org", "bo@example.net", "cy@example.com")
 @pytest.fixture(autouse=True)
 def vault_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(store.ENV_PASSPHRASE, "vault pass")
-    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    with passphrase_vault(monkeypatch):
+        yield
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import attrs
-import keyring
 import pytest
-from keyring.backends import fail
 
 from account_cloud_support import (
     Billing,
@@ -39,8 +37,8 @@ from printmanager_account import entitlement as entitlement_module
 from printmanager_sync import storage_credentials
 from printmanager_sync.errors import SyncError
 from printmanager_sync.s3client import Credentials, S3Client, S3Error
-from printmanager_vault import kdf, store
 from sync_support import MotoS3, no_network
+from vault_support import passphrase_vault
 
 EMAIL = "ada@example.org"
 PASSWORD = "analytical engine"
@@ -50,13 +48,8 @@ MiB = 1024 * 1024
 @pytest.fixture(autouse=True)
 def vault_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(store.ENV_PASSPHRASE, "vault pass")
-    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    with passphrase_vault(monkeypatch):
+        yield
 
 
 @pytest.fixture

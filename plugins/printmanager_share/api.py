@@ -82,7 +82,9 @@ def enable(library: "Library", config: dict[str, Any] | None = None, *, consent_
            gateway: str | None = None, source: str = "api") -> dict[str, Any]:
     """Opt in to sharing (recorded in the consent ledger), with the container (default: sync's).
 
-    :param config: ``{"backend": "folder", "path": ...}`` or ``{"backend": "s3", "endpoint", "bucket", ...}``.
+    :param config: ``{"backend": "folder", "path": ...}`` or ``{"backend": "s3", "endpoint", "bucket", ...}``;
+        ``{"backend": "s3", "credentials": "account"}``: the service's hosted storage with short-lived
+        credentials scoped to the user's prefix (endpoint, bucket and prefix come from the source).
     :param gateway: the address links point at (the setting ``share.gateway``).
     :returns: :func:`status`.
     """
@@ -92,7 +94,16 @@ def enable(library: "Library", config: dict[str, Any] | None = None, *, consent_
     if config:
         if not config.get("backend"):
             raise UsageError("choose a backend (--backend folder|s3)")
-        names.build_backend(config, library).close()  # a wrong config fails here, before consent is recorded
+        box = names.open_container(config, library)  # a wrong config fails here, before consent is recorded
+        try:
+            if config.get("credentials"):
+                # short-lived credentials from a source: it says where they are good for (endpoint,
+                # bucket, the user's prefix); recorded, so the ledger names them and they are kept to
+                described = box.backend.describe()
+                config = {**config, **{k: described[k] for k in ("endpoint", "bucket", "region")
+                                       if described.get(k) and not config.get(k)}, "prefix": box.prefix}
+        finally:
+            box.close()
         store.set(CONTAINER_KEY, dict(config))
     effective = container_config(library)
     if gateway:

@@ -38,19 +38,28 @@ def share() -> None:
 @click.option("--endpoint", help="s3 backend: the endpoint URL.")
 @click.option("--bucket", help="s3 backend: the bucket.")
 @click.option("--region", help="s3 backend: the region.")
+@click.option("--credentials", "credentials", metavar="SOURCE",
+              help="s3 backend: short-lived credentials scoped to you from SOURCE instead of stored keys "
+                   "(account: the printmanager service's hosted storage; needs a subscription).")
 @click.option("--gateway", help="The address links point at (e.g. https://share.example.org).")
 @click.option("--i-consent", "i_consent", is_flag=True, help="I agree to upload encrypted shares to this container.")
 @json_option("Print the status as JSON.")
 @pass_library
 def enable_cmd(state: LibraryContext, backend: str | None, path: Path | None, endpoint: str | None,
-               bucket: str | None, region: str | None, gateway: str | None, i_consent: bool, as_json: bool) -> None:
+               bucket: str | None, region: str | None, credentials: str | None, gateway: str | None,
+               i_consent: bool, as_json: bool) -> None:
     """Opt in to sharing: record your consent and where shares are stored."""
     from printmanager_sync.backends.base import place
 
     from .api import container_config, enable
 
     config: dict[str, Any] | None = None
-    if backend:
+    if credentials:
+        if backend not in (None, "s3"):
+            raise click.UsageError("--credentials is for the s3 backend")
+        config = {"backend": "s3", "credentials": credentials,
+                  **{k: v for k, v in (("endpoint", endpoint), ("bucket", bucket), ("region", region)) if v}}
+    elif backend:
         config = {"backend": backend}
         if backend == "folder":
             if path is None:
@@ -236,11 +245,15 @@ def open_cmd(link: str, dest: Path, as_json: bool) -> None:
               help="JSON file: the container ({\"backend\": \"s3\", \"endpoint\", \"bucket\"} or folder).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8766, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-def gateway_cmd(config_path: Path, host: str, port: int) -> None:
-    """Run the standalone share gateway over a container (no library needed)."""
+@pass_library
+def gateway_cmd(state: LibraryContext, config_path: Path, host: str, port: int) -> None:
+    """Run the standalone share gateway over a container (no library needed, except with
+    \"credentials\": the library signed in to the account they come from)."""
     import uvicorn
 
     from .gateway import create_gateway_app
 
-    app = create_gateway_app(json.loads(config_path.read_text(encoding="utf-8")))
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    library = state.library if config.get("credentials") and not config.get("library") else None
+    app = create_gateway_app(config, library=library)
     uvicorn.run(app, host=host, port=port, log_level="warning")

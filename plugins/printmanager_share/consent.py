@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SWITCH = "privacy.share"
 #: container keys recorded in the ledger (never secrets)
-LEDGER_KEYS = ("backend", "path", "endpoint", "bucket", "region")
+LEDGER_KEYS = ("backend", "path", "endpoint", "bucket", "region", "credentials", "prefix")
 
 
 def is_enabled(library: "Library") -> bool:

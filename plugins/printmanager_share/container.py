@@ -8,6 +8,10 @@ Layout (``docs/sharing.md``, "Bundle format")::
     shares/tokens/<sha256 hex>.json    a link's control record (what the gateway checks)
     shares/log/<share-id>/<entry>.age  access-log entries, encrypted to the sharer's log key
 
+With short-lived credentials scoped to the user's prefix (``"credentials": "account"``,
+``docs/account.md#scoped-storage-credentials``) the same layout lives under that prefix
+(``users/<id>/shares/...``): the container's ``prefix``.
+
 Nothing here names a file, a path or a recipient; tokens appear only as hashes.
 """
 
@@ -26,6 +30,7 @@ from .errors import ShareError
 
 if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.library import Library
+    from printmanager_sync.storage_credentials import TemporaryCredentials
 
 PREFIX = "shares/"
 TOKENS = PREFIX + "tokens/"
@@ -99,11 +104,20 @@ class TempUpload:
 
 
 class ShareContainer:
-    """The ``shares/`` part of one container (a sync backend)."""
+    """The ``shares/`` part of one container (a sync backend).
 
-    def __init__(self, backend: Any, *, presign_seconds: int = PRESIGN_SECONDS):
+    :param prefix: where ``shares/`` lives in the container (``""``: at its root;
+        ``"users/<id>/"`` with credentials scoped to that prefix). Names given to and
+        returned by the methods are relative to it.
+    """
+
+    def __init__(self, backend: Any, *, presign_seconds: int = PRESIGN_SECONDS, prefix: str = ""):
         self.backend = backend
         self.presign_seconds = presign_seconds
+        self.prefix = check_prefix(prefix)
+
+    def _full(self, name: str) -> str:
+        return self.prefix + name
 
     # -- bundles ---------------------------------------------------------------
 
@@ -116,7 +130,7 @@ class ShareContainer:
             with os.fdopen(fd, "wb") as out:
                 pyrage.encrypt_io(reader, out, recipients)
             size = os.path.getsize(tmp)
-            self.backend.put(name, TempUpload(Path(tmp), size, os.urandom(16)))
+            self.backend.put(self._full(name), TempUpload(Path(tmp), size, os.urandom(16)))
             return size
         finally:
             os.unlink(tmp)
@@ -126,29 +140,30 @@ class ShareContainer:
         import pyrage
 
         blob = pyrage.encrypt(data, recipients)
-        self.backend.put_bytes(name, blob)
+        self.backend.put_bytes(self._full(name), blob)
         return len(blob)
 
     def delete_bundle(self, share_id: str) -> int:
         """Delete every object of a share (bundle and its pending log entries); how many."""
-        prefixes = (f"{PREFIX}{check_share_id(share_id)}/", f"{LOGS}{share_id}/")
+        prefixes = (self._full(f"{PREFIX}{check_share_id(share_id)}/"), self._full(f"{LOGS}{share_id}/"))
         names = [info.name for prefix in prefixes for info in self.backend.list(prefix)]
         self.backend.abort_uploads(prefixes[0])
         return int(self.backend.delete(names)) if names else 0
 
     def bundle_objects(self, share_id: str) -> list[str]:
         """Names of a share's stored objects."""
-        return [info.name for info in self.backend.list(f"{PREFIX}{check_share_id(share_id)}/")]
+        return [info.name[len(self.prefix):]
+                for info in self.backend.list(self._full(f"{PREFIX}{check_share_id(share_id)}/"))]
 
     # -- control records ---------------------------------------------------------
 
     def write_token(self, ref: str, record: dict[str, Any]) -> None:
         """Store a link's control record."""
-        self.backend.put_bytes(token_name(ref), json.dumps(record, sort_keys=True).encode())
+        self.backend.put_bytes(self._full(token_name(ref)), json.dumps(record, sort_keys=True).encode())
 
     def read_token(self, ref: str) -> tuple[dict[str, Any], str] | None:
         """A link's control record and its version tag, or None."""
-        got = self.backend.read_versioned(token_name(ref))
+        got = self.backend.read_versioned(self._full(token_name(ref)))
         if got is None:
             return None
         data, tag = got
@@ -175,7 +190,8 @@ class ShareContainer:
             if new is None:
                 return record
             try:
-                self.backend.write_conditional(token_name(ref), json.dumps(new, sort_keys=True).encode(), expect=tag)
+                self.backend.write_conditional(self._full(token_name(ref)), json.dumps(new, sort_keys=True).encode(),
+                                               expect=tag)
                 return new
             except Conflict:
                 continue
@@ -192,7 +208,7 @@ class ShareContainer:
 
     def delete_tokens(self, refs: list[str]) -> int:
         """Delete control records (tombstones included)."""
-        return int(self.backend.delete([token_name(r) for r in refs])) if refs else 0
+        return int(self.backend.delete([self._full(token_name(r)) for r in refs])) if refs else 0
 
     # -- the access log -----------------------------------------------------------
 
@@ -203,14 +219,14 @@ class ShareContainer:
         stamp = "".join(c for c in at if c.isdigit())[:20]
         name = f"{LOGS}{check_share_id(share_id)}/{stamp}-{os.urandom(6).hex()}.age"
         recipient = pyrage.x25519.Recipient.from_str(log_recipient)
-        self.backend.put_bytes(name, pyrage.encrypt(json.dumps(entry).encode(), [recipient]))
+        self.backend.put_bytes(self._full(name), pyrage.encrypt(json.dumps(entry).encode(), [recipient]))
 
     def take_log(self, share_id: str, identity: str) -> list[dict[str, Any]]:
         """Read, decrypt and delete a share's pending log entries (oldest first)."""
         import pyrage
 
         ident = pyrage.x25519.Identity.from_str(identity)
-        names = sorted(info.name for info in self.backend.list(f"{LOGS}{check_share_id(share_id)}/"))
+        names = sorted(info.name for info in self.backend.list(self._full(f"{LOGS}{check_share_id(share_id)}/")))
         entries = []
         for name in names:
             data = self.backend.get_bytes(name)
@@ -231,11 +247,11 @@ class ShareContainer:
         client = getattr(self.backend, "client", None)
         if client is None or not hasattr(client, "presign"):
             return None
-        return str(client.presign("GET", name, expires=self.presign_seconds))
+        return str(client.presign("GET", self._full(name), expires=self.presign_seconds))
 
     def size(self, name: str) -> int | None:
         """The stored size of an object, or None if absent."""
-        info = self.backend.stat(name)
+        info = self.backend.stat(self._full(name))
         return None if info is None else int(info.size)
 
     def local_path(self, name: str) -> Path | None:
@@ -243,7 +259,7 @@ class ShareContainer:
         root = getattr(self.backend, "root", None)
         if root is None:
             return None
-        path = Path(root).joinpath(*name.split("/"))
+        path = Path(root).joinpath(*self._full(name).split("/"))
         return path if path.is_file() else None
 
     def stream(self, name: str) -> Iterator[bytes]:
@@ -261,7 +277,7 @@ class ShareContainer:
 
         def pump() -> None:
             try:
-                self.backend.get(name, lambda chunk: pipe.put(chunk, timeout=60))  # a gone client: gives up
+                self.backend.get(self._full(name), lambda chunk: pipe.put(chunk, timeout=60))  # a gone client: gives up
                 pipe.put(None)
             except BaseException as exc:  # handed to the reader, which raises it
                 pipe.put(exc)
@@ -282,7 +298,9 @@ class ShareContainer:
 
 def build_backend(config: dict[str, Any], library: "Library | None") -> Any:
     """A sync backend for ``config`` (``{"backend": "s3"|"folder", ...}``) — sync's own consent is not
-    asked: sharing has its own (:mod:`.consent`)."""
+    asked: sharing has its own (:mod:`.consent`). With ``"credentials": NAME`` the s3 backend signs
+    with short-lived credentials from that source, refreshed before they expire (sync's
+    :mod:`printmanager_sync.storage_credentials`)."""
     from printmanager_sync.backends import backend_registry
 
     name = str(config.get("backend") or "")
@@ -292,7 +310,48 @@ def build_backend(config: dict[str, Any], library: "Library | None") -> Any:
     return registry.get(name)(config, library)
 
 
+def check_prefix(prefix: str) -> str:
+    """A container prefix is ``""`` or ``segment/.../`` (no leading ``/``, no ``.`` or ``..``)."""
+    if not prefix:
+        return ""
+    parts = prefix.split("/")
+    if not prefix.endswith("/") or any(p in ("", ".", "..") for p in parts[:-1]):
+        raise ShareError(f"{prefix!r} is not a container prefix (like users/<id>/)")
+    return prefix
+
+
+def credential_scope(backend: Any) -> "TemporaryCredentials | None":
+    """What the short-lived credentials of an s3 backend are scoped to (None: static keys, a folder)."""
+    from printmanager_sync.storage_credentials import RefreshingCredentials
+
+    creds = getattr(getattr(backend, "client", None), "credentials", None)
+    return creds.first if isinstance(creds, RefreshingCredentials) else None
+
+
+def container_prefix(config: dict[str, Any], backend: Any) -> str:
+    """Where ``shares/`` lives: the recorded ``prefix``, else the prefix scoped credentials are
+    limited to (a recorded prefix the credentials no longer cover is refused, never followed)."""
+    recorded = check_prefix(str(config.get("prefix") or ""))
+    scope = credential_scope(backend) if config.get("credentials") else None
+    given = check_prefix(scope.prefix or "") if scope is not None else ""
+    if recorded and given and recorded != given:
+        raise ShareError(f"the storage credentials are now scoped to {given}, not {recorded} as recorded when "
+                         "sharing was enabled; run `printmanager share enable` again")
+    return recorded or given
+
+
 def open_container(config: dict[str, Any], library: "Library | None" = None) -> ShareContainer:
-    """The ``shares/`` part of the container ``config`` points at."""
-    return ShareContainer(build_backend(config, library),
-                          presign_seconds=int(config.get("presign_seconds", PRESIGN_SECONDS)))
+    """The ``shares/`` part of the container ``config`` points at (under its prefix, if any)."""
+    backend = build_backend(config, library)
+    try:
+        prefix = container_prefix(config, backend)
+    except BaseException:
+        backend.close()
+        raise
+    seconds = int(config.get("presign_seconds", PRESIGN_SECONDS))
+    if credential_scope(backend) is not None:
+        from printmanager_sync.storage_credentials import MANDATORY_REFRESH
+
+        # a set in use always has this long left (else it is renewed first): no URL outlives its credentials
+        seconds = min(seconds, MANDATORY_REFRESH)
+    return ShareContainer(backend, presign_seconds=seconds, prefix=prefix)

@@ -24,7 +24,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 from starlette.applications import Starlette
@@ -35,6 +35,9 @@ from starlette.staticfiles import StaticFiles
 
 from . import container as names
 from .container import ShareContainer, open_container
+
+if TYPE_CHECKING:  # pragma: no cover
+    from printmanager_core.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -268,11 +271,24 @@ class Gateway:
         ]
 
 
-def create_gateway_app(config: dict[str, Any], *, clock: Callable[[], _dt.datetime] = utc_now) -> Starlette:
+def create_gateway_app(config: dict[str, Any], *, clock: Callable[[], _dt.datetime] = utc_now,
+                       library: "Library | None" = None) -> Starlette:
     """The standalone gateway over the container ``config`` (``{"backend": "s3", "endpoint", "bucket", ...}``
     or ``{"backend": "folder", "path": ...}``; ``"proxy": true`` streams S3 objects instead of redirecting).
-    S3 credentials come from the standard AWS environment variables."""
-    gateway = Gateway(lambda: open_container(config, None), clock=clock, proxy=bool(config.get("proxy")))
+    S3 credentials come from the standard AWS environment variables — or, with ``"credentials": NAME``,
+    short-lived ones from that storage credential source (``account``: the signed-in account of
+    ``library``, or of the library at the config's ``"library"`` path), refreshed before they expire;
+    presigned URLs then carry the session token (``X-Amz-Security-Token``)."""
+
+    def box() -> ShareContainer:
+        lib = library
+        if lib is None and config.get("library"):
+            from printmanager_core.library import Library
+
+            lib = Library(Path(str(config["library"])).expanduser())
+        return open_container(config, lib)
+
+    gateway = Gateway(box, clock=clock, proxy=bool(config.get("proxy")))
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})

@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING
 
 from printmanager_core.hookspecs import hookimpl
 
-from . import schema
-
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Callable
 
@@ -196,6 +194,8 @@ def register_commands(cli: "click.Group") -> None:
 @hookimpl
 def register_settings(register: "Callable[[Setting], None]") -> None:
     """The plugin's settings: ``thumbnails.on_scan`` and ``thumbnails.size`` (see :mod:`.schema`)."""
+    from . import schema  # sqlite-utils: only when a library is opened
+
     for setting in schema.SETTINGS:
         register(setting)
 
@@ -203,4 +203,6 @@ def register_settings(register: "Callable[[Setting], None]") -> None:
 @hookimpl
 def register_migrations(register: "Callable[[Migrations], None]") -> None:
     """The plugin's migration set ``thumbnails``: the ``thumbnail_path`` slot (see :mod:`.schema`)."""
+    from . import schema
+
     register(schema.migrations)

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from typing import Callable  # noqa: F401 (annotations)
 
-import concurrent.futures as cf
 import hashlib
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -30,7 +28,7 @@ from printmanager_core.errors import NotFound
 from printmanager_core.readers.base import Source
 from printmanager_core.records import FileRecord
 
-from . import schema
+from . import sizes
 from .cache import Entry, ThumbnailCache
 from .geometry import can_draw, is_toolpath, load_triangles
 from .images import IMAGE_EXTENSIONS
@@ -44,9 +42,9 @@ log = logging.getLogger(__name__)
 
 #: the size made during a scan and recorded as the file's ``thumbnail``, unless the
 #: library's setting ``thumbnails.size`` says otherwise
-DEFAULT_SIZE = schema.DEFAULT_SIZE
-MIN_SIZE = schema.MIN_SIZE
-MAX_SIZE = schema.MAX_SIZE
+DEFAULT_SIZE = sizes.DEFAULT_SIZE
+MIN_SIZE = sizes.MIN_SIZE
+MAX_SIZE = sizes.MAX_SIZE
 #: formats whose embedded picture is a slicer's preview of the print
 SLICED_FORMATS = ("gcode", "bgcode", "gcode.3mf")
 #: how meshes are drawn
@@ -254,6 +252,8 @@ def _result(entry: Entry, seconds: float, cached: bool, file_id: int) -> CachedT
 
 
 def _record(library: "Library", paths: dict[int, str | None]) -> None:
+    from . import schema  # the database side (sqlite-utils): not needed to draw a thumbnail
+
     schema.slot(library.store.db).set(paths)
 
 
@@ -388,6 +388,9 @@ def make_thumbnails(
             results.append(_make_one(library, r, size))
             tell(len(results), len(recs))
     else:
+        import concurrent.futures as cf  # only for a parallel batch: not on the one-thumbnail path
+        import multiprocessing
+
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         batch = max(1, min(16, len(recs) // (workers * 4) or 1))
         chunks = [recs[i : i + batch] for i in range(0, len(recs), batch)]
@@ -427,6 +430,8 @@ def forget_stale(library: "Library", file_ids: Iterable[int]) -> int:
 def files_needing_thumbnails(library: "Library", changed_ids: Iterable[int]) -> list[FileRecord]:
     """Files changed by a scan, and files that have no thumbnail yet."""
     ids = set(changed_ids)
+    from . import schema
+
     ids.update(schema.slot(library.store.db).empty_ids())
     out = []
     for file_id in sorted(ids):

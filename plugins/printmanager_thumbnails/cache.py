@@ -21,7 +21,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .images import fit_square
-from .picture import Thumbnail, ThumbnailError
+from .picture import PNG_COMPRESS_LEVEL, Thumbnail, ThumbnailError
 
 #: name of the cache folder inside the library directory
 FOLDER = "thumbnails"
@@ -102,7 +102,7 @@ class ThumbnailCache:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
         try:
             with os.fdopen(fd, "wb") as fh:
-                image.save(fh, format="PNG", pnginfo=info, compress_level=6)
+                image.save(fh, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

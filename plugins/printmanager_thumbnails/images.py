@@ -95,6 +95,7 @@ def decode_image(
             raise ImageRejected(f"the data is not a {label} picture") from None
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad headers
             raise ImageRejected(f"the {label} picture cannot be read: {_first_line(exc)}") from None
+        close = True
         try:
             width, height = im.size
             if width < 1 or height < 1:
@@ -115,6 +116,9 @@ def decode_image(
             if hint_size and im.format == "JPEG":
                 im.draft("RGB", (hint_size, hint_size))
             im.load()
+            if im.mode == "RGBA":  # decoded from bytes in memory: nothing to close, no copy needed
+                close = False
+                return im
             return im.convert("RGBA")
         except ImageRejected:
             raise
@@ -123,7 +127,8 @@ def decode_image(
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
             raise ImageRejected(f"the {label} picture is damaged: {_first_line(exc)}") from None
         finally:
-            im.close()
+            if close:
+                im.close()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -138,7 +143,9 @@ def fit_square(image: Image.Image, size: int) -> Image.Image:
     scale = size / max(w, h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     if (nw, nh) != (w, h):
-        img = img.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # a box reduction by an integer factor first, then Lanczos over at least twice the
+        # final size (what Image.thumbnail does): about a third less time than reducing_gap=3
+        img = img.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0)
     if (nw, nh) == (size, size):
         return img
     canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))

@@ -11,6 +11,9 @@ from printmanager_core.errors import PrintManagerError
 
 #: the values of :attr:`Thumbnail.source`
 SOURCES = ("embedded", "rendered")
+#: zlib level of the PNGs written: level 1 encodes a 256 px thumbnail about 3x faster
+#: than Pillow's default 6, for files about 5-20% larger (lossless either way)
+PNG_COMPRESS_LEVEL = 1
 
 
 class ThumbnailError(PrintManagerError):
@@ -63,5 +66,5 @@ class Thumbnail:
         if isinstance(self.image, bytes):
             return self.image
         buf = io.BytesIO()
-        self.image.save(buf, format="PNG", optimize=False, compress_level=6)
+        self.image.save(buf, format="PNG", optimize=False, compress_level=PNG_COMPRESS_LEVEL)
         return buf.getvalue()

@@ -171,16 +171,29 @@ def _chunks(tri: np.ndarray, m: np.ndarray) -> Iterator[np.ndarray]:
 
 def _bounds(tri: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """Min and max of the view-space coordinates: ``[[xlo, ylo, zlo], [xhi, yhi, zhi]]``."""
+    return _measure(tri, basis)[0]
+
+
+def _measure(tri: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """One pass over the triangles in view space: the bounds (as :func:`_bounds`), and the
+    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`)."""
     m = _corner_matrix(basis, (1.0, 1.0, 1.0))
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
+    rows = area = 0.0
     for p in _chunks(tri, m):
         q = p.reshape(3, -1)
         lo = np.minimum(lo, q.min(axis=1))
         hi = np.maximum(hi, q.max(axis=1))
+        x0, x1, x2, y0, y1, y2 = p[0], p[1], p[2], p[3], p[4], p[5]
+        height = np.maximum(np.maximum(y0, y1), y2) - np.minimum(np.minimum(y0, y1), y2)
+        rows += float(height.sum(dtype=np.float64))
+        twice = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
+        area += float(np.abs(twice).sum(dtype=np.float64)) / 2
+        budget.check()
     if not np.isfinite(lo).all() or not np.isfinite(hi).all():
         raise RenderError("the mesh has no triangles with finite coordinates")
-    return np.stack([lo, hi])
+    return np.stack([lo, hi]), rows, area
 
 
 def _shade(
@@ -232,13 +245,14 @@ def render_triangles(
     tri = _as_triangles(triangles)
     ss = max(1, min(style.supersample, MAX_CANVAS // size))
     basis = view.basis()
-    bounds = _bounds(tri, basis)
-    cost = _Cost.of(tri, basis, bounds, style.margin)
+    bounds, rows, area = _measure(tri, basis)
+    cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     if cost.at(size * ss) > MAX_WORK:
         unique = _unique_triangles(tri)  # copies of one triangle add work, not picture
         if len(unique) < len(tri):
             tri = unique
-            cost = _Cost.of(tri, basis, bounds, style.margin)
+            _, rows, area = _measure(tri, basis)
+            cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     canvas = cost.widest(size * ss)
     if canvas < min(size, MIN_CANVAS):
         raise RenderError(
@@ -306,6 +320,14 @@ class _Cost:
             area += float(np.abs(twice).sum(dtype=np.float64)) / 2
             budget.check()
         return cls(len(tri), rows, area)
+
+    @classmethod
+    def scaled(cls, triangles: int, bounds: np.ndarray, rows: float, area: float, margin: float) -> "_Cost":
+        """The cost from :func:`_measure`'s sums in view units (rows scale with the width, area with its square)."""
+        (xlo, ylo, _), (xhi, yhi, _) = bounds
+        extent = max(xhi - xlo, yhi - ylo)
+        scale = (1 - 2 * margin) / extent if extent > 0 else 1.0
+        return cls(triangles, rows * scale, area * scale * scale)
 
     def at(self, w: int) -> float:
         """Pixel operations at canvas width ``w``."""
@@ -542,47 +564,87 @@ def _cover_spans(
 
 
 def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Image.Image:
-    """Turn the packed z-buffer into an anti-aliased RGBA image."""
+    """Turn the packed z-buffer into an anti-aliased RGBA image.
+
+    Every covered pixel's colour depends only on its shade byte and whether it lies
+    on an outline, so the colours come from a 513-entry table (256 shades, 256
+    outlined shades, the background) looked up once per canvas pixel; the
+    ``ss``×``ss`` blocks are then summed in 16-bit integers (coverage in the alpha
+    channel) and divided by their coverage, which un-premultiplies them.
+    """
     hit = zbuf != _EMPTY
-    shade = np.where(hit, zbuf & 0xFF, 0).astype(np.float32) / 255.0
-    if style.outline > 0 and hit.any():
-        depth = np.where(hit, (zbuf >> 8).astype(np.float64) / float(2**_DEPTH_BITS), np.inf).reshape(w, w)
-        edge = _depth_edges(depth, hit.reshape(w, w), w)
-        shade = shade * (1 - style.outline * edge.reshape(-1))
-    color = np.asarray(style.color, dtype=np.float32) / 255.0
-    rgb = shade[:, None] * color[None, :]
-    # a touch of the light's own colour on the brightest faces (a soft highlight)
-    rgb += (np.clip(shade - 0.8, 0, None) * 1.2)[:, None]
-    alpha = hit.astype(np.float32)
-    premul = np.clip(rgb, 0, 1) * alpha[:, None]
-    rgba = np.concatenate([premul, alpha[:, None]], axis=1).reshape(w, w, 4)
-    if ss > 1:
-        rgba = rgba.reshape(size, ss, size, ss, 4).mean(axis=(1, 3))
-    a = rgba[..., 3:4]
+    idx = (zbuf & 0xFF).astype(np.intp)
+    if style.outline > 0:
+        edge = _depth_edges(zbuf, w)
+        idx[edge.reshape(-1)] += 256
+    idx[~hit] = 512
+    table = _colour_table(style, ss > 1)
+    canvas = table[idx].view(np.uint8).reshape(w, w, 4)
+    if ss == 1:
+        return Image.fromarray(canvas, "RGBA")
+    acc = canvas[0::ss, 0::ss].astype(np.uint16)
+    for oy in range(ss):
+        for ox in range(ss):
+            if oy or ox:
+                acc += canvas[oy::ss, ox::ss]
+    n = ss * ss
+    out = np.empty((size, size, 4), dtype=np.uint8)
     if style.background is None:
-        rgb_out = np.where(a > 0, rgba[..., :3] / np.maximum(a, 1e-6), 0)
-        out = np.concatenate([rgb_out, a], axis=2)
-    else:
-        bg = np.asarray(style.background, dtype=np.float32) / 255.0
-        rgb_out = rgba[..., :3] + (1 - a) * bg
-        out = np.concatenate([rgb_out, np.ones_like(a)], axis=2)
-    img = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return Image.fromarray(img, "RGBA")
+        k = acc[..., 3]
+        # mean colour of the covered samples, rounded (0 where nothing is covered)
+        recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
+        out[..., :3] = acc[..., :3] * recip[k][..., None] + np.float32(0.5)
+        out[..., 3] = (np.arange(n + 1) * 255 / n + 0.5).astype(np.uint8)[k]
+    else:  # the background is in the table: every sample counts
+        out[..., :3] = acc[..., :3] * np.float32(1.0 / n) + np.float32(0.5)
+        out[..., 3] = 255
+    return Image.fromarray(out, "RGBA")
 
 
-def _depth_edges(depth: np.ndarray, hit: np.ndarray, w: int) -> np.ndarray:
-    """1.0 where the depth jumps between neighbouring pixels (the nearer side stays unmarked)."""
-    d = np.where(hit, depth, np.nan)
+def _colour_table(style: Style, coverage: bool) -> np.ndarray:
+    """The RGBA colour of a pixel by table index (shade, +256 outlined, 512 background), packed
+    in ``uint32``; with ``coverage`` the alpha byte is 1 per covered sample (for summing)."""
+    key = (style.color, style.background, style.outline, coverage)
+    table = _TABLES.get(key)
+    if table is None:
+        shade = np.arange(256, dtype=np.float32) / np.float32(255.0)
+        shade = np.concatenate([shade, shade * np.float32(1 - style.outline)])
+        color = np.asarray(style.color, dtype=np.float32) / np.float32(255.0)
+        rgb = shade[:, None] * color[None, :]
+        # a touch of the light's own colour on the brightest faces (a soft highlight)
+        rgb += (np.clip(shade - np.float32(0.8), 0, None) * np.float32(1.2))[:, None]
+        rgb8 = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+        rgba = np.zeros((513, 4), dtype=np.uint8)
+        rgba[:512, :3] = rgb8
+        rgba[:512, 3] = 1 if coverage else 255
+        if style.background is not None:
+            rgba[512] = (*style.background, 255)
+        table = rgba.view(np.uint32).reshape(-1)
+        _TABLES[key] = table
+    return table
+
+
+#: colour tables by (colour, background, outline, coverage)
+_TABLES: dict[tuple[object, ...], np.ndarray] = {}
+
+
+def _depth_edges(zbuf: np.ndarray, w: int) -> np.ndarray:
+    """True where the depth jumps between neighbouring covered pixels (the nearer side stays unmarked).
+
+    Works on the packed keys directly: an empty pixel's key is the largest integer, so
+    a jump next to one only ever marks the empty pixel itself, which is then cleared.
+    """
+    # depth to 24 bits in int32 (half the memory traffic of the keys); empty pixels stay the
+    # farthest of all, and no difference overflows
+    d = np.minimum(zbuf >> (8 + _DEPTH_BITS - 24), 2**30).astype(np.int32).reshape(w, w)
     # a jump larger than a few pixels' worth of depth (depth is normalised to the model's depth range)
-    threshold = 4.0 / w
-    edge = np.zeros((w, w), dtype=np.float32)
-    with np.errstate(invalid="ignore"):
-        dx = d[:, 1:] - d[:, :-1]
-        dy = d[1:, :] - d[:-1, :]
-        # mark the farther pixel of a jump: the near surface's outline stays clean
-        edge[:, 1:] = np.maximum(edge[:, 1:], (dx > threshold).astype(np.float32))
-        edge[:, :-1] = np.maximum(edge[:, :-1], (dx < -threshold).astype(np.float32))
-        edge[1:, :] = np.maximum(edge[1:, :], (dy > threshold).astype(np.float32))
-        edge[:-1, :] = np.maximum(edge[:-1, :], (dy < -threshold).astype(np.float32))
-    edge[~hit] = 0
+    threshold = int(4.0 / w * float(2**24))
+    edge = np.zeros((w, w), dtype=bool)
+    dx = d[:, 1:] - d[:, :-1]
+    dy = d[1:, :] - d[:-1, :]
+    # mark the farther pixel of a jump: the near surface's outline stays clean
+    edge[:, 1:] |= dx > threshold
+    edge[:, :-1] |= dx < -threshold
+    edge[1:, :] |= dy > threshold
+    edge[:-1, :] |= dy < -threshold
     return edge

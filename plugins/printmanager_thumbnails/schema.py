@@ -20,11 +20,11 @@ from sqlite_utils.migrations import Migrations
 from printmanager_core.settings import Setting
 from printmanager_core.store.slots import FileSlot
 
+from .sizes import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
+
 #: the column of ``files`` holding a file's thumbnail (read by ``FileRecord.thumbnail``)
 SLOT = "thumbnail_path"
-DEFAULT_SIZE = 256
-MIN_SIZE = 16
-MAX_SIZE = 2048
+__all__ = ["DEFAULT_SIZE", "MAX_SIZE", "MIN_SIZE", "SETTINGS", "SLOT", "migrations", "slot"]
 
 migrations = Migrations("thumbnails")
 

@@ -37,12 +37,11 @@ Definitions (these are what the catalogue shows):
   as binary STL, ASCII STL (written with float32's 9 significant digits),
   OBJ or a 3MF object gets the same hash; no triangles, no hash.
 
-Implementation: coordinates are copied once into per-coordinate contiguous
-float64 arrays and the cross products are written out per component, which is
-about ten times faster than ``np.cross`` over strided ``(n, 3)`` views; that
-elementwise work runs in cache-sized blocks, while the sums run over whole
-arrays (so the rounding does not depend on the block size). Watertightness is
-computed by :mod:`.watertight`.
+Implementation: coordinates are copied once into per-coordinate contiguous float64
+arrays, cross products written out per component (ten times faster than ``np.cross``
+on strided views) in cache-sized blocks; the sums run over whole arrays (rounding
+independent of the block size; :mod:`.mesh_stream` rebuilds them from pieces).
+Watertightness is computed by :mod:`.watertight`.
 """
 
 from __future__ import annotations
@@ -235,13 +234,24 @@ def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tupl
     # np.min/np.max, not Python's min/max: the same choice between 0.0 and -0.0 as ever
     lo = tuple(float(np.min((mins[a], mins[a + 3], mins[a + 6]))) for a in range(3))
     hi = tuple(float(np.max((maxs[a], maxs[a + 3], maxs[a + 6]))) for a in range(3))
-    # whole-length per-triangle terms: v1 x v2 (signed volume: sum of v0 . (v1 x v2) / 6)
-    # and |(v1 - v0) x (v2 - v0)| (area: sum / 2)
+    # whole-length v1 x v2 (volume: sum of v0 . (v1 x v2) / 6) and |(v1 - v0) x (v2 - v0)| (area: sum / 2)
     out = np.empty((4, n))
+    _cross_terms(cols, out)
     cx, cy, cz, norm = out
-    block = min(_BLOCK, n)
+    # multiply-and-sum, not np.dot: BLAS's threaded kernels sum in an order that depends on
+    # the thread count (different last digits in a worker process and in-process)
+    six_volume = float((cols[0] * cx).sum() + (cols[1] * cy).sum() + (cols[2] * cz).sum())
+    area = float(norm.sum()) / 2.0
+    extent = max(h - low for h, low in zip(hi, lo))
+    degenerate = int(np.count_nonzero(norm <= 1e-12 * extent * extent))
+    return lo, hi, six_volume / 6.0, area, degenerate  # type: ignore[return-value]
+
+
+def _cross_terms(cols: np.ndarray, out: np.ndarray) -> None:
+    """Write v1 x v2 (x, y, z) and |(v1 - v0) x (v2 - v0)| per triangle of ``cols`` (9, n) into ``out`` (4, n)."""
+    n = cols.shape[1]
+    block, mul, sub = min(_BLOCK, n), np.multiply, np.subtract
     scratch = np.empty((10, block))
-    mul, sub = np.multiply, np.subtract
     for s in range(0, n, block):
         e = min(s + block, n)
         x0, y0, z0, x1, y1, z1, x2, y2, z2 = cols[:, s:e]
@@ -253,12 +263,8 @@ def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tupl
         ocy -= mul(x1, z2, out=t)
         mul(x1, y2, out=ocz)
         ocz -= mul(y1, x2, out=t)
-        sub(x1, x0, out=ax)
-        sub(y1, y0, out=ay)
-        sub(z1, z0, out=az)
-        sub(x2, x0, out=bx)
-        sub(y2, y0, out=by)
-        sub(z2, z0, out=bz)
+        sub(cols[3:6, s:e], cols[0:3, s:e], out=scratch[0:3, : e - s])  # ax, ay, az
+        sub(cols[6:9, s:e], cols[0:3, s:e], out=scratch[3:6, : e - s])  # bx, by, bz
         mul(ay, bz, out=nx)
         nx -= mul(az, by, out=t)
         mul(az, bx, out=ny)
@@ -266,19 +272,9 @@ def _measure_corners(cols: np.ndarray) -> tuple[tuple[float, float, float], tupl
         mul(ax, by, out=nz)
         nz -= mul(ay, bx, out=t)
         nx *= nx
-        ny *= ny
-        nz *= nz
-        nx += ny
-        nx += nz
+        nx += mul(ny, ny, out=t)
+        nx += mul(nz, nz, out=t)
         np.sqrt(nx, out=onorm)
-    # multiply-and-sum rather than np.dot: np.dot goes to BLAS, whose threaded
-    # kernels sum in an order that depends on the thread count, so the same file
-    # would get different last digits in a worker process and in-process.
-    six_volume = float((cols[0] * cx).sum() + (cols[1] * cy).sum() + (cols[2] * cz).sum())
-    area = float(norm.sum()) / 2.0
-    extent = max(h - low for h, low in zip(hi, lo))
-    degenerate = int(np.count_nonzero(norm <= 1e-12 * extent * extent))
-    return lo, hi, six_volume / 6.0, area, degenerate  # type: ignore[return-value]
 
 
 def _check_count(n: int, limits: Limits) -> None:
@@ -398,3 +394,4 @@ class IndexedMeshReader:
         vertices, faces, _, _ = self._parse(source)
         check_faces(faces, len(vertices))
         return vertices[faces]
+

@@ -17,16 +17,18 @@ by numpy in one call.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ..hookspecs import hookimpl
 from .base import ReadError, ReadResult, Source
-from .mesh import measure_triangles, read_all
+from .mesh import MeshMetrics, measure_triangles, read_all
+from .mesh_stream import measure_triangle_stream
 from .stl_small import read_small_binary_stl
 
-__all__ = ["StlReader", "parse_ascii_stl", "parse_binary_stl", "read_stl_triangles"]
+__all__ = ["StlReader", "measure_binary_stl", "parse_ascii_stl", "parse_binary_stl", "read_stl_triangles"]
 
 HEADER_SIZE = 84
 RECORD_SIZE = 50
@@ -197,6 +199,115 @@ def read_stl_triangles(source: Source) -> tuple[np.ndarray, dict[str, Any], list
     return tris, meta, problems
 
 
+#: smaller STLs are read whole (one open, fewer numpy calls); the streamed figures are the same
+STREAM_MIN_BYTES = 8 * 1024**2
+
+
+def measure_binary_stl(source: Source, min_bytes: int = STREAM_MIN_BYTES) -> tuple[MeshMetrics, list[str]] | None:
+    """Measure a binary STL reading its records in pieces, or None to read it whole.
+
+    Figures, problems and errors are those of :func:`read_stl_triangles` followed by
+    :func:`.mesh.measure_triangles`; memory stays near 50 bytes per triangle (see
+    :func:`.mesh_stream.measure_triangle_stream`) instead of the file plus float64 copies.
+
+    :param min_bytes: files smaller than this are left to the whole-file path.
+    :returns: None for a file under ``min_bytes``, or starting with ``solid`` and maybe ASCII.
+    :raises ReadError: empty, truncated, over the limits, or non-finite coordinates.
+    """
+    if source.size < min_bytes:
+        return None
+    limits = source.limits
+    with source.open() as fh:
+        head = fh.read(512)
+    if not head:
+        raise ReadError("empty file")
+    solid = _looks_ascii(head)
+    if solid and not _binary_under_solid(source, head):
+        return None
+    if len(head) < HEADER_SIZE:
+        raise ReadError(f"truncated binary STL: {source.size} bytes, less than the 84-byte header")
+    count = int.from_bytes(head[80:84], "little")
+    too_big = source.size > limits.max_read_bytes
+    if too_big and solid:  # read whole first, then told binary, as read_stl_triangles does
+        raise ReadError(f"file is {source.size} bytes, more than the {limits.max_read_bytes}-byte limit")
+    _check_binary_count(count, source.size, limits.max_triangles)
+    if too_big:
+        raise ReadError(f"file is {source.size} bytes, more than the {limits.max_read_bytes}-byte limit")
+    size = _content_size(source, count)  # the bytes really there (the size on record may be stale)
+    _check_binary_count(count, size, limits.max_triangles)
+    problems: list[str] = []
+    extra = size - HEADER_SIZE - RECORD_SIZE * count
+    if extra:
+        problems.append(f"binary STL has {extra} bytes after its {count} triangles")
+    if count == 0:
+        raise ReadError("the STL has no triangles")
+
+    def read(ranges: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+        longest = max(stop - start for start, stop in ranges)
+        buf = bytearray(RECORD_SIZE * longest)
+        with source.open() as stream:
+            _read_exactly(stream, memoryview(buf)[:HEADER_SIZE])
+            for start, stop in ranges:
+                k = stop - start
+                _read_exactly(stream, memoryview(buf)[: RECORD_SIZE * k])
+                yield np.frombuffer(buf, dtype=RECORD, count=k)["corners"]
+
+    return measure_triangle_stream(read, count, limits), problems
+
+
+#: a byte the ASCII grammar allows only inside a ``solid``/``endsolid`` name (after lowercasing)
+_NOT_FACET_BYTE = re.compile(rb"[^-+.0-9a-z \t\n\r\f\v]")
+_LINES = re.compile(rb"[^\r\n]*")
+
+
+def _binary_under_solid(source: Source, head: bytes) -> bool:
+    """A file whose header starts with ``solid`` but that :func:`parse_ascii_stl` must refuse,
+    and whose size fits binary exactly: :func:`read_stl_triangles` would read it as binary.
+
+    The grammar allows a byte outside numbers, keywords and white space only in a
+    ``solid``/``endsolid`` name, which follows that word on the same line; a line in
+    the first 64 KiB with such a byte and no ``solid`` before it proves the ASCII
+    parse fails. (False when not proven: the whole-file path decides then.)
+    """
+    if len(head) < HEADER_SIZE or source.size != HEADER_SIZE + RECORD_SIZE * int.from_bytes(head[80:84], "little"):
+        return False
+    with source.open() as fh:
+        low = fh.read(65536).lower()
+    for line in _LINES.finditer(low):
+        bad = _NOT_FACET_BYTE.search(low, line.start(), line.end())
+        if bad is not None and b"solid" not in low[line.start() : bad.start()]:
+            return True
+    return False
+
+
+def _read_exactly(stream: Any, view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        n = stream.readinto(view[got:])
+        if not n:
+            raise ReadError("the STL file changed while it was read (it got shorter)")
+        got += n
+
+
+def _content_size(source: Source, count: int) -> int:
+    """The length of the content, read through (bounded by ``max_read_bytes``) without keeping it."""
+    limit = source.limits.max_read_bytes
+    with source.open() as fh:
+        try:
+            fh.seek(0, 2)
+            total = fh.tell()
+        except (OSError, ValueError, AttributeError):
+            total = 0
+            while total <= limit:
+                chunk = fh.read(min(1024 * 1024, limit + 1 - total))
+                if not chunk:
+                    break
+                total += len(chunk)
+    if total > limit:
+        raise ReadError(f"file is larger than the {limit}-byte limit")
+    return int(total)
+
+
 class StlReader:
     """Binary and ASCII STL files."""
 
@@ -204,10 +315,22 @@ class StlReader:
     extensions = (".stl",)
 
     def read(self, source: Source) -> ReadResult:
-        """Triangles, box, volume, area and watertightness of an STL file."""
-        small = read_small_binary_stl(source, self.name)  # a few triangles: plain Python, same figures
+        """Triangles, box, volume, area and watertightness of an STL file.
+
+        A binary STL of a few triangles is measured in plain Python (same figures); a
+        binary STL of at least ``STREAM_MIN_BYTES`` (unless its header starts with
+        ``solid`` and its first 64 KiB could still be ASCII) is measured in pieces
+        straight from the file (:func:`measure_binary_stl`), never held whole;
+        the figures are the same, bit for bit, as measuring the whole array.
+        """
+        small = read_small_binary_stl(source, self.name)
         if small is not None:
             return small
+        streamed = measure_binary_stl(source)
+        if streamed is not None:
+            metrics, problems = streamed
+            return ReadResult(format=self.name, problems=problems + metrics.problems(), meta={"encoding": "binary"},
+                              **metrics.fields())
         tris, meta, problems = read_stl_triangles(source)
         metrics = measure_triangles(tris, source.limits)
         return ReadResult(format=self.name, problems=problems + metrics.problems(), meta=meta, **metrics.fields())

@@ -15,11 +15,13 @@ collision) is sorted exactly; edges are paired by one sort of their keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 from .base import DEFAULT_LIMITS, Limits
 
-__all__ = ["is_watertight", "watertight_soup"]
+__all__ = ["is_watertight", "watertight_blocks", "watertight_soup"]
 
 
 def _vertex_ids(coords: np.ndarray) -> np.ndarray:
@@ -177,3 +179,158 @@ def is_watertight(vertices: np.ndarray, faces: np.ndarray, limits: Limits = DEFA
     merged = np.zeros(len(verts), dtype=np.int64)
     merged[used] = _vertex_ids(verts[used])
     return _edges_twice(merged[f])
+
+
+#: vertex rows hashed / compared per step by :func:`watertight_blocks`
+_STREAM_ROWS = 1 << 18
+
+
+def watertight_blocks(blocks: Callable[[], Iterator[np.ndarray]], n: int, limits: Limits = DEFAULT_LIMITS) -> bool | None:
+    """Watertightness of a triangle soup of ``n`` triangles read in blocks, with little memory.
+
+    The same answer as :func:`watertight_soup` over the concatenated blocks (same
+    definition, same exactness), but the soup is never held whole: ``blocks()``
+    returns a fresh iterator over ``(k, 3, 3)`` float32 corner blocks in order
+    (each block may be reused by the next) and is called twice, once to hash the
+    vertices and once to check that every group of equal hashes holds
+    bit-identical rows. Memory: 8 bytes per vertex for the hash keys, then 4
+    bytes per vertex for the ids and 8 per edge for the edge keys (and, when any
+    two vertices share a hash, 12 bytes per group for the check); rows whose
+    hashes collide are split exactly.
+    """
+    if _over_watertight_limit(n, limits):
+        return None
+    if n == 0 or n % 2:  # 3n edge uses must pair up
+        return False
+    m = 3 * n
+    shift = max(1, (m - 1).bit_length())
+    low = np.uint64((1 << shift) - 1)
+    keys = np.empty(m, dtype=np.uint64)
+    pos = 0
+    scratch = np.empty(min(m, _STREAM_ROWS), dtype=np.uint64)
+    for block in blocks():
+        rows = block.reshape(-1, 3)
+        for s in range(0, len(rows), _STREAM_ROWS):
+            part = rows[s : s + _STREAM_ROWS]
+            k = len(part)
+            bits = np.ascontiguousarray(part + np.float32(0.0)).view(np.uint32).reshape(-1, 3)
+            h = _row_hashes(bits, scratch[:k])
+            h &= ~low
+            h |= np.arange(pos, pos + k, dtype=np.uint64)
+            keys[pos : pos + k] = h
+            pos += k
+    if pos != m:
+        raise ValueError(f"the blocks held {pos} vertices, not {m}")
+    keys.sort()
+    # dense ids: rank of each row's hash group, scattered back to row order
+    ids = np.empty(m, dtype=np.int32 if 2 * m < 2**31 else np.int64)
+    groups = 0
+    merged = False
+    for s in range(0, m, _STREAM_ROWS):
+        e = min(s + _STREAM_ROWS, m)
+        part = keys[s:e]
+        new = np.empty(e - s, dtype=bool)
+        if s == 0:
+            new[0] = True
+        else:
+            new[0] = (part[0] ^ keys[s - 1]) > low
+        np.greater(part[1:] ^ part[:-1], low, out=new[1:])
+        ranks = np.cumsum(new, dtype=np.int64)
+        ranks += groups - 1
+        groups = int(ranks[-1]) + 1
+        merged = merged or not new.all()
+        np.put(ids, (part & low).view(np.int64), ranks)
+    del keys, part  # (part is a view of keys)
+    if merged:
+        groups = _split_groups(blocks, ids, groups)
+    edges = _edge_keys(ids.reshape(-1, 3), groups)
+    del ids
+    return _keys_pair_up(edges)
+
+
+def _split_groups(blocks: Callable[[], Iterator[np.ndarray]], ids: np.ndarray, groups: int) -> int:
+    """Make every group of ``ids`` hold bit-identical rows only; returns the new id bound.
+
+    One pass writes a representative row per group, one compares every row with its
+    group's; the rows of a group that does not match (a hash collision in the bits the
+    keys keep) get fresh exact ids (np.unique of their coordinates) in one more pass.
+    """
+    # x and y bits packed in one uint64, z apart: 1-D take/put are several times faster than rows
+    rep_xy = np.empty(groups, dtype=np.uint64)
+    rep_z = np.empty(groups, dtype=np.uint32)
+    bad: list[np.ndarray] = []
+    for check in (False, True):
+        for where, bits in _id_blocks(blocks, ids):
+            xy = bits[:, :2].copy().view(np.uint64).ravel()
+            z = bits[:, 2]
+            if not check:
+                np.put(rep_xy, where, xy)
+                np.put(rep_z, where, z)
+            else:
+                wrong = np.not_equal(np.take(rep_xy, where), xy)
+                wrong |= np.not_equal(np.take(rep_z, where), z)
+                if wrong.any():
+                    bad.append(np.unique(where[wrong]))
+    if not bad:
+        return groups
+    split = np.unique(np.concatenate(bad))
+    rows: list[np.ndarray] = []
+    coords: list[np.ndarray] = []
+    pos = 0
+    for where, bits in _id_blocks(blocks, ids):
+        hit = np.flatnonzero(np.isin(where, split))
+        rows.append(hit + pos)
+        coords.append(bits[hit])
+        pos += len(where)
+    at = np.concatenate(rows)
+    _, fresh = np.unique(np.concatenate(coords), axis=0, return_inverse=True)
+    fresh = fresh.ravel()
+    ids[at] = fresh + groups
+    return groups + int(fresh.max()) + 1
+
+
+def _id_blocks(blocks: Callable[[], Iterator[np.ndarray]], ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(ids, coordinate bits)`` of the vertex rows of ``blocks()``, in steps (-0.0 made 0.0)."""
+    pos = 0
+    for block in blocks():
+        rows = block.reshape(-1, 3)
+        for s in range(0, len(rows), _STREAM_ROWS):
+            bits = np.ascontiguousarray(rows[s : s + _STREAM_ROWS] + np.float32(0.0)).view(np.uint32).reshape(-1, 3)
+            yield ids[pos : pos + len(bits)], bits
+            pos += len(bits)
+
+
+def _edge_keys(f: np.ndarray, groups: int) -> np.ndarray:
+    """The undirected edge keys (low id * ``groups`` + high id) of ``(n, 3)`` id triangles, built in steps."""
+    n = len(f)
+    span = np.int64(groups)
+    keys = np.empty(3 * n, dtype=np.int64)
+    step = _STREAM_ROWS
+    for k in range(3):
+        a_col, b_col = f[:, k], f[:, (k + 1) % 3]
+        for s in range(0, n, step):
+            e = min(s + step, n)
+            a = a_col[s:e].astype(np.int64)
+            b = b_col[s:e].astype(np.int64)
+            out = keys[k * n + s : k * n + e]
+            np.minimum(a, b, out=out)
+            out *= span
+            np.maximum(a, b, out=a)
+            out += a
+    return keys
+
+
+def _keys_pair_up(keys: np.ndarray) -> bool:
+    """Every edge key occurs exactly twice (``keys`` is sorted in place)."""
+    step = _STREAM_ROWS
+    keys.sort()
+    firsts = keys[0::2]
+    seconds = keys[1::2]
+    half = len(firsts)
+    for s in range(0, half, step):
+        e = min(s + step, half)
+        if not np.array_equal(firsts[s:e], seconds[s:e]):
+            return False
+        if not np.all(seconds[s : min(e, half - 1)] != firsts[s + 1 : min(e, half - 1) + 1]):
+            return False
+    return True
