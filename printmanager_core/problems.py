@@ -192,6 +192,15 @@ def duplicates(store: "Store") -> list[ProblemRow]:
     found: list[ProblemRow] = []
     same_content: dict[int, int] = {}
     groups: dict[str, list[dict[str, Any]]] = {}
+    encodings: dict[tuple[Any, Any], str] = {}  # (format, meta) -> _encoding: many files share one
+
+    def encoding(row: dict[str, Any]) -> str:
+        key = (row.get("format"), row.get("meta"))
+        text = encodings.get(key)
+        if text is None:
+            text = encodings[key] = _encoding(row)
+        return text
+
     for r in store.problems.same_content():
         groups.setdefault(r["key"], []).append(r)
     for rows in groups.values():
@@ -205,12 +214,13 @@ def duplicates(store: "Store") -> list[ProblemRow]:
         groups.setdefault(r["key"], []).append(r)
     for rows in groups.values():
         first = rows[0]
+        first_path, first_encoding = display_path(first["path"]), encoding(first)
         for r in rows[1:]:
             if r["id"] in same_content or r["hash"] == first["hash"]:
                 continue  # already a byte-for-byte duplicate
             found.append(ProblemRow(
                 "duplicate", path=r["path"], file_id=r["id"], other_id=first["id"],
-                detail=f"same mesh as {display_path(first['path'])} ({_encoding(r)} / {_encoding(first)})",
+                detail=f"same mesh as {first_path} ({encoding(r)} / {first_encoding})",
             ))
     return found
 
@@ -270,11 +280,14 @@ def missing_sources(store: "Store") -> list[ProblemRow]:
     """``missing-source``: sliced files with no mesh in their model and none in the
     library whose name the sliced file's name starts with (slicers name their
     output after the model: ``benchy_0.2mm_PLA.gcode`` from ``benchy.stl``)."""
+    sliced = store.problems.sliced_files(SLICED_FORMATS)
+    if not sliced:
+        return []  # nothing sliced: no need to look at every mesh
     meshes = store.problems.mesh_names(MESH_FORMATS)
     models_with_mesh = {m["model_id"] for m in meshes}
     stems = {_stem(m["name"]) for m in meshes}
     found: list[ProblemRow] = []
-    for r in store.problems.sliced_files(SLICED_FORMATS):
+    for r in sliced:
         if r["model_id"] in models_with_mesh:
             continue
         stem = _stem(r["name"])

@@ -749,6 +749,8 @@ class Scanner:
         self._flush()
         self.store.commit()
         self._last_commit = time.monotonic()
+        if self._interrupt_pending and not self._critical:
+            raise KeyboardInterrupt  # held while the held-back rows were written: they are committed now
 
     def _release(self) -> None:
         """Commit before waiting for reads if another writer waits or the transaction is old."""
