@@ -40,7 +40,7 @@ def test_ctrl_c_never_keeps_half_an_archive(tmp_path: Path, corpus: Path) -> Non
     cube = CUBE.read_bytes()
     data = tmp_path / "packs"
     data.mkdir()
-    archives, members = 24, 250
+    archives, members = 30, 300
     for a in range(archives):
         with zipfile.ZipFile(data / f"pack{a:02d}.zip", "w") as zf:
             for j in range(members):
@@ -64,7 +64,7 @@ def test_ctrl_c_never_keeps_half_an_archive(tmp_path: Path, corpus: Path) -> Non
         scan = start(lib, "scan", str(data), "--no-thumbnails", "--workers", "2")
         try:
             wait_for(lambda: scan.poll() is not None or some_rows(), 60, "the first archive")
-            time.sleep(rng.uniform(0.0, 0.6))
+            time.sleep(rng.uniform(0.0, 0.4))
             if scan.poll() is None:
                 os.killpg(scan.pid, signal.SIGINT)
             out, err = scan.communicate(timeout=60)
