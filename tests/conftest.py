@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ import pytest
 # a third-party plugin register it explicitly.
 os.environ["PRINTMANAGER_LOAD_PLUGINS"] = "thumbnails,vault,sync,web,account,share,notify,printers"
 os.environ.pop("PRINTMANAGER_BLOCK_PLUGINS", None)
+
+# A test run started in the background by a non-interactive shell (`cmd &`) inherits
+# SIGINT and SIGQUIT ignored, and an ignored signal stays ignored in every child, so
+# the Ctrl-C tests' real processes would never see their Ctrl-C. Handled here, the
+# children start with the default instead.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 # fixtures of the S3/sync test support (a moto server, a fault proxy, fast scrypt)
 from sync_support import fast_scrypt, fault_proxy, moto_s3, passphrase_env, s3_env  # noqa: E402,F401
