@@ -27,9 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 import httpx
-import keyring
 import pytest
-from keyring.backends import fail
 
 from account_cloud_support import (
     Billing,
@@ -46,8 +44,8 @@ from gotrue_server import ANON_KEY, GoTrue, User
 from printmanager_account import entitlement as entitlement_module
 from printmanager_sync import storage_credentials
 from printmanager_sync.s3client import Credentials, S3Client, S3Error
-from printmanager_vault import kdf, store
 from sync_support import MotoS3, free_port, no_network
+from vault_support import passphrase_vault
 
 EMAIL = "grace@example.org"
 PASSWORD = "compiler one"
@@ -57,13 +55,8 @@ MiB = 1024 * 1024
 @pytest.fixture(autouse=True)
 def vault_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The real vault with a passphrase from the env (cheap real scrypt), no OS keyring."""
-    for name in (store.ENV_NEW_PASSPHRASE, store.ENV_BACKEND):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(store.ENV_PASSPHRASE, "vault pass")
-    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
-    kdf.set_scrypt_params_for_tests(kdf.ScryptParams(n=2**12, r=8, p=1))
-    yield
-    kdf.set_scrypt_params_for_tests(None)
+    with passphrase_vault(monkeypatch):
+        yield
 
 
 @pytest.fixture
