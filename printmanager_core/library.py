@@ -313,7 +313,8 @@ class Library:
         scanner = Scanner(self.store, limits=self.limits, library_dir=self.directory, workers=workers,
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
-        self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
+        if not self.store.problems.current():  # else no file or model changed since the last fill
+            self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
         from . import sidecars
 
         sidecars.import_all(self)  # datapackage.json sidecars, empty fields only, when changed

@@ -8,6 +8,7 @@ columns are declared with the record's fields (``records.SCANNED_COLUMNS``).
 from __future__ import annotations
 
 import os
+import sqlite3
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from ..paths import archive_of, display_path, is_within, path_from_store, stored_path
@@ -31,6 +32,8 @@ EXISTING_COLUMNS = ("id", "path", "archive_path", "archive_size", "size_bytes", 
 
 #: ids per ``in (...)`` list (well below SQLite's parameter limit)
 _CHUNK = 500
+#: values per statement of a multi-row insert (SQLite's limit is 32,766 since 3.32)
+_MAX_PARAMS = 30_000
 
 
 class Where(Protocol):
@@ -270,17 +273,39 @@ class FilesGateway(Rows):
 
     def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Add file rows (column → value, each with its ``id``) in a few statements. In the
-        caller's transaction."""
-        by_cols: dict[tuple[str, ...], list[list[Any]]] = {}
+        caller's transaction.
+
+        Many rows go in one ``insert ... values (...), (...)`` statement, not one statement
+        a row: the FTS index's insert trigger then flushes once a statement instead of once a
+        row (an FTS5 table writes its pending terms at every statement's savepoint), which
+        made a row cost ~150 us instead of ~25 us (measured, 10,000 rows, 12 indexes).
+        """
+        by_cols: dict[tuple[str, ...], list[Any]] = {}
         for row in rows:
-            by_cols.setdefault(tuple(row), []).append(list(row.values()))
-        for cols, values in by_cols.items():
-            sql = self._sql.get(("insert", cols))
-            if sql is None:
-                sql = self._sql[("insert", cols)] = (
-                    f"insert into files ({', '.join(cols)}) values ({', '.join('?' * len(cols))})"
-                )
-            self.db.conn.executemany(sql, values)
+            by_cols.setdefault(tuple(row), []).append(row)
+        for cols, group in by_cols.items():
+            one = f"({', '.join('?' * len(cols))})"
+            per = max(1, self._max_params() // len(cols))
+            head = f"insert into files ({', '.join(cols)}) values "
+            for i in range(0, len(group), per):
+                chunk = group[i : i + per]
+                key = ("insert_many", cols, len(chunk))
+                sql = self._sql.get(key)
+                if sql is None:
+                    sql = head + ", ".join([one] * len(chunk))
+                    if len(chunk) == per:
+                        self._sql[key] = sql  # full chunks repeat; keep only their text
+                self.db.execute(sql, [v for row in chunk for v in row.values()])
+
+    _params: int | None = None
+
+    def _max_params(self) -> int:
+        """How many ``?`` one statement may have here (SQLite's compile-time limit)."""
+        if self._params is None:
+            getlimit = getattr(self.db.conn, "getlimit", None)  # Python 3.11+
+            limit = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit is not None else 999
+            self._params = min(_MAX_PARAMS, int(limit))
+        return self._params
 
     def update(self, file_id: int, row: dict[str, Any]) -> None:
         """Set columns of one file row. In the caller's transaction."""

@@ -538,3 +538,67 @@ def m029_slice_links(db: Database) -> None:
         not_null={"how", "created_at"},
     )
     db.table("slice_links").create_index(["source_id"], index_name="slice_links_by_source")
+
+
+def _fts_update_trigger(db: Database, table: str, columns: tuple[str, ...]) -> None:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    old = ", ".join(f'old."{c}"' for c in columns)
+    new = ", ".join(f'new."{c}"' for c in columns)
+    changed = " or ".join(f'old."{c}" is not new."{c}"' for c in columns)
+    db.execute(f'drop trigger if exists "{table}_au"')
+    db.execute(
+        f'create trigger "{table}_au" after update on "{table}" when {changed} begin\n'
+        f'  insert into "{table}_fts" ("{table}_fts", rowid, {cols}) values (\'delete\', old.rowid, {old});\n'
+        f'  insert into "{table}_fts" (rowid, {cols}) values (new.rowid, {new});\n'
+        "end"
+    )
+
+
+@migrations()
+def m030_fts_update_when_text_changes(db: Database) -> None:
+    """The full-text indexes are rewritten on an update only when an indexed column changes.
+
+    The triggers of m001 deleted and re-inserted a row's terms on every update, so a
+    scan marking files missing, setting ``problem_kinds`` or refreshing which models
+    are missing rewrote the full-text index of every row it touched (and FTS5 flushes
+    its pending terms once a statement).
+    """
+    _fts_update_trigger(db, "files", ("name", "path", "tags", "notes"))
+    _fts_update_trigger(db, "models", ("name", "path", "tags", "notes", "creator"))
+
+
+#: the files columns problems, 3MF metadata and sidecars are worked out from (m031)
+_CATALOGUE_FILE_COLUMNS = (
+    "root_id", "model_id", "path", "path_bytes", "archive_path", "name", "format", "size_bytes", "hash", "triangles",
+    "bbox_x", "bbox_y", "bbox_z", "volume_mm3", "area_mm2", "watertight", "thumbnails", "problems", "meta", "error",
+    "missing", "degenerate_triangles", "inverted", "geometry_hash",
+)
+_CATALOGUE_MODEL_COLUMNS = (
+    "root_id", "path", "path_bytes", "name", "kind", "missing", "licence", "creator", "title", "description",
+    "sidecar_hash",
+)
+
+
+@migrations()
+def m031_catalogue_changes(db: Database) -> None:
+    """Counts of the changes to what problems are worked out from (``catalogue_changes``).
+
+    Triggers add one to ``catalogue`` for every file or model inserted or deleted, and
+    for every update that changes one of the columns problems, 3MF metadata and sidecars
+    are worked out from; and one to ``problems`` for every problem row written. The last
+    complete problems refresh notes both (``refreshed_*``); a scan that finds them where
+    the refresh left them skips the refresh (nothing it reads changed, whoever wrote: a
+    scan, organise, a root removed, a sidecar, another program).
+    """
+    db.execute("create table catalogue_changes (id integer primary key check (id = 1), "
+               "catalogue integer not null default 0, problems integer not null default 0, "
+               "refreshed_catalogue integer, refreshed_problems integer)")
+    db.execute("insert into catalogue_changes (id) values (1)")
+    for table, columns, count in (("files", _CATALOGUE_FILE_COLUMNS, "catalogue"),
+                                  ("models", _CATALOGUE_MODEL_COLUMNS, "catalogue"),
+                                  ("problems", None, "problems")):
+        bump = f"update catalogue_changes set {count} = {count} + 1 where id = 1;"
+        when = "" if columns is None else " when " + " or ".join(f'old."{c}" is not new."{c}"' for c in columns)
+        db.execute(f'create trigger "{table}_changes_ai" after insert on "{table}" begin {bump} end')
+        db.execute(f'create trigger "{table}_changes_ad" after delete on "{table}" begin {bump} end')
+        db.execute(f'create trigger "{table}_changes_au" after update on "{table}"{when} begin {bump} end')

@@ -154,10 +154,11 @@ class ModelsGateway(Rows):
 
     def refresh_missing(self, root_id: int) -> None:
         """Mark the root's models missing exactly when none of their files is present."""
+        present = "(case when exists (select 1 from files where files.model_id = models.id and files.missing = 0) " \
+                  "then 0 else 1 end)"
+        # only the rows whose value changes are written (every write is a row's triggers)
         self.db.execute(
-            "update models set missing = case when exists "
-            "(select 1 from files where files.model_id = models.id and files.missing = 0) then 0 else 1 end "
-            "where root_id = ?",
+            f"update models set missing = {present} where root_id = ? and missing is not {present}",
             [root_id],
         )
 
