@@ -51,6 +51,7 @@ from .records import SCANNED_COLUMNS, FileRecord, ScanError, ScanReport, result_
 from .settings import now_iso
 from .watchdog import WatchedPool
 from .store import Store
+from .store.files import Known
 
 #: what a scan tells its caller about one file: ("file_added" | "file_changed" | "file_removed", the file)
 EventSink = Callable[[str, FileRecord], None]
@@ -582,12 +583,12 @@ class Scanner:
         rows = self.files.existing(root_id, str(root), str(folder))
         if only is not None:
             one = os.path.join(str(folder), only)
-            rows = [r for r in rows if r["path"] == one or r["path"].startswith(one + ARCHIVE_SEP)]
-        by_path = {r["path"]: r for r in rows}
-        archive_rows: dict[str, list[dict[str, Any]]] = {}
+            rows = [r for r in rows if r.path == one or r.path.startswith(one + ARCHIVE_SEP)]
+        by_path = {r.path: r for r in rows}
+        archive_rows: dict[str, list[Known]] = {}
         for r in rows:
-            if r["archive_path"]:
-                archive_rows.setdefault(r["archive_path"], []).append(r)
+            if r.archive_path:
+                archive_rows.setdefault(r.archive_path, []).append(r)
 
         ignore, problems = load_rules(root, self.library_dir)
         self.report.skipped.extend(ScanError(p.path, p.message) for p in problems)
@@ -601,16 +602,16 @@ class Scanner:
                 if members is None and e.path in by_path:
                     members = [by_path[e.path]]  # archive recorded as one unreadable file
                 if members and all(
-                    m["mtime_ns"] == e.mtime_ns and (m["archive_size"] or m["size_bytes"]) == e.size
-                    and not m["missing"] for m in members
+                    m.mtime_ns == e.mtime_ns and (m.archive_size or m.size_bytes) == e.size
+                    and not m.missing for m in members
                 ):
-                    seen.update(m["path"] for m in members)
+                    seen.update(m.path for m in members)
                     self.report.unchanged += len(members)
                 else:
                     to_read.append(e)
                 continue
             row = by_path.get(e.path)
-            if row is not None and row["size_bytes"] == e.size and row["mtime_ns"] == e.mtime_ns and not row["missing"]:
+            if row is not None and row.size_bytes == e.size and row.mtime_ns == e.mtime_ns and not row.missing:
                 seen.add(e.path)
                 self.report.unchanged += 1
             else:
@@ -620,16 +621,16 @@ class Scanner:
         read_paths = {e.path for e in to_read}
         gone = [
             r for r in rows
-            if r["path"] not in seen and r["path"] not in read_paths
-            and (r["archive_path"] or "") not in read_paths
+            if r.path not in seen and r.path not in read_paths
+            and (r.archive_path or "") not in read_paths
         ]
-        self._gone_by_hash: dict[str, list[dict[str, Any]]] = {}
+        self._gone_by_hash: dict[str, list[Known]] = {}
         if gone:
-            hashes = self.files.hashes([r["id"] for r in gone])
+            hashes = self.files.hashes([r.id for r in gone])
             for r in gone:
-                r["hash"] = hashes.get(r["id"])
-                if r["hash"]:
-                    self._gone_by_hash.setdefault(r["hash"], []).append(r)
+                h = hashes.get(r.id)
+                if h:
+                    self._gone_by_hash.setdefault(h, []).append(r)
         self._by_path = by_path
         self._root = str(root)
         self._root_id = root_id
@@ -638,16 +639,16 @@ class Scanner:
 
         # Whatever disappeared and did not move is missing now.
         moved_ids = self._moved_ids
-        stale_members: list[dict[str, Any]] = []
+        stale_members: list[Known] = []
         for r in gone:
-            if r["id"] in moved_ids or r["missing"]:
+            if r.id in moved_ids or r.missing:
                 continue
             self._mark_missing(r)
         # members of re-read archives that are no longer in the archive
         for e in to_read:
             if e.kind == "archive":
                 for m in archive_rows.get(e.path, []):
-                    if m["path"] not in self._written and m["id"] not in moved_ids and not m["missing"]:
+                    if m.path not in self._written and m.id not in moved_ids and not m.missing:
                         stale_members.append(m)
         for m in stale_members:
             self._mark_missing(m)
@@ -801,21 +802,21 @@ class Scanner:
         self._written.add(path)
         existing = self._by_path.get(path)
         if existing is not None:
-            self.files.update(existing["id"], row)
+            self.files.update(existing.id, row)
             self.report.updated += 1
-            self._event("file_changed", existing["id"])
-            self.report.changed_ids.append(existing["id"])
+            self._event("file_changed", existing.id)
+            self.report.changed_ids.append(existing.id)
             return
         text, exact = stored_path(path)
         h = row.get("hash")
         candidates = self._gone_by_hash.get(h) if h else None
         if candidates:
             old = candidates.pop(0)
-            self.files.update(old["id"], {**row, "path": text, "path_bytes": exact})
-            self._moved_ids.add(old["id"])
+            self.files.update(old.id, {**row, "path": text, "path_bytes": exact})
+            self._moved_ids.add(old.id)
             self.report.moved += 1
-            self._event("file_changed", old["id"])
-            self.report.changed_ids.append(old["id"])
+            self._event("file_changed", old.id)
+            self.report.changed_ids.append(old.id)
             return
         # a missing file anywhere in the library with this content takes the new path
         moved_elsewhere = self.files.missing_with_hash(h) if h and self._missing_anywhere() else None
@@ -834,12 +835,12 @@ class Scanner:
         self._event("file_added", new_id)
         self.report.changed_ids.append(new_id)
 
-    def _mark_missing(self, r: dict[str, Any]) -> None:
+    def _mark_missing(self, r: Known) -> None:
         self._begin()
-        self.files.mark_missing(r["id"])
+        self.files.mark_missing(r.id)
         self._any_missing = True
         self.report.missing += 1
-        self._event("file_removed", r["id"])
+        self._event("file_removed", r.id)
 
     def _event(self, hook_name: str, file_id: int) -> None:
         if self._on_event is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Protocol, Sequence
 
 from ..paths import archive_of, display_path, is_within, path_from_store, stored_path
 from ..records import FileRecord
@@ -29,6 +29,18 @@ FILE_SELECT = (
 
 #: what a scan compares the walk against (hashes are fetched only when needed)
 EXISTING_COLUMNS = ("id", "path", "archive_path", "archive_size", "size_bytes", "mtime_ns", "missing", "path_bytes")
+
+
+class Known(NamedTuple):
+    """A catalogued file as a scan compares it with the walk (:meth:`FilesGateway.existing`)."""
+
+    id: int
+    path: str  # exact
+    archive_path: str | None  # exact
+    archive_size: int | None
+    size_bytes: int | None
+    mtime_ns: int | None
+    missing: int
 
 #: ids per ``in (...)`` list (well below SQLite's parameter limit)
 _CHUNK = 500
@@ -218,10 +230,12 @@ class FilesGateway(Rows):
 
     # -- what a scan reads and writes ------------------------------------------------
 
-    def existing(self, root_id: int, root: str, folder: str) -> list[dict[str, Any]]:
+    def existing(self, root_id: int, root: str, folder: str) -> list[Known]:
         """What a scan compares its walk against: the root's files, or those under
-        ``folder``, as dicts of :data:`EXISTING_COLUMNS` (without ``path_bytes``).
-        Paths are exact."""
+        ``folder``, as :class:`Known` tuples. Paths are exact.
+
+        One query, straight into tuples (a warm rescan of an unchanged library is this
+        and the walk; a dict a row showed up in its profile)."""
         sql = f"select {', '.join(EXISTING_COLUMNS)} from files where root_id = ?"
         params: list[Any] = [root_id]
         if folder != root:
@@ -229,20 +243,19 @@ class FilesGateway(Rows):
             prefix = display_path(folder).rstrip(os.sep) + os.sep
             sql += " and path >= ? and path < ?"
             params += [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
-        cur = self.db.execute(sql, params)
-        cols = EXISTING_COLUMNS
+        make = Known._make
         rows = []
-        for r in cur.fetchall():
-            row = dict(zip(cols, r))
-            exact = row.pop("path_bytes")
-            if exact is not None:
-                text = row["path"]
-                row["path"] = path_from_store(text, exact)
-                if row["archive_path"]:
-                    row["archive_path"] = archive_of(row["path"], text, row["archive_path"])
-            rows.append(row)
+        for r in self.db.execute(sql, params).fetchall():
+            exact = r[-1]
+            if exact is None:
+                rows.append(make(r[:-1]))
+                continue
+            text = r[1]
+            path = path_from_store(text, exact)
+            archive = archive_of(path, text, r[2]) if r[2] else r[2]
+            rows.append(Known(r[0], path, archive, *r[3:-1]))
         if folder != root:
-            rows = [r for r in rows if is_within(r["path"], folder)]
+            rows = [r for r in rows if is_within(r.path, folder)]
         return rows
 
     def hashes(self, ids: list[int]) -> dict[int, str]:
