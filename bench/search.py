@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -156,12 +157,33 @@ def summary(values: list[float]) -> str:
     return f"p50 {percentile(values, 50):6.2f}  p95 {percentile(values, 95):6.2f}"
 
 
-def measure(n_files: int, rounds: int, *, analyze: bool = False, verbose: bool = False) -> dict[str, Any]:
-    """Latencies (ms) of the queries on a generated ``n_files`` catalogue: page, count, fts and like lists."""
-    with tempfile.TemporaryDirectory() as tmp:
-        lib = Library(Path(tmp) / "lib")
-        t0 = time.perf_counter()
+def cached_catalogue(cache: Path, n_files: int, analyze: bool = False) -> Path:
+    """A pristine generated library of ``n_files`` under ``cache`` (made once; later runs copy it)."""
+    folder = cache / f"lib-{n_files}{'-analyzed' if analyze else ''}"
+    if not (folder / "done").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        lib = Library(folder)
         generate(lib, n_files, analyze=analyze)
+        lib.close()
+        (folder / "done").write_text("")
+    return folder
+
+
+def measure(n_files: int, rounds: int, *, analyze: bool = False, verbose: bool = False,
+            cache: Path | None = None) -> dict[str, Any]:
+    """Latencies (ms) of the queries on a generated ``n_files`` catalogue: page, count, fts and like lists.
+
+    ``cache``: a folder keeping the generated catalogue between runs (each run works on a copy,
+    which the library's migrations may upgrade).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        if cache is not None:
+            shutil.copytree(cached_catalogue(cache, n_files, analyze), Path(tmp) / "lib")
+            lib = Library(Path(tmp) / "lib")
+        else:
+            lib = Library(Path(tmp) / "lib")
+            generate(lib, n_files, analyze=analyze)
         built = time.perf_counter() - t0
         if verbose:
             print(f"search latency: {n_files} generated files, {len(QUERIES)} queries x {rounds} runs "
@@ -200,9 +222,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30, help="timed runs per query")
     ap.add_argument("--verbose", action="store_true", help="one line per query")
     ap.add_argument("--analyze", action="store_true", help="run ANALYZE first (the library does not, yet)")
+    ap.add_argument("--cache", type=Path, help="keep the generated catalogue in this folder and reuse it")
     args = ap.parse_args()
     n = args.files or (100_000 if args.quick else 1_000_000)
-    m = measure(n, args.rounds, analyze=args.analyze, verbose=True)
+    m = measure(n, args.rounds, analyze=args.analyze, verbose=True, cache=args.cache)
     print(f"{'figure (ms over all queries)':<44} {'p50':>6} {'p95':>7}")
     for label, key in [("files(query, limit=50): first page", "page"), ("count of every match (whole search)", "count"),
                        ("baseline: bare FTS5 MATCH of one word", "fts"), ("baseline: naive LIKE '%word%' scan", "like")]:

@@ -538,3 +538,17 @@ def m029_slice_links(db: Database) -> None:
         not_null={"how", "created_at"},
     )
     db.table("slice_links").create_index(["source_id"], index_name="slice_links_by_source")
+
+
+@migrations()
+def m033_tag_lists(db: Database) -> None:
+    """The files and models of a tag read off an index alone (issue 11, "speed").
+
+    ``tag:`` lists a tag's files and models; the tag_id indexes of m001 held only
+    the row id, so each entry cost a table read. These hold the file or model id
+    too, and replace them (they began with the same column).
+    """
+    db.execute("create index file_tags_by_tag on file_tags (tag_id, file_id)")
+    db.execute("create index model_tags_by_tag on model_tags (tag_id, model_id)")
+    db.execute("drop index if exists idx_file_tags_tag_id")
+    db.execute("drop index if exists idx_model_tags_tag_id")
