@@ -353,7 +353,13 @@ class ModelNameQuery(Query):
     text: str
 
     def sql(self) -> SQL:
-        return query_sql.model_name_sql(like_contains(self.text))
+        return query_sql.model_name_sql(like_contains(self.text), self.text)
+
+    def members_sql(self) -> list[SQL] | None:
+        return query_sql.model_name_ids_sql(like_contains(self.text), self.text)
+
+    def probe_sql(self) -> SQL:
+        return query_sql.model_name_probe_sql(like_contains(self.text), self.text)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return file.model is not None and ascii_lower(self.text) in ascii_lower(file.model)

@@ -42,7 +42,8 @@ WORDS = ["benchy", "dragon", "articulated", "cable", "clip", "gridfinity", "bin"
          "voron", "prints", "calibration", "sam", "gift", "supports", "Benchy", "DRAGON", "orc", "zzzz", "3mf"]
 TAGS = ["calibration", "printed", "gift", "favourite", "t042", "t001", "TODO", "draft", "nosuchtag"]
 OTHER = ["format:stl", "format:3mf", "format:gcode", "triangles>100000", "size<1MB", "has:error", "has:tag",
-         "is:watertight", "volume<5000", "printer:MK4", "time<2h", "model:voron", "model:dragon", "name:clip",
+         "is:watertight", "volume<5000", "printer:MK4", "time<2h", "model:voron", "model:VORON", "model:vo", "model:dragon",
+         'model:"n Stealth"', "name:clip",
          "has:notes", "path:Toys"]
 
 

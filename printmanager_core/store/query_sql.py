@@ -123,9 +123,36 @@ def model_id_sql(model_id: int) -> SQL:
     return "files.model_id = ?", [model_id]
 
 
-def model_name_sql(pattern: str) -> SQL:
-    """Files whose model's name is LIKE ``pattern``."""
-    return "files.model_id in (select models.id from models where models.name like ? escape '\\')", [pattern]
+def _models_named(pattern: str, text: str | None) -> SQL:
+    """The ids of the models whose name is LIKE ``pattern``; ``text`` (the substring it
+    looks for, when known) lets the trigram index of m034 name the candidates first."""
+    if text is None or len(text) < 3:  # no whole trigram to look up
+        return "select models.id from models where models.name like ? escape '\\'", [pattern]
+    # the text's trigrams in a row: the names holding it, case folded beyond A-Z (a superset), checked by LIKE
+    return (
+        "select models.id from models where models.id in "
+        "(select rowid from models_name_trigrams where models_name_trigrams match ?) "
+        "and models.name like ? escape '\\'",
+        ['"' + text.replace('"', '""') + '"', pattern],
+    )
+
+
+def model_name_sql(pattern: str, text: str | None = None) -> SQL:
+    """Files whose model's name is LIKE ``pattern`` (``text``: the substring it looks for)."""
+    sql, params = _models_named(pattern, text)
+    return f"files.model_id in ({sql})", params
+
+
+def model_name_ids_sql(pattern: str, text: str | None = None) -> list[SQL]:
+    """A SELECT of the ids of the files :func:`model_name_sql` matches."""
+    sql, params = _models_named(pattern, text)
+    return [(f"select files.id from files where files.model_id in ({sql})", params)]
+
+
+def model_name_probe_sql(pattern: str, text: str | None = None) -> SQL:
+    """:func:`model_name_sql`, as a test of each file met in path order."""
+    sql, params = _models_named(pattern, text)
+    return f"+files.model_id in ({sql})", params
 
 
 #: model columns a query may match by substring (``creator:``, ``licence:``, ``source:``, ``note:``)
