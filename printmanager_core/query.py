@@ -598,15 +598,22 @@ class FirstPagePlan:
     walk: Query | None
 
 
+#: terms SQLite decides from the path index's own columns, cheapest first (tested first)
+_CHEAP = (CompareQuery, FormatQuery, IsQuery)
+
+
 def _merged_words(query: Query) -> Query:
-    """``query`` with the words ANDed at its top level asked in one MATCH (:class:`AllTextQuery`)."""
+    """``query`` with the words ANDed at its top level asked in one MATCH (:class:`AllTextQuery`),
+    and the terms the path index answers by a number put first (SQLite tests ANDed terms in order)."""
     if not isinstance(query, AndQuery):
         return query
     words = [t for t in query.terms if isinstance(t, TextQuery)]
-    if len(words) < 2:
-        return query
     rest = [t for t in query.terms if not isinstance(t, TextQuery)]
-    return AndQuery([AllTextQuery(words), *rest])
+    cheap = [t for t in rest if isinstance(t, _CHEAP)]
+    rest = [t for t in rest if not isinstance(t, _CHEAP)]
+    if len(words) >= 2:
+        words = [AllTextQuery(words)]
+    return AndQuery([*cheap, *words, *rest])
 
 
 def _probed(query: Query) -> Query:
