@@ -602,3 +602,46 @@ def m031_catalogue_changes(db: Database) -> None:
         db.execute(f'create trigger "{table}_changes_ai" after insert on "{table}" begin {bump} end')
         db.execute(f'create trigger "{table}_changes_ad" after delete on "{table}" begin {bump} end')
         db.execute(f'create trigger "{table}_changes_au" after update on "{table}"{when} begin {bump} end')
+
+
+@migrations()
+def m033_tag_lists(db: Database) -> None:
+    """The files and models of a tag read off an index alone (issue 11, "speed").
+
+    ``tag:`` lists a tag's files and models; the tag_id indexes of m001 held only
+    the row id, so each entry cost a table read. These hold the file or model id
+    too, and replace them (they began with the same column).
+    """
+    db.execute("create index file_tags_by_tag on file_tags (tag_id, file_id)")
+    db.execute("create index model_tags_by_tag on model_tags (tag_id, model_id)")
+    db.execute("drop index if exists idx_file_tags_tag_id")
+    db.execute("drop index if exists idx_model_tags_tag_id")
+
+
+@migrations()
+def m034_model_name_trigrams(db: Database) -> None:
+    """Model names indexed by their trigrams: ``model:TEXT`` (a substring) finds its models
+    without reading every model (issue 11, "speed").
+
+    An external-content FTS5 table over ``models.name`` (trigram tokenizer), kept
+    by triggers on ``models``; a query asks it for the names holding the text's
+    trigrams in a row (a phrase), then checks each one's name with LIKE as before.
+    """
+    db.execute(
+        "create virtual table models_name_trigrams using fts5(name, content='models', content_rowid='id', "
+        "tokenize='trigram')"
+    )
+    db.execute("insert into models_name_trigrams(models_name_trigrams) values ('rebuild')")
+    db.execute(
+        "create trigger models_name_trigrams_ai after insert on models begin "
+        "insert into models_name_trigrams(rowid, name) values (new.id, new.name); end"
+    )
+    db.execute(
+        "create trigger models_name_trigrams_ad after delete on models begin "
+        "insert into models_name_trigrams(models_name_trigrams, rowid, name) values ('delete', old.id, old.name); end"
+    )
+    db.execute(
+        "create trigger models_name_trigrams_au after update of name on models begin "
+        "insert into models_name_trigrams(models_name_trigrams, rowid, name) values ('delete', old.id, old.name); "
+        "insert into models_name_trigrams(rowid, name) values (new.id, new.name); end"
+    )
