@@ -452,6 +452,9 @@ def _upload_database(session: Session, report: SyncReport, stored: dict[str, int
     try:
         session.catalogue.backup(tmp)
         st = tmp.stat()
+        if st.st_size >= pages.DB_CHUNKED_FROM:
+            pages.zero_free_pages(tmp)  # stale bytes of freed pages would change chunks for nothing
+            st = tmp.stat()
         if st.st_size < pages.DB_CHUNKED_FROM:
             blob = repo.file_id(tmp)
             size = repo.put_file(str(tmp), blob, st.st_size, st.st_mtime_ns)

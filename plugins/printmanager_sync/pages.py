@@ -29,6 +29,7 @@ objects a sync writes and their sizes, as before.
 
 from __future__ import annotations
 
+import os
 import zlib
 from typing import Any, Callable, Iterable
 
@@ -40,7 +41,7 @@ AVERAGE = {"files": 512, "thumbnails": 512, "meta.files": 512, "meta.models": 51
 #: a page ends after at most this many averages of items whatever the hashes say
 MAX_FACTOR = 4
 #: bytes per database-backup chunk (a multiple of every SQLite page size up to 32 KiB)
-DB_CHUNK = 32 * 1024
+DB_CHUNK = 16 * 1024
 #: database backups smaller than this stay one blob
 DB_CHUNKED_FROM = 4 * DB_CHUNK
 
@@ -98,3 +99,46 @@ def chunk_sizes(size: int, chunk: int, count: int) -> list[int]:
     if chunk <= 0 or size <= 0 or count != -(-size // chunk):
         raise IntegrityError("snapshot is damaged (a database backup's chunks do not add up to its size)")
     return [min(chunk, size - i * chunk) for i in range(count)]
+
+
+def zero_free_pages(path: str | os.PathLike[str]) -> int:
+    """Overwrite with zeros what the free pages of the SQLite database file at ``path`` (closed)
+    still hold; return how many pages were zeroed.
+
+    SQLite leaves a freed page's old bytes in place, and a backup copies them: the bookkeeping
+    tables a backup empties, and whatever the library freed since, would make chunks differ from
+    one backup to the next with nothing of the catalogue changed. Free pages are never read by
+    SQLite; the freelist's own trunk pages keep their list (file format: sqlite.org/fileformat2.html,
+    "The Freelist"): a trunk page is the next trunk's number, a count, then that many leaf page
+    numbers; the header gives the page size (offset 16) and the first trunk (offset 32)."""
+    with open(path, "r+b") as f:
+        header = f.read(100)
+        if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+            raise ValueError(f"{path} is not an SQLite database")
+        size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if size == 1 else size
+        pages = os.fstat(f.fileno()).st_size // page_size
+        trunk = int.from_bytes(header[32:36], "big")
+        zeroed = 0
+        seen: set[int] = set()
+        while trunk and trunk not in seen and trunk <= pages:
+            seen.add(trunk)
+            f.seek((trunk - 1) * page_size)
+            data = f.read(page_size)
+            following = int.from_bytes(data[0:4], "big")
+            count = int.from_bytes(data[4:8], "big")
+            if count > (page_size - 8) // 4:
+                raise ValueError(f"{path}: damaged freelist")
+            used = 8 + 4 * count
+            f.seek((trunk - 1) * page_size + used)
+            f.write(bytes(page_size - used))
+            for i in range(count):
+                leaf = int.from_bytes(data[8 + 4 * i : 12 + 4 * i], "big")
+                if 1 < leaf <= pages:
+                    f.seek((leaf - 1) * page_size)
+                    f.write(bytes(page_size))
+                    zeroed += 1
+            trunk = following
+        f.flush()
+        os.fsync(f.fileno())
+    return zeroed
