@@ -28,6 +28,7 @@ anti-aliases the edges; the background is transparent unless one is given.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Iterator, Sequence
 
 import attrs
@@ -592,7 +593,9 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
     channel) and divided by their coverage, which un-premultiplies them.
     """
     hit = zbuf != _EMPTY
-    idx = (zbuf & 0xFF).astype(np.intp)
+    # the shade is the key's low byte: on a little-endian machine a strided view of it
+    low = zbuf.view(np.uint8)[:: zbuf.itemsize] if sys.byteorder == "little" else zbuf & 0xFF
+    idx = low.astype(np.uint16)
     if style.outline > 0:
         edge = _depth_edges(zbuf, w)
         idx[edge.reshape(-1)] += 256
@@ -655,7 +658,9 @@ def _depth_edges(zbuf: np.ndarray, w: int) -> np.ndarray:
     """
     # depth to 24 bits in int32 (half the memory traffic of the keys); empty pixels stay the
     # farthest of all, and no difference overflows
-    d = np.minimum(zbuf >> (8 + _DEPTH_BITS - 24), 2**30).astype(np.int32).reshape(w, w)
+    d64 = zbuf >> (8 + _DEPTH_BITS - 24)
+    np.minimum(d64, 2**30, out=d64)
+    d = d64.astype(np.int32).reshape(w, w)
     # a jump larger than a few pixels' worth of depth (depth is normalised to the model's depth range)
     threshold = int(4.0 / w * float(2**24))
     edge = np.zeros((w, w), dtype=bool)
