@@ -134,6 +134,10 @@ def _as_triangles(triangles: np.ndarray | Sequence[float]) -> np.ndarray:
         if tri.size % 9:
             raise RenderError(f"triangles must be an (n, 3, 3) array, not {tri.shape}")
         tri = tri.reshape(-1, 3, 3)
+    if tri.strides[1:] == (12, 4):
+        # each triangle's nine numbers are contiguous (a binary STL's records, viewed in place):
+        # :func:`_chunks` transposes a chunk at a time anyway, so no whole-mesh copy is made
+        return tri
     return np.ascontiguousarray(tri)
 
 
