@@ -43,6 +43,10 @@ __all__ = ["RenderError", "Style", "View", "render_triangles"]
 CHUNK_TRIANGLES = 32_768
 #: fragments generated at once by the scan converter (bounds memory)
 CHUNK_FRAGMENTS = 1_000_000
+#: the measuring pass keeps the view-space corners for drawing when they take at most this
+#: many bytes (the size of a contiguous float32 copy of 1.8M triangles); larger meshes are
+#: projected again
+KEEP_VIEW_BYTES = 64 * 1024 * 1024
 #: the supersampled canvas is at most this many pixels wide (bounds memory for big sizes)
 MAX_CANVAS = 2048
 #: most scanline rows + covered pixels one picture may take (about 10-30 ns each): past
@@ -179,14 +183,21 @@ def _bounds(tri: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return _measure(tri, basis)[0]
 
 
-def _measure(tri: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _measure(
+    tri: np.ndarray, basis: np.ndarray, keep: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, float, float]:
     """One pass over the triangles in view space: the bounds (as :func:`_bounds`), and the
-    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`)."""
+    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`).
+
+    :param keep: if given, the view-space chunks are appended to it (for :func:`_render`).
+    """
     m = _corner_matrix(basis, (1.0, 1.0, 1.0))
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
     rows = area = 0.0
     for p in _chunks(tri, m):
+        if keep is not None:
+            keep.append(p)
         q = p.reshape(3, -1)
         lo = np.minimum(lo, q.min(axis=1))
         hi = np.maximum(hi, q.max(axis=1))
@@ -250,12 +261,15 @@ def render_triangles(
     tri = _as_triangles(triangles)
     ss = max(1, min(style.supersample, MAX_CANVAS // size))
     basis = view.basis()
-    bounds, rows, area = _measure(tri, basis)
+    # the measuring pass keeps its view-space corners for drawing, up to KEEP_VIEW_BYTES
+    keep: list[np.ndarray] | None = [] if tri.size * 4 <= KEEP_VIEW_BYTES else None
+    bounds, rows, area = _measure(tri, basis, keep)
     cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     if cost.at(size * ss) > MAX_WORK:
         unique = _unique_triangles(tri)  # copies of one triangle add work, not picture
         if len(unique) < len(tri):
             tri = unique
+            keep = None
             _, rows, area = _measure(tri, basis)
             cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     canvas = cost.widest(size * ss)
@@ -265,18 +279,22 @@ def render_triangles(
             f"{min(size, MIN_CANVAS)} px (many large overlapping triangles; the limit is {MAX_WORK:.3g})"
         )
     if canvas >= size * ss:
-        return _render(tri, size, ss, basis, bounds, style)
+        return _render(tri, size, ss, basis, bounds, style, keep)
     if canvas > size:  # less supersampling than asked: draw at the canvas width and shrink
-        wide = _render(tri, canvas, 1, basis, bounds, style)
+        wide = _render(tri, canvas, 1, basis, bounds, style, keep)
         return wide.resize((size, size), Image.Resampling.BOX)
     # too much overdraw for the full size: draw smaller and scale up (a softer picture, in bounded time)
-    small = _render(tri, canvas, 1, basis, bounds, style)
+    small = _render(tri, canvas, 1, basis, bounds, style, keep)
     return small.resize((size, size), Image.Resampling.BILINEAR)
 
 
 def _render(
-    tri: np.ndarray, size: int, ss: int, basis: np.ndarray, bounds: np.ndarray, style: Style
+    tri: np.ndarray, size: int, ss: int, basis: np.ndarray, bounds: np.ndarray, style: Style,
+    view: list[np.ndarray] | None = None,
 ) -> Image.Image:
+    """Draw ``tri`` on a ``size * ss`` canvas and compose it; ``view``, if given, holds the
+    view-space chunks of :func:`_measure` (used up here), which are only scaled and shifted
+    instead of being projected again."""
     w = size * ss
     (xlo, ylo, zlo), (xhi, yhi, zhi) = bounds
 
@@ -293,11 +311,24 @@ def _render(
     # shading needs depth back in pixel units (the same scale as x and y)
     zscale = float(depth * scale)
     zbuf = np.full(w * w, _EMPTY, dtype=np.int64)
-    for p in _chunks(tri, m):
+    chunks = _chunks(tri, m) if view is None else _rescaled(view, scale, 1.0 / depth)
+    for p in chunks:
         p += shift
         _draw(p, zbuf, w, style.ambient, zscale)
         budget.check()
     return _compose(zbuf, w, size, ss, style)
+
+
+def _rescaled(view: list[np.ndarray], xy: float, z: float) -> Iterator[np.ndarray]:
+    """The view-space chunks of :func:`_measure`, scaled in place (x and y by ``xy``, depth
+    by ``z``) and released one by one."""
+    view.reverse()
+    fxy, fz = np.float32(xy), np.float32(z)
+    while view:
+        p = view.pop()
+        p[:6] *= fxy
+        p[6:] *= fz
+        yield p
 
 
 @attrs.frozen
