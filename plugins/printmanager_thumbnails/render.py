@@ -28,6 +28,7 @@ anti-aliases the edges; the background is transparent unless one is given.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Iterator, Sequence
 
 import attrs
@@ -42,6 +43,10 @@ __all__ = ["RenderError", "Style", "View", "render_triangles"]
 CHUNK_TRIANGLES = 32_768
 #: fragments generated at once by the scan converter (bounds memory)
 CHUNK_FRAGMENTS = 1_000_000
+#: the measuring pass keeps the view-space corners for drawing when they take at most this
+#: many bytes (the size of a contiguous float32 copy of 1.8M triangles); larger meshes are
+#: projected again
+KEEP_VIEW_BYTES = 64 * 1024 * 1024
 #: the supersampled canvas is at most this many pixels wide (bounds memory for big sizes)
 MAX_CANVAS = 2048
 #: most scanline rows + covered pixels one picture may take (about 10-30 ns each): past
@@ -133,6 +138,10 @@ def _as_triangles(triangles: np.ndarray | Sequence[float]) -> np.ndarray:
         if tri.size % 9:
             raise RenderError(f"triangles must be an (n, 3, 3) array, not {tri.shape}")
         tri = tri.reshape(-1, 3, 3)
+    if tri.strides[1:] == (12, 4):
+        # each triangle's nine numbers are contiguous (a binary STL's records, viewed in place):
+        # :func:`_chunks` transposes a chunk at a time anyway, so no whole-mesh copy is made
+        return tri
     return np.ascontiguousarray(tri)
 
 
@@ -174,14 +183,21 @@ def _bounds(tri: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return _measure(tri, basis)[0]
 
 
-def _measure(tri: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _measure(
+    tri: np.ndarray, basis: np.ndarray, keep: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, float, float]:
     """One pass over the triangles in view space: the bounds (as :func:`_bounds`), and the
-    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`)."""
+    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`).
+
+    :param keep: if given, the view-space chunks are appended to it (for :func:`_render`).
+    """
     m = _corner_matrix(basis, (1.0, 1.0, 1.0))
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
     rows = area = 0.0
     for p in _chunks(tri, m):
+        if keep is not None:
+            keep.append(p)
         q = p.reshape(3, -1)
         lo = np.minimum(lo, q.min(axis=1))
         hi = np.maximum(hi, q.max(axis=1))
@@ -245,12 +261,15 @@ def render_triangles(
     tri = _as_triangles(triangles)
     ss = max(1, min(style.supersample, MAX_CANVAS // size))
     basis = view.basis()
-    bounds, rows, area = _measure(tri, basis)
+    # the measuring pass keeps its view-space corners for drawing, up to KEEP_VIEW_BYTES
+    keep: list[np.ndarray] | None = [] if tri.size * 4 <= KEEP_VIEW_BYTES else None
+    bounds, rows, area = _measure(tri, basis, keep)
     cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     if cost.at(size * ss) > MAX_WORK:
         unique = _unique_triangles(tri)  # copies of one triangle add work, not picture
         if len(unique) < len(tri):
             tri = unique
+            keep = None
             _, rows, area = _measure(tri, basis)
             cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     canvas = cost.widest(size * ss)
@@ -260,18 +279,22 @@ def render_triangles(
             f"{min(size, MIN_CANVAS)} px (many large overlapping triangles; the limit is {MAX_WORK:.3g})"
         )
     if canvas >= size * ss:
-        return _render(tri, size, ss, basis, bounds, style)
+        return _render(tri, size, ss, basis, bounds, style, keep)
     if canvas > size:  # less supersampling than asked: draw at the canvas width and shrink
-        wide = _render(tri, canvas, 1, basis, bounds, style)
+        wide = _render(tri, canvas, 1, basis, bounds, style, keep)
         return wide.resize((size, size), Image.Resampling.BOX)
     # too much overdraw for the full size: draw smaller and scale up (a softer picture, in bounded time)
-    small = _render(tri, canvas, 1, basis, bounds, style)
+    small = _render(tri, canvas, 1, basis, bounds, style, keep)
     return small.resize((size, size), Image.Resampling.BILINEAR)
 
 
 def _render(
-    tri: np.ndarray, size: int, ss: int, basis: np.ndarray, bounds: np.ndarray, style: Style
+    tri: np.ndarray, size: int, ss: int, basis: np.ndarray, bounds: np.ndarray, style: Style,
+    view: list[np.ndarray] | None = None,
 ) -> Image.Image:
+    """Draw ``tri`` on a ``size * ss`` canvas and compose it; ``view``, if given, holds the
+    view-space chunks of :func:`_measure` (used up here), which are only scaled and shifted
+    instead of being projected again."""
     w = size * ss
     (xlo, ylo, zlo), (xhi, yhi, zhi) = bounds
 
@@ -288,11 +311,24 @@ def _render(
     # shading needs depth back in pixel units (the same scale as x and y)
     zscale = float(depth * scale)
     zbuf = np.full(w * w, _EMPTY, dtype=np.int64)
-    for p in _chunks(tri, m):
+    chunks = _chunks(tri, m) if view is None else _rescaled(view, scale, 1.0 / depth)
+    for p in chunks:
         p += shift
         _draw(p, zbuf, w, style.ambient, zscale)
         budget.check()
     return _compose(zbuf, w, size, ss, style)
+
+
+def _rescaled(view: list[np.ndarray], xy: float, z: float) -> Iterator[np.ndarray]:
+    """The view-space chunks of :func:`_measure`, scaled in place (x and y by ``xy``, depth
+    by ``z``) and released one by one."""
+    view.reverse()
+    fxy, fz = np.float32(xy), np.float32(z)
+    while view:
+        p = view.pop()
+        p[:6] *= fxy
+        p[6:] *= fz
+        yield p
 
 
 @attrs.frozen
@@ -592,7 +628,9 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
     channel) and divided by their coverage, which un-premultiplies them.
     """
     hit = zbuf != _EMPTY
-    idx = (zbuf & 0xFF).astype(np.intp)
+    # the shade is the key's low byte: on a little-endian machine a strided view of it
+    low = zbuf.view(np.uint8)[:: zbuf.itemsize] if sys.byteorder == "little" else zbuf & 0xFF
+    idx = low.astype(np.uint16)
     if style.outline > 0:
         edge = _depth_edges(zbuf, w)
         idx[edge.reshape(-1)] += 256
@@ -655,7 +693,9 @@ def _depth_edges(zbuf: np.ndarray, w: int) -> np.ndarray:
     """
     # depth to 24 bits in int32 (half the memory traffic of the keys); empty pixels stay the
     # farthest of all, and no difference overflows
-    d = np.minimum(zbuf >> (8 + _DEPTH_BITS - 24), 2**30).astype(np.int32).reshape(w, w)
+    d64 = zbuf >> (8 + _DEPTH_BITS - 24)
+    np.minimum(d64, 2**30, out=d64)
+    d = d64.astype(np.int32).reshape(w, w)
     # a jump larger than a few pixels' worth of depth (depth is normalised to the model's depth range)
     threshold = int(4.0 / w * float(2**24))
     edge = np.zeros((w, w), dtype=bool)
