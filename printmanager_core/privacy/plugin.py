@@ -11,14 +11,13 @@ from ..hookspecs import hookimpl
 from ..settings import defaults
 from ..store.erase import count_rows
 from ..store.export import CatalogueExportGateway
-from .analytics import Analytics, record
-from .crash import CrashReports
-from .sharing import Shares
 
 
 @hookimpl
 def scan_finished(library: Any, report: Any) -> None:
     """Count the scan (a feature use; nothing about what was scanned)."""
+    from .analytics import record
+
     record(library, "library.scan")
 
 
@@ -45,6 +44,10 @@ def catalogue(library: Any) -> dict[str, Any]:
 @hookimpl
 def export_user_data(library: Any, export: Any) -> None:
     """Add settings, the consent ledger, the catalogue, analytics, crash reports and shares."""
+    from .analytics import Analytics
+    from .crash import CrashReports
+    from .sharing import Shares
+
     settings = library.settings
     export.add_json(
         "settings.json",
@@ -91,6 +94,10 @@ def export_user_data(library: Any, export: Any) -> None:
 @hookimpl(trylast=True)
 def delete_user_data(library: Any, report: Any) -> None:
     """Clear analytics, crash reports and share records; count what goes with the index."""
+    from .analytics import Analytics
+    from .crash import CrashReports
+    from .sharing import Shares
+
     report.removed("analytics aggregates", Analytics.for_library(library).clear())
     report.removed("crash reports", CrashReports.for_library(library).clear())
     report.removed("share records", Shares.for_library(library).clear())
