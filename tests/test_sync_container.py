@@ -22,6 +22,7 @@ from printmanager_core import Library
 from printmanager_core.cli import load_commands
 from printmanager_sync import check, enable, restore, sync_now
 from printmanager_sync.errors import ContainerDamaged, ContainerGone, IntegrityError, Rollback
+from printmanager_sync.snapshot import BlobRef
 from printmanager_sync.state import SyncState
 
 
@@ -182,16 +183,36 @@ def test_a_lost_blob_is_uploaded_again_by_a_no_change_sync(device: Device, serve
 
 
 def test_a_lost_database_backup_is_pushed_again(device: Device, server: Server, tmp_path: Path) -> None:
-    db = SyncState(device.lib).get("last")["foreign"]
-    (blob,) = db  # one device: the only blob its scan does not produce is its database backup
-    server.delete(f"{device.prefix()}data/{blob[:2]}/{blob}")
+    db = BlobRef.from_json(SyncState(device.lib).get("last")["db"])
+    assert db is not None and len(db.chunks) > 1  # stored in chunks (docs/sync.md, "Snapshot pages")
+    lost = sorted(db.objects())
+    server.delete(*(f"{device.prefix()}data/{b[:2]}/{b}" for b in lost))
     _a_day_later(device.lib)
     report = sync_now(device.lib)
     assert report.pushed and any("vanished" in p for p in report.problems)
-    # the new head is whole; the older snapshot stays damaged, and check says which it is
+    # the new head is whole; the older snapshot may stay damaged (chunks the new backup does not
+    # share), and check says it is only the older one
     result = check(device.lib, all_blobs=True)
-    assert result.problems == [f"blob {blob[:16]}: missing (only older snapshots need it)"]
+    assert all(p.startswith("blob ") and p.endswith("missing (only older snapshots need it)") for p in result.problems)
+    assert {p.split()[1].rstrip(":") for p in result.problems} <= {b[:16] for b in lost}
     assert not sync_now(device.lib).pushed
+    assert _restored(tmp_path, server, "B") == tree(device.prints)
+
+
+def test_a_lost_snapshot_page_is_pushed_again(device: Device, server: Server, tmp_path: Path) -> None:
+    """A page of the newest snapshot vanished: the snapshot cannot be read, so this device (which
+    has every root of it) pushes a whole new one."""
+    pages = sorted(SyncState(device.lib).get("last")["foreign"])
+    snap = device.lib.directory / "sync" / "pages"
+    page = next(p for p in pages if (snap / p).exists())  # a page (the rest are database chunks)
+    server.delete(f"{device.prefix()}data/{page[:2]}/{page}")
+    shutil.rmtree(snap)  # and this device's cache of it
+    assert not check(device.lib).ok
+    _a_day_later(device.lib)
+    report = sync_now(device.lib)
+    assert report.pushed and any("vanished" in p for p in report.problems)
+    assert f"{device.prefix()}data/{page[:2]}/{page}" in server.names(device.prefix())
+    assert check(device.lib, all_blobs=True).ok
     assert _restored(tmp_path, server, "B") == tree(device.prints)
 
 

@@ -139,8 +139,10 @@ def test_blobs_snapshots_and_head(backend: FolderBackend, tmp_path: Path) -> Non
     repo.restore_blob(blob, out, mtime_ns=st.st_mtime_ns)
     assert out.read_bytes() == src.read_bytes() and out.stat().st_mtime_ns == st.st_mtime_ns
     snap = {"version": 1, "files": [{"rel": "Wheel.stl", "blob": blob}]}
-    sid = repo.save_snapshot(snap)
-    assert repo.load_snapshot(sid) == snap and repo.list_snapshots() == [sid]
+    sid = repo.save_snapshot(snap)  # written as version 2: a manifest and its pages (blobs)
+    loaded = repo.load_snapshot(sid)
+    assert loaded["version"] == 2 and loaded["files"] == snap["files"] and repo.list_snapshots() == [sid]
+    assert len(loaded["structure"]) == 1 and set(loaded["structure"]) < set(repo.list_blobs())
     assert repo.read_head() == (None, None)
     tag = repo.write_head(sid, 1, "dev", expect=None)
     head, tag2 = repo.read_head()

@@ -155,6 +155,7 @@ class RepositoryKeys:
         self.repo_id = repo_id
         self._id_key = hkdf(master, repo_id, _INFO + b"object-id")
         self._config_key = hkdf(master, repo_id, _INFO + b"config-mac")
+        self._boundary_key = hkdf(master, repo_id, _INFO + b"page-boundary")
 
     def __repr__(self) -> str:
         return f"RepositoryKeys(repo_id={self.repo_id.hex()})"
@@ -171,6 +172,13 @@ class RepositoryKeys:
     def object_id(self, data: bytes) -> str:
         """The id of an object with plaintext ``data``: hex HMAC-SHA256 under the id key."""
         return hmac.new(self._id_key, data, hashlib.sha256).hexdigest()
+
+    def boundary(self, key: str) -> int:
+        """Where a snapshot page may end (``pages.split``): the first 8 bytes of
+        HMAC-SHA256(boundary key, ``key`` as UTF-8, lone surrogates kept) as a number. The key
+        never leaves this device, so page boundaries say nothing of the names inside."""
+        digest = hmac.new(self._boundary_key, key.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big")
 
     def file_id(self, path: str | os.PathLike[str], block: int = 1 << 20) -> str:
         """The object id of a file's content, read in blocks."""

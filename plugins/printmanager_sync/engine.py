@@ -27,7 +27,7 @@ import attrs
 
 from printmanager_core.settings import now_iso
 
-from . import consent, crypto, inventory, merge
+from . import consent, crypto, inventory, merge, pages
 from .errors import Conflict, ContainerDamaged, IntegrityError, ObjectMissing, SourceChanged, SyncError
 from .local import LocalScan
 from .pull import import_roots, pull
@@ -77,6 +77,7 @@ def remember(session: Session, scan: LocalScan, snapshot_id: str, tag: str | Non
     it this device's scan does not produce (other roots' files, database backups): the blobs the
     next no-change sync checks besides its own."""
     own = scan.blobs()
+    session.repo.keep_cached(snapshot.pages)  # the base of the next merge; other pages are read again if needed
     session.state.set(
         "last",
         {
@@ -211,7 +212,19 @@ class Round:
             report.problems.append(
                 f"{len(missing)} objects the newest snapshot needs had vanished from the container; uploading them again"
             )
-        self.remote = repo.snapshot(head.snapshot) if head is not None and not head_lost else Snapshot()
+        self.remote = Snapshot()
+        if head is not None and not head_lost:
+            try:
+                self.remote = repo.snapshot(head.snapshot, workers=self.workers)
+            except ObjectMissing:
+                # a page of it vanished: like a lost snapshot, pushed again only if it held nothing but ours
+                if self.remote_moved or set(last.get("roots", [])) - scan.local_roots:
+                    raise ContainerDamaged(
+                        f"part of the container's newest snapshot ({head.snapshot[:16]}, head number {head.seq}) is "
+                        "missing, and it holds files this device does not have; nothing was uploaded. Sync the device "
+                        "that pushed them, or run `printmanager sync check`"
+                    ) from None
+                report.problems.append(f"the container had lost part of its newest snapshot ({head.snapshot[:16]}); a new one is pushed")
         self.changed_here = scan.fingerprint != last.get("fingerprint")
         return False
 
@@ -288,10 +301,10 @@ class Round:
         # Thumbnails are a cache: one the container lost (another device's) is left out, not waited for.
         plan.thumbs = {k: v for k, v in plan.thumbs.items() if self.stored.get(v.blob) == crypto.ciphertext_size(v.size)}
         db = BlobRef.from_json(self.last.get("db")) if (not self.changed_here and not self.remote_moved) else None
-        if db is not None and not self.inv.has_blob(db.blob, db.size):
-            db = None  # the container lost this device's backup: a fresh one goes up
+        if db is not None and self.inv.missing(db.objects()):
+            db = None  # the container lost (part of) this device's backup: a fresh one goes up
         if db is None:
-            db = _upload_database(self.session, self.report, self.stored)
+            db = _upload_database(self.session, self.report, self.stored, self.workers)
         return db
 
     # -- write snapshot ----------------------------------------------------------------
@@ -315,6 +328,16 @@ class Round:
             library_dir=str(lib.directory),
             fingerprint=self.scan.fingerprint,
         )
+        # The pages first (those the container lacks), the manifest last: a snapshot in the
+        # container never names a page that is not there, whenever a sync is stopped.
+        manifest, page_plain = self.repo.paginate(snapshot.to_json())
+        snapshot = attrs.evolve(snapshot, pages={b: len(p) for b, p in page_plain.items()})
+        consent.require(lib)
+        put = self.repo.put_pages(page_plain, present=self.stored, workers=self.workers)
+        self.stored.update(put)
+        self.session.state.add_blobs(put.items())
+        self.report.uploaded_metadata += len(put)
+        self.report.uploaded_bytes += sum(put.values())
         # Never publish a snapshot the container cannot be restored from.
         lacking = {b: n for b, n in snapshot.blobs().items() if self.stored.get(b) != crypto.ciphertext_size(n)}
         if lacking:
@@ -325,7 +348,7 @@ class Round:
             )
         consent.require(lib)  # withdrawn meanwhile? stop before publishing anything
         inventory.verify_published_keys(self.repo, state.get("repo_cache"))
-        return self.repo.store_snapshot(snapshot), snapshot
+        return self.repo.put_manifest(manifest), snapshot
 
     # -- publish head ------------------------------------------------------------------
 
@@ -421,19 +444,47 @@ def _upload(
     return failed
 
 
-def _upload_database(session: Session, report: SyncReport, stored: dict[str, int]) -> BlobRef:
-    """Back the database up and upload the backup."""
+def _upload_database(session: Session, report: SyncReport, stored: dict[str, int], workers: int = DEFAULT_WORKERS) -> BlobRef:
+    """Back the database up and upload the backup: in chunks of ``pages.DB_CHUNK`` bytes (only
+    those the container lacks), or as one blob when it is small."""
     repo = session.repo
     tmp = session.tmp_dir() / f"db-{os.urandom(4).hex()}.sqlite"
     try:
         session.catalogue.backup(tmp)
         st = tmp.stat()
-        blob = repo.file_id(tmp)
-        size = repo.put_file(str(tmp), blob, st.st_size, st.st_mtime_ns)
-        session.state.add_blobs([(blob, size)])
-        stored[blob] = size
-        report.uploaded_blobs += 1
-        report.uploaded_bytes += size
-        return BlobRef(blob, st.st_size)
+        if st.st_size >= pages.DB_CHUNKED_FROM:
+            pages.zero_free_pages(tmp)  # stale bytes of freed pages would change chunks for nothing
+            st = tmp.stat()
+        if st.st_size < pages.DB_CHUNKED_FROM:
+            blob = repo.file_id(tmp)
+            size = repo.put_file(str(tmp), blob, st.st_size, st.st_mtime_ns)
+            session.state.add_blobs([(blob, size)])
+            stored[blob] = size
+            report.uploaded_blobs += 1
+            report.uploaded_bytes += size
+            return BlobRef(blob, st.st_size)
+        whole = repo.keys.hasher()
+        chunks: list[str] = []
+        todo: dict[str, bytes] = {}
+        with open(tmp, "rb") as f:
+            while data := f.read(pages.DB_CHUNK):
+                whole.update(data)
+                blob = repo.keys.object_id(data)
+                chunks.append(blob)
+                if stored.get(blob) != crypto.ciphertext_size(len(data)):
+                    todo[blob] = data
+        consent.require(session.library)
+
+        def put(item: tuple[str, bytes]) -> tuple[str, int]:
+            return repo.put_blob_bytes(item[1], item[0])
+
+        with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+            put_now = list(pool.map(put, todo.items()))
+        session.state.add_blobs(put_now)
+        stored.update(put_now)
+        report.uploaded_blobs += 1 if put_now else 0
+        report.uploaded_metadata += len(put_now)
+        report.uploaded_bytes += sum(n for _, n in put_now)
+        return BlobRef(whole.hexdigest(), st.st_size, tuple(chunks), pages.DB_CHUNK)
     finally:
         tmp.unlink(missing_ok=True)

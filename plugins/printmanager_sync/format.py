@@ -5,7 +5,7 @@ Everything of one user lives under ``users/<user-id>/``::
     config                 plaintext JSON: format, version, repository id, MAC
     keys/<key-id>          plaintext JSON key file: the master key wrapped by scrypt(passphrase)
     data/<id[:2]>/<id>     encrypted blobs (file contents, thumbnails, database backups)
-    snapshots/<id>         encrypted, zlib-compressed JSON snapshot (names, paths, catalogue metadata)
+    snapshots/<id>         encrypted, zlib-compressed JSON snapshot manifest (its pages are blobs)
     head                   encrypted JSON pointer to the newest snapshot (written with If-Match)
 
 Ids are 64 hex digits: HMAC-SHA256 of the object's plaintext under a key derived
@@ -23,7 +23,10 @@ from .errors import IntegrityError, SyncError
 
 FORMAT_NAME = "printmanager-sync"
 FORMAT_VERSION = 1
-SNAPSHOT_VERSION = 1
+#: the snapshot format written: 2 = a manifest and content-addressed pages (``pages.py``)
+SNAPSHOT_VERSION = 2
+#: the snapshot formats read (1: one object with everything)
+SNAPSHOT_VERSIONS = (1, 2)
 
 USERS = "users/"
 CONFIG = "config"
@@ -107,7 +110,7 @@ def decode_snapshot(plaintext: bytes) -> dict[str, Any]:
     except zlib.error:
         raise IntegrityError("snapshot is damaged (not zlib data)") from None
     snap = parse_json_object(raw, "snapshot")
-    if snap.get("version") != SNAPSHOT_VERSION:
+    if snap.get("version") not in SNAPSHOT_VERSIONS:
         version = snap.get("version")
         shown = version if isinstance(version, (int, str)) else type(version).__name__
         raise IntegrityError(f"snapshot version {shown} is not supported")

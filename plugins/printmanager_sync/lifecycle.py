@@ -112,6 +112,11 @@ def erase_remote(library: "Library") -> int:
         backend.close()
     state.clear()
     state.set("config", config)
+    import shutil
+
+    from .session import page_cache_dir
+
+    shutil.rmtree(page_cache_dir(library), ignore_errors=True)  # pages of the erased snapshots
     return count
 
 

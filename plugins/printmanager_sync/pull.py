@@ -147,7 +147,7 @@ def import_roots(session: "Session", snapshot: Snapshot, dest_roots: dict[str, P
             continue
         db_tmp = session.tmp_dir() / f"import-{os.urandom(4).hex()}.sqlite"
         try:
-            session.repo.restore_blob(group.database.blob, db_tmp)
+            session.repo.restore_ref(group.database, db_tmp)
             added = session.catalogue.import_backup(db_tmp, roots_map, group.library_dir, only=only)
         finally:
             for suffix in ("", "-wal", "-shm"):

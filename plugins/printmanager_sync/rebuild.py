@@ -20,7 +20,7 @@ from .snapshot import Entry
 from .errors import ObjectMissing, SyncError
 from .reports import RestoreReport
 from .repository import Repository
-from .session import Prompt, Session, ledger_detail, open_session, passphrase_source
+from .session import Prompt, Session, ledger_detail, open_session, page_cache_dir, passphrase_source
 from .state import SyncState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,6 +82,7 @@ def _restore(
                 raise SyncError(f"the container holds several users ({', '.join(users)}): choose one with --user")
             user = users[0]
         repo = Repository.open(backend, user, passphrase_source(passphrase, prompt))
+        repo.page_cache = page_cache_dir(library)  # the pages read now are the base of the next merge
         head, tag = repo.head()
         if head is None:
             raise ObjectMissing("the container has no snapshot yet (nothing was synced)")

@@ -14,8 +14,12 @@ class SyncReport:
     snapshot: str | None = None
     pushed: bool = False
     merged: bool = False
+    #: files and thumbnails uploaded, and the database backup (once, however many of its chunks)
     uploaded_blobs: int = 0
+    #: every byte stored: those blobs, and the snapshot's pages and the backup's chunks
     uploaded_bytes: int = 0
+    #: snapshot pages and database-backup chunks uploaded (those the container lacked)
+    uploaded_metadata: int = 0
     downloaded_files: int = 0
     removed_files: int = 0
     #: files read to learn their object ids (new or changed since the last sync; the rest come from the cache)

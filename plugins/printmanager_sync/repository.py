@@ -6,18 +6,19 @@ The repository knows the format (``format.py``) and the cryptography
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hmac
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from printmanager_core.settings import now_iso
 
-from . import crypto, names
+from . import crypto, names, pages
 from . import format as fmt
 from .backends.base import Backend, SourceFile, place
 from .errors import Conflict, IntegrityError, ObjectMissing, SourceChanged, SyncError, WrongPassphrase
-from .snapshot import Head, Snapshot
+from .snapshot import BlobRef, Head, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from .journal import Journal
@@ -45,6 +46,8 @@ class Repository:
         self.prefix = fmt.user_prefix(user)
         self.keys = keys
         self.config = config
+        #: where snapshot pages read or written are kept (encrypted, as stored); None: nowhere
+        self.page_cache: Path | None = None
 
     def __repr__(self) -> str:
         return f"Repository({place(self.backend.describe())}, user {self.user})"
@@ -211,9 +214,9 @@ class Repository:
         finally:
             close()
 
-    def put_blob_bytes(self, data: bytes) -> tuple[str, int]:
-        """Store in-memory ``data`` as a blob; return (id, stored size)."""
-        blob_id = self.keys.object_id(data)
+    def put_blob_bytes(self, data: bytes, blob_id: str | None = None) -> tuple[str, int]:
+        """Store in-memory ``data`` as a blob (``blob_id``: its id, if known); return (id, stored size)."""
+        blob_id = blob_id or self.keys.object_id(data)
         stored = crypto.encrypt_bytes(self.keys, "blob", blob_id, data)
         self.backend.put_bytes(self.blob_key(blob_id), stored)
         return blob_id, len(stored)
@@ -270,6 +273,36 @@ class Repository:
             raise
         return size
 
+    def restore_ref(self, ref: BlobRef, dest: str | os.PathLike[str], *, workers: int = 8) -> int:
+        """Write a database backup to ``dest`` atomically: its one blob, or its chunks in order,
+        each verified, and the whole checked against ``ref.blob`` (the HMAC of the whole file)."""
+        if not ref.chunks:
+            return self.restore_blob(ref.blob, dest)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".pm-restore-{os.urandom(6).hex()}"
+        sizes = ref.objects()
+        whole = self.keys.hasher()
+        try:
+            with open(tmp, "wb") as f, cf.ThreadPoolExecutor(max(1, workers)) as pool:
+                window = 4 * max(1, workers)  # chunks in memory at once
+                for start in range(0, len(ref.chunks), window):
+                    for blob, data in zip(ref.chunks[start : start + window],
+                                          pool.map(self.read_blob_bytes, ref.chunks[start : start + window])):  # fmt: skip
+                        if len(data) != sizes[blob]:
+                            raise IntegrityError(f"database chunk {blob[:16]} is damaged (wrong size)")
+                        whole.update(data)
+                        f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            if not hmac.compare_digest(whole.hexdigest(), ref.blob):
+                raise IntegrityError(f"database backup {ref.blob[:16]} is damaged (its chunks do not make it up)")
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return ref.size
+
     def list_blobs(self) -> dict[str, int]:
         """Blob id -> stored size, for every blob in the container."""
         out = {}
@@ -281,37 +314,197 @@ class Repository:
 
     # -- snapshots -------------------------------------------------------------
 
-    def save_snapshot(self, snapshot: dict[str, Any]) -> str:
-        """Store a snapshot given as its JSON object (write-once, named by its id); return the id.
+    def save_snapshot(self, snapshot: dict[str, Any], *, present: dict[str, int] | None = None) -> str:
+        """Store a snapshot given as its JSON object (:meth:`Snapshot.to_json`): its pages first,
+        then the manifest (write-once, named by its id); return the id.
 
+        :param present: blobs known to be in the container (id -> stored size): pages among
+            them are not uploaded again.
         The wire level: :meth:`store_snapshot` takes a typed :class:`Snapshot`."""
-        plain = fmt.encode_snapshot(snapshot)
+        manifest, page_plain = self.paginate(snapshot)
+        self.put_pages(page_plain, present=present or {})
+        return self.put_manifest(manifest)
+
+    def paginate(self, snapshot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """A snapshot's version-2 manifest and its pages (id -> plaintext), see ``pages.py``."""
+        out: dict[str, bytes] = {}
+
+        def paged(items: list[Any], keys: list[str], average: int) -> dict[str, Any]:
+            refs = []
+            for page in pages.split(items, keys, self.keys.boundary, average):
+                plain = pages.encode_page(page)
+                blob = self.keys.object_id(plain)
+                out[blob] = plain
+                refs.append({"blob": blob, "size": len(plain), "count": len(page)})
+            return {"pages": refs}
+
+        def keyed(items: list[Any], key: Callable[[Any], str], average: int) -> dict[str, Any]:
+            ordered = sorted(((key(i), i) for i in items), key=lambda kv: kv[0])
+            return paged([i for _, i in ordered], [k for k, _ in ordered], average)
+
+        def database(ref: dict[str, Any] | None) -> dict[str, Any] | None:
+            if not ref or not ref.get("chunks"):
+                return ref
+            chunks = list(ref["chunks"])
+            listed = paged(chunks, [str(i) for i in range(len(chunks))], pages.AVERAGE["chunks"])
+            return {**ref, "chunks": listed}
+
+        manifest = {k: v for k, v in snapshot.items() if k != "structure"}
+        manifest["version"] = fmt.SNAPSHOT_VERSION
+        manifest["files"] = keyed(snapshot.get("files") or [], lambda e: f"{e.get('root')}/{e.get('rel')}",
+                                  pages.AVERAGE["files"])  # fmt: skip
+        manifest["thumbnails"] = keyed(snapshot.get("thumbnails") or [], lambda e: str(e.get("rel")),
+                                       pages.AVERAGE["thumbnails"])  # fmt: skip
+        meta = dict(snapshot.get("meta") or {})
+        for part in ("files", "models"):
+            items = [[k, v] for k, v in (meta.get(part) or {}).items()]
+            meta[part] = keyed(items, lambda kv: str(kv[0]), pages.AVERAGE[f"meta.{part}"])
+        manifest["meta"] = meta
+        manifest["database"] = database(snapshot.get("database"))
+        manifest["roots"] = [{**r, "database": database(r.get("database"))} if r.get("database") else r
+                             for r in snapshot.get("roots") or []]  # fmt: skip
+        return manifest, out
+
+    def put_pages(self, page_plain: dict[str, bytes], *, present: dict[str, int], workers: int = 8) -> dict[str, int]:
+        """Upload the pages the container lacks (``present``: id -> stored size); return the
+        ones uploaded (id -> stored size). They are cached locally, encrypted."""
+        todo = {b: p for b, p in page_plain.items() if present.get(b) != crypto.ciphertext_size(len(p))}
+
+        def put(item: tuple[str, bytes]) -> tuple[str, int]:
+            blob, plain = item
+            stored = crypto.encrypt_bytes(self.keys, "blob", blob, plain)
+            self.backend.put_bytes(self.blob_key(blob), stored)
+            self._cache_page(blob, stored)
+            return blob, len(stored)
+
+        if len(todo) <= 1:
+            return dict(map(put, todo.items()))
+        with cf.ThreadPoolExecutor(max(1, min(workers, len(todo)))) as pool:
+            return dict(pool.map(put, todo.items()))
+
+    def put_manifest(self, manifest: dict[str, Any]) -> str:
+        """Store a snapshot manifest (after its pages: a manifest never names a page the
+        container lacks); return its id."""
+        plain = fmt.encode_snapshot(manifest)
         snap_id = self.keys.object_id(plain)
         stored = crypto.encrypt_bytes(self.keys, "snapshot", snap_id, plain)
         self.backend.put_bytes(self.prefix + fmt.snapshot_name(snap_id), stored)
         return snap_id
 
-    def load_snapshot(self, snapshot_id: str) -> dict[str, Any]:
-        """A snapshot's JSON object, decrypted and verified against its id (:meth:`snapshot`
-        gives the typed record)."""
+    def load_snapshot(self, snapshot_id: str, *, workers: int = 8) -> dict[str, Any]:
+        """A snapshot's JSON object, decrypted and verified against its id, its pages read and
+        put in place (:meth:`snapshot` gives the typed record). A version-2 snapshot's object
+        has its page blobs under ``structure`` (id -> plaintext size)."""
         if not fmt.is_object_id(snapshot_id):
             raise IntegrityError(f"invalid snapshot id {snapshot_id!r}")
         stored = self.backend.get_bytes(self.prefix + fmt.snapshot_name(snapshot_id))
         if stored is None:
             raise ObjectMissing(f"snapshot {snapshot_id[:16]} is not in the container")
-        return fmt.decode_snapshot(crypto.decrypt_bytes(self.keys, "snapshot", snapshot_id, stored))
+        snap = fmt.decode_snapshot(crypto.decrypt_bytes(self.keys, "snapshot", snapshot_id, stored))
+        return snap if snap.get("version") == 1 else self._expand(snap, workers)
+
+    def _expand(self, manifest: dict[str, Any], workers: int) -> dict[str, Any]:
+        """A version-2 manifest with its pages read back into lists."""
+        meta = manifest.get("meta")
+        if not isinstance(meta, dict):
+            raise IntegrityError("snapshot is damaged (meta is not an object)")
+        roots = manifest.get("roots") or []
+        if not isinstance(roots, list) or not all(isinstance(r, dict) for r in roots):
+            raise IntegrityError("snapshot is damaged (roots is not a list)")
+        lists: dict[str, list[tuple[str, int, int]]] = {
+            "files": pages.page_refs(manifest.get("files"), "files"),
+            "thumbnails": pages.page_refs(manifest.get("thumbnails"), "thumbnails"),
+            "meta.files": pages.page_refs(meta.get("files"), "meta.files"),
+            "meta.models": pages.page_refs(meta.get("models"), "meta.models"),
+        }
+        databases = [manifest.get("database")] + [r.get("database") for r in roots]
+        for i, db in enumerate(databases):
+            if isinstance(db, dict) and isinstance(db.get("chunks"), dict):
+                lists[f"db{i}"] = pages.page_refs(db["chunks"], "a database's chunks")
+        wanted = {b: (n, c) for refs in lists.values() for b, n, c in refs}
+        with cf.ThreadPoolExecutor(max(1, min(workers, len(wanted) or 1))) as pool:
+            plain = dict(zip(wanted, pool.map(self.read_page, wanted)))
+        structure: dict[str, int] = {}
+        for blob, (size, count) in wanted.items():
+            if len(plain[blob]) != size:
+                raise IntegrityError(f"snapshot page {blob[:16]} is damaged (not the size its snapshot names)")
+            structure[blob] = size
+
+        def items(name: str) -> list[Any]:
+            return [item for blob, _n, count in lists[name] for item in pages.decode_page(plain[blob], count)]
+
+        out = dict(manifest)
+        out["files"], out["thumbnails"] = items("files"), items("thumbnails")
+        pairs = {part: items(f"meta.{part}") for part in ("files", "models")}
+        if not all(isinstance(p, list) and len(p) == 2 for part in pairs.values() for p in part):
+            raise IntegrityError("snapshot is damaged (a page of edits is not key-value pairs)")
+        out["meta"] = {**meta, **{part: {str(k): v for k, v in kv} for part, kv in pairs.items()}}
+
+        def database(i: int, db: Any) -> Any:
+            if not isinstance(db, dict) or f"db{i}" not in lists:
+                return db
+            return {**db, "chunks": items(f"db{i}")}
+
+        out["database"] = database(0, manifest.get("database"))
+        out["roots"] = [{**r, "database": database(i + 1, r.get("database"))} for i, r in enumerate(roots)]
+        out["structure"] = structure
+        return out
+
+    def read_page(self, blob_id: str) -> bytes:
+        """A snapshot page's verified plaintext: from the local cache (kept encrypted, checked
+        like a download) or the container."""
+        cached = self._cached_page(blob_id)
+        if cached is not None:
+            try:
+                return crypto.decrypt_bytes(self.keys, "blob", blob_id, cached)
+            except IntegrityError:
+                pass  # a damaged cache entry: read it from the container
+        stored = self.backend.get_bytes(self.blob_key(blob_id))
+        if stored is None:
+            raise ObjectMissing(f"snapshot page {blob_id[:16]} is not in the container")
+        plain = crypto.decrypt_bytes(self.keys, "blob", blob_id, stored)
+        self._cache_page(blob_id, stored)
+        return plain
+
+    def _cached_page(self, blob_id: str) -> bytes | None:
+        if self.page_cache is None:
+            return None
+        try:
+            return (self.page_cache / blob_id).read_bytes()
+        except OSError:
+            return None
+
+    def _cache_page(self, blob_id: str, stored: bytes) -> None:
+        if self.page_cache is None:
+            return
+        try:
+            self.page_cache.mkdir(parents=True, exist_ok=True)
+            tmp = self.page_cache / f".tmp-{os.urandom(6).hex()}"
+            tmp.write_bytes(stored)
+            os.replace(tmp, self.page_cache / blob_id)
+        except OSError:
+            pass  # a cache: a write that fails costs a download next time
+
+    def keep_cached(self, blob_ids: Iterable[str]) -> None:
+        """Drop every cached page but ``blob_ids`` (the pages of the snapshot this device agrees with)."""
+        if self.page_cache is None or not self.page_cache.is_dir():
+            return
+        keep = set(blob_ids)
+        for path in self.page_cache.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     def list_snapshots(self) -> list[str]:
         """Ids of every stored snapshot."""
         ids = [i.name.rsplit("/", 1)[-1] for i in self.backend.list(self.prefix + fmt.SNAPSHOTS)]
         return sorted(i for i in ids if fmt.is_object_id(i))
 
-    def snapshot(self, snapshot_id: str) -> Snapshot:
+    def snapshot(self, snapshot_id: str, *, workers: int = 8) -> Snapshot:
         """A snapshot as a typed record (:meth:`load_snapshot`, then :meth:`Snapshot.from_json`)."""
-        return Snapshot.from_json(self.load_snapshot(snapshot_id))
+        return Snapshot.from_json(self.load_snapshot(snapshot_id, workers=workers))
 
     def store_snapshot(self, snapshot: Snapshot) -> str:
-        """Store a typed snapshot; return its id."""
+        """Store a typed snapshot (pages, then the manifest); return its id."""
         return self.save_snapshot(snapshot.to_json())
 
     # -- head ----------------------------------------------------------------------

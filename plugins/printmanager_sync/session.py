@@ -103,6 +103,8 @@ def open_session(
         )  # fmt: skip
         if master is None:
             credentials.cache_master_key(library, user, repo.keys.master)
+        if not fresh:
+            repo.page_cache = page_cache_dir(library)
     except BaseException:
         backend.close()
         raise
@@ -167,3 +169,8 @@ def tmp_dir(library: "Library") -> Path:
     path = library.directory / "sync" / "tmp"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def page_cache_dir(library: "Library") -> Path:
+    """``<library>/sync/pages``: snapshot pages read or written, kept encrypted as stored."""
+    return library.directory / "sync" / "pages"

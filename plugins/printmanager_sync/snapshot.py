@@ -28,14 +28,29 @@ def _damaged(what: str) -> IntegrityError:
 
 @attrs.frozen
 class BlobRef:
-    """A blob and its plaintext size (a database backup)."""
+    """A database backup: the HMAC id of its whole plaintext and its size, and — when it is
+    stored in chunks (``pages.py``) — the chunks' ids, each ``chunk_size`` bytes but the last.
+    Without chunks the backup is the one blob ``blob``."""
 
     blob: str
     size: int
+    chunks: tuple[str, ...] = ()
+    chunk_size: int = 0
+
+    def objects(self) -> dict[str, int]:
+        """The blobs that hold it: id -> plaintext size."""
+        if not self.chunks:
+            return {self.blob: self.size}
+        from .pages import chunk_sizes
+
+        return dict(zip(self.chunks, chunk_sizes(self.size, self.chunk_size, len(self.chunks))))
 
     def to_json(self) -> dict[str, Any]:
-        """``{"blob", "size"}``."""
-        return {"blob": self.blob, "size": self.size}
+        """``{"blob", "size"}``, with ``chunks`` and ``chunk_size`` when chunked."""
+        out: dict[str, Any] = {"blob": self.blob, "size": self.size}
+        if self.chunks:
+            out["chunks"], out["chunk_size"] = list(self.chunks), self.chunk_size
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> "BlobRef | None":
@@ -43,9 +58,13 @@ class BlobRef:
         if data is None:
             return None
         try:
-            return cls(str(data["blob"]), int(data["size"]))
-        except (KeyError, TypeError, ValueError):
+            ref = cls(str(data["blob"]), int(data["size"]), tuple(str(c) for c in data.get("chunks") or ()),
+                      int(data.get("chunk_size") or 0))  # fmt: skip
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise _damaged("a database entry without a blob or size") from None
+        if ref.chunks:
+            ref.objects()  # the chunks must add up to the size
+        return ref
 
 
 @attrs.frozen
@@ -129,6 +148,8 @@ class Snapshot:
     parents: tuple[str, ...] = ()
     library_dir: str | None = None
     fingerprint: str | None = None
+    #: the blobs holding the snapshot's pages (version 2): id -> plaintext size
+    pages: Mapping[str, int] = attrs.field(factory=dict)
 
     def entries(self) -> dict[str, Entry]:
         """The files by key (``<root>/<rel>``)."""
@@ -139,12 +160,16 @@ class Snapshot:
         return {t.rel: t for t in self.thumbnails}
 
     def blobs(self) -> dict[str, int]:
-        """Every blob it references (files, thumbnails, database backups): id -> plaintext size."""
+        """Every blob it references (files, thumbnails, database backups or their chunks, its own
+        pages): id -> plaintext size."""
         databases = [self.database] if self.database else []
         databases += [r.database for r in self.roots if r.database]
         out: dict[str, int] = {}
-        for ref in [*self.files, *self.thumbnails, *databases]:
+        for ref in [*self.files, *self.thumbnails]:
             out[ref.blob] = ref.size
+        for db in databases:
+            out.update(db.objects())
+        out.update(self.pages)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -177,8 +202,9 @@ class Snapshot:
                 files, thumbs, roots, meta, BlobRef.from_json(data.get("database")),
                 data.get("version", SNAPSHOT_VERSION), data.get("time"), data.get("device"),
                 tuple(data.get("parents") or ()), data.get("library_dir"), data.get("fingerprint"),
+                {str(k): int(v) for k, v in (data.get("structure") or {}).items()},
             )  # fmt: skip
-        except TypeError:
+        except (TypeError, ValueError, AttributeError):
             raise _damaged("not the structure of a snapshot") from None
 
 

@@ -11,6 +11,7 @@ typed way the rest of printmanager reads and writes the catalogue:
 ``store.tags``      :class:`~.tags.TagsGateway` — tags and their links
 ``store.collections`` :class:`~.collections.CollectionsGateway`
 ``store.problems``  :class:`~.problems.ProblemsGateway` — problems (m026)
+``store.search``    :class:`~.search.SearchGateway` — a query's first page and count, quickly
 ==================  =====================================================
 
 The query language's SQL is in :mod:`.query_sql`.
@@ -43,6 +44,7 @@ from .prints import PrintsGateway
 from .problems import ProblemsGateway
 from .retention import RetentionGateway
 from .roots import RootsGateway
+from .search import SearchGateway
 from .settings import SettingsGateway
 from .shares import SharesGateway
 from .slices import SliceLinksGateway
@@ -70,6 +72,7 @@ class Store:
         self.tags = TagsGateway(db)
         self.collections = CollectionsGateway(db)
         self.problems = ProblemsGateway(db)
+        self.search = SearchGateway(db, self.files)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
