@@ -24,6 +24,9 @@ NOT_ON_LS = (
     "printmanager_core.privacy.crash",
     "printmanager_core.privacy.sharing",
     "printmanager_core.privacy.export",
+    "printmanager_core.store.shares",
+    "printmanager_core.store.crash",
+    "printmanager_core.store.export",
 )
 
 
@@ -76,8 +79,9 @@ def test_a_blocked_builtin_reader_is_not_registered(monkeypatch: pytest.MonkeyPa
     assert "stl" in get_readers().names()
 
 
-def test_lazy_exports_of_the_vault_plugin_and_privacy_package() -> None:
+def test_lazy_exports_of_the_vault_plugin_the_privacy_package_and_the_store() -> None:
     import printmanager_core.privacy as privacy
+    import printmanager_core.store as store
     import printmanager_vault as vault
 
     for name in vault.__all__:
@@ -86,6 +90,11 @@ def test_lazy_exports_of_the_vault_plugin_and_privacy_package() -> None:
     for name in privacy.__all__:
         assert getattr(privacy, name) is not None, name
     assert privacy.Shares is sys.modules["printmanager_core.privacy.sharing"].Shares
+    for name in store.__all__:
+        assert getattr(store, name) is not None, name
+    assert store.SharesGateway is sys.modules["printmanager_core.store.shares"].SharesGateway
+    with pytest.raises(AttributeError):
+        getattr(store, "no_such_name")
     with pytest.raises(AttributeError):
         getattr(vault, "no_such_name")
     with pytest.raises(AttributeError):

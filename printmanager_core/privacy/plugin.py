@@ -9,8 +9,6 @@ from typing import Any
 
 from ..hookspecs import hookimpl
 from ..settings import defaults
-from ..store.erase import count_rows
-from ..store.export import CatalogueExportGateway
 
 
 @hookimpl
@@ -23,6 +21,8 @@ def scan_finished(library: Any, report: Any) -> None:
 
 def _all_models(library: Any) -> list[Any]:
     """Every model, as the library API gives it (models without files too)."""
+    from ..store.export import CatalogueExportGateway
+
     models = library.models(include_missing=True)
     seen = {m.id for m in models}
     extra = [i for i in CatalogueExportGateway(library.store.db).model_ids() if i not in seen]
@@ -31,6 +31,8 @@ def _all_models(library: Any) -> list[Any]:
 
 def catalogue(library: Any) -> dict[str, Any]:
     """The catalogue as the export writes it: roots, models, files, tags, collections."""
+    from ..store.export import CatalogueExportGateway
+
     gateway = CatalogueExportGateway(library.store.db)
     return {
         "roots": gateway.roots(),
@@ -94,6 +96,7 @@ def export_user_data(library: Any, export: Any) -> None:
 @hookimpl(trylast=True)
 def delete_user_data(library: Any, report: Any) -> None:
     """Clear analytics, crash reports and share records; count what goes with the index."""
+    from ..store.erase import count_rows
     from .analytics import Analytics
     from .crash import CrashReports
     from .sharing import Shares
