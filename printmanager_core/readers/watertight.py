@@ -255,26 +255,32 @@ def watertight_blocks(blocks: Callable[[], Iterator[np.ndarray]], n: int, limits
 def _split_groups(blocks: Callable[[], Iterator[np.ndarray]], ids: np.ndarray, groups: int) -> int:
     """Make every group of ``ids`` hold bit-identical rows only; returns the new id bound.
 
-    One pass writes a representative row per group, one compares every row with its
-    group's; the rows of a group that does not match (a hash collision in the bits the
-    keys keep) get fresh exact ids (np.unique of their coordinates) in one more pass.
+    One pass compares every row with its group's representative (the first block
+    holding the group writes it); the rows of a group that does not match (a hash
+    collision in the bits the keys keep) get fresh exact ids (np.unique of their
+    coordinates) in one more pass.
     """
     # x and y bits packed in one uint64, z apart: 1-D take/put are several times faster than rows
     rep_xy = np.empty(groups, dtype=np.uint64)
     rep_z = np.empty(groups, dtype=np.uint32)
+    seen = np.zeros(groups, dtype=bool)  # the group's representative is written
     bad: list[np.ndarray] = []
-    for check in (False, True):
-        for where, bits in _id_blocks(blocks, ids):
-            xy = bits[:, :2].copy().view(np.uint64).ravel()
-            z = bits[:, 2]
-            if not check:
-                np.put(rep_xy, where, xy)
-                np.put(rep_z, where, z)
-            else:
-                wrong = np.not_equal(np.take(rep_xy, where), xy)
-                wrong |= np.not_equal(np.take(rep_z, where), z)
-                if wrong.any():
-                    bad.append(np.unique(where[wrong]))
+    for where, bits in _id_blocks(blocks, ids):
+        xy = bits[:, :2].copy().view(np.uint64).ravel()
+        z = bits[:, 2]
+        first = ~np.take(seen, where)
+        if first.all():
+            np.put(rep_xy, where, xy)
+            np.put(rep_z, where, z)
+        elif first.any():
+            np.put(rep_xy, where[first], xy[first])
+            np.put(rep_z, where[first], z[first])
+        np.put(seen, where, True)
+        # a group written twice above keeps one of its rows: every row is compared with it
+        wrong = np.not_equal(np.take(rep_xy, where), xy)
+        wrong |= np.not_equal(np.take(rep_z, where), z)
+        if wrong.any():
+            bad.append(np.unique(where[wrong]))
     if not bad:
         return groups
     split = np.unique(np.concatenate(bad))
