@@ -99,3 +99,19 @@ def test_lazy_exports_of_the_vault_plugin_the_privacy_package_and_the_store() ->
         getattr(vault, "no_such_name")
     with pytest.raises(AttributeError):
         getattr(privacy, "no_such_name")
+
+
+def test_missing_extra_reads_a_distributions_requirements_once_per_walk() -> None:
+    from importlib import metadata
+
+    from printmanager_core import plugin_extras
+
+    ours = [ep for ep in metadata.entry_points(group="printmanager") if ep.dist is not None]
+    assert len({id(ep.dist) for ep in ours}) < len(ours)  # one distribution, several plugins
+    first = [plugin_extras._requires(ep.dist) for ep in ours]
+    for ep, requires in zip(ours, first):  # read once per distribution: the same list for each of its plugins
+        assert requires is plugin_extras._requires(ours[0].dist) or ep.dist is not ours[0].dist
+    again = [ep for ep in metadata.entry_points(group="printmanager") if ep.dist is not None]
+    assert plugin_extras._requires(again[0].dist) is not first[0]  # a new walk reads the metadata again
+    assert plugin_extras._requires(again[0].dist) == first[0]
+    assert [plugin_extras.missing_extra(ep) for ep in again] == [plugin_extras.missing_extra(ep) for ep in ours]
