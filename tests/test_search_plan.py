@@ -144,3 +144,4 @@ def test_a_remembered_count_follows_the_catalogue(catalogue) -> None:
     finally:
         other.close()
     assert lib.count_files("tag:gift") == before
+

@@ -137,7 +137,11 @@ def _edges_twice(ids: np.ndarray) -> bool:
         return False
     a = np.concatenate((f[:, 0], f[:, 1], f[:, 2]))
     b = np.concatenate((f[:, 1], f[:, 2], f[:, 0]))
-    span = np.int64(int(ids.max()) + 1)
+    bound = int(ids.max()) + 1
+    if bound * bound <= 2**32:  # every key fits 32 bits: a sort of half the bytes, about twice as quick
+        a = a.astype(np.uint32)
+        b = b.astype(np.uint32)
+    span = a.dtype.type(bound)
     high = np.maximum(a, b)
     keys = np.minimum(a, b, out=a)
     keys *= span
@@ -301,17 +305,19 @@ def _id_blocks(blocks: Callable[[], Iterator[np.ndarray]], ids: np.ndarray) -> I
 
 
 def _edge_keys(f: np.ndarray, groups: int) -> np.ndarray:
-    """The undirected edge keys (low id * ``groups`` + high id) of ``(n, 3)`` id triangles, built in steps."""
+    """The undirected edge keys (low id * ``groups`` + high id) of ``(n, 3)`` id triangles, built in steps
+    (uint32 when every key fits, else int64)."""
     n = len(f)
-    span = np.int64(groups)
-    keys = np.empty(3 * n, dtype=np.int64)
+    kind = np.uint32 if groups * groups <= 2**32 else np.int64  # 32-bit keys sort about twice as quick
+    span = kind(groups)
+    keys = np.empty(3 * n, dtype=kind)
     step = _STREAM_ROWS
     for k in range(3):
         a_col, b_col = f[:, k], f[:, (k + 1) % 3]
         for s in range(0, n, step):
             e = min(s + step, n)
-            a = a_col[s:e].astype(np.int64)
-            b = b_col[s:e].astype(np.int64)
+            a = a_col[s:e].astype(kind)
+            b = b_col[s:e].astype(kind)
             out = keys[k * n + s : k * n + e]
             np.minimum(a, b, out=out)
             out *= span

@@ -104,15 +104,22 @@ class SearchGateway(Rows):
     def _budget(self, steps: int) -> Iterator[None]:
         conn = self.db.conn
         left = [max(1, steps // _STEP)]
+        raised: list[BaseException] = []
 
         def tick() -> int:
-            left[0] -= 1
-            return 1 if left[0] < 0 else 0
+            try:
+                left[0] -= 1
+                return 1 if left[0] < 0 else 0
+            except BaseException as exc:  # Ctrl-C arrives here: SQLite would swallow it
+                raised.append(exc)
+                return 1
 
         conn.set_progress_handler(tick, _STEP)
         try:
             yield
         except sqlite3.OperationalError as exc:
+            if raised:
+                raise raised[0] from None
             if left[0] < 0 and (getattr(exc, "sqlite_errorname", "") == "SQLITE_INTERRUPT" or "interrupt" in str(exc)):
                 raise _BudgetSpent from exc
             raise
