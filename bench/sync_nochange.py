@@ -10,8 +10,9 @@ change, not with the library.
 Baselines in the same run: the first sync of the same library (seconds,
 requests, bytes), and a sync after changing one file (bytes uploaded beside the
 file's own size): met when the one-file sync uploads less than a tenth of the
-first sync's non-file objects (the snapshot and its index), i.e. it does not
-write the whole listing again.
+first sync's non-file objects (the snapshot's manifest and pages, the database
+backup's chunks), i.e. it does not write the whole catalogue again (snapshot
+format 2, docs/sync.md "Snapshot pages").
 
 Files are small (1-4 KiB of random bytes, 100 per model folder) and inserted
 into the catalogue directly, not scanned: the cost of a sync is per file, not
@@ -135,7 +136,7 @@ def main() -> None:
     meta_first = max(1, first_bytes - file_bytes)  # roughly: what is not the files' own ciphertext
     print(f"library: {n:,} files, {file_bytes / 1e6:.0f} MB (made in {made:.0f} s); first sync {first.seconds:.1f} s, "
           f"{first.requests} requests, {first_bytes / 1e6:.1f} MB stored; one-file change: {one.seconds:.2f} s, "
-          f"{one.requests} requests, {one_bytes:,} bytes")  # fmt: skip
+          f"{one.requests} requests, {one_bytes:,} bytes ({one.uploaded_metadata} pages and database chunks)")  # fmt: skip
     size = f"{n:,} files, median of {args.repeat} no-change syncs, moto S3 on 127.0.0.1"
     ok = secs < 2 and worst_reqs <= 3
     emit(f"No-change sync of a {n:,}-file library: seconds and requests", f"{secs:.2f} s, {reqs} requests",
@@ -148,7 +149,8 @@ def main() -> None:
          f"1-file change uploads {one_bytes / meta_first:.1%} of the first sync's metadata",
          "grows with the change, not the library", nbytes == 0 and one_bytes < meta_first / 10, size=size, quick=args.quick,
          detail={"no_change_bytes": nbytes, "one_file_bytes": one_bytes, "first_bytes": first_bytes,
-                 "file_bytes": file_bytes, "one_file_seconds": one.seconds, "one_file_requests": one.requests})  # fmt: skip
+                 "file_bytes": file_bytes, "one_file_seconds": one.seconds, "one_file_requests": one.requests,
+                 "one_file_metadata_objects": one.uploaded_metadata})  # fmt: skip
 
 
 if __name__ == "__main__":

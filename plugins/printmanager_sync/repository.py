@@ -418,9 +418,9 @@ class Repository:
             "meta.models": pages.page_refs(meta.get("models"), "meta.models"),
         }
         databases = [manifest.get("database")] + [r.get("database") for r in roots]
-        for i, db in enumerate(databases):
-            if isinstance(db, dict) and isinstance(db.get("chunks"), dict):
-                lists[f"db{i}"] = pages.page_refs(db["chunks"], "a database's chunks")
+        for i, ref in enumerate(databases):
+            if isinstance(ref, dict) and isinstance(ref.get("chunks"), dict):
+                lists[f"db{i}"] = pages.page_refs(ref["chunks"], "a database's chunks")
         wanted = {b: (n, c) for refs in lists.values() for b, n, c in refs}
         with cf.ThreadPoolExecutor(max(1, min(workers, len(wanted) or 1))) as pool:
             plain = dict(zip(wanted, pool.map(self.read_page, wanted)))

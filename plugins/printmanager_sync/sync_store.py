@@ -33,6 +33,8 @@ from sqlite_utils.db import NotFoundError
 TABLES = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs", "sync_state")
 #: the tables that mean nothing on another machine (emptied in a database backup)
 BOOKKEEPING = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs")
+#: ``sync_state`` keys a backup leaves out: rewritten by every sync, meaningless elsewhere
+VOLATILE_STATE = ("last", "listed_at")
 
 
 def from_column(value: Any) -> Any:
@@ -57,6 +59,11 @@ def clear_bookkeeping(conn: sqlite3.Connection) -> None:
     for table in BOOKKEEPING:
         if db[table].exists():  # an older database may lack one
             db[table].delete_where()
+    if db["sync_state"].exists():
+        # what this device last pushed (large, rewritten by every sync): left out, it would change the
+        # backup's chunks on every sync for nothing
+        for key in VOLATILE_STATE:
+            db["sync_state"].delete_where("key = ?", [key])
 
 
 class StateTables:
