@@ -422,42 +422,57 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
     xmax = np.maximum(np.maximum(t.x0, x1), x2)
     ymin = np.minimum(np.minimum(t.y0, y1), y2)
     ymax = np.maximum(np.maximum(t.y0, y1), y2)
-    # the pixel centres (i + 0.5) inside each bounding box
+    # the pixel centres (i + 0.5) inside each bounding box, first as whole float32 numbers
+    # (exact below 2**24; half the memory traffic of int64, and only the few triangles drawn
+    # past the splat are converted)
     half = np.float32(0.5)
-    ix0 = np.ceil(xmin - half).astype(np.int64)
-    ix1 = np.floor(xmax - half).astype(np.int64)
-    iy0 = np.ceil(ymin - half).astype(np.int64)
-    iy1 = np.floor(ymax - half).astype(np.int64)
-    np.clip(ix0, 0, w - 1, out=ix0)
-    np.clip(iy0, 0, w - 1, out=iy0)
-    np.clip(ix1, -1, w - 1, out=ix1)
-    np.clip(iy1, -1, w - 1, out=iy1)
-    nx = ix1 - ix0 + 1
-    ny = iy1 - iy0 + 1
-    np.maximum(nx, 0, out=nx)
-    np.maximum(ny, 0, out=ny)
+    fx0 = np.ceil(xmin - half)
+    fx1 = np.floor(xmax - half)
+    fy0 = np.ceil(ymin - half)
+    fy1 = np.floor(ymax - half)
+    np.clip(fx0, 0, w - 1, out=fx0)
+    np.clip(fy0, 0, w - 1, out=fy0)
+    np.clip(fx1, -1, w - 1, out=fx1)
+    np.clip(fy1, -1, w - 1, out=fy1)
+    fx1 -= fx0
+    fx1 += 1
+    fy1 -= fy0
+    fy1 += 1
+    nx = np.maximum(fx1, 0, out=fx1)
+    ny = np.maximum(fy1, 0, out=fy1)
     counts = nx * ny
     flat = t.area2 == 0
 
     # 1. Triangles covering at most two pixel centres, and edge-on ones, are splatted
     #    at their centroid, so sub-pixel triangles never leave holes.
-    small = np.flatnonzero((counts <= 2) | flat)
-    if len(small):
+    splat = (counts <= 2) | flat
+    if splat.all():  # a dense mesh: no gathers
+        sx0, sx1, sy0, sy1, sz0, sdz1, sdz2, sshade = xmin, xmax, ymin, ymax, t.z0, t.dz1, t.dz2, shade
+    else:
+        small = np.flatnonzero(splat)
+        sx0, sx1, sy0, sy1 = xmin[small], xmax[small], ymin[small], ymax[small]
+        sz0, sdz1, sdz2, sshade = t.z0[small], t.dz1[small], t.dz2[small], shade[small]
+    if len(sx0):
         third = np.float32(1 / 3)
-        cx = ((xmin[small] + xmax[small]) * half).astype(np.int64)
-        cy = ((ymin[small] + ymax[small]) * half).astype(np.int64)
+        cx = ((sx0 + sx1) * half).astype(np.int64)
+        cy = ((sy0 + sy1) * half).astype(np.int64)
         np.clip(cx, 0, w - 1, out=cx)
         np.clip(cy, 0, w - 1, out=cy)
-        cz = t.z0[small] + (t.dz1[small] + t.dz2[small]) * third
-        key = ((cz * np.float32(_ZMAX)).astype(np.int64) << 8) | shade[small]
+        cz = sz0 + (sdz1 + sdz2) * third
+        key = ((cz * np.float32(_ZMAX)).astype(np.int64) << 8) | sshade
         np.minimum.at(zbuf, cy * w + cx, key)
 
-    # 2. Triangles whose box holds at most 2×2 pixel centres: four fixed offsets.
+    # 2. Triangles whose box holds one pixel centre are tested at it, and those whose box
+    #    holds at most 2×2 at four fixed offsets.
     drawable = (counts > 0) & ~flat
-    quad = np.flatnonzero(drawable & (nx <= 2) & (ny <= 2))
+    one = np.flatnonzero(drawable & (counts == 1))
+    if len(one):
+        _cover(fx0[one].astype(np.int64), fy0[one].astype(np.int64), t.take(one), shade[one], zbuf, w)
+    quad = np.flatnonzero(drawable & (counts > 1) & (nx <= 2) & (ny <= 2))
     if len(quad):
         tq = t.take(quad)
-        qx, qy, qnx, qny, qs = ix0[quad], iy0[quad], nx[quad], ny[quad], shade[quad]
+        qx, qy = fx0[quad].astype(np.int64), fy0[quad].astype(np.int64)
+        qnx, qny, qs = nx[quad], ny[quad], shade[quad]
         for ox in (0, 1):
             for oy in (0, 1):
                 valid = (qnx > ox) & (qny > oy)
@@ -466,7 +481,7 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
     # 3. The rest: scan-converted row by row.
     rest = np.flatnonzero(drawable & ((nx > 2) | (ny > 2)))
     if len(rest):
-        _cover_spans(rest, t, iy0, ny, xmin, xmax, shade, zbuf, w)
+        _cover_spans(rest, t, fy0, ny, xmin, xmax, shade, zbuf, w)
 
 
 def _cover_spans(
@@ -500,9 +515,9 @@ def _cover_spans(
     z00 = (z0 + c1 * dz1 + c2 * dz2) * _ZMAX
     left_edge = xmin[idx].astype(np.float64) - 0.5
     right_edge = xmax[idx].astype(np.float64) + 0.5
-    first_row = iy0[idx]
+    first_row = iy0[idx].astype(np.int64)
     tri_shade = shade[idx]
-    rows = ny[idx]
+    rows = ny[idx].astype(np.int64)
     row_csum = np.cumsum(rows)
     start = 0
     n = len(idx)
@@ -510,14 +525,17 @@ def _cover_spans(
         base = int(row_csum[start - 1]) if start else 0
         stop = max(int(np.searchsorted(row_csum, base + CHUNK_FRAGMENTS // 4, side="right")), start + 1)
         r = rows[start:stop]
+        # which triangle each (triangle, row) pair belongs to: one np.repeat, then a gather per
+        # array (np.repeat with per-element counts is about ten times slower than a take)
+        owner = np.repeat(np.arange(start, stop), r)
 
-        def per_row(values: np.ndarray, sl: slice = slice(start, stop), r: np.ndarray = r) -> np.ndarray:
-            return np.repeat(values[sl], r)
+        def per_row(values: np.ndarray, owner: np.ndarray = owner) -> np.ndarray:
+            return values.take(owner)
 
-        npairs = int(r.sum())
+        npairs = len(owner)
         # (only this chunk's triangles: computing it over all of them per chunk was quadratic)
         sl = slice(start, stop)
-        row = np.arange(npairs, dtype=np.int64) + np.repeat(first_row[sl] - (row_csum[sl] - r - base), r)
+        row = np.arange(npairs, dtype=np.int64) + (first_row[sl] - (row_csum[sl] - r - base)).take(owner - start)
         yc = row + 0.5
         lo = per_row(left_edge)
         hi = per_row(right_edge)
@@ -549,14 +567,15 @@ def _cover_spans(
             if total:
                 j0 = lcsum[s0:s1] - ln - b0
                 j = np.arange(total, dtype=np.int64)
-                pix = j + np.repeat(base_pix[s0:s1] - j0, ln)
+                pair = np.repeat(np.arange(s0, s1), ln)  # the pair each fragment belongs to
+                pix = j + (base_pix[s0:s1] - j0).take(pair - s0)
                 zsl = zs[s0:s1]
-                depth = np.repeat(zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5), ln)
-                depth += np.repeat(zsl, ln) * j
+                depth = (zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5)).take(pair - s0)
+                depth += zs.take(pair) * j
                 np.clip(depth, 0.0, _ZMAX, out=depth)
                 key = depth.astype(np.int64)
                 key <<= 8
-                key |= np.repeat(pair_shade[s0:s1], ln)
+                key |= pair_shade.take(pair)
                 np.minimum.at(zbuf, pix, key)
             s0 = s1
         start = stop
