@@ -75,9 +75,9 @@ ARCHIVE_EXTENSIONS = (".zip",)
 
 #: files read whole into memory (hashed and parsed from one read) up to this size
 IN_MEMORY_MAX = 64 * 1024 * 1024
-#: a worker task carries up to this many files / bytes (fewer, bigger messages: 10,000 tiny
-#: STLs took about 5.7 s of CPU at 16 files a task, about 4.9 s at 64; one run each, loaded machine)
-TASK_FILES = 64
+#: a worker task carries up to this many files / bytes (64 saved some CPU on tiny files, but a
+#: slow file then held up more files behind it: the hostile-file run went past its bound)
+TASK_FILES = 16
 TASK_BYTES = 4 * 1024 * 1024
 #: below this much to read, reading stays in-process
 PARALLEL_MIN_FILES = 8
