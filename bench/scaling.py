@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scaling.py [--scan 1000,3000,10000,30000,100000]
                                        [--search 1000,10000,100000,1000000] [--out docs/performance-scaling.png]
+                                       [--only scan|search] [--cache DIR]
 
 - cold scan: CPU seconds of a whole ``printmanager scan --no-thumbnails``
   process (its reader workers included) on a fresh library of N tiny STLs
@@ -59,10 +60,10 @@ def scan_point(n: int) -> dict[str, float]:
             "walk_s": statistics.median(walks), "cold_wall_s": cold["scan_s"]}  # fmt: skip
 
 
-def search_point(n: int, rounds: int) -> dict[str, float]:
+def search_point(n: int, rounds: int, cache: Path | None = None) -> dict[str, float]:
     from search import measure
 
-    m = measure(n, rounds)
+    m = measure(n, rounds, cache=cache)
     return {"files": n, "page_p95_ms": percentile(m["page"], 95), "count_p95_ms": percentile(m["count"], 95),
             "like_p95_ms": percentile(m["like"], 95), "built_s": m["built_s"]}  # fmt: skip
 
@@ -108,6 +109,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="timed runs per search query")
     ap.add_argument("--out", default=str(REPO / "docs" / "performance-scaling.png"))
     ap.add_argument("--replot", action="store_true", help="redraw from the JSON beside --out, measure nothing")
+    ap.add_argument("--only", choices=("scan", "search"),
+                    help="measure one half; the other half's points are kept from the JSON beside --out")
+    ap.add_argument("--cache", type=Path, help="keep the generated search catalogues here and reuse them")
     args = ap.parse_args()
     out = Path(args.out)
     data_path = out.with_suffix(".json")
@@ -116,13 +120,14 @@ def main() -> None:
     else:
         compile_bytecode()
         t0 = time.perf_counter()
-        scan = []
-        for n in sizes(args.scan):
+        kept = json.loads(data_path.read_text()) if args.only else {}
+        scan = kept.get("scan", []) if args.only == "search" else []
+        for n in sizes(args.scan) if args.only != "search" else []:
             scan.append(scan_point(n))
             print(json.dumps(scan[-1]), flush=True)
-        search = []
-        for n in sizes(args.search):
-            search.append(search_point(n, args.rounds))
+        search = kept.get("search", []) if args.only == "scan" else []
+        for n in sizes(args.search) if args.only != "scan" else []:
+            search.append(search_point(n, args.rounds, args.cache))
             print(json.dumps(search[-1]), flush=True)
         saved = {"machine": machine(), "date": time.strftime("%Y-%m-%d", time.gmtime()),
                  "seconds": time.perf_counter() - t0, "scan": scan, "search": search}  # fmt: skip

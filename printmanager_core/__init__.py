@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
-try:
-    __version__ = _metadata.version("printmanager")
-except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+from typing import TYPE_CHECKING
 
 from .errors import NotFound, PrintManagerError, UsageError
 from .hookspecs import hookimpl
-from .library import Library
 from .records import FileRecord, ModelRecord, ScanReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .library import Library
 
 __all__ = [
     "FileRecord",
@@ -25,3 +22,24 @@ __all__ = [
     "__version__",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``Library`` and ``__version__``, on first use: importing a reader or the renderer
+    (``printmanager_core.readers.base``) must not pay for the store (sqlite-utils) or
+    ``importlib.metadata``."""
+    if name == "Library":
+        from .library import Library
+
+        globals()["Library"] = Library
+        return Library
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            version = metadata.version("printmanager")
+        except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+            version = "0.0.0"
+        globals()["__version__"] = version
+        return version
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

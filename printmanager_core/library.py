@@ -28,7 +28,7 @@ from .paths import display_path, is_within, resolve_library_dir
 from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
 from .readers.ziputil import read_member, safe_members
-from .query import parse_query
+from .query import parse_query, plan_first_page
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanOptions, ScanReport
 from .roots import containing_root, fold_nested, place
 from .settings import Settings
@@ -313,7 +313,8 @@ class Library:
         scanner = Scanner(self.store, limits=self.limits, library_dir=self.directory, workers=workers,
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
-        self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
+        if not self.store.problems.current():  # else no file or model changed since the last fill
+            self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
         from . import sidecars
 
         sidecars.import_all(self)  # datapackage.json sidecars, empty fields only, when changed
@@ -341,8 +342,12 @@ class Library:
         Names are searched as their display text: an undecodable byte in a query
         (as a shell passes it) or written ``\\xNN`` matches that byte in a name.
         """
-        return self.store.files.select(parse_query(display_path(query or "")), include_missing=include_missing,
-                                       limit=limit)
+        parsed = parse_query(display_path(query or ""))
+        if limit is None:
+            return self.store.files.select(parsed, include_missing=include_missing)
+        # a page: walk the path index or start from a short list, whichever is quicker (issue 11)
+        plan = plan_first_page(parsed, self.store.search.long_list)
+        return self.store.search.first_page(plan, include_missing=include_missing, limit=limit)
 
     def iter_files(self, query: str = "", *, include_missing: bool = False, page: int = 500) -> Iterator[FileRecord]:
         """Files matching ``query`` in path order, read ``page`` at a time (for big catalogues).
@@ -391,7 +396,7 @@ class Library:
 
     def count_files(self, query: str = "") -> int:
         """How many present files match ``query``."""
-        return self.store.files.count(parse_query(display_path(query or "")))
+        return self.store.search.count(parse_query(display_path(query or "")))
 
     def models(self, query: str = "", *, include_missing: bool = False) -> list[ModelRecord]:
         """Models with at least one file matching ``query``, ordered by name."""

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import weakref
 from importlib import metadata
 
 import attrs
@@ -52,10 +53,13 @@ def missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
     without the extra, the plugin is off rather than broken.
     """
     dist = ep.dist
-    if dist is None or not dist.requires:
+    if dist is None:
+        return None
+    requires = _requires(dist)
+    if not requires:
         return None
     try:
-        if _all_installed(dist.requires, ep.name):
+        if _all_installed(requires, ep.name):
             return None  # the usual case, decided without parsing a marker
         needs = _unmet(dist, ep.name, set())
     except Exception as exc:  # unreadable metadata: let loading show what is wrong
@@ -64,6 +68,24 @@ def missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
     if not needs:
         return None
     return PluginOff(ep.name, dist.metadata["Name"], ep.name, tuple(needs))
+
+
+#: each distribution's requirement lines, read once: ``Distribution.requires`` parses the
+#: METADATA file on every call, and one distribution has an entry point per plugin
+_requires_of: "weakref.WeakKeyDictionary[metadata.Distribution, list[str] | None]" = weakref.WeakKeyDictionary()
+
+
+def _requires(dist: metadata.Distribution) -> list[str] | None:
+    try:
+        return _requires_of[dist]
+    except (KeyError, TypeError):  # TypeError: a distribution that cannot be weakly referenced
+        pass
+    requires = dist.requires
+    try:
+        _requires_of[dist] = requires
+    except TypeError:
+        pass
+    return requires
 
 
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508's name

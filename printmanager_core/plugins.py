@@ -63,6 +63,40 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "printmanager_core.printing.plugin",
 )
 
+#: The built-in reader modules: each implements only ``register_readers``, so it is
+#: registered as a :class:`LazyReaderPlugin` and imported (with numpy and its
+#: parsers) the first time readers are asked for, not at start-up.
+LAZY_READER_PLUGINS: frozenset[str] = frozenset(m for m in DEFAULT_PLUGINS if m.startswith("printmanager_core.readers."))
+
+
+class LazyReaderPlugin:
+    """A built-in reader module, registered under its module name without importing it.
+
+    pluggy sees one hook implementation, ``register_readers``; the first call
+    imports the module and hands ``register`` to the module's own
+    ``register_readers``. A module that fails to import is then recorded as that
+    plugin failing in ``register_readers`` (and stepped around) instead of at load.
+    """
+
+    def __init__(self, module_name: str):
+        self.__name__ = module_name
+        self._module: Any = None
+
+    def module(self) -> Any:
+        """The reader module itself (imported on the first call)."""
+        if self._module is None:
+            self._module = importlib.import_module(self.__name__)
+        return self._module
+
+    @hookspecs.hookimpl
+    def register_readers(self, register: Callable[..., None]) -> None:
+        """The module's readers (see the module's own ``register_readers``)."""
+        self.module().register_readers(register)
+
+    def __repr__(self) -> str:
+        return f"<lazy reader plugin {self.__name__}>"
+
+
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
 _tracing = False  # PRINTMANAGER_TRACE_PLUGINS was on when the manager was built
@@ -177,6 +211,9 @@ def _new_manager() -> pluggy.PluginManager:
         pm.set_blocked(blocked_name)
     for module_name in DEFAULT_PLUGINS:
         if module_name in blocked:
+            continue
+        if module_name in LAZY_READER_PLUGINS:  # imported on the first register_readers call
+            _register_safely(pm, module_name, lambda name=module_name: LazyReaderPlugin(name))
             continue
         _register_safely(pm, module_name, lambda name=module_name: importlib.import_module(name))
     _load_entry_points(pm)

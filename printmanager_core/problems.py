@@ -335,6 +335,11 @@ def refresh(
     meanwhile waits for one step, never for the whole refresh (the problems are
     derived data: a step that did not happen is redone by the next scan).
 
+    When nothing they are worked out from changed since the last complete refresh
+    (:meth:`~printmanager_core.store.problems.ProblemsGateway.current`: files, models
+    and problem rows, counted by triggers whoever writes), only the empty folders,
+    which come from the walk, are replaced.
+
     :param changed_ids: files the scan read (their own problems are recomputed);
         None recomputes every file's.
     :param gone_ids: files that went missing (their problems are forgotten).
@@ -343,6 +348,27 @@ def refresh(
     :param silence: kinds whose severity is ``off`` (left out of ``files.problem_kinds``).
     """
     at = now_iso()
+    # the empty folders come from the walk, not the catalogue (they are about folders,
+    # so no file's problem_kinds depends on them)
+    empties = list(empty_folders)
+    with store.transaction():
+        current = store.problems.current()
+        for folder in _outermost(list(walked)):
+            inside = [ProblemRow("empty-folder", path=display_path(p), detail="nothing in it")
+                      for p in empties if is_within(p, folder)]
+            store.problems.replace_kinds(("empty-folder",), inside, at, under=display_path(folder))
+        if current:  # nothing else to work out: still current, with the empty folders just written
+            store.problems.mark_current(store.problems.changes())
+    if not current:
+        _refresh_from_catalogue(store, changed_ids, gone_ids, at, silence)
+
+
+def _refresh_from_catalogue(store: "Store", changed_ids: Sequence[int] | None, gone_ids: Sequence[int],
+                            at: str, silence: Sequence[str]) -> None:
+    """Every problem worked out from the catalogue (all but the empty folders), then noted
+    as current as of the count of changes seen before it began (a change meanwhile is
+    worked out by the next refresh)."""
+    seen = store.problems.changes()
     facts = store.problems.file_facts(changed_ids)
     ids = [r["id"] for r in facts] if changed_ids is not None else None
     rows = [p for r in facts for p in file_problems(r)]
@@ -359,14 +385,9 @@ def refresh(
         worked_out = found(store)
         with store.transaction():
             store.problems.replace_kinds(kinds, worked_out, at)
-    empties = list(empty_folders)
-    with store.transaction():
-        for folder in _outermost(list(walked)):
-            inside = [ProblemRow("empty-folder", path=display_path(p), detail="nothing in it")
-                      for p in empties if is_within(p, folder)]
-            store.problems.replace_kinds(("empty-folder",), inside, at, under=display_path(folder))
     with store.transaction():
         store.problems.sync_kinds(list(silence))
+        store.problems.mark_current(seen)
 
 
 def refresh_models(store: "Store", *, silence: Sequence[str] = ()) -> None:

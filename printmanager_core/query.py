@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .records import FileRecord, ModelRecord
 
 __all__ = [
+    "AllTextQuery",
     "AndQuery",
     "CompareQuery",
     "FormatQuery",
@@ -42,6 +43,7 @@ __all__ = [
     "ModelNameQuery",
     "NotQuery",
     "OrQuery",
+    "FirstPagePlan",
     "PrintedCountQuery",
     "PrintedDateQuery",
     "ProblemQuery",
@@ -51,6 +53,7 @@ __all__ = [
     "TagQuery",
     "TextQuery",
     "parse_query",
+    "plan_first_page",
     "parse_value",
     "tokenize",
 ]
@@ -155,6 +158,16 @@ class Query:
         """Whether ``file`` matches. ``model`` (the file's model) supplies model tags."""
         raise NotImplementedError
 
+    def members_sql(self) -> list[SQL] | None:
+        """SELECTs of the ids of the files this term matches (all of them between them),
+        for a term that is a list of its own (full text, tags); None for the rest
+        (see :func:`plan_first_page`)."""
+        return None
+
+    def probe_sql(self) -> SQL:
+        """:meth:`sql` written as a test of each file met in path order (see :func:`plan_first_page`)."""
+        return self.sql()
+
 
 @attrs.frozen
 class AndQuery(Query):
@@ -214,12 +227,45 @@ class TextQuery(Query):
     def sql(self) -> SQL:
         return query_sql.fts_sql(self.fts())
 
+    def members_sql(self) -> list[SQL] | None:
+        return [(query_sql.FTS_IDS, [self.fts()])]
+
+    def probe_sql(self) -> SQL:
+        return query_sql.fts_probe_sql(self.fts())
+
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         needle = tokenize(self.text)
         if not needle:
             return False
         columns = (file.name, file.path, " ".join(file.tags), file.notes)
         return any(_contains_run(tokenize(col), needle, not self.phrase) for col in columns)
+
+
+@attrs.frozen
+class AllTextQuery(Query):
+    """Every one of ``terms`` (text terms), asked of the full-text index in one MATCH.
+
+    What :func:`plan_first_page` makes of the words of a query: the index joins
+    their lists itself, so a page does not build one list per word.
+    """
+
+    terms: tuple[TextQuery, ...] = attrs.field(converter=tuple)
+
+    def fts(self) -> str:
+        """The FTS5 expression: the terms' expressions joined with AND."""
+        return " AND ".join(t.fts() for t in self.terms)
+
+    def sql(self) -> SQL:
+        return query_sql.fts_sql(self.fts())
+
+    def members_sql(self) -> list[SQL] | None:
+        return [(query_sql.FTS_IDS, [self.fts()])]
+
+    def probe_sql(self) -> SQL:
+        return query_sql.fts_probe_sql(self.fts())
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return all(t.match(file, model) for t in self.terms)
 
 
 @attrs.frozen
@@ -230,6 +276,12 @@ class TagQuery(Query):
 
     def sql(self) -> SQL:
         return query_sql.tag_sql(ascii_lower(self.name))
+
+    def members_sql(self) -> list[SQL] | None:
+        return query_sql.tag_ids_sql(ascii_lower(self.name))
+
+    def probe_sql(self) -> SQL:
+        return query_sql.tag_probe_sql(ascii_lower(self.name))
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         key = ascii_lower(self.name)
@@ -301,7 +353,13 @@ class ModelNameQuery(Query):
     text: str
 
     def sql(self) -> SQL:
-        return query_sql.model_name_sql(like_contains(self.text))
+        return query_sql.model_name_sql(like_contains(self.text), self.text)
+
+    def members_sql(self) -> list[SQL] | None:
+        return query_sql.model_name_ids_sql(like_contains(self.text), self.text)
+
+    def probe_sql(self) -> SQL:
+        return query_sql.model_name_probe_sql(like_contains(self.text), self.text)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return file.model is not None and ascii_lower(self.text) in ascii_lower(file.model)
@@ -509,6 +567,89 @@ class SlicedFromQuery(Query):
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         key = ascii_lower(self.text)
         return any(ascii_lower(name).find(key) >= 0 for name in file.sliced_from)
+
+
+# -- planning a first page ---------------------------------------------------------
+
+
+@attrs.frozen
+class _Probe(Query):
+    """``term`` written as a test of each file met in path order (its :meth:`Query.probe_sql`)."""
+
+    term: Query
+
+    def sql(self) -> SQL:
+        return self.term.probe_sql()
+
+    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
+        return self.term.match(file, model)
+
+
+@attrs.frozen
+class FirstPagePlan:
+    """Two ways to read the first files of a query in path order (same rows, same order).
+
+    ``walk`` (None when it cannot help) walks the path index and tests each file;
+    it is quick when matches are many, and is to be abandoned past a budget.
+    ``drive`` starts from the shortest list of matches and sorts what it finds.
+    """
+
+    drive: Query
+    walk: Query | None
+
+
+#: terms SQLite decides from the path index's own columns, cheapest first (tested first)
+_CHEAP = (CompareQuery, FormatQuery, IsQuery)
+
+
+def _merged_words(query: Query) -> Query:
+    """``query`` with the words ANDed at its top level asked in one MATCH (:class:`AllTextQuery`),
+    and the terms the path index answers by a number put first (SQLite tests ANDed terms in order)."""
+    if not isinstance(query, AndQuery):
+        return query
+    words = [t for t in query.terms if isinstance(t, TextQuery)]
+    rest = [t for t in query.terms if not isinstance(t, TextQuery)]
+    cheap = [t for t in rest if isinstance(t, _CHEAP)]
+    rest = [t for t in rest if not isinstance(t, _CHEAP)]
+    if len(words) >= 2:
+        words = [AllTextQuery(words)]
+    return AndQuery([*cheap, *words, *rest])
+
+
+def _probed(query: Query) -> Query:
+    if isinstance(query, AndQuery):
+        return AndQuery([_probed(t) for t in query.terms])
+    if isinstance(query, OrQuery):
+        return OrQuery([_probed(t) for t in query.terms])
+    if isinstance(query, NotQuery):
+        return NotQuery(_probed(query.term))
+    return _Probe(query) if query.members_sql() is not None else query
+
+
+def plan_first_page(query: Query, many: Callable[[list[SQL]], bool]) -> FirstPagePlan:
+    """How to read the first files of ``query`` in path order.
+
+    A term that is a list of its own (words, tags) is where SQLite starts by
+    default: it fetches every match and sorts them all to keep the first few.
+    When every such list the query must start from is long (``many`` says
+    whether a SELECT of file ids holds many rows), walking the path index and
+    testing each file stops sooner; :attr:`FirstPagePlan.walk` is that form.
+    ``many`` is given a term's :meth:`Query.members_sql`.
+    """
+    drive = _merged_words(query)
+    terms = drive.terms if isinstance(drive, AndQuery) else (drive,)
+    lists: list[list[Query]] = []  # the lists SQLite could start from: a term, or an OR of them
+    for term in terms:
+        if term.members_sql() is not None:
+            lists.append([term])
+        elif isinstance(term, OrQuery) and all(t.members_sql() is not None for t in term.terms):
+            lists.append(list(term.terms))
+    if not lists:
+        return FirstPagePlan(drive, None)
+    for options in lists:  # an OR's list: its terms' lists together
+        if not many([m for t in options for m in t.members_sql() or ()]):
+            return FirstPagePlan(drive, None)
+    return FirstPagePlan(drive, _probed(drive))
 
 
 # -- values ------------------------------------------------------------------------

@@ -158,8 +158,11 @@ SQLS: list[tuple[str, str, list[Any]]] = [
     ("time<2h", "+files.print_time_s < ?", [7200]),
     ("filament>5", "+files.filament_g > ?", [5]),
     ("model:7", "files.model_id = ?", [7]),
-    ("model:Vor_on", "files.model_id in (select models.id from models where models.name like ? escape '\\')",
-     ["%Vor\\_on%"]),
+    ("model:Vor_on", "files.model_id in (select models.id from models where models.id in "
+     "(select rowid from models_name_trigrams where models_name_trigrams match ?) "
+     "and models.name like ? escape '\\')", ['"Vor_on"', "%Vor\\_on%"]),
+    ("model:Vo", "files.model_id in (select models.id from models where models.name like ? escape '\\')",
+     ["%Vo%"]),
     ("printer:MK4", "files.printer_model like ? escape '\\'", ["%MK4%"]),
     ("slicer:50%", "files.slicer like ? escape '\\'", ["%50\\%%"]),
     ("is:missing", "coalesce(files.missing, 0) != 0", []),

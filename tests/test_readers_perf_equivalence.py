@@ -108,6 +108,46 @@ def test_watertight_fast_and_exact_paths_agree_on_corpus_meshes(corpus: Path, mo
     assert fast == exact
 
 
+def _reference_edges_twice(ids: np.ndarray) -> bool:
+    """Every undirected edge of the id triangles used exactly twice, by np.unique counts (the reference)."""
+    f = ids.reshape(-1, 3)
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    return len(f) > 0 and bool((np.unique(edges, axis=0, return_counts=True)[1] == 2).all())
+
+
+@pytest.mark.parametrize("bound", [3, 65_535, 65_536, 65_537, 200_000])
+def test_edge_pairing_with_32_and_64_bit_keys_matches_the_reference(bound: int) -> None:
+    """Ids up to 65,536 distinct vertices pair edges with 32-bit keys, above with 64-bit: same answers."""
+    rng = np.random.default_rng(bound)
+    # a closed two-sided triangle (every edge twice) whose ids reach the bound, then broken ones
+    top = bound - 1
+    closed = np.array([[0, 1, top], [1, 0, top]], dtype=np.int64)
+    cases = [closed, closed[:1], np.concatenate([closed, closed]), rng.integers(0, bound, size=(400, 3))]
+    cases.append(np.concatenate([closed, closed[:1], closed[:1]]))
+    assert [_reference_edges_twice(c) for c in cases[:3]] == [True, False, False]
+    for ids in cases:
+        assert watertight._edges_twice(ids) == _reference_edges_twice(ids), (bound, ids[:4])
+
+
+def test_watertight_answers_on_corpus_meshes_match_the_reference(corpus: Path) -> None:
+    """The fast check (hash merge + edge pairing, in memory and streamed) against np.unique over the bits."""
+    checked = 0
+    for path in sorted(corpus.rglob("*.stl")):
+        try:
+            tris = read_stl_triangles(Source.from_path(path))[0]
+        except ReadError:
+            continue
+        if len(tris) > 50_000:
+            continue  # the reference's np.unique(axis=0) is slow; the big ones are covered above
+        ids = _reference_groups(np.asarray(tris).reshape(-1, 3))
+        expected = _reference_edges_twice(ids)
+        assert watertight.watertight_soup(tris, DEFAULT_LIMITS) is expected, path.name
+        blocks = lambda t=np.asarray(tris, dtype=np.float32): iter([t[i : i + 97] for i in range(0, len(t), 97)])
+        assert watertight.watertight_blocks(blocks, len(tris), DEFAULT_LIMITS) is expected, path.name
+        checked += 1
+    assert checked >= 10
+
+
 # --- blocked measurement ------------------------------------------------------------
 
 

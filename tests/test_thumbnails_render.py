@@ -147,6 +147,53 @@ def test_render_dense_mesh_has_no_holes() -> None:
     assert (a[inside] == 255).all(), "pinholes in a closed dense mesh"
 
 
+def test_render_of_an_stl_read_in_place_is_the_same_picture(corpus: Path) -> None:
+    # a binary STL's triangles come as a view of its 50-byte records (not contiguous): drawn
+    # without a whole-mesh copy, the picture is the one of a contiguous copy, pixel for pixel
+    tris = load_triangles(Source.from_path(corpus / "assimp" / "Spider_binary.stl"))
+    assert tris.strides[0] == 50
+    for size in (256, 64):
+        viewed = np.asarray(render_triangles(tris, size))
+        copied = np.asarray(render_triangles(np.ascontiguousarray(tris), size))
+        assert (viewed == copied).all()
+
+
+def test_render_reusing_the_measured_corners_looks_the_same(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the measuring pass keeps its view-space corners and the drawing pass only scales them;
+    # projecting again (as for meshes past KEEP_VIEW_BYTES) differs only by float rounding
+    from printmanager_thumbnails import render
+
+    meshes = [sphere(6), load_triangles(Source.from_path(corpus / "3mf-samples" / "cube_gears_prod.3mf"))]
+    kept = [np.asarray(render_triangles(t, 256)).astype(int) for t in meshes]
+    monkeypatch.setattr(render, "KEEP_VIEW_BYTES", 0)
+    projected = [np.asarray(render_triangles(t, 256)).astype(int) for t in meshes]
+    for a, b in zip(kept, projected):
+        assert alpha(Image.fromarray(a.astype(np.uint8))).sum() > 0
+        diff = np.abs(a - b)
+        assert diff.mean() < 0.02, diff.mean()
+        assert (diff.max(axis=2) > 0).mean() < 0.002  # a few edge pixels at most
+
+
+def test_importing_the_renderer_does_not_load_the_store() -> None:
+    # a thumbnail in a fresh process pays for numpy and Pillow, not for the catalogue's
+    # store (sqlite-utils) behind ``printmanager_core.Library``
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import printmanager_core.readers.base, printmanager_thumbnails.api; "
+        "print(sorted(m for m in ('sqlite_utils', 'printmanager_core.library') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    import printmanager_core
+
+    assert printmanager_core.Library.__name__ == "Library"
+    assert isinstance(printmanager_core.__version__, str) and printmanager_core.__version__
+
+
 def test_render_shading_varies_and_background_option() -> None:
     img = render_triangles(sphere(3), 64, style=Style(background=(255, 255, 255)))
     arr = np.asarray(img)

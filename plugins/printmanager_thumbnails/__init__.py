@@ -170,7 +170,8 @@ def scan_finished(library: "Library", report: "ScanReport", options: "ScanOption
     from .api import files_needing_thumbnails, forget_stale, make_thumbnails, on_scan, prune_cache
 
     changed = list(getattr(report, "changed_ids", []) or [])
-    forget_stale(library, changed)
+    if changed:  # nothing changed: no recorded thumbnail can have gone stale
+        forget_stale(library, changed)
     if options.thumbnails and on_scan(library):
         files = files_needing_thumbnails(library, changed)
         if files:

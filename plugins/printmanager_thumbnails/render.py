@@ -28,6 +28,7 @@ anti-aliases the edges; the background is transparent unless one is given.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Iterator, Sequence
 
 import attrs
@@ -42,6 +43,10 @@ __all__ = ["RenderError", "Style", "View", "render_triangles"]
 CHUNK_TRIANGLES = 32_768
 #: fragments generated at once by the scan converter (bounds memory)
 CHUNK_FRAGMENTS = 1_000_000
+#: the measuring pass keeps the view-space corners for drawing when they take at most this
+#: many bytes (the size of a contiguous float32 copy of 1.8M triangles); larger meshes are
+#: projected again
+KEEP_VIEW_BYTES = 64 * 1024 * 1024
 #: the supersampled canvas is at most this many pixels wide (bounds memory for big sizes)
 MAX_CANVAS = 2048
 #: most scanline rows + covered pixels one picture may take (about 10-30 ns each): past
@@ -133,6 +138,10 @@ def _as_triangles(triangles: np.ndarray | Sequence[float]) -> np.ndarray:
         if tri.size % 9:
             raise RenderError(f"triangles must be an (n, 3, 3) array, not {tri.shape}")
         tri = tri.reshape(-1, 3, 3)
+    if tri.strides[1:] == (12, 4):
+        # each triangle's nine numbers are contiguous (a binary STL's records, viewed in place):
+        # :func:`_chunks` transposes a chunk at a time anyway, so no whole-mesh copy is made
+        return tri
     return np.ascontiguousarray(tri)
 
 
@@ -174,14 +183,21 @@ def _bounds(tri: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return _measure(tri, basis)[0]
 
 
-def _measure(tri: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _measure(
+    tri: np.ndarray, basis: np.ndarray, keep: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, float, float]:
     """One pass over the triangles in view space: the bounds (as :func:`_bounds`), and the
-    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`)."""
+    summed screen heights and screen areas of the triangles, in view units (see :class:`_Cost`).
+
+    :param keep: if given, the view-space chunks are appended to it (for :func:`_render`).
+    """
     m = _corner_matrix(basis, (1.0, 1.0, 1.0))
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
     rows = area = 0.0
     for p in _chunks(tri, m):
+        if keep is not None:
+            keep.append(p)
         q = p.reshape(3, -1)
         lo = np.minimum(lo, q.min(axis=1))
         hi = np.maximum(hi, q.max(axis=1))
@@ -245,12 +261,15 @@ def render_triangles(
     tri = _as_triangles(triangles)
     ss = max(1, min(style.supersample, MAX_CANVAS // size))
     basis = view.basis()
-    bounds, rows, area = _measure(tri, basis)
+    # the measuring pass keeps its view-space corners for drawing, up to KEEP_VIEW_BYTES
+    keep: list[np.ndarray] | None = [] if tri.size * 4 <= KEEP_VIEW_BYTES else None
+    bounds, rows, area = _measure(tri, basis, keep)
     cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     if cost.at(size * ss) > MAX_WORK:
         unique = _unique_triangles(tri)  # copies of one triangle add work, not picture
         if len(unique) < len(tri):
             tri = unique
+            keep = None
             _, rows, area = _measure(tri, basis)
             cost = _Cost.scaled(len(tri), bounds, rows, area, style.margin)
     canvas = cost.widest(size * ss)
@@ -260,18 +279,22 @@ def render_triangles(
             f"{min(size, MIN_CANVAS)} px (many large overlapping triangles; the limit is {MAX_WORK:.3g})"
         )
     if canvas >= size * ss:
-        return _render(tri, size, ss, basis, bounds, style)
+        return _render(tri, size, ss, basis, bounds, style, keep)
     if canvas > size:  # less supersampling than asked: draw at the canvas width and shrink
-        wide = _render(tri, canvas, 1, basis, bounds, style)
+        wide = _render(tri, canvas, 1, basis, bounds, style, keep)
         return wide.resize((size, size), Image.Resampling.BOX)
     # too much overdraw for the full size: draw smaller and scale up (a softer picture, in bounded time)
-    small = _render(tri, canvas, 1, basis, bounds, style)
+    small = _render(tri, canvas, 1, basis, bounds, style, keep)
     return small.resize((size, size), Image.Resampling.BILINEAR)
 
 
 def _render(
-    tri: np.ndarray, size: int, ss: int, basis: np.ndarray, bounds: np.ndarray, style: Style
+    tri: np.ndarray, size: int, ss: int, basis: np.ndarray, bounds: np.ndarray, style: Style,
+    view: list[np.ndarray] | None = None,
 ) -> Image.Image:
+    """Draw ``tri`` on a ``size * ss`` canvas and compose it; ``view``, if given, holds the
+    view-space chunks of :func:`_measure` (used up here), which are only scaled and shifted
+    instead of being projected again."""
     w = size * ss
     (xlo, ylo, zlo), (xhi, yhi, zhi) = bounds
 
@@ -288,11 +311,24 @@ def _render(
     # shading needs depth back in pixel units (the same scale as x and y)
     zscale = float(depth * scale)
     zbuf = np.full(w * w, _EMPTY, dtype=np.int64)
-    for p in _chunks(tri, m):
+    chunks = _chunks(tri, m) if view is None else _rescaled(view, scale, 1.0 / depth)
+    for p in chunks:
         p += shift
         _draw(p, zbuf, w, style.ambient, zscale)
         budget.check()
     return _compose(zbuf, w, size, ss, style)
+
+
+def _rescaled(view: list[np.ndarray], xy: float, z: float) -> Iterator[np.ndarray]:
+    """The view-space chunks of :func:`_measure`, scaled in place (x and y by ``xy``, depth
+    by ``z``) and released one by one."""
+    view.reverse()
+    fxy, fz = np.float32(xy), np.float32(z)
+    while view:
+        p = view.pop()
+        p[:6] *= fxy
+        p[6:] *= fz
+        yield p
 
 
 @attrs.frozen
@@ -422,42 +458,57 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
     xmax = np.maximum(np.maximum(t.x0, x1), x2)
     ymin = np.minimum(np.minimum(t.y0, y1), y2)
     ymax = np.maximum(np.maximum(t.y0, y1), y2)
-    # the pixel centres (i + 0.5) inside each bounding box
+    # the pixel centres (i + 0.5) inside each bounding box, first as whole float32 numbers
+    # (exact below 2**24; half the memory traffic of int64, and only the few triangles drawn
+    # past the splat are converted)
     half = np.float32(0.5)
-    ix0 = np.ceil(xmin - half).astype(np.int64)
-    ix1 = np.floor(xmax - half).astype(np.int64)
-    iy0 = np.ceil(ymin - half).astype(np.int64)
-    iy1 = np.floor(ymax - half).astype(np.int64)
-    np.clip(ix0, 0, w - 1, out=ix0)
-    np.clip(iy0, 0, w - 1, out=iy0)
-    np.clip(ix1, -1, w - 1, out=ix1)
-    np.clip(iy1, -1, w - 1, out=iy1)
-    nx = ix1 - ix0 + 1
-    ny = iy1 - iy0 + 1
-    np.maximum(nx, 0, out=nx)
-    np.maximum(ny, 0, out=ny)
+    fx0 = np.ceil(xmin - half)
+    fx1 = np.floor(xmax - half)
+    fy0 = np.ceil(ymin - half)
+    fy1 = np.floor(ymax - half)
+    np.clip(fx0, 0, w - 1, out=fx0)
+    np.clip(fy0, 0, w - 1, out=fy0)
+    np.clip(fx1, -1, w - 1, out=fx1)
+    np.clip(fy1, -1, w - 1, out=fy1)
+    fx1 -= fx0
+    fx1 += 1
+    fy1 -= fy0
+    fy1 += 1
+    nx = np.maximum(fx1, 0, out=fx1)
+    ny = np.maximum(fy1, 0, out=fy1)
     counts = nx * ny
     flat = t.area2 == 0
 
     # 1. Triangles covering at most two pixel centres, and edge-on ones, are splatted
     #    at their centroid, so sub-pixel triangles never leave holes.
-    small = np.flatnonzero((counts <= 2) | flat)
-    if len(small):
+    splat = (counts <= 2) | flat
+    if splat.all():  # a dense mesh: no gathers
+        sx0, sx1, sy0, sy1, sz0, sdz1, sdz2, sshade = xmin, xmax, ymin, ymax, t.z0, t.dz1, t.dz2, shade
+    else:
+        small = np.flatnonzero(splat)
+        sx0, sx1, sy0, sy1 = xmin[small], xmax[small], ymin[small], ymax[small]
+        sz0, sdz1, sdz2, sshade = t.z0[small], t.dz1[small], t.dz2[small], shade[small]
+    if len(sx0):
         third = np.float32(1 / 3)
-        cx = ((xmin[small] + xmax[small]) * half).astype(np.int64)
-        cy = ((ymin[small] + ymax[small]) * half).astype(np.int64)
+        cx = ((sx0 + sx1) * half).astype(np.int64)
+        cy = ((sy0 + sy1) * half).astype(np.int64)
         np.clip(cx, 0, w - 1, out=cx)
         np.clip(cy, 0, w - 1, out=cy)
-        cz = t.z0[small] + (t.dz1[small] + t.dz2[small]) * third
-        key = ((cz * np.float32(_ZMAX)).astype(np.int64) << 8) | shade[small]
+        cz = sz0 + (sdz1 + sdz2) * third
+        key = ((cz * np.float32(_ZMAX)).astype(np.int64) << 8) | sshade
         np.minimum.at(zbuf, cy * w + cx, key)
 
-    # 2. Triangles whose box holds at most 2×2 pixel centres: four fixed offsets.
+    # 2. Triangles whose box holds one pixel centre are tested at it, and those whose box
+    #    holds at most 2×2 at four fixed offsets.
     drawable = (counts > 0) & ~flat
-    quad = np.flatnonzero(drawable & (nx <= 2) & (ny <= 2))
+    one = np.flatnonzero(drawable & (counts == 1))
+    if len(one):
+        _cover(fx0[one].astype(np.int64), fy0[one].astype(np.int64), t.take(one), shade[one], zbuf, w)
+    quad = np.flatnonzero(drawable & (counts > 1) & (nx <= 2) & (ny <= 2))
     if len(quad):
         tq = t.take(quad)
-        qx, qy, qnx, qny, qs = ix0[quad], iy0[quad], nx[quad], ny[quad], shade[quad]
+        qx, qy = fx0[quad].astype(np.int64), fy0[quad].astype(np.int64)
+        qnx, qny, qs = nx[quad], ny[quad], shade[quad]
         for ox in (0, 1):
             for oy in (0, 1):
                 valid = (qnx > ox) & (qny > oy)
@@ -466,7 +517,7 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
     # 3. The rest: scan-converted row by row.
     rest = np.flatnonzero(drawable & ((nx > 2) | (ny > 2)))
     if len(rest):
-        _cover_spans(rest, t, iy0, ny, xmin, xmax, shade, zbuf, w)
+        _cover_spans(rest, t, fy0, ny, xmin, xmax, shade, zbuf, w)
 
 
 def _cover_spans(
@@ -500,9 +551,9 @@ def _cover_spans(
     z00 = (z0 + c1 * dz1 + c2 * dz2) * _ZMAX
     left_edge = xmin[idx].astype(np.float64) - 0.5
     right_edge = xmax[idx].astype(np.float64) + 0.5
-    first_row = iy0[idx]
+    first_row = iy0[idx].astype(np.int64)
     tri_shade = shade[idx]
-    rows = ny[idx]
+    rows = ny[idx].astype(np.int64)
     row_csum = np.cumsum(rows)
     start = 0
     n = len(idx)
@@ -510,14 +561,17 @@ def _cover_spans(
         base = int(row_csum[start - 1]) if start else 0
         stop = max(int(np.searchsorted(row_csum, base + CHUNK_FRAGMENTS // 4, side="right")), start + 1)
         r = rows[start:stop]
+        # which triangle each (triangle, row) pair belongs to: one np.repeat, then a gather per
+        # array (np.repeat with per-element counts is about ten times slower than a take)
+        owner = np.repeat(np.arange(start, stop), r)
 
-        def per_row(values: np.ndarray, sl: slice = slice(start, stop), r: np.ndarray = r) -> np.ndarray:
-            return np.repeat(values[sl], r)
+        def per_row(values: np.ndarray, owner: np.ndarray = owner) -> np.ndarray:
+            return values.take(owner)
 
-        npairs = int(r.sum())
+        npairs = len(owner)
         # (only this chunk's triangles: computing it over all of them per chunk was quadratic)
         sl = slice(start, stop)
-        row = np.arange(npairs, dtype=np.int64) + np.repeat(first_row[sl] - (row_csum[sl] - r - base), r)
+        row = np.arange(npairs, dtype=np.int64) + (first_row[sl] - (row_csum[sl] - r - base)).take(owner - start)
         yc = row + 0.5
         lo = per_row(left_edge)
         hi = per_row(right_edge)
@@ -549,14 +603,15 @@ def _cover_spans(
             if total:
                 j0 = lcsum[s0:s1] - ln - b0
                 j = np.arange(total, dtype=np.int64)
-                pix = j + np.repeat(base_pix[s0:s1] - j0, ln)
+                pair = np.repeat(np.arange(s0, s1), ln)  # the pair each fragment belongs to
+                pix = j + (base_pix[s0:s1] - j0).take(pair - s0)
                 zsl = zs[s0:s1]
-                depth = np.repeat(zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5), ln)
-                depth += np.repeat(zsl, ln) * j
+                depth = (zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5)).take(pair - s0)
+                depth += zs.take(pair) * j
                 np.clip(depth, 0.0, _ZMAX, out=depth)
                 key = depth.astype(np.int64)
                 key <<= 8
-                key |= np.repeat(pair_shade[s0:s1], ln)
+                key |= pair_shade.take(pair)
                 np.minimum.at(zbuf, pix, key)
             s0 = s1
         start = stop
@@ -573,7 +628,9 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
     channel) and divided by their coverage, which un-premultiplies them.
     """
     hit = zbuf != _EMPTY
-    idx = (zbuf & 0xFF).astype(np.intp)
+    # the shade is the key's low byte: on a little-endian machine a strided view of it
+    low = zbuf.view(np.uint8)[:: zbuf.itemsize] if sys.byteorder == "little" else zbuf & 0xFF
+    idx = low.astype(np.uint16)
     if style.outline > 0:
         edge = _depth_edges(zbuf, w)
         idx[edge.reshape(-1)] += 256
@@ -636,7 +693,9 @@ def _depth_edges(zbuf: np.ndarray, w: int) -> np.ndarray:
     """
     # depth to 24 bits in int32 (half the memory traffic of the keys); empty pixels stay the
     # farthest of all, and no difference overflows
-    d = np.minimum(zbuf >> (8 + _DEPTH_BITS - 24), 2**30).astype(np.int32).reshape(w, w)
+    d64 = zbuf >> (8 + _DEPTH_BITS - 24)
+    np.minimum(d64, 2**30, out=d64)
+    d = d64.astype(np.int32).reshape(w, w)
     # a jump larger than a few pixels' worth of depth (depth is normalised to the model's depth range)
     threshold = int(4.0 / w * float(2**24))
     edge = np.zeros((w, w), dtype=bool)

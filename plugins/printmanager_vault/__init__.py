@@ -28,18 +28,27 @@ from .errors import (
     WrongKey,
     WrongPassphrase,
 )
-from .store import CredentialStore, KeyRequest, KeySlot, Passphrases, choose_backend, credential_stores
-from .vault import (
-    DestroyResult,
-    PlaintextVaultWarning,
-    Vault,
-    VaultInfo,
-    delete_secret,
-    get_secret,
-    library_directory,
-    open_vault,
-    set_secret,
-)
+
+#: the public names re-exported from the submodules, imported on first use (PEP 562):
+#: loading the plugin (every command does) does not import the vault and its stores
+_LAZY = {
+    **{name: "store" for name in ("CredentialStore", "KeyRequest", "KeySlot", "Passphrases", "choose_backend",
+                                  "credential_stores")},
+    **{name: "vault" for name in ("DestroyResult", "PlaintextVaultWarning", "Vault", "VaultInfo", "delete_secret",
+                                  "get_secret", "library_directory", "open_vault", "set_secret")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
@@ -49,6 +58,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from printmanager_core.privacy.export import Export
 
     from .hookspecs import StoreFactory
+    from .store import CredentialStore, KeyRequest, KeySlot, Passphrases, choose_backend, credential_stores
+    from .vault import (
+        DestroyResult,
+        PlaintextVaultWarning,
+        Vault,
+        VaultInfo,
+        delete_secret,
+        get_secret,
+        library_directory,
+        open_vault,
+        set_secret,
+    )
 
 
 __all__ = [
@@ -108,6 +129,8 @@ def register_commands(cli: click.Group) -> None:
 @hookimpl
 def export_user_data(library: "Library", export: "Export") -> None:
     """Export the NAMES of the stored secrets and the backend; never a value."""
+    from .vault import open_vault
+
     vault = open_vault(library)
     data: dict[str, Any] = {"names": [], "backend": None}
     try:
@@ -127,6 +150,8 @@ def delete_user_data(library: "Library", report: "DeleteReport") -> None:
 
     ``trylast``: after every plugin that needs a credential to delete its data (sync's
     storage keys, the account's refresh token)."""
+    from .vault import Vault, library_directory
+
     result = Vault(library_directory(library), prompt=None).destroy()
     detail = "; ".join(result.notes)
     if result.entries is not None:

@@ -13,12 +13,39 @@ and tests. The pieces, each usable on its own:
 
 from __future__ import annotations
 
-from .analytics import Aggregate, Analytics, Event, register_feature, registered_features
-from .crash import CrashReport, CrashReports, Scrubber
-from .delete import DeleteReport, delete_library
-from .export import Export, ExportResult, export_library
-from .retention import RetentionReport
-from .sharing import Shares
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analytics import Aggregate, Analytics, Event, register_feature, registered_features
+    from .crash import CrashReport, CrashReports, Scrubber
+    from .delete import DeleteReport, delete_library
+    from .export import Export, ExportResult, export_library
+    from .retention import RetentionReport
+    from .sharing import Shares
+
+#: each public name → the submodule it comes from, imported on first use (PEP 562), so
+#: a command that needs none of them (``ls``) does not import them all
+_LAZY = {
+    "Aggregate": "analytics", "Analytics": "analytics", "Event": "analytics", "register_feature": "analytics",
+    "registered_features": "analytics",
+    "CrashReport": "crash", "CrashReports": "crash", "Scrubber": "crash",
+    "DeleteReport": "delete", "delete_library": "delete",
+    "Export": "export", "ExportResult": "export", "export_library": "export",
+    "RetentionReport": "retention",
+    "Shares": "sharing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Aggregate",

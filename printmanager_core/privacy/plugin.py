@@ -9,21 +9,20 @@ from typing import Any
 
 from ..hookspecs import hookimpl
 from ..settings import defaults
-from ..store.erase import count_rows
-from ..store.export import CatalogueExportGateway
-from .analytics import Analytics, record
-from .crash import CrashReports
-from .sharing import Shares
 
 
 @hookimpl
 def scan_finished(library: Any, report: Any) -> None:
     """Count the scan (a feature use; nothing about what was scanned)."""
+    from .analytics import record
+
     record(library, "library.scan")
 
 
 def _all_models(library: Any) -> list[Any]:
     """Every model, as the library API gives it (models without files too)."""
+    from ..store.export import CatalogueExportGateway
+
     models = library.models(include_missing=True)
     seen = {m.id for m in models}
     extra = [i for i in CatalogueExportGateway(library.store.db).model_ids() if i not in seen]
@@ -32,6 +31,8 @@ def _all_models(library: Any) -> list[Any]:
 
 def catalogue(library: Any) -> dict[str, Any]:
     """The catalogue as the export writes it: roots, models, files, tags, collections."""
+    from ..store.export import CatalogueExportGateway
+
     gateway = CatalogueExportGateway(library.store.db)
     return {
         "roots": gateway.roots(),
@@ -45,6 +46,10 @@ def catalogue(library: Any) -> dict[str, Any]:
 @hookimpl
 def export_user_data(library: Any, export: Any) -> None:
     """Add settings, the consent ledger, the catalogue, analytics, crash reports and shares."""
+    from .analytics import Analytics
+    from .crash import CrashReports
+    from .sharing import Shares
+
     settings = library.settings
     export.add_json(
         "settings.json",
@@ -91,6 +96,11 @@ def export_user_data(library: Any, export: Any) -> None:
 @hookimpl(trylast=True)
 def delete_user_data(library: Any, report: Any) -> None:
     """Clear analytics, crash reports and share records; count what goes with the index."""
+    from ..store.erase import count_rows
+    from .analytics import Analytics
+    from .crash import CrashReports
+    from .sharing import Shares
+
     report.removed("analytics aggregates", Analytics.for_library(library).clear())
     report.removed("crash reports", CrashReports.for_library(library).clear())
     report.removed("share records", Shares.for_library(library).clear())

@@ -52,7 +52,7 @@ import attrs
 import numpy as np
 
 from .base import DEFAULT_LIMITS, Limits, ReadError, ReadResult, Source
-from .fingerprint import MASK as _MASK, fingerprint
+from .fingerprint import MASK as _MASK, fingerprint, fingerprint_indexed
 from .watertight import is_watertight, watertight_soup
 
 __all__ = [
@@ -332,7 +332,9 @@ def measure_indexed(
             np.take(xyz[a], idx, out=cols[3 * k + a], mode="clip")
     lo, hi, volume, area, degenerate = _measure_corners(cols)
     tight = is_watertight(verts, f, limits) if watertight else None
-    return MeshMetrics(n, lo, hi, volume, area, tight, degenerate, int(volume < 0), fingerprint(cols))
+    # each vertex hashed once (not once per corner) unless most vertices are unused
+    prints = fingerprint_indexed(verts, f) if len(verts) <= 3 * n else fingerprint(cols)
+    return MeshMetrics(n, lo, hi, volume, area, tight, degenerate, int(volume < 0), prints)
 
 
 def check_faces(faces: np.ndarray, vertex_count: int) -> None:

@@ -104,18 +104,17 @@ def measure_small_binary(
     ``max_triangles``, itself at most 910)."""
     if not 0 < count <= min(max_triangles, _EXACT_MAX) or len(data) != _HEADER + _RECORD * count:
         return None
-    bits = list(_BITS.iter_unpack(memoryview(data)[_HEADER:]))
-    for row in bits:
-        for b in row:
-            if b & _EXPONENT == _EXPONENT:
-                return None  # NaN or infinity: the usual path words the error
-    corners = list(_CORNERS.iter_unpack(memoryview(data)[_HEADER:]))
-    # bounding box (the sign of a zero only matters for a zero extent: left to numpy)
-    xs = [c[k] for c in corners for k in (0, 3, 6)]
-    ys = [c[k] for c in corners for k in (1, 4, 7)]
-    zs = [c[k] for c in corners for k in (2, 5, 8)]
-    lo = (min(xs), min(ys), min(zs))
-    hi = (max(xs), max(ys), max(zs))
+    view = memoryview(data)[_HEADER:]
+    corners = list(_CORNERS.iter_unpack(view))
+    if not math.isfinite(sum(map(sum, corners))):
+        return None  # NaN or infinity (or a sum too large for a float): the usual path words it
+    # bounding box (only extents are kept: the sign of a zero matters only for a zero extent,
+    # which is left to numpy)
+    cols = list(zip(*corners))
+    lo = (min(min(cols[0]), min(cols[3]), min(cols[6])), min(min(cols[1]), min(cols[4]), min(cols[7])),
+          min(min(cols[2]), min(cols[5]), min(cols[8])))  # fmt: skip
+    hi = (max(max(cols[0]), max(cols[3]), max(cols[6])), max(max(cols[1]), max(cols[4]), max(cols[7])),
+          max(max(cols[2]), max(cols[5]), max(cols[8])))  # fmt: skip
     extents = (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
     if 0.0 in extents:
         return None
@@ -141,31 +140,49 @@ def measure_small_binary(
     limit = 1e-12 * extent * extent
     degenerate = sum(1 for v in norms if v <= limit)
     # float32 bits with -0.0 as 0.0: the fingerprint's and the watertight check's vertices
-    # (a corner's hash and id are worked out once per distinct vertex)
+    # (a corner's hash and id are worked out once per distinct vertex; _mix written out
+    # in the loop: a call per hash was a fifth of a small file's cost)
     first = second = 0
-    vertices: dict[tuple[int, int, int], tuple[int, int]] = {}
-    edges: Counter[tuple[int, int]] = Counter()
-    mask = MASK
-    for row in bits:
+    vertices: dict[tuple[int, ...], tuple[int, int]] = {}
+    edge_keys: list[tuple[int, int]] = []
+    mask, m1, m2, edge, sign = MASK, _M1, _M2, _EDGE, _SIGN
+    for row in _BITS.iter_unpack(view):
+        if sign in row:
+            row = tuple(0 if b == sign else b for b in row)
         ids = []
         hs = []
-        for k in (0, 3, 6):
-            key = (0 if row[k] == _SIGN else row[k], 0 if row[k + 1] == _SIGN else row[k + 1],
-                   0 if row[k + 2] == _SIGN else row[k + 2])  # fmt: skip
+        for key in (row[0:3], row[3:6], row[6:9]):
             known = vertices.get(key)
             if known is None:
-                h = (key[0] | (key[1] << 32)) ^ ((key[2] * _EDGE) & mask)
-                known = vertices[key] = (len(vertices), _mix(h))
+                x = (key[0] | (key[1] << 32)) ^ ((key[2] * edge) & mask)
+                x ^= x >> 30
+                x = (x * m1) & mask
+                x ^= x >> 27
+                x = (x * m2) & mask
+                known = vertices[key] = (len(vertices), x ^ (x >> 31))
             ids.append(known[0])
             hs.append(known[1])
         h0, h1, h2 = hs
-        tri = (_mix((h0 * _EDGE + h1) & mask) + _mix((h1 * _EDGE + h2) & mask) + _mix((h2 * _EDGE + h0) & mask)) & mask
+        tri = 0
+        for x in ((h0 * edge + h1) & mask, (h1 * edge + h2) & mask, (h2 * edge + h0) & mask):
+            x ^= x >> 30
+            x = (x * m1) & mask
+            x ^= x >> 27
+            x = (x * m2) & mask
+            tri += x ^ (x >> 31)
+        tri &= mask
         first += tri
-        second += _mix(tri ^ _SECOND)
+        x = tri ^ _SECOND
+        x ^= x >> 30
+        x = (x * m1) & mask
+        x ^= x >> 27
+        x = (x * m2) & mask
+        second += x ^ (x >> 31)
         a, b_, c = ids
-        edges[(a, b_) if a < b_ else (b_, a)] += 1
-        edges[(b_, c) if b_ < c else (c, b_)] += 1
-        edges[(c, a) if c < a else (a, c)] += 1
+        edge_keys.append((a, b_) if a < b_ else (b_, a))
+        edge_keys.append((b_, c) if b_ < c else (c, b_))
+        edge_keys.append((c, a) if c < a else (a, c))
+    edges = Counter(edge_keys)
     cap = limits.watertight_max_triangles
     check_tight = cap is None or count <= cap
     tight: bool | None = None

@@ -11,6 +11,7 @@ typed way the rest of printmanager reads and writes the catalogue:
 ``store.tags``      :class:`~.tags.TagsGateway` — tags and their links
 ``store.collections`` :class:`~.collections.CollectionsGateway`
 ``store.problems``  :class:`~.problems.ProblemsGateway` — problems (m026)
+``store.search``    :class:`~.search.SearchGateway` — a query's first page and count, quickly
 ==================  =====================================================
 
 The query language's SQL is in :mod:`.query_sql`.
@@ -22,7 +23,6 @@ import contextlib
 import functools
 from typing import TYPE_CHECKING, Iterator
 
-from .analytics import AnalyticsGateway
 from .collections import CollectionsGateway
 from .connection import (
     DB_NAME,
@@ -34,22 +34,49 @@ from .connection import (
     prepare_library_dir,
     schema_version,
 )
-from .consent import ConsentGateway
-from .crash import CrashGateway
-from .erase import secure_delete
 from .files import FilesGateway
 from .models import ModelsGateway
-from .prints import PrintsGateway
 from .problems import ProblemsGateway
-from .retention import RetentionGateway
 from .roots import RootsGateway
-from .settings import SettingsGateway
-from .shares import SharesGateway
-from .slices import SliceLinksGateway
+from .search import SearchGateway
 from .tags import TagsGateway
 
 if TYPE_CHECKING:  # pragma: no cover
     from .organise import OrganiseGateway
+    from .analytics import AnalyticsGateway
+    from .consent import ConsentGateway
+    from .crash import CrashGateway
+    from .erase import secure_delete
+    from .prints import PrintsGateway
+    from .retention import RetentionGateway
+    from .settings import SettingsGateway
+    from .shares import SharesGateway
+    from .slices import SliceLinksGateway
+
+#: names re-exported from gateway modules that an ordinary command (``ls``) does not
+#: need: imported on first use (PEP 562)
+_LAZY = {
+    "AnalyticsGateway": "analytics",
+    "ConsentGateway": "consent",
+    "CrashGateway": "crash",
+    "secure_delete": "erase",
+    "PrintsGateway": "prints",
+    "RetentionGateway": "retention",
+    "SettingsGateway": "settings",
+    "SharesGateway": "shares",
+    "SliceLinksGateway": "slices",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 
@@ -70,6 +97,7 @@ class Store:
         self.tags = TagsGateway(db)
         self.collections = CollectionsGateway(db)
         self.problems = ProblemsGateway(db)
+        self.search = SearchGateway(db, self.files)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -106,31 +134,43 @@ class Store:
     @functools.cached_property
     def settings(self) -> SettingsGateway:
         """The ``settings`` table."""
+        from .settings import SettingsGateway
+
         return SettingsGateway(self.db)
 
     @functools.cached_property
     def consent(self) -> ConsentGateway:
         """The append-only consent ledger."""
+        from .consent import ConsentGateway
+
         return ConsentGateway(self.db)
 
     @functools.cached_property
     def analytics(self) -> AnalyticsGateway:
         """The analytics aggregates."""
+        from .analytics import AnalyticsGateway
+
         return AnalyticsGateway(self.db)
 
     @functools.cached_property
     def crash_reports(self) -> CrashGateway:
         """The crash reports kept in the library."""
+        from .crash import CrashGateway
+
         return CrashGateway(self.db)
 
     @functools.cached_property
     def shares(self) -> SharesGateway:
         """Share recipients, lists, links (tokens hashed) and the access log."""
+        from .shares import SharesGateway
+
         return SharesGateway(self.db)
 
     @functools.cached_property
     def retention(self) -> RetentionGateway:
         """The deletes behind the retention rules."""
+        from .retention import RetentionGateway
+
         return RetentionGateway(self.db)
 
     # -- the print log and sliced ↔ source links (docs/printing.md) ------------------
@@ -138,11 +178,15 @@ class Store:
     @functools.cached_property
     def prints(self) -> PrintsGateway:
         """The print log (``prints``)."""
+        from .prints import PrintsGateway
+
         return PrintsGateway(self.db)
 
     @functools.cached_property
     def slice_links(self) -> SliceLinksGateway:
         """Which file each G-code file was sliced from (``slice_links``)."""
+        from .slices import SliceLinksGateway
+
         return SliceLinksGateway(self.db)
 
     # -- organise on disk: the journal of moves (docs/organise.md) --------------------

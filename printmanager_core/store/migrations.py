@@ -538,3 +538,110 @@ def m029_slice_links(db: Database) -> None:
         not_null={"how", "created_at"},
     )
     db.table("slice_links").create_index(["source_id"], index_name="slice_links_by_source")
+
+
+def _fts_update_trigger(db: Database, table: str, columns: tuple[str, ...]) -> None:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    old = ", ".join(f'old."{c}"' for c in columns)
+    new = ", ".join(f'new."{c}"' for c in columns)
+    changed = " or ".join(f'old."{c}" is not new."{c}"' for c in columns)
+    db.execute(f'drop trigger if exists "{table}_au"')
+    db.execute(
+        f'create trigger "{table}_au" after update on "{table}" when {changed} begin\n'
+        f'  insert into "{table}_fts" ("{table}_fts", rowid, {cols}) values (\'delete\', old.rowid, {old});\n'
+        f'  insert into "{table}_fts" (rowid, {cols}) values (new.rowid, {new});\n'
+        "end"
+    )
+
+
+@migrations()
+def m030_fts_update_when_text_changes(db: Database) -> None:
+    """The full-text indexes are rewritten on an update only when an indexed column changes.
+
+    The triggers of m001 deleted and re-inserted a row's terms on every update, so a
+    scan marking files missing, setting ``problem_kinds`` or refreshing which models
+    are missing rewrote the full-text index of every row it touched (and FTS5 flushes
+    its pending terms once a statement).
+    """
+    _fts_update_trigger(db, "files", ("name", "path", "tags", "notes"))
+    _fts_update_trigger(db, "models", ("name", "path", "tags", "notes", "creator"))
+
+
+#: the files columns problems, 3MF metadata and sidecars are worked out from (m031)
+_CATALOGUE_FILE_COLUMNS = (
+    "root_id", "model_id", "path", "path_bytes", "archive_path", "name", "format", "size_bytes", "hash", "triangles",
+    "bbox_x", "bbox_y", "bbox_z", "volume_mm3", "area_mm2", "watertight", "thumbnails", "problems", "meta", "error",
+    "missing", "degenerate_triangles", "inverted", "geometry_hash",
+)
+_CATALOGUE_MODEL_COLUMNS = (
+    "root_id", "path", "path_bytes", "name", "kind", "missing", "licence", "creator", "title", "description",
+    "sidecar_hash",
+)
+
+
+@migrations()
+def m031_catalogue_changes(db: Database) -> None:
+    """Counts of the changes to what problems are worked out from (``catalogue_changes``).
+
+    Triggers add one to ``catalogue`` for every file or model inserted or deleted, and
+    for every update that changes one of the columns problems, 3MF metadata and sidecars
+    are worked out from; and one to ``problems`` for every problem row written. The last
+    complete problems refresh notes both (``refreshed_*``); a scan that finds them where
+    the refresh left them skips the refresh (nothing it reads changed, whoever wrote: a
+    scan, organise, a root removed, a sidecar, another program).
+    """
+    db.execute("create table catalogue_changes (id integer primary key check (id = 1), "
+               "catalogue integer not null default 0, problems integer not null default 0, "
+               "refreshed_catalogue integer, refreshed_problems integer)")
+    db.execute("insert into catalogue_changes (id) values (1)")
+    for table, columns, count in (("files", _CATALOGUE_FILE_COLUMNS, "catalogue"),
+                                  ("models", _CATALOGUE_MODEL_COLUMNS, "catalogue"),
+                                  ("problems", None, "problems")):
+        bump = f"update catalogue_changes set {count} = {count} + 1 where id = 1;"
+        when = "" if columns is None else " when " + " or ".join(f'old."{c}" is not new."{c}"' for c in columns)
+        db.execute(f'create trigger "{table}_changes_ai" after insert on "{table}" begin {bump} end')
+        db.execute(f'create trigger "{table}_changes_ad" after delete on "{table}" begin {bump} end')
+        db.execute(f'create trigger "{table}_changes_au" after update on "{table}"{when} begin {bump} end')
+
+
+@migrations()
+def m033_tag_lists(db: Database) -> None:
+    """The files and models of a tag read off an index alone (issue 11, "speed").
+
+    ``tag:`` lists a tag's files and models; the tag_id indexes of m001 held only
+    the row id, so each entry cost a table read. These hold the file or model id
+    too, and replace them (they began with the same column).
+    """
+    db.execute("create index file_tags_by_tag on file_tags (tag_id, file_id)")
+    db.execute("create index model_tags_by_tag on model_tags (tag_id, model_id)")
+    db.execute("drop index if exists idx_file_tags_tag_id")
+    db.execute("drop index if exists idx_model_tags_tag_id")
+
+
+@migrations()
+def m034_model_name_trigrams(db: Database) -> None:
+    """Model names indexed by their trigrams: ``model:TEXT`` (a substring) finds its models
+    without reading every model (issue 11, "speed").
+
+    An external-content FTS5 table over ``models.name`` (trigram tokenizer), kept
+    by triggers on ``models``; a query asks it for the names holding the text's
+    trigrams in a row (a phrase), then checks each one's name with LIKE as before.
+    """
+    db.execute(
+        "create virtual table models_name_trigrams using fts5(name, content='models', content_rowid='id', "
+        "tokenize='trigram')"
+    )
+    db.execute("insert into models_name_trigrams(models_name_trigrams) values ('rebuild')")
+    db.execute(
+        "create trigger models_name_trigrams_ai after insert on models begin "
+        "insert into models_name_trigrams(rowid, name) values (new.id, new.name); end"
+    )
+    db.execute(
+        "create trigger models_name_trigrams_ad after delete on models begin "
+        "insert into models_name_trigrams(models_name_trigrams, rowid, name) values ('delete', old.id, old.name); end"
+    )
+    db.execute(
+        "create trigger models_name_trigrams_au after update of name on models begin "
+        "insert into models_name_trigrams(models_name_trigrams, rowid, name) values ('delete', old.id, old.name); "
+        "insert into models_name_trigrams(rowid, name) values (new.id, new.name); end"
+    )

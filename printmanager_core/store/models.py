@@ -152,12 +152,41 @@ class ModelsGateway(Rows):
         )
         return int(cur.lastrowid or 0)
 
+    def existing_id(self, path: str) -> int | None:
+        """The id of the model at ``path`` (exact), if there is one."""
+        row = self.db.execute("select id from models where coalesce(path_bytes, path) = ?", [exact_key(path)]).fetchone()
+        return int(row[0]) if row else None
+
+    def next_id(self) -> int:
+        """The id SQLite would give the next model row. In the caller's write transaction."""
+        return int(self.db.execute("select coalesce(max(id), 0) + 1 from models").fetchone()[0])
+
+    @staticmethod
+    def new_row(model_id: int, root_id: int, path: str, name: str, kind: str) -> dict[str, Any]:
+        """A new model row (for :meth:`insert_many`): model ``model_id`` at ``path`` (exact)."""
+        text, exact = stored_path(path)
+        now = now_iso()
+        return {"id": model_id, "root_id": root_id, "path": text, "path_bytes": exact, "name": name, "kind": kind,
+                "created_at": now, "updated_at": now}
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Add :meth:`new_row` rows in a few statements (many rows a statement: the full-text
+        trigger then flushes once a statement). In the caller's transaction."""
+        cols = ("id", "root_id", "path", "path_bytes", "name", "kind", "created_at", "updated_at")
+        one = f"({', '.join('?' * len(cols))})"
+        per = 999 // len(cols)
+        for i in range(0, len(rows), per):
+            chunk = rows[i : i + per]
+            self.db.execute(f"insert into models ({', '.join(cols)}) values {', '.join([one] * len(chunk))}",
+                            [r[c] for r in chunk for c in cols])
+
     def refresh_missing(self, root_id: int) -> None:
         """Mark the root's models missing exactly when none of their files is present."""
+        present = "(case when exists (select 1 from files where files.model_id = models.id and files.missing = 0) " \
+                  "then 0 else 1 end)"
+        # only the rows whose value changes are written (every write is a row's triggers)
         self.db.execute(
-            "update models set missing = case when exists "
-            "(select 1 from files where files.model_id = models.id and files.missing = 0) then 0 else 1 end "
-            "where root_id = ?",
+            f"update models set missing = {present} where root_id = ? and missing is not {present}",
             [root_id],
         )
 

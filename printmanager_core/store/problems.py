@@ -206,6 +206,28 @@ class ProblemsGateway(Rows):
         """How many problems of each kind are stored."""
         return {k: n for k, n in self.db.execute("select kind, count(*) from problems group by kind").fetchall()}
 
+    # -- whether a refresh has anything new to see (m031) ----------------------------
+
+    def changes(self) -> int:
+        """How many changes to files and models that problems are worked out from were counted so far."""
+        row = self.db.execute("select catalogue from catalogue_changes where id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def current(self) -> bool:
+        """Whether nothing problems are worked out from changed since the last complete refresh,
+        and no problem row was written since (``catalogue_changes``, m031: counted by triggers)."""
+        row = self.db.execute(
+            "select catalogue = refreshed_catalogue and problems = refreshed_problems from catalogue_changes "
+            "where id = 1").fetchone()
+        return bool(row and row[0])
+
+    def mark_current(self, seen: int) -> None:
+        """Note that the problems are worked out from the catalogue as it was at ``seen``
+        changes (:meth:`changes`, read before the refresh began), and the problem rows as
+        they are now (in the refresh's last transaction)."""
+        self.db.execute("update catalogue_changes set refreshed_catalogue = ?, refreshed_problems = problems "
+                        "where id = 1", [seen])
+
     # -- files.problem_kinds ---------------------------------------------------------
 
     def sync_kinds(self, silenced: Sequence[str]) -> int:

@@ -47,9 +47,26 @@ def not_sql(part: SQL) -> SQL:
     return f"not coalesce(({s}), 0)", p
 
 
+#: the ids of the files whose name, path, tags or notes match an FTS5 expression (one parameter)
+FTS_IDS = "select rowid from files_fts where files_fts match ?"
+
+
 def fts_sql(expression: str) -> SQL:
     """Files whose name, path, tags or notes match an FTS5 ``expression``."""
-    return "files.id in (select rowid from files_fts where files_fts match ?)", [expression]
+    return f"files.id in ({FTS_IDS})", [expression]
+
+
+# -- the probe forms (a first page in path order; see query.plan_first_page) ------------
+#
+# A term whose matches are many reads best as a test of each file met while the
+# path-ordered files_search index (m006) is walked, so that LIMIT stops the walk
+# early: the unary + keeps the planner from driving the search from the term's own
+# list (fetching and sorting every match to keep 50). Same rows, same NULLs.
+
+
+def fts_probe_sql(expression: str) -> SQL:
+    """:func:`fts_sql`, as a test of each file met in path order."""
+    return f"+files.id in ({FTS_IDS})", [expression]
 
 
 # ids of files carrying a tag themselves or through their model; ``{tag_ids}`` is
@@ -66,6 +83,26 @@ _TAG_IDS = " where tag_id in (select tags.id from tags where lower(tags.name) = 
 def tag_sql(key: str) -> SQL:
     """Files tagged ``key`` (already A-Z lower-cased), or whose model is."""
     return f"files.id in ({_TAGGED.format(tag_ids=_TAG_IDS)})", [key, key]
+
+
+def tag_ids_sql(key: str) -> list[SQL]:
+    """SELECTs of the ids of the files :func:`tag_sql` matches, between them: the files
+    tagged themselves, and the files of the models tagged."""
+    return [
+        (f"select file_tags.file_id from file_tags{_TAG_IDS}", [key]),
+        (f"select files.id from files where files.model_id in (select model_tags.model_id from model_tags{_TAG_IDS})",
+         [key]),
+    ]
+
+
+def tag_probe_sql(key: str) -> SQL:
+    """:func:`tag_sql`, as a test of each file met in path order: two short lists (the
+    files tagged themselves, the models tagged) instead of their union over files."""
+    return (
+        f"(+files.id in (select file_tags.file_id from file_tags{_TAG_IDS}) "
+        f"or +files.model_id in (select model_tags.model_id from model_tags{_TAG_IDS}))",
+        [key, key],
+    )
 
 
 def format_sql(fmt: str) -> SQL:
@@ -86,9 +123,36 @@ def model_id_sql(model_id: int) -> SQL:
     return "files.model_id = ?", [model_id]
 
 
-def model_name_sql(pattern: str) -> SQL:
-    """Files whose model's name is LIKE ``pattern``."""
-    return "files.model_id in (select models.id from models where models.name like ? escape '\\')", [pattern]
+def _models_named(pattern: str, text: str | None) -> SQL:
+    """The ids of the models whose name is LIKE ``pattern``; ``text`` (the substring it
+    looks for, when known) lets the trigram index of m034 name the candidates first."""
+    if text is None or len(text) < 3:  # no whole trigram to look up
+        return "select models.id from models where models.name like ? escape '\\'", [pattern]
+    # the text's trigrams in a row: the names holding it, case folded beyond A-Z (a superset), checked by LIKE
+    return (
+        "select models.id from models where models.id in "
+        "(select rowid from models_name_trigrams where models_name_trigrams match ?) "
+        "and models.name like ? escape '\\'",
+        ['"' + text.replace('"', '""') + '"', pattern],
+    )
+
+
+def model_name_sql(pattern: str, text: str | None = None) -> SQL:
+    """Files whose model's name is LIKE ``pattern`` (``text``: the substring it looks for)."""
+    sql, params = _models_named(pattern, text)
+    return f"files.model_id in ({sql})", params
+
+
+def model_name_ids_sql(pattern: str, text: str | None = None) -> list[SQL]:
+    """A SELECT of the ids of the files :func:`model_name_sql` matches."""
+    sql, params = _models_named(pattern, text)
+    return [(f"select files.id from files where files.model_id in ({sql})", params)]
+
+
+def model_name_probe_sql(pattern: str, text: str | None = None) -> SQL:
+    """:func:`model_name_sql`, as a test of each file met in path order."""
+    sql, params = _models_named(pattern, text)
+    return f"+files.model_id in ({sql})", params
 
 
 #: model columns a query may match by substring (``creator:``, ``licence:``, ``source:``, ``note:``)

@@ -1,0 +1,154 @@
+"""The search gateway: how a query's first page and its count are read (issue 11, "speed").
+
+:func:`printmanager_core.query.plan_first_page` gives two forms of a query; this
+gateway asks the catalogue how long a term's own list is (a bounded count),
+reads the path-walking form under a budget of SQLite steps, and falls back to
+the list-driven form when the budget runs out. Both forms select the same rows
+in the same order, so which one answers is a matter of speed only.
+
+Counts are remembered per query until the catalogue changes: SQLite's
+``data_version`` (commits by other connections) and the connection's own
+``total_changes`` are the catalogue's generation, read per call for nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+import threading
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from ..records import FileRecord
+from .connection import LibraryDatabase
+from .files import FilesGateway, Where
+from .rows import Rows
+
+#: SQLite virtual-machine steps a path walk may take before it gives way (about 10 ms of
+#: walking on the machine the figures were made on); checked every :data:`_STEP` steps
+WALK_BUDGET = 1_500_000
+_STEP = 2_000
+#: counts remembered per connection (the oldest is forgotten first)
+COUNT_CACHE = 256
+
+
+class FirstPage(Protocol):
+    """What :meth:`SearchGateway.first_page` reads (a :class:`printmanager_core.query.FirstPagePlan`)."""
+
+    @property
+    def drive(self) -> Where: ...
+
+    @property
+    def walk(self) -> Where | None: ...
+
+
+class _BudgetSpent(Exception):
+    pass
+
+
+class SearchGateway(Rows):
+    """Reading a query's first page and its count quickly (over ``files``)."""
+
+    def __init__(self, db: LibraryDatabase, files: FilesGateway):
+        super().__init__(db)
+        self.files = files
+        self._local = threading.local()
+        #: how each first page was read, for tests and benchmarks: "walk" or "drive"
+        self.last_plan = ""
+
+    # -- the catalogue's generation --------------------------------------------
+
+    def generation(self) -> tuple[int, int]:
+        """A value that changes whenever the catalogue may have: another connection's
+        commit (``data_version``) or a row this connection wrote (``total_changes``)."""
+        conn = self.db.conn
+        return int(conn.execute("pragma data_version").fetchone()[0]), conn.total_changes
+
+    def _cache(self) -> dict[Any, Any]:
+        cache: dict[Any, Any] | None = getattr(self._local, "cache", None)
+        generation = self.generation()
+        if cache is None or getattr(self._local, "generation", None) != generation:
+            cache = self._local.cache = {}
+            self._local.generation = generation
+        return cache
+
+    # -- how long a list is ----------------------------------------------------
+
+    def size(self) -> int:
+        """The highest file id: the catalogue's size, near enough, read off the table's end."""
+        cache = self._cache()
+        if "size" not in cache:
+            cache["size"] = int(self.db.execute("select coalesce(max(id), 0) from files").fetchone()[0])
+        return int(cache["size"])
+
+    def long_list(self, members: Sequence[tuple[str, Sequence[Any]]]) -> bool:
+        """Whether SELECTs of file ids hold, between them, so many rows that walking the
+        path index finds a page sooner than fetching and sorting them all.
+
+        Walking finds 50 matches after about ``50 × size / n`` files; fetching costs
+        ``n`` row reads, each some times dearer: the two meet near ``3·√size``. Only
+        that many rows are counted.
+        """
+        k = max(200, int(3 * math.sqrt(self.size())))
+        found = 0
+        for sql, params in members:
+            found += int(self.db.execute(f"select count(*) from ({sql} limit {k - found})",
+                                         list(params)).fetchone()[0])
+            if found >= k:
+                return True
+        return False
+
+    # -- reading ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _budget(self, steps: int) -> Iterator[None]:
+        conn = self.db.conn
+        left = [max(1, steps // _STEP)]
+        raised: list[BaseException] = []
+
+        def tick() -> int:
+            try:
+                left[0] -= 1
+                return 1 if left[0] < 0 else 0
+            except BaseException as exc:  # Ctrl-C arrives here: SQLite would swallow it
+                raised.append(exc)
+                return 1
+
+        conn.set_progress_handler(tick, _STEP)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if raised:
+                raise raised[0] from None
+            if left[0] < 0 and (getattr(exc, "sqlite_errorname", "") == "SQLITE_INTERRUPT" or "interrupt" in str(exc)):
+                raise _BudgetSpent from exc
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+
+    def first_page(self, plan: FirstPage, *, include_missing: bool = False, limit: int,
+                   budget: int = WALK_BUDGET) -> list[FileRecord]:
+        """The first ``limit`` files of ``plan`` in path order: walked when that is quick
+        (within ``budget`` SQLite steps), else read from the shortest list of matches."""
+        if plan.walk is not None and not self.db.conn.in_transaction:
+            try:
+                with self._budget(budget):
+                    rows = self.files.select(plan.walk, include_missing=include_missing, limit=limit)
+                self.last_plan = "walk"
+                return rows
+            except _BudgetSpent:
+                pass
+        self.last_plan = "drive"
+        return self.files.select(plan.drive, include_missing=include_missing, limit=limit)
+
+    def count(self, where: Where, counter: Callable[[Where], int] | None = None) -> int:
+        """How many present files match ``where`` (:meth:`FilesGateway.count`), remembered
+        until the catalogue changes."""
+        sql, params = where.sql()
+        key = ("count", sql, tuple(params))
+        cache = self._cache()
+        if key not in cache:
+            if len(cache) >= COUNT_CACHE:
+                del cache[next(iter(cache))]
+            cache[key] = (counter or self.files.count)(where)
+        return int(cache[key])

@@ -1,0 +1,147 @@
+"""The fast search paths (issue 11) give exactly what a plain evaluation gives.
+
+A seeded random catalogue of 2,500 files (bench/search.py's generator:
+names, paths, tags on files and models, formats, geometry, missing files) and a
+few hundred seeded random queries. For each, the first page read by walking the
+path index, the one read from the shortest list, and ``Library.files(q, limit=…)``
+are the same rows in the same order as the query's matches picked out in Python
+(``Query.match`` over every file, sorted by path); counts agree, and a
+remembered count follows a change of the catalogue.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from printmanager_core import Library
+from printmanager_core.query import parse_query, plan_first_page
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _bench_search():
+    spec = importlib.util.spec_from_file_location("bench_search", REPO / "bench" / "search.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    return module
+
+
+BENCH = _bench_search()
+
+WORDS = ["benchy", "dragon", "articulated", "cable", "clip", "gridfinity", "bin", "body", "base", "lid", "stl",
+         "voron", "prints", "calibration", "sam", "gift", "supports", "Benchy", "DRAGON", "orc", "zzzz", "3mf"]
+TAGS = ["calibration", "printed", "gift", "favourite", "t042", "t001", "TODO", "draft", "nosuchtag"]
+OTHER = ["format:stl", "format:3mf", "format:gcode", "triangles>100000", "size<1MB", "has:error", "has:tag",
+         "is:watertight", "volume<5000", "printer:MK4", "time<2h", "model:voron", "model:VORON", "model:vo", "model:dragon",
+         'model:"n Stealth"', "name:clip",
+         "has:notes", "path:Toys"]
+
+
+def _term(rnd: random.Random) -> str:
+    kind = rnd.random()
+    if kind < 0.4:
+        term = rnd.choice(WORDS)
+    elif kind < 0.5:
+        term = '"' + " ".join(rnd.sample(["cable", "clip", "articulated", "dragon", "gridfinity", "bin"], 2)) + '"'
+    elif kind < 0.75:
+        term = "tag:" + rnd.choice(TAGS)
+    else:
+        term = rnd.choice(OTHER)
+    return ("-" if rnd.random() < 0.15 else "") + term
+
+
+def _queries(n: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rnd.randint(1, 4)):
+            parts.append(_term(rnd))
+            if rnd.random() < 0.2:
+                parts.append("OR")
+        if parts[-1] == "OR":
+            parts.pop()
+        out.append(" ".join(p for i, p in enumerate(parts) if not (p == "OR" and parts[i - 1] == "OR")))
+    return out + list(BENCH.QUERIES)
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory):
+    lib = Library(tmp_path_factory.mktemp("plan") / "lib")
+    BENCH.generate(lib, 2500, seed=7)
+    everything = sorted(lib.files(include_missing=True), key=lambda f: f.path)  # the unlimited read: no plan
+    yield lib, everything
+    lib.close()
+
+
+def _reference(query: str, everything) -> tuple[list[int], list[int]]:
+    """The ids of the present files ``query`` matches, and of all it matches, in path order."""
+    q = parse_query(query)
+    matched = [f for f in everything if q.match(f)]
+    return [f.id for f in matched if not f.missing], [f.id for f in matched]
+
+
+def test_first_pages_and_counts_match_a_plain_evaluation(catalogue) -> None:
+    lib, everything = catalogue
+    search = lib.store.search
+    walked = gave_way = 0
+    for query in _queries(90, seed=11):
+        want, missing = _reference(query, everything)
+        q = parse_query(query)
+        assert lib.count_files(query) == len(want), query
+        assert lib.count_files(query) == len(want), query  # remembered
+        for limit in (1, 50, 300):
+            assert [f.id for f in lib.files(query, limit=limit)] == want[:limit], (query, limit)
+            plan = plan_first_page(q, lambda members: True)  # every list long: the walking form
+            drive = [f.id for f in lib.store.files.select(plan.drive, limit=limit)]
+            assert drive == want[:limit], (query, limit)
+            if plan.walk is not None:
+                walked += 1
+                got = search.first_page(plan, limit=limit, budget=10**12)
+                assert search.last_plan == "walk"
+                assert [f.id for f in got] == want[:limit], (query, limit)
+                spent = search.first_page(plan, limit=limit, budget=1)  # the walk gives way at its first check
+                gave_way += search.last_plan == "drive"
+                assert [f.id for f in spent] == want[:limit], (query, limit)
+                assert [f.id for f in search.first_page(plan, include_missing=True, limit=limit, budget=10**12)] == \
+                    missing[:limit], query
+    assert walked > 100  # most queries had a list to walk past
+    assert gave_way > 30  # and most walks past a few thousand steps gave way to the list
+
+
+def test_a_short_list_drives_and_a_long_one_walks(catalogue) -> None:
+    lib, _ = catalogue
+    search = lib.store.search
+    lib.files("stl", limit=10)  # a word in half the paths
+    assert search.last_plan == "walk"
+    lib.files("tag:t042", limit=10)  # a handful of files
+    assert search.last_plan == "drive"
+    lib.files("format:stl", limit=10)  # no list of its own: the path index is walked as before
+    assert search.last_plan == "drive"
+
+
+def test_a_remembered_count_follows_the_catalogue(catalogue) -> None:
+    lib, everything = catalogue
+    victim = next(f for f in everything if not f.missing and "gift" not in f.tags)
+    before = lib.count_files("tag:gift")
+    lib.tag(victim.id, "gift")
+    assert lib.count_files("tag:gift") == before + 1
+    # a write by another connection (another process, as a scan is) is seen too
+    other = Library(lib.directory)
+    try:
+        with other.store.transaction():
+            other.store.files.mark_missing(victim.id)
+    finally:
+        other.close()
+    assert lib.count_files("tag:gift") == before
+
