@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from printmanager_core.hookspecs import hookimpl
+from printmanager_core.lazy_exports import lazy_exports
 
 from .errors import (
     BackendUnavailable,
@@ -39,15 +40,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover

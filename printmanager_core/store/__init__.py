@@ -23,6 +23,8 @@ import contextlib
 import functools
 from typing import TYPE_CHECKING, Iterator
 
+from ..lazy_exports import lazy_exports
+
 from .collections import CollectionsGateway
 from .connection import (
     DB_NAME,
@@ -68,15 +70,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 
