@@ -208,8 +208,25 @@ class NotQuery(Query):
         return not self.term.match(file, model)
 
 
+class _FullTextTerm(Query):
+    """A query answered by the full-text index alone: its SQL follows from :meth:`fts`."""
+
+    def fts(self) -> str:
+        """The FTS5 expression."""
+        raise NotImplementedError
+
+    def sql(self) -> SQL:
+        return query_sql.fts_sql(self.fts())
+
+    def members_sql(self) -> list[SQL] | None:
+        return [(query_sql.FTS_IDS, [self.fts()])]
+
+    def probe_sql(self) -> SQL:
+        return query_sql.fts_probe_sql(self.fts())
+
+
 @attrs.frozen
-class TextQuery(Query):
+class TextQuery(_FullTextTerm):
     """Full-text search over a file's name, path, tags and notes.
 
     A word matches tokens that start with it (``bench`` finds "Benchy"); a phrase
@@ -224,15 +241,6 @@ class TextQuery(Query):
         quoted = '"' + self.text.replace('"', '""') + '"'
         return quoted if self.phrase else quoted + "*"
 
-    def sql(self) -> SQL:
-        return query_sql.fts_sql(self.fts())
-
-    def members_sql(self) -> list[SQL] | None:
-        return [(query_sql.FTS_IDS, [self.fts()])]
-
-    def probe_sql(self) -> SQL:
-        return query_sql.fts_probe_sql(self.fts())
-
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         needle = tokenize(self.text)
         if not needle:
@@ -242,7 +250,7 @@ class TextQuery(Query):
 
 
 @attrs.frozen
-class AllTextQuery(Query):
+class AllTextQuery(_FullTextTerm):
     """Every one of ``terms`` (text terms), asked of the full-text index in one MATCH.
 
     What :func:`plan_first_page` makes of the words of a query: the index joins
@@ -254,15 +262,6 @@ class AllTextQuery(Query):
     def fts(self) -> str:
         """The FTS5 expression: the terms' expressions joined with AND."""
         return " AND ".join(t.fts() for t in self.terms)
-
-    def sql(self) -> SQL:
-        return query_sql.fts_sql(self.fts())
-
-    def members_sql(self) -> list[SQL] | None:
-        return [(query_sql.FTS_IDS, [self.fts()])]
-
-    def probe_sql(self) -> SQL:
-        return query_sql.fts_probe_sql(self.fts())
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return all(t.match(file, model) for t in self.terms)
