@@ -547,9 +547,11 @@ class Scanner:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-            self._flush()
-            self.store.commit()
-            self.report.seconds = time.perf_counter() - start
+        # not in the finally: after a failed write (a full disk) the held-back rows may name
+        # models the rollback took away; the error goes up and what was committed stays whole
+        self._flush()
+        self.store.commit()
+        self.report.seconds = time.perf_counter() - start
         return self.report
 
     # -- Ctrl-C ----------------------------------------------------------------
