@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
-from . import problems
+from . import problems, problems_refresh
 from .errors import LibraryClosed, LibraryError, NotFound, UsageError, printable
 from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
@@ -314,11 +314,16 @@ class Library:
                           progress=progress, on_event=self._file_event if self._wants_file_events() else None)
         report = scanner.scan(targets)
         if not self.store.problems.current():  # else no file or model changed since the last fill
-            self.store.models.fill_from_file_metadata()  # creator/licence from 3MF metadata, empty fields only
+            # creator/licence from 3MF metadata, empty fields only: of the models changed
+            # since the last refresh, when its log (m038) says which
+            trusted, upto, files = self.store.problems.log_state()
+            changed = self.store.problems.logged_model_ids(upto) \
+                if trusted and files <= problems_refresh.INCREMENTAL_LIMIT else None
+            self.store.models.fill_from_file_metadata(changed)
         from . import sidecars
 
         sidecars.import_all(self)  # datapackage.json sidecars, empty fields only, when changed
-        problems.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
+        problems_refresh.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
                          walked=[str(t.folder) for t in targets], silence=problems.silenced(self.settings.all()))
         if not report.interrupted:
             call_hook_safely("scan_finished", library=self, report=report, options=ScanOptions(thumbnails=thumbnails, progress=after_progress))
@@ -546,7 +551,7 @@ class Library:
         rec = self.model(model_id)
         self.store.models.update(rec.id, fields)
         if "licence" in fields:
-            problems.refresh_models(self.store, silence=problems.silenced(self.settings.all()))
+            problems_refresh.refresh_models(self.store, silence=problems.silenced(self.settings.all()))
         return self.model(rec.id)
 
     # -- collections -----------------------------------------------------------

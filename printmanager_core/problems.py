@@ -5,9 +5,10 @@ A scan computes them from what the readers measured (``watertight``,
 the error) and from the catalogue around a file (its duplicates, its model's
 licence and pictures, the source of a sliced file); they are kept in the
 ``problems`` table (:mod:`printmanager_core.store.problems`) and refreshed after
-every scan: a file's own problems only for the files the scan read, the ones
-that depend on other files (duplicates, sources, models) for the whole catalogue
-with set-wise SQL, written only where they changed.
+every scan by :mod:`printmanager_core.problems_refresh`: a file's own problems only
+for the files the scan read, the ones that depend on other files (duplicates,
+sources, models) only where the changes since the last refresh can alter them,
+written only where they changed.
 
 Each kind has a severity the user can set or silence with the setting
 ``problems.severity.<kind>`` (``error``, ``warning``, ``info`` or ``off``); a
@@ -23,8 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import attrs
 
-from .clock import now_iso
-from .paths import display_path, is_within
+from .paths import display_path
 from .store.problems import ProblemRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -175,7 +175,8 @@ def file_problems(row: dict[str, Any]) -> list[ProblemRow]:
 # -- what the catalogue around a file says ------------------------------------------------
 
 
-def _encoding(row: dict[str, Any]) -> str:
+def encoding_of(row: dict[str, Any]) -> str:
+    """How a file is encoded, as a duplicate's detail names it (``binary STL``, ``3MF``)."""
     fmt = (row.get("format") or "?").upper()
     meta = _json(row.get("meta"), {})
     if isinstance(meta, dict) and meta.get("encoding"):
@@ -198,7 +199,7 @@ def duplicates(store: "Store") -> list[ProblemRow]:
         key = (row.get("format"), row.get("meta"))
         text = encodings.get(key)
         if text is None:
-            text = encodings[key] = _encoding(row)
+            text = encodings[key] = encoding_of(row)
         return text
 
     for r in store.problems.same_content():
@@ -225,19 +226,43 @@ def duplicates(store: "Store") -> list[ProblemRow]:
     return found
 
 
+def in_content_group(row: dict[str, Any]) -> bool:
+    """Whether a file takes part in same-content duplicates (present, not empty, hashed)."""
+    return not row.get("missing") and (row["size_bytes"] or 0) > 0 and row["hash"] is not None
+
+
+def duplicate_of(row: dict[str, Any], first_content: dict[str, Any] | None,
+                 first_geometry: dict[str, Any] | None) -> ProblemRow | None:
+    """The ``duplicate`` problem of one present file, given the first file (by path, then
+    id) of its same-content group and of its same-geometry group (None when it is in
+    none): the same row :func:`duplicates` gives it."""
+    if first_content is not None and first_content["id"] != row["id"]:
+        return ProblemRow("duplicate", path=row["path"], file_id=row["id"], other_id=first_content["id"],
+                          detail=f"same content as {display_path(first_content['path'])}")
+    if first_geometry is None or first_geometry["id"] == row["id"] or row["hash"] == first_geometry["hash"]:
+        return None
+    return ProblemRow("duplicate", path=row["path"], file_id=row["id"], other_id=first_geometry["id"],
+                      detail=f"same mesh as {display_path(first_geometry['path'])} "
+                             f"({encoding_of(row)} / {encoding_of(first_geometry)})")
+
+
 def _close(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return False
     return abs(a - b) <= NEAR * max(abs(a), abs(b), 1e-9)
 
 
-def near_duplicates(store: "Store") -> list[ProblemRow]:
+def near_duplicates(store: "Store", measures: Sequence[dict[str, Any]] | None = None) -> list[ProblemRow]:
     """``near-duplicate``: meshes with the same triangle count whose box sides and
     area agree to within :data:`NEAR`, but whose fingerprints differ (a re-export,
-    a mesh written with fewer digits, a moved copy)."""
+    a mesh written with fewer digits, a moved copy).
+
+    :param measures: the meshes to compare (whole triangle-count groups, as
+        ``ProblemsGateway.mesh_measures`` gives them); every mesh when None.
+    """
     found: list[ProblemRow] = []
     by_count: dict[int, list[dict[str, Any]]] = {}
-    for r in store.problems.mesh_measures():
+    for r in store.problems.mesh_measures() if measures is None else measures:
         by_count.setdefault(r["triangles"], []).append(r)
     for rows in by_count.values():
         if len(rows) < 2:
@@ -298,10 +323,10 @@ def missing_sources(store: "Store") -> list[ProblemRow]:
     return found
 
 
-def model_problems(store: "Store") -> list[ProblemRow]:
-    """``missing-licence`` and ``missing-picture`` of every present model."""
+def model_problems(store: "Store", ids: Sequence[int] | None = None) -> list[ProblemRow]:
+    """``missing-licence`` and ``missing-picture`` of every present model (of models ``ids``, when given)."""
     found: list[ProblemRow] = []
-    for m in store.problems.model_facts(IMAGE_FORMATS):
+    for m in store.problems.model_facts(IMAGE_FORMATS, ids):
         base = {"model_id": m["id"], "root_id": m["root_id"], "path": m["path"]}
         if not (m["licence"] or "").strip():
             found.append(ProblemRow("missing-licence", detail=f"model {m['name']!r} has no licence", **base))
@@ -317,88 +342,6 @@ def model_problems(store: "Store") -> list[ProblemRow]:
 def silenced(values: dict[str, Any]) -> list[str]:
     """The kinds whose severity is ``off`` in ``values`` (a settings dict)."""
     return sorted(k for k in KINDS if values.get(SEVERITY_PREFIX + k, KINDS[k].severity) == "off")
-
-
-def refresh(
-    store: "Store",
-    *,
-    changed_ids: Sequence[int] | None = None,
-    gone_ids: Sequence[int] = (),
-    empty_folders: Iterable[str] = (),
-    walked: Iterable[str] = (),
-    silence: Sequence[str] = (),
-) -> None:
-    """Bring the stored problems up to date after a scan.
-
-    The problems are worked out first (reads only), then written in a few short
-    transactions, one per kind of problem, so that a tag or a note written
-    meanwhile waits for one step, never for the whole refresh (the problems are
-    derived data: a step that did not happen is redone by the next scan).
-
-    When nothing they are worked out from changed since the last complete refresh
-    (:meth:`~printmanager_core.store.problems.ProblemsGateway.current`: files, models
-    and problem rows, counted by triggers whoever writes), only the empty folders,
-    which come from the walk, are replaced.
-
-    :param changed_ids: files the scan read (their own problems are recomputed);
-        None recomputes every file's.
-    :param gone_ids: files that went missing (their problems are forgotten).
-    :param empty_folders: the empty folders the walk met.
-    :param walked: the folders walked (their empty-folder problems are replaced).
-    :param silence: kinds whose severity is ``off`` (left out of ``files.problem_kinds``).
-    """
-    at = now_iso()
-    # the empty folders come from the walk, not the catalogue (they are about folders,
-    # so no file's problem_kinds depends on them)
-    empties = list(empty_folders)
-    with store.transaction():
-        current = store.problems.current()
-        for folder in _outermost(list(walked)):
-            inside = [ProblemRow("empty-folder", path=display_path(p), detail="nothing in it")
-                      for p in empties if is_within(p, folder)]
-            store.problems.replace_kinds(("empty-folder",), inside, at, under=display_path(folder))
-        if current:  # nothing else to work out: still current, with the empty folders just written
-            store.problems.mark_current(store.problems.changes())
-    if not current:
-        _refresh_from_catalogue(store, changed_ids, gone_ids, at, silence)
-
-
-def _refresh_from_catalogue(store: "Store", changed_ids: Sequence[int] | None, gone_ids: Sequence[int],
-                            at: str, silence: Sequence[str]) -> None:
-    """Every problem worked out from the catalogue (all but the empty folders), then noted
-    as current as of the count of changes seen before it began (a change meanwhile is
-    worked out by the next refresh)."""
-    seen = store.problems.changes()
-    facts = store.problems.file_facts(changed_ids)
-    ids = [r["id"] for r in facts] if changed_ids is not None else None
-    rows = [p for r in facts for p in file_problems(r)]
-    with store.transaction():
-        if ids is None:
-            store.problems.replace_kinds(FILE_KINDS, rows, at)
-        else:
-            store.problems.replace_for_files(ids, FILE_KINDS, rows, at)
-    with store.transaction():
-        store.problems.forget_files(list(gone_ids))
-        store.problems.forget_missing()
-    for kinds, found in ((("duplicate",), duplicates), (("near-duplicate",), near_duplicates),
-                         (("missing-source",), missing_sources), (MODEL_KINDS, model_problems)):
-        worked_out = found(store)
-        with store.transaction():
-            store.problems.replace_kinds(kinds, worked_out, at)
-    with store.transaction():
-        store.problems.sync_kinds(list(silence))
-        store.problems.mark_current(seen)
-
-
-def refresh_models(store: "Store", *, silence: Sequence[str] = ()) -> None:
-    """Recompute the model problems (a model's licence was set, say) and the files' kinds."""
-    with store.transaction():
-        store.problems.replace_kinds(MODEL_KINDS, model_problems(store), now_iso())
-        store.problems.sync_kinds(list(silence))
-
-
-def _outermost(folders: list[str]) -> list[str]:
-    return [f for f in folders if not any(o != f and is_within(f, o) for o in folders)]
 
 
 def listed(rows: Iterable[ProblemRow], severities: dict[str, str]) -> list[Problem]:

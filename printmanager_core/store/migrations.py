@@ -645,3 +645,47 @@ def m034_model_name_trigrams(db: Database) -> None:
         "insert into models_name_trigrams(models_name_trigrams, rowid, name) values ('delete', old.id, old.name); "
         "insert into models_name_trigrams(rowid, name) values (new.id, new.name); end"
     )
+
+
+@migrations()
+def m038_problem_log(db: Database) -> None:
+    """The files and models changed since the last problems refresh, with each file as it
+    was (``problem_log``), so that a rescan works out again only the problems those
+    changes can alter (issue 11, "rescan after touching 1%").
+
+    Triggers on ``files`` write one row per insert (``inserted`` = 1, nothing kept), per
+    delete and per update of a column of m031's list (the file as it was, in the columns
+    of ``store.problems.PROBLEM_LOG_FILE_COLUMNS``); triggers on ``models`` one row per model inserted,
+    deleted or changed (``model_id`` only). A refresh reads the rows up to the last
+    one it saw and deletes them when it is done. ``catalogue_changes.log_trusted``
+    says whether the problems stored plus the log describe the catalogue (set by a
+    complete refresh; here only when the problems were current as the log began).
+    """
+    from .problems import PROBLEM_LOG_FILE_COLUMNS  # the log's own columns (a later change needs a migration)
+
+    cols = ", ".join(f'"{c}"' for c in PROBLEM_LOG_FILE_COLUMNS)
+    db.execute(
+        "create table problem_log (seq integer primary key, file_id integer, "
+        f"inserted integer not null default 0, {cols})"
+    )
+    db.execute("create index problem_log_by_file on problem_log (file_id, seq)")
+    # a duplicate group's first file (by path, then id) read off an index
+    db.execute("create index files_by_hash_first on files (hash, path, id)")
+    db.execute("create index files_by_geometry_first on files (geometry_hash, path, id)")
+    db.execute("drop index if exists idx_files_hash")
+    db.execute("drop index if exists files_by_geometry_hash")
+    old = ", ".join(f'old."{c}"' for c in PROBLEM_LOG_FILE_COLUMNS)
+    when = " or ".join(f'old."{c}" is not new."{c}"' for c in _CATALOGUE_FILE_COLUMNS)
+    db.execute("create trigger files_problem_log_ai after insert on files begin "
+               "insert into problem_log (file_id, inserted) values (new.id, 1); end")
+    for event, extra in (("ad", "delete on files"), ("au", f"update on files when {when}")):
+        db.execute(f"create trigger files_problem_log_{event} after {extra} begin "
+                   f"insert into problem_log (file_id, {cols}) values (old.id, {old}); end")
+    model_when = " or ".join(f'old."{c}" is not new."{c}"' for c in _CATALOGUE_MODEL_COLUMNS)
+    for event, extra, row in (("ai", "insert on models", "new"), ("ad", "delete on models", "old"),
+                              ("au", f"update on models when {model_when}", "new")):
+        db.execute(f"create trigger models_problem_log_{event} after {extra} begin "
+                   f"insert into problem_log (model_id) values ({row}.id); end")
+    db.execute("alter table catalogue_changes add column log_trusted integer not null default 0")
+    db.execute("update catalogue_changes set log_trusted = coalesce(catalogue = refreshed_catalogue "
+               "and problems = refreshed_problems, 0)")

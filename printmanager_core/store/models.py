@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..paths import stored_path
 from ..records import ModelRecord
@@ -80,29 +80,37 @@ class ModelsGateway(Rows):
         "description": ("Description", "ProfileDescription"),
     }
 
-    def fill_from_file_metadata(self) -> int:
+    def fill_from_file_metadata(self, ids: Iterable[int] | None = None) -> int:
         """Fill each model's empty creator, licence, title and description from its files'
         3MF metadata (:data:`FILE_METADATA`; for each name, the first file by path that has it).
 
         Only empty fields are filled, so a value the user set (``model-set``) is never
         overwritten. Returns how many model fields were filled.
+
+        :param ids: only these models (the ones whose files or fields changed); every model when None.
         """
         filled = 0
+        chunks: list[list[int] | None] = [None]
+        if ids is not None:
+            wanted = sorted(set(ids))
+            chunks = [wanted[i : i + 500] for i in range(0, len(wanted), 500)]
         with self.db.conn:
-            for column, names in self.FILE_METADATA.items():
-                for name in names:
-                    value = (
-                        "(select json_extract(files.meta, '$.metadata.' || ?) from files "
-                        "where files.model_id = models.id and files.missing = 0 and json_valid(files.meta) "
-                        "and coalesce(json_extract(files.meta, '$.metadata.' || ?), '') != '' "
-                        "order by files.path limit 1)"
-                    )
-                    cur = self.db.execute(
-                        f"update models set {column} = {value} "
-                        f"where coalesce({column}, '') = '' and {value} is not null",
-                        [name, name, name, name],
-                    )
-                    filled += cur.rowcount
+            for chunk in chunks:
+                only = "" if chunk is None else f" and models.id in ({','.join('?' * len(chunk))})"
+                for column, names in self.FILE_METADATA.items():
+                    for name in names:
+                        value = (
+                            "(select json_extract(files.meta, '$.metadata.' || ?) from files "
+                            "where files.model_id = models.id and files.missing = 0 and json_valid(files.meta) "
+                            "and coalesce(json_extract(files.meta, '$.metadata.' || ?), '') != '' "
+                            "order by files.path limit 1)"
+                        )
+                        cur = self.db.execute(
+                            f"update models set {column} = {value} "
+                            f"where coalesce({column}, '') = '' and {value} is not null{only}",
+                            [name, name, name, name, *(chunk or ())],
+                        )
+                        filled += cur.rowcount
         return filled
 
     #: the model columns a ``datapackage.json`` sidecar may fill (docs/organise.md, "Sidecars")

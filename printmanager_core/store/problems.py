@@ -43,6 +43,21 @@ FILE_FACTS = (
 )
 
 
+#: what a file's problems with other files and its model's are worked out from: the
+#: columns a ``problem_log`` row keeps of a file as it was before a change (m038; the
+#: table is made with them, so a change here needs a migration)
+PROBLEM_LOG_FILE_COLUMNS = (
+    "root_id", "model_id", "path", "name", "format", "size_bytes", "hash", "geometry_hash", "triangles",
+    "bbox_x", "bbox_y", "bbox_z", "area_mm2", "thumbnails", "meta", "missing",
+)
+
+#: the same, for a select list
+_LOG_COLUMNS = ", ".join(f'"{c}"' for c in PROBLEM_LOG_FILE_COLUMNS)
+
+#: the groups of files :meth:`ProblemsGateway.group_firsts` knows (a column each)
+_GROUP_COLUMNS = {"hash": "hash", "geometry_hash": "geometry_hash"}
+
+
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for i in range(0, len(ids), _CHUNK):
         yield ids[i : i + _CHUNK]
@@ -87,12 +102,19 @@ class ProblemsGateway(Rows):
             [],
         )
 
-    def mesh_measures(self) -> list[dict[str, Any]]:
-        """Present meshes with triangles: ``id, path, triangles, bbox_x/y/z, area_mm2, geometry_hash``."""
+    def mesh_measures(self, triangles: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Present meshes with triangles (only those with a count in ``triangles``, when
+        given): ``id, path, triangles, bbox_x/y/z, area_mm2, geometry_hash``."""
+        where, params = "", list(triangles or ())
+        if triangles is not None:
+            if not triangles:
+                return []
+            where = f" and triangles in ({','.join('?' * len(params))})"
         return self.rows(
             "select id, path, triangles, bbox_x, bbox_y, bbox_z, area_mm2, geometry_hash from files "
-            "where missing = 0 and coalesce(triangles, 0) > 0 and bbox_x is not null order by triangles, path, id",
-            [],
+            f"where missing = 0 and coalesce(triangles, 0) > 0 and bbox_x is not null{where} "
+            "order by triangles, path, id",
+            params,
         )
 
     def sliced_files(self, formats: Sequence[str]) -> list[dict[str, Any]]:
@@ -111,18 +133,22 @@ class ProblemsGateway(Rows):
             f"select id, model_id, name from files where missing = 0 and format in ({marks})", list(formats)
         )
 
-    def model_facts(self, image_formats: Sequence[str]) -> list[dict[str, Any]]:
-        """Present models with present files: ``id, root_id, path, name, licence, pictures``
-        (``pictures``: image files plus files with an embedded thumbnail)."""
+    def model_facts(self, image_formats: Sequence[str], ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Present models with present files (only models ``ids``, when given): ``id, root_id,
+        path, name, licence, pictures`` (``pictures``: image files plus files with an
+        embedded thumbnail)."""
         marks = ",".join("?" * len(image_formats))
-        return self.rows(
-            "select models.id, models.root_id, models.path, models.name, models.licence, "
-            f"(select count(*) from files where files.model_id = models.id and files.missing = 0 "
-            f" and (files.format in ({marks}) or coalesce(files.thumbnails, 0) > 0)) as pictures "
-            "from models where models.missing = 0 and exists "
-            "(select 1 from files where files.model_id = models.id and files.missing = 0) order by models.path",
-            list(image_formats),
-        )
+        sql = ("select models.id, models.root_id, models.path, models.name, models.licence, "
+               f"(select count(*) from files where files.model_id = models.id and files.missing = 0 "
+               f" and (files.format in ({marks}) or coalesce(files.thumbnails, 0) > 0)) as pictures "
+               "from models where models.missing = 0 and exists "
+               "(select 1 from files where files.model_id = models.id and files.missing = 0)")
+        if ids is None:
+            return self.rows(f"{sql} order by models.path", list(image_formats))
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(ids)):
+            out += self.rows(f"{sql} and models.id in ({','.join('?' * len(chunk))})", [*image_formats, *chunk])
+        return out
 
     def matching(self, where: Any) -> tuple[set[int], set[int]]:
         """The ids of the present files matching ``where`` (a query term), and of their models."""
@@ -144,11 +170,13 @@ class ProblemsGateway(Rows):
         self._insert(rows, at)
 
     def replace_kinds(self, kinds: Sequence[str], rows: Sequence[ProblemRow], at: str, *,
-                      under: str | None = None) -> None:
+                      under: str | None = None) -> tuple[set[int], set[int]]:
         """Replace every problem of ``kinds`` (only those whose path is ``under`` a folder, when given) by ``rows``.
 
         Rows that are already there (same kind, path, file, model, other and detail)
         keep their id and ``found_at``.
+
+        :returns: the files and the models (of rows with no file) whose rows were added or removed.
         """
         kind_marks = ",".join("?" * len(kinds))
         where = f"kind in ({kind_marks})"
@@ -156,20 +184,52 @@ class ProblemsGateway(Rows):
         if under is not None:
             where += " and (path = ? or substr(path, 1, length(?) + 1) = ? || '/')"
             params += [under, under, under]
-        old = {
-            (r["kind"], r["path"], r["file_id"], r["model_id"], r["other_id"], r["detail"]): r["id"]
-            for r in self.rows(f"select id, kind, path, file_id, model_id, other_id, detail from problems "
-                               f"where {where}", params)
-        }
+        old = {tuple(r[1:]): r[0] for r in self.db.execute(
+            f"select id, kind, path, file_id, model_id, other_id, detail from problems where {where}", params)}
+        return self._replace(old, rows, at)
+
+    def replace_about(self, kinds: Sequence[str], rows: Sequence[ProblemRow], at: str, *,
+                      file_ids: Iterable[int] = (), model_ids: Iterable[int] = ()) -> tuple[set[int], set[int]]:
+        """Replace the problems of ``kinds`` about files ``file_ids`` and (with no file) about
+        models ``model_ids`` by ``rows``; rows already there keep their id and ``found_at``.
+
+        :returns: the files and the models (of rows with no file) whose rows were added or removed.
+        """
+        kind_marks = ",".join("?" * len(kinds))
+        old: dict[tuple[Any, ...], int] = {}
+        for column, ids in (("file_id", sorted(set(file_ids))), ("model_id", sorted(set(model_ids)))):
+            extra = "" if column == "file_id" else " and file_id is null"
+            for chunk in _chunks(ids):
+                for r in self.db.execute(
+                        f"select id, kind, path, file_id, model_id, other_id, detail from problems where kind in "
+                        f"({kind_marks}){extra} and {column} in ({','.join('?' * len(chunk))})",
+                        [*kinds, *chunk]).fetchall():
+                    old[tuple(r[1:])] = r[0]
+        return self._replace(old, rows, at)
+
+    def _replace(self, old: dict[tuple[Any, ...], int], rows: Sequence[ProblemRow],
+                 at: str) -> tuple[set[int], set[int]]:
+        """Make the ``old`` rows (key → id) ``rows``: delete the ones not in ``rows``, insert the new."""
+        touched_files: set[int] = set()
+        touched_models: set[int] = set()
+
+        def touch(file_id: int | None, model_id: int | None) -> None:
+            if file_id is not None:
+                touched_files.add(file_id)
+            elif model_id is not None:
+                touched_models.add(model_id)
+
         new = []
         for r in rows:
-            key = (r.kind, r.path, r.file_id, r.model_id, r.other_id, r.detail)
-            if old.pop(key, None) is None:
+            if old.pop((r.kind, r.path, r.file_id, r.model_id, r.other_id, r.detail), None) is None:
                 new.append(r)
-        stale = list(old.values())
-        for chunk in _chunks(stale):
+                touch(r.file_id, r.model_id)
+        for key in old:
+            touch(key[2], key[3])
+        for chunk in _chunks(list(old.values())):
             self.db.execute(f"delete from problems where id in ({','.join('?' * len(chunk))})", list(chunk))
         self._insert(new, at)
+        return touched_files, touched_models
 
     def forget_files(self, ids: Sequence[int]) -> None:
         """Delete every problem about files ``ids`` (files gone missing)."""
@@ -221,6 +281,11 @@ class ProblemsGateway(Rows):
             "where id = 1").fetchone()
         return bool(row and row[0])
 
+    def rows_as_refreshed(self) -> bool:
+        """Whether no problem row was written since the last complete refresh (m031's count)."""
+        row = self.db.execute("select problems = refreshed_problems from catalogue_changes where id = 1").fetchone()
+        return bool(row and row[0])
+
     def mark_current(self, seen: int) -> None:
         """Note that the problems are worked out from the catalogue as it was at ``seen``
         changes (:meth:`changes`, read before the refresh began), and the problem rows as
@@ -228,11 +293,108 @@ class ProblemsGateway(Rows):
         self.db.execute("update catalogue_changes set refreshed_catalogue = ?, refreshed_problems = problems "
                         "where id = 1", [seen])
 
+    # -- what changed since the last refresh (m038) -------------------------------------
+
+    def log_state(self) -> tuple[bool, int, int]:
+        """Whether ``problem_log`` can be trusted (m038), its last ``seq`` (0 when empty) and
+        how many files it names."""
+        trusted = self.db.execute("select log_trusted from catalogue_changes where id = 1").fetchone()
+        last, files = self.db.execute(
+            "select coalesce(max(seq), 0), count(distinct file_id) from problem_log").fetchone()
+        return bool(trusted and trusted[0]), int(last), int(files)
+
+    def logged_files(self, upto: int) -> dict[int, dict[str, Any] | None]:
+        """Each file the log names up to ``upto``, as it was before its first logged change
+        (the columns of ``PROBLEM_LOG_FILE_COLUMNS``), or None if it was inserted since."""
+        rows = self.rows(
+            f"select file_id, inserted, {_LOG_COLUMNS} from problem_log l where seq <= ? and file_id is not null "
+            "and not exists (select 1 from problem_log e where e.file_id = l.file_id and e.seq < l.seq)", [upto])
+        return {r.pop("file_id"): (None if r.pop("inserted") else r) for r in rows}
+
+    def logged_models(self, upto: int) -> set[int]:
+        """The models the log names up to ``upto`` (inserted, deleted or changed)."""
+        return {r[0] for r in self.db.execute(
+            "select distinct model_id from problem_log where seq <= ? and file_id is null and model_id is not null",
+            [upto]).fetchall()}
+
+    def logged_model_ids(self, upto: int) -> set[int]:
+        """Every model the log up to ``upto`` touches: the models it names, and the models
+        its files were in before and are in now."""
+        return {r[0] for r in self.db.execute(
+            "select model_id from problem_log where seq <= ? and model_id is not null union "
+            "select files.model_id from files where files.model_id is not null and files.id in "
+            "(select file_id from problem_log where seq <= ? and file_id is not null)", [upto, upto]).fetchall()}
+
+    def end_log(self, upto: int) -> None:
+        """Forget the log up to ``upto`` (worked out) and trust what is left (in the refresh's
+        last transaction)."""
+        self.db.execute("delete from problem_log where seq <= ?", [upto])
+        self.db.execute("update catalogue_changes set log_trusted = 1 where id = 1")
+
+    def files_now(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Files ``ids`` as they are (``id`` and the columns of ``PROBLEM_LOG_FILE_COLUMNS``);
+        files no longer in the table are left out."""
+        out: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            for r in self.rows(f"select id, {_LOG_COLUMNS} from files where id in ({','.join('?' * len(chunk))})",
+                               chunk):
+                out[r["id"]] = r
+        return out
+
+    def group_firsts(self, by: str, keys: Iterable[str], *, skip_logged: int | None = None) -> dict[str, dict[str, Any]]:
+        """The first file (by path, then id) of each group of files sharing ``by`` (``hash``:
+        present non-empty files; ``geometry_hash``: present files) whose value is one of ``keys``:
+        key → ``id, path, hash, format, meta``. Each is read off the group's index (m038),
+        without reading the rest of the group.
+
+        :param skip_logged: a log ``seq``: leave out the files the log names up to it.
+        """
+        column = _GROUP_COLUMNS[by]
+        cond = "missing = 0 and coalesce(size_bytes, 0) > 0" if by == "hash" else "missing = 0"
+        skip, extra = "", []
+        if skip_logged is not None:
+            skip = " and id not in (select file_id from problem_log where seq <= ? and file_id is not null)"
+            extra = [skip_logged]
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            wanted = ", ".join(["(?)"] * len(chunk))
+            for r in self.rows(
+                    f"with wanted(key) as (values {wanted}) select wanted.key, f.id, f.path, f.hash, f.format, "
+                    f"f.meta from wanted join files f on f.id = (select id from files where {column} = wanted.key "
+                    f"and {cond}{skip} order by path, id limit 1)", [*chunk, *extra]):
+                out[r.pop("key")] = r
+        return out
+
+    def group_members(self, by: str, key: str, *, hashes: Sequence[str] | None = None) -> list[int]:
+        """The ids of the files of the group of ``by`` = ``key`` (as :meth:`group_firsts`),
+        only those whose hash is one of ``hashes`` when given."""
+        column = _GROUP_COLUMNS[by]
+        cond = "missing = 0 and coalesce(size_bytes, 0) > 0" if by == "hash" else "missing = 0"
+        sql, params = f"select id from files where {cond} and {column} = ?", [key]
+        if hashes is not None:
+            if not hashes:
+                return []
+            sql += f" and hash in ({','.join('?' * len(hashes))})"
+            params += list(hashes)
+        return [r[0] for r in self.db.execute(sql, params).fetchall()]
+
+    def duplicate_facts(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Present files ``ids``: ``id, path, hash, geometry_hash, format, meta, size_bytes``."""
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(set(ids))):
+            out += self.rows("select id, path, hash, geometry_hash, format, meta, size_bytes from files "
+                             f"where missing = 0 and id in ({','.join('?' * len(chunk))})", chunk)
+        return out
+
     # -- files.problem_kinds ---------------------------------------------------------
 
-    def sync_kinds(self, silenced: Sequence[str]) -> int:
+    def sync_kinds(self, silenced: Sequence[str], *, file_ids: Iterable[int] | None = None,
+                   model_ids: Iterable[int] = ()) -> int:
         """Set each file's ``problem_kinds`` to the kinds of its problems and its model's,
         leaving out ``silenced`` ones; only rows whose value changes are written.
+
+        With ``file_ids``, only those files, the files of ``model_ids`` and the files never
+        checked (``problem_kinds`` NULL) are looked at.
 
         :returns: how many files changed.
         """
@@ -242,9 +404,14 @@ class ProblemsGateway(Rows):
             "where (problems.file_id = files.id or (problems.file_id is null and problems.model_id = files.model_id)) "
             f"and kind not in ({marks}) order by kind))"
         )
-        cur = self.db.execute(
-            f"update files set problem_kinds = {kinds} "
-            f"where problem_kinds is null or problem_kinds != {kinds}",
-            [*silenced, *silenced],
-        )
-        return cur.rowcount
+        update = f"update files set problem_kinds = {kinds} where "
+        if file_ids is None:
+            return self.db.execute(f"{update}problem_kinds is null or problem_kinds != {kinds}",
+                                   [*silenced, *silenced]).rowcount
+        changed = self.db.execute(f"{update}problem_kinds is null", list(silenced)).rowcount
+        for column, ids in (("id", sorted(set(file_ids))), ("model_id", sorted(set(model_ids)))):
+            for chunk in _chunks(ids):
+                changed += self.db.execute(
+                    f"{update}{column} in ({','.join('?' * len(chunk))}) and problem_kinds != {kinds}",
+                    [*silenced, *chunk, *silenced]).rowcount
+        return changed
