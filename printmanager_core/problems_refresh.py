@@ -138,52 +138,45 @@ def _refresh_changes(store: "Store", changed_ids: Sequence[int], gone_ids: Seque
     before = store.problems.logged_files(upto)
     now = store.problems.files_now(before)
     changes: dict[int, Change] = {i: (b, now.get(i)) for i, b in before.items()}
-    touched_files: set[int] = set(before) | set(gone_ids)
-    touched_models: set[int] = set()
+    own = sorted(set(changed_ids) | {i for i, (_, n) in changes.items() if n is not None})
+    facts = store.problems.file_facts(own)
+    # worked out first (reads only), then written in one short transaction
+    replace: list[tuple[Sequence[str], list[ProblemRow], dict[str, Any]]] = []
+    dup_rows, dup_files = _duplicates_changed(store, changes, upto)
+    replace.append((("duplicate",), dup_rows, {"file_ids": dup_files}))
+    near = _changed(changes, _NEAR_COLUMNS)
+    counts = {img["triangles"] for i in near for img in changes[i] if img and img["triangles"]}
+    if counts:
+        measures = store.problems.mesh_measures(sorted(counts))
+        replace.append((("near-duplicate",), near_duplicates(store, measures),
+                        {"file_ids": {m["id"] for m in measures} | set(near)}))
+    sources = None
+    if any(img and img["format"] in SLICED_FORMATS + MESH_FORMATS
+           for i in _changed(changes, _SOURCE_COLUMNS) for img in changes[i]):
+        sources = missing_sources(store)
+    models = store.problems.logged_models(upto)
+    models.update(img["model_id"] for i in _changed(changes, _MODEL_COLUMNS) for img in changes[i]
+                  if img and img["model_id"] is not None)
+    if models:
+        replace.append((MODEL_KINDS, model_problems(store, sorted(models)), {"model_ids": models}))
+
+    # forget_missing may drop a changed model's rows: its files are looked at too
+    touched_files: set[int] = set(before) | set(gone_ids) | {r["id"] for r in facts}
+    touched_models: set[int] = set(models)
 
     def note(touched: tuple[set[int], set[int]]) -> None:
         touched_files.update(touched[0])
         touched_models.update(touched[1])
 
-    own = sorted(set(changed_ids) | {i for i, (_, n) in changes.items() if n is not None})
-    facts = store.problems.file_facts(own)
-    touched_files.update(r["id"] for r in facts)
-    rows = [p for r in facts for p in file_problems(r)]
     with store.transaction():
-        store.problems.replace_for_files([r["id"] for r in facts], FILE_KINDS, rows, at)
-    with store.transaction():
+        store.problems.replace_for_files([r["id"] for r in facts], FILE_KINDS,
+                                         [p for r in facts for p in file_problems(r)], at)
         store.problems.forget_files(list(gone_ids))
         store.problems.forget_missing()
-
-    dup_rows, dup_files = _duplicates_changed(store, changes, upto)
-    with store.transaction():
-        note(store.problems.replace_about(("duplicate",), dup_rows, at, file_ids=dup_files))
-
-    near = _changed(changes, _NEAR_COLUMNS)
-    counts = {img["triangles"] for i in near for img in changes[i] if img and img["triangles"]}
-    if counts:
-        measures = store.problems.mesh_measures(sorted(counts))
-        ids = {m["id"] for m in measures} | set(near)
-        with store.transaction():
-            note(store.problems.replace_about(("near-duplicate",), near_duplicates(store, measures), at,
-                                              file_ids=ids))
-
-    if any(img and img["format"] in SLICED_FORMATS + MESH_FORMATS
-           for i in _changed(changes, _SOURCE_COLUMNS) for img in changes[i]):
-        worked_out = missing_sources(store)
-        with store.transaction():
-            note(store.problems.replace_kinds(("missing-source",), worked_out, at))
-
-    models = store.problems.logged_models(upto)
-    models.update(img["model_id"] for i in _changed(changes, _MODEL_COLUMNS) for img in changes[i]
-                  if img and img["model_id"] is not None)
-    if models:
-        worked_out = model_problems(store, sorted(models))
-        with store.transaction():
-            note(store.problems.replace_about(MODEL_KINDS, worked_out, at, model_ids=models))
-    touched_models.update(models)  # forget_missing may have dropped a changed model's rows
-
-    with store.transaction():
+        for kinds, rows, about in replace:
+            note(store.problems.replace_about(kinds, rows, at, **about))
+        if sources is not None:
+            note(store.problems.replace_kinds(("missing-source",), sources, at))
         store.problems.sync_kinds(list(silence), file_ids=touched_files, model_ids=touched_models)
         store.problems.end_log(upto)
         store.problems.mark_current(seen)
@@ -221,6 +214,7 @@ def _duplicates_changed(store: "Store", changes: dict[int, Change], upto: int) -
         unsure = [k for k in keys if (new_firsts.get(k) or {}).get("id") in changes or k not in new_firsts
                   or any(_order(w) < _order(new_firsts[k]) for w in was_in.get(k, ()))]
         untouched = store.problems.group_firsts(by, unsure, skip_logged=upto)
+        whole: list[str] = []  # groups whose every file is worked out again
         for key in keys:
             new = new_firsts.get(key)
             if key in unsure:
@@ -229,15 +223,16 @@ def _duplicates_changed(store: "Store", changes: dict[int, Change], upto: int) -
             else:
                 old = new
             if (old or {}).get("id") != (new or {}).get("id"):
-                affected.update(store.problems.group_members(by, key))
+                whole.append(key)
             elif new is not None and new["id"] in changes:
                 was = changes[new["id"]][0]
                 assert was is not None  # it was the group's first before the changes
                 if was["path"] != new["path"] or (by == "geometry_hash" and encoding_of(was) != encoding_of(new)):
-                    affected.update(store.problems.group_members(by, key))
+                    whole.append(key)
                 elif by == "geometry_hash" and was["hash"] != new["hash"]:
                     hashes = [h for h in (was["hash"], new["hash"]) if h is not None]
-                    affected.update(store.problems.group_members(by, key, hashes=hashes))
+                    affected.update(store.problems.group_members(by, [key], hashes=hashes))
+        affected.update(store.problems.group_members(by, whole))
     facts = store.problems.duplicate_facts(affected)
     for by in ("hash", "geometry_hash"):
         more = {r[by] for r in facts if _in_group(r, by) and r[by] not in firsts[by]}

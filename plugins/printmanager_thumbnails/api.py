@@ -443,7 +443,11 @@ def files_needing_thumbnails(library: "Library", changed_ids: Iterable[int]) -> 
 
 
 def prune_cache(library: "Library") -> int:
-    """Delete cached thumbnails of content no catalogued file has any more."""
-    keep = library.store.files.hashes_in_use()
-    return ThumbnailCache(library.directory).prune(keep)
+    """Delete cached thumbnails of content no catalogued file has any more (the catalogue
+    is asked only about the content the cache holds: nothing, when it holds nothing)."""
+    cache = ThumbnailCache(library.directory)
+    held = cache.digests()
+    if not held:
+        return 0
+    return cache.prune(library.store.files.hashes_in_use(among=["sha256:" + d for d in sorted(held)]))
 

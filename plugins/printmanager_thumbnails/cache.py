@@ -127,6 +127,13 @@ class ThumbnailCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(message, encoding="utf-8")
 
+    def digests(self) -> set[str]:
+        """The content digests (lower-case hex) the cache holds a thumbnail or a failure of."""
+        if not self.root.is_dir():
+            return set()
+        return {path.stem for path in self.root.glob("*/*/*")
+                if path.suffix in (".png", ".err") and not path.name.startswith(".tmp-")}
+
     def prune(self, keep: set[str]) -> int:
         """Delete cached files whose content hash is not in ``keep``; returns how many."""
         keep_hex = {h.split(":", 1)[-1].lower() for h in keep if h}

@@ -213,9 +213,16 @@ class FilesGateway(Rows):
         )
         return [FileRecord.from_row(r) for r in self.rows(sql, [])]
 
-    def hashes_in_use(self) -> set[str]:
-        """Every content hash a catalogued file has."""
-        return {r[0] for r in self.db.execute("select distinct hash from files where hash is not null")}
+    def hashes_in_use(self, among: Sequence[str] | None = None) -> set[str]:
+        """Every content hash a catalogued file has (only those of ``among``, when given)."""
+        if among is None:
+            return {r[0] for r in self.db.execute("select distinct hash from files where hash is not null")}
+        found: set[str] = set()
+        for i in range(0, len(among), 500):
+            chunk = list(among[i : i + 500])
+            found.update(r[0] for r in self.db.execute(
+                f"select distinct hash from files where hash in ({','.join('?' * len(chunk))})", chunk))
+        return found
 
     # -- user edits ------------------------------------------------------------
 

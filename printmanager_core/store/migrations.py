@@ -674,6 +674,9 @@ def m038_problem_log(db: Database) -> None:
     db.execute("create index files_by_geometry_first on files (geometry_hash, path, id)")
     db.execute("drop index if exists idx_files_hash")
     db.execute("drop index if exists files_by_geometry_hash")
+    # the few files never checked and the few missing ones, without reading every file
+    db.execute("create index files_unchecked on files (id) where problem_kinds is null")
+    db.execute("create index files_missing on files (id) where missing != 0")
     old = ", ".join(f'old."{c}"' for c in PROBLEM_LOG_FILE_COLUMNS)
     when = " or ".join(f'old."{c}" is not new."{c}"' for c in _CATALOGUE_FILE_COLUMNS)
     db.execute("create trigger files_problem_log_ai after insert on files begin "

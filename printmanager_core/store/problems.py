@@ -365,18 +365,22 @@ class ProblemsGateway(Rows):
                 out[r.pop("key")] = r
         return out
 
-    def group_members(self, by: str, key: str, *, hashes: Sequence[str] | None = None) -> list[int]:
-        """The ids of the files of the group of ``by`` = ``key`` (as :meth:`group_firsts`),
-        only those whose hash is one of ``hashes`` when given."""
+    def group_members(self, by: str, keys: Sequence[str], *, hashes: Sequence[str] | None = None) -> list[int]:
+        """The ids of the files of the groups of ``by`` whose value is one of ``keys`` (as
+        :meth:`group_firsts`), only those whose hash is one of ``hashes`` when given."""
         column = _GROUP_COLUMNS[by]
         cond = "missing = 0 and coalesce(size_bytes, 0) > 0" if by == "hash" else "missing = 0"
-        sql, params = f"select id from files where {cond} and {column} = ?", [key]
+        extra, params = "", []
         if hashes is not None:
             if not hashes:
                 return []
-            sql += f" and hash in ({','.join('?' * len(hashes))})"
-            params += list(hashes)
-        return [r[0] for r in self.db.execute(sql, params).fetchall()]
+            extra, params = f" and hash in ({','.join('?' * len(hashes))})", list(hashes)
+        out: list[int] = []
+        for chunk in _chunks(sorted(set(keys))):
+            out += [r[0] for r in self.db.execute(
+                f"select id from files where {cond} and {column} in ({','.join('?' * len(chunk))}){extra}",
+                [*chunk, *params]).fetchall()]
+        return out
 
     def duplicate_facts(self, ids: Iterable[int]) -> list[dict[str, Any]]:
         """Present files ``ids``: ``id, path, hash, geometry_hash, format, meta, size_bytes``."""
