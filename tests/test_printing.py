@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -87,6 +89,28 @@ def test_a_name_elsewhere_in_the_root_links_only_when_it_is_the_only_one(tmp_pat
     assert [f.id for f, _ in library.sliced_from(_file(library, "mini_cube_a.gcode").id)] == [a_box.id]
     with pytest.raises(UsageError):
         library.link_sliced(a_box.id, a_box.id)
+
+
+#: the slicers' name lines as plain multi-line regexes: what the literal-first search must match
+_REFERENCE = [re.compile(p, re.M) for p in (
+    rb"^; printing object (.+?) id:\d+ copy \d+", rb"^;MESH:(.+?)\s*$", rb"^EXCLUDE_OBJECT_DEFINE NAME=(\S+)",
+    rb'^M486 A\"?([^\"\r\n]+)\"?', rb"^; objects_info = (\{.*\})\s*$")]
+
+
+def test_name_lines_are_found_as_the_plain_regexes_find_them(corpus: Path) -> None:
+    from printmanager_core.printing import links
+
+    pieces = [b"; printing object Box id:0 copy 0", b";MESH:Part A  ", b";MESH:", b"EXCLUDE_OBJECT_DEFINE NAME=x_1",
+              b'M486 A"Wheel"', b"M486 Axle", b'; objects_info = {"objects":[]}', b" ;MESH:indented", b"G1 X1",
+              b"; printing object Bad id:x copy 0", b"", b"  \t", b";MESH:a;MESH:b", b"\r"]
+    rng = random.Random(5)
+    texts = [(corpus / "sliced" / name).read_bytes() for name in ("mini_cube_a.gcode", "cura_torus.gcode")]
+    texts += [rng.choice([b"\n", b"\r\n", b" "]).join(rng.choices(pieces, k=rng.randint(0, 30))) for _ in range(400)]
+    pairs = list(zip(links._PATTERNS + (links._OBJECTS_INFO,), _REFERENCE))
+    for text in texts:
+        for (literal, pattern), reference in pairs:
+            assert [m.span(1) for m in links._line_matches(text, literal, pattern)] == \
+                [m.span(1) for m in reference.finditer(text)], text
 
 
 def test_names_slicers_write(corpus: Path, tmp_path: Path) -> None:
