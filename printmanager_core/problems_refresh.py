@@ -10,8 +10,8 @@ file's own problems, then the problems between files and of models:
   the near-duplicate triangle counts and the models they touched are known, and
   only those are worked out again (the result is the same as working out
   everything: tests/test_problems_incremental.py);
-- otherwise (a first scan, many changes, problem rows written by someone else,
-  a log from before m038) everything, as before.
+- otherwise (a first scan, many changes, problem rows written by something
+  else, such as an unusable sidecar's, a log from before m038) everything.
 """
 
 from __future__ import annotations
@@ -260,10 +260,18 @@ def _in_group(row: dict[str, Any], by: str) -> bool:
 
 
 def refresh_models(store: "Store", *, silence: Sequence[str] = ()) -> None:
-    """Recompute the model problems (a model's licence was set, say) and the files' kinds."""
+    """Recompute the model problems (a model's licence was set, say) and the files' kinds.
+
+    They are worked out from the catalogue as it is, so when the stored problems were
+    as the last refresh left them, they still describe it with the log (m038): the
+    rows written here do not make the next refresh work out everything.
+    """
     with store.transaction():
+        as_refreshed = store.problems.rows_as_refreshed()
         store.problems.replace_kinds(MODEL_KINDS, model_problems(store), now_iso())
         store.problems.sync_kinds(list(silence))
+        if as_refreshed:
+            store.problems.note_rows_refreshed()
 
 
 def _outermost(folders: list[str]) -> list[str]:

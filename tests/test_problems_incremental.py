@@ -151,23 +151,29 @@ def test_rescans_work_out_the_same_problems_as_a_complete_refresh(
     assert any(kind == "duplicate" for kind, *_ in got[0])
 
 
-def test_a_refresh_after_problems_written_by_others_works_out_everything(tmp_path: Path, corpus: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_problems_written_by_others_make_the_next_refresh_work_out_everything(
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "prints" / "m"
     root.mkdir(parents=True)
-    shutil.copy(corpus / "uranium" / "simpleTestCubeBinary.stl", root / "a.stl")
-    shutil.copy(corpus / "uranium" / "simpleTestCubeBinary.stl", root / "b.stl")
+    for name in "ab":
+        shutil.copy(corpus / "uranium" / "simpleTestCubeBinary.stl", root / f"{name}.stl")
     complete = _Counter(problems_refresh._refresh_from_catalogue)
     monkeypatch.setattr(problems_refresh, "_refresh_from_catalogue", complete)
+
+    def add_and_rescan(name: str) -> None:
+        shutil.copy(corpus / "uranium" / "simpleTestCubeBinary.stl", root / name)
+        lib.scan(thumbnails=False)
+        assert _stored(lib.directory / DB_NAME) == _worked_out_in_full(lib, tmp_path / "full")
+
     with Library(tmp_path / "lib") as lib:
         lib.scan([root.parent], thumbnails=False)
         model = next(m for m in lib.models())
-        lib.update_model(model.id, licence="CC0-1.0")  # writes model problems itself
-        shutil.copy(corpus / "uranium" / "simpleTestCubeBinary.stl", root / "c.stl")
-        lib.scan(thumbnails=False)
+        lib.update_model(model.id, licence="CC0-1.0")  # the model problems, worked out as the catalogue is
+        add_and_rescan("c.stl")
+        assert complete.calls_for(lib) == 1
+        (root / "datapackage.json").write_text("{ not json")  # the sidecar step records a problem
+        add_and_rescan("d.stl")
         assert complete.calls_for(lib) == 2
-        assert _stored(lib.directory / DB_NAME) == _worked_out_in_full(lib, tmp_path / "full")
-        shutil.copy(corpus / "uranium" / "simpleTestCubeBinary.stl", root / "d.stl")
-        lib.scan(thumbnails=False)
-        assert complete.calls_for(lib) == 2  # the log is trusted again
-        assert _stored(lib.directory / DB_NAME) == _worked_out_in_full(lib, tmp_path / "full")
+        assert "sidecar-unreadable" in {kind for kind, *_ in _stored(lib.directory / DB_NAME)[0]}
+        add_and_rescan("e.stl")  # the same sidecar problem: nothing written by others since
+        assert complete.calls_for(lib) == 2

@@ -286,6 +286,11 @@ class ProblemsGateway(Rows):
         row = self.db.execute("select problems = refreshed_problems from catalogue_changes where id = 1").fetchone()
         return bool(row and row[0])
 
+    def note_rows_refreshed(self) -> None:
+        """Count the problem rows as they are now as a refresh's (rows worked out from the
+        catalogue as it is, in the caller's transaction)."""
+        self.db.execute("update catalogue_changes set refreshed_problems = problems where id = 1")
+
     def mark_current(self, seen: int) -> None:
         """Note that the problems are worked out from the catalogue as it was at ``seen``
         changes (:meth:`changes`, read before the refresh began), and the problem rows as
