@@ -322,7 +322,10 @@ class Library:
             self.store.models.fill_from_file_metadata(changed)
         from . import sidecars
 
-        sidecars.import_all(self)  # datapackage.json sidecars, empty fields only, when changed
+        # datapackage.json sidecars, empty fields only, when changed: in the folders walked
+        # in full, only where the walk saw one
+        walked_in_full = [str(t.folder) for t in targets if t.only is None] if not report.interrupted else []
+        sidecars.import_all(self, walked=walked_in_full, seen=scanner.sidecar_folders)
         problems_refresh.refresh(self.store, changed_ids=report.changed_ids, empty_folders=report.empty_folders,
                          walked=[str(t.folder) for t in targets], silence=problems.silenced(self.settings.all()))
         if not report.interrupted:

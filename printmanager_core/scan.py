@@ -49,6 +49,7 @@ from .readers.base import Limits, NotThisFormat, ReadError, Source, one_line
 from .readers.ziputil import read_member, safe_members
 from .records import SCANNED_COLUMNS, FileRecord, ScanError, ScanReport, result_columns, scanned_defaults
 from .settings import now_iso
+from .sidecars import SIDECAR_NAME
 from .watchdog import WatchedPool
 from .store import Store
 from .store.files import Known
@@ -131,6 +132,7 @@ def walk(
     readers: ReaderTable | None = None,
     empty: list[str] | None = None,
     only: str | None = None,
+    sidecars: set[str] | None = None,
 ) -> Iterator[Entry]:
     """Every catalogued file under ``root`` (or only under its sub-folder ``folder``).
 
@@ -145,7 +147,8 @@ def walk(
     yielded (no FIFOs, sockets, devices). ``readers`` says which names directly
     in the root are of a known kind (default: the registered readers). Folders
     below the root with nothing in them (hidden files and junk aside) are
-    appended to ``empty``.
+    appended to ``empty``. The folders holding an entry named ``datapackage.json`` (a
+    sidecar, :mod:`.sidecars`) are added to ``sidecars``.
     """
     root_s = str(root)
     skip_set = {str(p) for p in skip}
@@ -180,6 +183,8 @@ def walk(
                     continue
                 if only is not None and name != only:
                     continue
+                if sidecars is not None and name == SIDECAR_NAME:
+                    sidecars.add(current)
                 lower = name.lower()
                 if lower in JUNK_NAMES:
                     continue
@@ -519,6 +524,8 @@ class Scanner:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.progress = progress
         self.report = ScanReport()
+        #: the folders the walks saw a ``datapackage.json`` in (the sidecar step opens only those)
+        self.sidecar_folders: set[str] = set()
         self._model_ids: dict[str, int] = {}
         self._last_commit = time.monotonic()
         self._on_event = on_event
@@ -601,7 +608,8 @@ class Scanner:
         seen: set[str] = set()
         for e in walk(root, skip=[self.library_dir], folder=folder, ignore=ignore,
                       skipped=self.report.skipped, readers=self._readers.get("readers"),
-                      empty=None if only is not None else self.report.empty_folders, only=only):
+                      empty=None if only is not None else self.report.empty_folders, only=only,
+                      sidecars=self.sidecar_folders):
             if e.kind == "archive":
                 members = archive_rows.get(e.path)
                 if members is None and e.path in by_path:

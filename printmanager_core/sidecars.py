@@ -196,21 +196,29 @@ def _one_line(text: str) -> str:
 PROBLEM_KIND = "sidecar-unreadable"
 
 
-def import_all(library: Library) -> int:
+def import_all(library: Library, *, walked: Iterable[str] = (), seen: Iterable[str] | None = None) -> int:
     """Take in every folder model's sidecar whose content changed since last time; how many.
 
     A sidecar that cannot be used (:func:`read`) is skipped, and recorded as a
     ``sidecar-unreadable`` problem of its model with the reason; every such problem
     is replaced on each call, so one whose file was fixed or removed goes away.
+
+    :param walked: folders a scan walked in full just now, and
+    :param seen: the folders among them it saw a ``datapackage.json`` in: the model
+        folders inside ``walked`` that are not in ``seen`` have none, and are not opened.
     """
     from .clock import now_iso
-    from .paths import display_path
+    from .paths import display_path, is_within
     from .store.problems import ProblemRow
 
     store = library.store
     taken = 0
     unusable: list[ProblemRow] = []
+    inside = [display_path(str(w)) for w in walked] if seen is not None else []
+    holding = {display_path(str(f)) for f in seen or ()}
     for model_id, root_id, folder, known in store.models.sidecar_candidates():
+        if inside and folder not in holding and any(is_within(folder, w) for w in inside):
+            continue  # walked just now, and no sidecar there
         path = Path(folder) / SIDECAR_NAME
         try:
             data, package = read(path)

@@ -267,3 +267,32 @@ def test_a_new_resource_is_named_and_typed_as_manyfold_does() -> None:
     assert [media_type(n) for n in ("a.gcode.3mf", "b.JPG", "c.ply", "d.step", "e.unknown", "noext")] == [
         "model/3mf", "image/jpeg", "model/x-ply", "model/step", None, None]
     assert resource("notes") == {"name": "notes", "path": "notes"}  # no type known: none given
+
+
+def test_the_sidecar_step_opens_only_the_sidecars_the_walk_saw(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from printmanager_core import sidecars
+
+    folder = model_folder(tmp_path)
+    for i in range(5):
+        other = folder.parent / f"part {i}"
+        other.mkdir()
+        shutil.copy(CORPUS / "uranium" / "simpleTestCubeBinary.stl", other)
+    opened: list[Path] = []
+    real_read = sidecars.read
+
+    def read(path: Path) -> tuple[bytes, dict]:
+        opened.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(sidecars, "read", read)
+    with Library(tmp_path / "library") as lib:
+        lib.scan([folder.parent], workers=1, thumbnails=False)
+        assert opened == [folder / "datapackage.json"]
+        assert next(m for m in lib.models() if m.name == "M3 hardware").licence == "CC-BY-4.0"
+        # a sidecar put in a folder the next scan does not walk is still looked for
+        shutil.copy(FIXTURE, folder.parent / "part 0" / "datapackage.json")
+        opened.clear()
+        lib.scan([folder.parent / "part 1"], workers=1, thumbnails=False)
+        assert folder.parent / "part 0" / "datapackage.json" in opened
+        assert next(m for m in lib.models() if m.name == "part 0").licence == "CC-BY-4.0"
