@@ -655,7 +655,7 @@ def m038_problem_log(db: Database) -> None:
 
     Triggers on ``files`` write one row per insert (``inserted`` = 1, nothing kept), per
     delete and per update of a column of m031's list (the file as it was, in the columns
-    of ``store.problems.PROBLEM_LOG_FILE_COLUMNS``); triggers on ``models`` one row per model inserted,
+    of ``store.problems.PROBLEM_LOG_FILE_COLUMNS``, of ``meta`` only the encoding); triggers on ``models`` one row per model inserted,
     deleted or changed (``model_id`` only). A refresh reads the rows up to the last
     one it saw and deletes them when it is done. ``catalogue_changes.log_trusted``
     says whether the problems stored plus the log describe the catalogue (set by a
@@ -677,7 +677,10 @@ def m038_problem_log(db: Database) -> None:
     # the few files never checked and the few missing ones, without reading every file
     db.execute("create index files_unchecked on files (id) where problem_kinds is null")
     db.execute("create index files_missing on files (id) where missing != 0")
-    old = ", ".join(f'old."{c}"' for c in PROBLEM_LOG_FILE_COLUMNS)
+    # of ``meta`` only what a duplicate's detail names (the encoding), not a 3MF's whole metadata
+    kept = {"meta": "case when json_valid(old.meta) and json_type(old.meta) = 'object' "
+                    "then json_object('encoding', json_extract(old.meta, '$.encoding')) end"}
+    old = ", ".join(kept.get(c, f'old."{c}"') for c in PROBLEM_LOG_FILE_COLUMNS)
     when = " or ".join(f'old."{c}" is not new."{c}"' for c in _CATALOGUE_FILE_COLUMNS)
     db.execute("create trigger files_problem_log_ai after insert on files begin "
                "insert into problem_log (file_id, inserted) values (new.id, 1); end")
