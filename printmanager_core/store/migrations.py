@@ -645,3 +645,14 @@ def m034_model_name_trigrams(db: Database) -> None:
         "insert into models_name_trigrams(models_name_trigrams, rowid, name) values ('delete', old.id, old.name); "
         "insert into models_name_trigrams(rowid, name) values (new.id, new.name); end"
     )
+
+
+@migrations()
+def m043_schema_stamp(db: Database) -> None:
+    """The schema stamp (issue 11, "CLI start-up"): one row naming the migration code (the
+    core's and the plugins') for which nothing is pending, written after a library opens
+    migrated. A command that only reads checks it with one select (store/stamp.py) instead
+    of importing sqlite-utils and every migration set; a stale or missing stamp opens the
+    library as before (migrating), which writes it again.
+    """
+    db.execute("create table schema_stamp (id integer primary key check (id = 1), key text not null)")
