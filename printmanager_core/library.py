@@ -17,7 +17,6 @@ import functools
 import io
 import logging
 import os
-import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
@@ -27,7 +26,6 @@ from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
 from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
-from .readers.ziputil import read_member, safe_members
 from .query import parse_query, plan_first_page
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanOptions, ScanReport
 from .roots import containing_root, fold_nested, place
@@ -518,6 +516,10 @@ class Library:
         """Open a catalogued file's content for reading (archive members too)."""
         rec = file if isinstance(file, FileRecord) else self.file(file)
         if rec.archive_path:
+            import zipfile
+
+            from .readers.ziputil import read_member, safe_members
+
             member = rec.path.split(ARCHIVE_SEP, 1)[1]
             zf = zipfile.ZipFile(rec.archive_path)
             try:

@@ -128,17 +128,21 @@ def schema_key() -> str | None:
     """The key of the migration code running now, for the schema stamp: the state (path,
     size, modification time) of the core's ``migrations.py`` and of the files of each plugin
     implementing ``register_migrations`` (its top-level package, or its module), in pluggy's
-    call order. None when a state cannot be read (no source file): such code never uses
-    the stamp.
+    call order. None when a state cannot be read (no source file), or a plugin with
+    migrations is an object registered by hand (not a module, not an entry point's): such
+    code never uses the stamp.
 
     Reads no plugin's migrations: implementing the hook is enough to be in the key, so a
     plugin's set changes the key whenever the plugin's files change (or it is added,
     removed or blocked).
     """
-    from .plugins import hook_implementations
+    from .plugins import get_plugin_manager, hook_implementations
 
+    from_entry_points = {id(plugin) for plugin, _ in get_plugin_manager().list_plugin_distinfo()}
     parts = [_files_state([CORE_MIGRATIONS])]
     for impl in hook_implementations(HOOK):
+        if not isinstance(impl.plugin, types.ModuleType) and id(impl.plugin) not in from_entry_points:
+            return None  # an object registered by hand: its sets need not follow any file
         files = _plugin_files(impl.plugin)
         state = None if files is None else _files_state(files)
         if state is None:
