@@ -3,6 +3,7 @@ over plain sqlite3, and the lazily registered built-in readers."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -275,3 +276,61 @@ def test_ls_on_an_unstamped_library_lists_and_stamps_it(tmp_path: Path, corpus: 
     assert "sqlite_utils" in modules  # the pending migration was applied the full way
     modules, out = _imported_by(["ls"], tmp_path / "lib")
     assert "simpleTestCubeBinary.stl" in out and "sqlite_utils" not in modules
+
+
+def _fake_dist(site: Path, name: str, module_text: str, *, requires: str = "") -> None:
+    """A distribution ``name`` 1.0 on ``site`` whose module ``name`` is a printmanager plugin."""
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{requires}\nA description.\n")
+    (info / "entry_points.txt").write_text(f"[console_scripts]\n{name} = {name}:main\n\n[printmanager]\n{name} = {name}\n")
+    (site / f"{name}.py").write_text(module_text)
+
+
+def test_entry_points_are_found_as_importlib_metadata_finds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import metadata
+
+    from printmanager_core import entry_points
+
+    _fake_dist(tmp_path / "site", "pm_wren", "", requires="Requires-Dist: numpy>=1.0; extra == 'pm_wren'")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    for group in ("printmanager", "console_scripts", "pytest11"):
+        ours = [(ep.name, ep.value, ep.dist.project_name, ep.dist.version, ep.dist.requires)
+                for ep in entry_points.find(group)]
+        theirs = [(ep.name, ep.value, ep.dist.metadata["Name"], ep.dist.version, ep.dist.requires)
+                  for ep in metadata.entry_points(group=group)]
+        assert ours == theirs, group
+    found = {ep.name: ep for ep in entry_points.find("printmanager")}
+    assert found["pm_wren"].dist.requires == ["numpy>=1.0; extra == 'pm_wren'"]
+    assert found["thumbnails"].load() is sys.modules["printmanager_thumbnails"]
+
+
+def test_a_third_party_plugin_installed_later_is_found_and_a_broken_one_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = tmp_path / "site"
+    monkeypatch.setenv("PRINTMANAGER_LOAD_PLUGINS", "thumbnails,pm_finch,pm_broken")
+    plugins.reset_plugin_manager()
+    assert not plugins.get_plugin_manager().has_plugin("pm_finch")
+    _fake_dist(site, "pm_finch", "from printmanager_core import hookimpl\n\n"
+                                 "@hookimpl\ndef register_readers(register):\n    pass\n")
+    _fake_dist(site, "pm_broken", "raise ImportError('pm_broken needs a missing library')\n")
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    for name in ("pm_finch", "pm_broken"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    plugins.reset_plugin_manager()
+    pm = plugins.get_plugin_manager()
+    assert pm.has_plugin("pm_finch") and pm.has_plugin("thumbnails") and not pm.has_plugin("pm_broken")
+    dists = {pm.get_name(p): (d.project_name, d.version) for p, d in pm.list_plugin_distinfo()}
+    assert dists["pm_finch"] == ("pm_finch", "1.0") and dists["thumbnails"][0] == "printmanager"
+    problems = {p.plugin: p for p in plugins.plugin_problems()}
+    assert problems["pm_broken"].line() == (
+        "plugin 'pm_broken' failed to load (ImportError: pm_broken needs a missing library); not loaded. "
+        "To turn it off: PRINTMANAGER_BLOCK_PLUGINS=pm_broken")
+    rows = {row["name"]: row for row in plugins.list_plugins()}
+    assert rows["pm_finch"]["distribution"] == "pm_finch" and rows["pm_finch"]["status"] == "on"
+    assert rows["pm_broken"]["status"] == "failed" and rows["pm_broken"]["distribution"] == "pm_broken"
