@@ -134,23 +134,44 @@ def schema_key() -> str | None:
 
     Reads no plugin's migrations: implementing the hook is enough to be in the key, so a
     plugin's set changes the key whenever the plugin's files change (or it is added,
-    removed or blocked).
+    removed or blocked). The plugins' part is read once per plugin set
+    (:func:`~printmanager_core.plugins.plugin_set_version`): the code a process loaded
+    does not change under it.
     """
-    from .plugins import get_plugin_manager, hook_implementations
+    core = _files_state([CORE_MIGRATIONS])
+    plugins = _plugins_state()
+    if core is None or plugins is None:
+        return None
+    return "\n".join([core, *plugins])  # compared whole (hashlib would load OpenSSL: ~20 ms)
 
-    from_entry_points = {id(plugin) for plugin, _ in get_plugin_manager().list_plugin_distinfo()}
-    parts = [_files_state([CORE_MIGRATIONS])]
+
+#: the plugins' part of the key, for the plugin set it was made from (a CLI command opens
+#: the library twice: for the command and for its after-command hooks)
+_plugins_key: tuple[int, list[str] | None] | None = None
+
+
+def _plugins_state() -> list[str] | None:
+    global _plugins_key
+    from .plugins import get_plugin_manager, hook_implementations, plugin_set_version
+
+    pm = get_plugin_manager()
+    version = plugin_set_version()
+    if _plugins_key is not None and _plugins_key[0] == version:
+        return _plugins_key[1]
+    from_entry_points = {id(plugin) for plugin, _ in pm.list_plugin_distinfo()}
+    parts: list[str] | None = []
     for impl in hook_implementations(HOOK):
         if not isinstance(impl.plugin, types.ModuleType) and id(impl.plugin) not in from_entry_points:
-            return None  # an object registered by hand: its sets need not follow any file
+            parts = None  # an object registered by hand: its sets need not follow any file
+            break
         files = _plugin_files(impl.plugin)
         state = None if files is None else _files_state(files)
         if state is None:
-            return None
+            parts = None
+            break
         parts.append(f"{impl.plugin_name} {state}")
-    if parts[0] is None:
-        return None
-    return "\n".join(str(p) for p in parts)  # compared whole (hashlib would load OpenSSL: ~20 ms)
+    _plugins_key = (version, parts)
+    return parts
 
 
 def _plugin_files(plugin: Any) -> list[Path] | None:
