@@ -52,7 +52,7 @@ class DistInfo:
         if self._dist is None:
             from importlib import metadata
 
-            self._dist = metadata.PathDistribution(_Path(self.path))
+            self._dist = metadata.PathDistribution(_path(self.path))
         return self._dist
 
     def __getattr__(self, name: str) -> Any:
@@ -64,7 +64,7 @@ class DistInfo:
         return f"<DistInfo {self.project_name} {self.version}>"
 
 
-def _Path(path: str | None) -> Any:
+def _path(path: str | None) -> Any:
     from pathlib import Path
 
     return Path(path or ".")

@@ -305,6 +305,7 @@ def test_entry_points_are_found_as_importlib_metadata_finds_them(
         assert ours == theirs, group
     found = {ep.name: ep for ep in entry_points.find("printmanager")}
     assert found["pm_wren"].dist.requires == ["numpy>=1.0; extra == 'pm_wren'"]
+    assert found["pm_wren"].dist.metadata["Name"] == "pm_wren"  # the rest from importlib.metadata
     assert found["thumbnails"].load() is sys.modules["printmanager_thumbnails"]
 
 
