@@ -17,7 +17,6 @@ import functools
 import io
 import logging
 import os
-import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
@@ -27,12 +26,11 @@ from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
 from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
-from .readers.ziputil import read_member, safe_members
 from .query import parse_query, plan_first_page
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanOptions, ScanReport
 from .roots import containing_root, fold_nested, place
 from .settings import Settings
-from .store import DB_NAME, LibraryDatabase, Store, open_database, prepare_library_dir
+from .store import DB_NAME, PlainDatabase, Store, prepare_library_dir
 from .store.files import FilesGateway
 from .store.models import EDITABLE as MODEL_FIELDS
 
@@ -85,6 +83,13 @@ class Library:
     :param directory: the library directory; default ``$PRINTMANAGER_LIBRARY``,
         else the platform's user data directory. Created if missing.
     :param limits: bounds for reading hostile files.
+    :param light: open for reading the core's catalogue (``printmanager ls``): while the
+        schema stamp says no migration is pending (the core's or a plugin's: see
+        :mod:`printmanager_core.store.stamp`), the database opens over plain ``sqlite3``
+        without importing sqlite-utils or any migration set, and :attr:`store`'s ``db`` is
+        a :class:`~printmanager_core.store.PlainDatabase` (the gateways work; sqlite-utils'
+        table API, which plugins' own stores use, does not). Otherwise the library opens
+        as usual, migrating.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class Library:
         limits: Limits = DEFAULT_LIMITS,
         lock_timeout: float | None = None,
         on_lock_wait: Callable[[Holder], None] | None = None,
+        light: bool = False,
     ):
         self.directory: Path = resolve_library_dir(directory)
         self.limits = limits
@@ -106,15 +112,31 @@ class Library:
         self._write_lock = WriteLock(self.directory / LOCK_NAME)
         # the connection and the plugin manager are private: the store's gateways
         # (``store``) and the hook relay (``hook``) are the public ways in
-        self._db: LibraryDatabase = open_database(self.directory / DB_NAME)
+        current: PlainDatabase | None = None
+        if light:
+            from .plugin_schema import schema_key
+            from .store.stamp import open_current
+
+            self._pm = get_plugin_manager()
+            current = open_current(self.directory / DB_NAME, schema_key())
+        if current is None:
+            from .store.connection import open_database
+
+            current = open_database(self.directory / DB_NAME)
+            full = True
+        else:
+            full = False
+        self._db: PlainDatabase = current
         #: the typed gateways over the database (printmanager_core.store)
         self.store = Store(self._db)
         try:
             self.settings = Settings(self._db)
             self._pm = get_plugin_manager()
-            from .plugin_schema import migrate_plugins
+            if full:
+                from .plugin_schema import migrate_plugins_and_stamp
 
-            migrate_plugins(self._db)  # plugins' own tables, after the core's (docs/plugin_hooks.md)
+                # plugins' own tables, after the core's (docs/plugin_hooks.md); then the stamp
+                migrate_plugins_and_stamp(self._db)  # type: ignore[arg-type]
         except BaseException:
             self._db.close()
             raise
@@ -502,6 +524,10 @@ class Library:
         """Open a catalogued file's content for reading (archive members too)."""
         rec = file if isinstance(file, FileRecord) else self.file(file)
         if rec.archive_path:
+            import zipfile
+
+            from .readers.ziputil import read_member, safe_members
+
             member = rec.path.split(ARCHIVE_SEP, 1)[1]
             zf = zipfile.ZipFile(rec.archive_path)
             try:

@@ -25,7 +25,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 
 ENV_LIBRARY = "PRINTMANAGER_LIBRARY"
 
@@ -41,6 +40,8 @@ def resolve_library_dir(directory: str | os.PathLike[str] | None = None) -> Path
     env = os.environ.get(ENV_LIBRARY)
     if env:
         return Path(env).expanduser().resolve()
+    import platformdirs  # here: most commands name the library (``--library``, the environment)
+
     return Path(platformdirs.user_data_dir("printmanager", appauthor=False)).resolve()
 
 

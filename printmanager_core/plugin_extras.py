@@ -13,9 +13,14 @@ import os
 import re
 import sys
 import weakref
-from importlib import metadata
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from importlib import metadata
+
+    from .entry_points import FoundEntryPoint
 
 log = logging.getLogger("printmanager_core.plugins")
 
@@ -55,19 +60,29 @@ def missing_extra(ep: metadata.EntryPoint) -> PluginOff | None:
     dist = ep.dist
     if dist is None:
         return None
-    requires = _requires(dist)
+    return _off(ep.name, _requires(dist), lambda: dist)
+
+
+def extra_off(ep: FoundEntryPoint) -> PluginOff | None:
+    """:func:`missing_extra` for an entry point :func:`printmanager_core.entry_points.find`
+    found (its distribution's requirement lines are read already)."""
+    return _off(ep.name, ep.dist.requires, ep.dist.distribution)
+
+
+def _off(name: str, requires: list[str] | None, dist: Callable[[], Any]) -> PluginOff | None:
     if not requires:
         return None
     try:
-        if _all_installed(requires, ep.name):
+        if _all_installed(requires, name):
             return None  # the usual case, decided without parsing a marker
-        needs = _unmet(dist, ep.name, set())
+        distribution = dist()
+        needs = _unmet(distribution, name, set())
     except Exception as exc:  # unreadable metadata: let loading show what is wrong
-        log.debug("requirements of %s unreadable: %s", ep.name, exc)
+        log.debug("requirements of %s unreadable: %s", name, exc)
         return None
     if not needs:
         return None
-    return PluginOff(ep.name, dist.metadata["Name"], ep.name, tuple(needs))
+    return PluginOff(name, distribution.metadata["Name"], name, tuple(needs))
 
 
 #: each distribution's requirement lines, read once: ``Distribution.requires`` parses the
@@ -126,6 +141,8 @@ def _installed_names() -> frozenset[str]:
             continue
         names.update(_normal(_project_of(name)) for name in found)
     if not names:  # nothing on the path looks like site-packages: ask importlib (slower, always right)
+        from importlib import metadata
+
         return frozenset(_normal(d.metadata["Name"] or "") for d in metadata.distributions())
     return frozenset(names)
 
@@ -145,6 +162,8 @@ def _project_of(directory: str) -> str:
 
 
 def _unmet(dist: metadata.Distribution, extra: str, seen: set[str]) -> list[str]:
+    from importlib import metadata
+
     from packaging.requirements import Requirement
 
     own = canonical(dist.metadata["Name"])

@@ -16,8 +16,10 @@ Environment variables:
     Set (to anything but ``""`` or ``0``): every hook call, its arguments and its
     result are written to standard error (pluggy's tracing).
 
-Entry points are loaded by pluggy (``load_setuptools_entrypoints``), which also
-remembers each one's distribution (``list_plugin_distinfo``).
+Entry points are found by :mod:`printmanager_core.entry_points` (the
+distributions' own files, without importing ``importlib.metadata``) and loaded
+and registered here, in the order pluggy's ``load_setuptools_entrypoints`` used;
+the manager remembers each one's distribution (``list_plugin_distinfo``).
 
 A plugin never takes the host down: one that fails to load is named in one
 logged warning (with the ``PRINTMANAGER_BLOCK_PLUGINS`` name to use), recorded
@@ -34,14 +36,13 @@ import logging
 import os
 import sys
 import threading
-from importlib import metadata
 from typing import Any, Callable, Mapping
 
 import attrs
 import pluggy
 
 from . import hookspecs
-from .plugin_extras import PluginOff, missing_extra
+from .plugin_extras import PluginOff, extra_off
 
 PROJECT = "printmanager"
 
@@ -237,66 +238,42 @@ def _register_safely(pm: pluggy.PluginManager, name: str, load: Callable[[], Any
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    """Register the ``printmanager`` entry points with pluggy's own loader.
+    """Load and register the ``printmanager`` entry points.
 
-    ``load_setuptools_entrypoints`` skips blocked names, so the entry points left
-    out by ``PRINTMANAGER_LOAD_PLUGINS`` and the ones whose extra is missing are
-    blocked while it runs (and unblocked after). It stops at the first plugin
-    that fails: that one is recorded, held back the same way, and the loader runs
-    again for the rest.
+    Skipped: the blocked names, names registered already, the ones left out by
+    ``PRINTMANAGER_LOAD_PLUGINS`` and the ones whose extra is missing (those are
+    listed by :func:`plugins_off`). One that fails to load or register is
+    recorded and stepped around; the others still load.
     """
+    from .entry_points import find
+
     allow = _env_list(LOAD_ENV)
-    entry_points = list(metadata.entry_points(group=PROJECT))
-    held: list[str] = []
-
-    def hold(name: str) -> None:
-        pm.set_blocked(name)
-        held.append(name)
-
+    try:
+        entry_points = find(PROJECT)
+    except Exception as exc:  # not one plugin's fault (unreadable metadata): say so, load none
+        record_problem("entry points", "load", exc)
+        return
     for ep in entry_points:
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
         if allow is not None and ep.name not in allow:
-            hold(ep.name)
             continue
-        off = missing_extra(ep)
+        off = extra_off(ep)
         if off is not None:
             _off[ep.name] = off
             log.info("%s", off.line())
-            hold(ep.name)
-    registered_before = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
-    while True:
-        try:
-            pm.load_setuptools_entrypoints(PROJECT)
-            break
-        except (Exception, SystemExit) as exc:  # a plugin must never take the host down
-            name = _failed_entry_point(pm, entry_points, registered_before)
-            if name is None:  # not one plugin's fault (unreadable metadata): say so, load no more
-                record_problem("entry points", "load", exc)
-                break
-            if pm.has_plugin(name):  # registered, then refused by pluggy's validation
-                pm.unregister(name=name)
-            record_problem(name, "load", exc)
-            hold(name)
-    for name in held:
-        pm.unblock(name)
-
-
-def _failed_entry_point(
-    pm: pluggy.PluginManager, entry_points: list[metadata.EntryPoint], registered_before: set[str]
-) -> str | None:
-    """The entry point pluggy's loader was loading when it raised: the first one it has not done.
-
-    The loader goes through the distributions in the order ``importlib.metadata``
-    lists them, as ``entry_points()`` does, and registers each entry point before
-    it loads the next.
-    """
-    loaded = {pm.get_name(plugin) for plugin, _ in pm.list_plugin_distinfo()}
-    for ep in entry_points:
-        if pm.is_blocked(ep.name) or ep.name in loaded or ep.name in registered_before:
             continue
-        return ep.name
-    return None
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except (Exception, SystemExit) as exc:  # a plugin must never take the host down
+            if pm.has_plugin(ep.name):  # registered, then refused by pluggy's validation
+                pm.unregister(name=ep.name)
+            record_problem(ep.name, "load", exc)
+            continue
+        # what pluggy's own loader records for list_plugin_distinfo(): the plugin and its
+        # distribution (``project_name``, ``version``; the rest from importlib.metadata)
+        pm._plugin_distinfo.append((plugin, ep.dist))  # type: ignore[arg-type]
 
 
 def _check_pending(pm: pluggy.PluginManager) -> None:
@@ -552,6 +529,8 @@ def list_plugins() -> list[dict[str, Any]]:
 
 
 def _version_of(dist: str | None) -> str | None:
+    from importlib import metadata
+
     if dist is None:
         return None
     try:
@@ -561,6 +540,8 @@ def _version_of(dist: str | None) -> str | None:
 
 
 def _dist_of_entry_point(name: str) -> str | None:
+    from importlib import metadata
+
     for ep in metadata.entry_points(group=PROJECT, name=name):
         if ep.dist is not None:
             return str(ep.dist.metadata["Name"])

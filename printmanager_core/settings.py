@@ -13,16 +13,18 @@ SQL is in :mod:`printmanager_core.store.settings` and ``store.consent``.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
-from sqlite_utils import Database
 
 from .clock import now_iso
 from .errors import NotFound, UsageError
 from .problems import SEVERITIES, SEVERITY_PREFIX, severity_defaults
 from .store.consent import LedgerEntry
 from .store.settings import SettingsGateway
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 #: Version of the privacy policy that consent is given under.
 POLICY_VERSION = "2026-11-01"

@@ -24,6 +24,17 @@ class LibraryContext:
             self._library = Library(self.directory, on_lock_wait=_tell_waiting)
         return self._library
 
+    @property
+    def reader(self) -> Any:
+        """The library for a command that only reads the core's catalogue (``ls``): opened
+        ``light`` (plain ``sqlite3``, no sqlite-utils, while nothing is pending), or the
+        :attr:`library` when a command opened that already."""
+        if self._library is None:
+            from ..library import Library
+
+            self._library = Library(self.directory, on_lock_wait=_tell_waiting, light=True)
+        return self._library
+
     def close(self) -> None:
         """Close the library if a command opened it."""
         if self._library is not None:

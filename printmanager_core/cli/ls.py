@@ -104,7 +104,7 @@ def _facts(f: FileRecord) -> str:
 def ls(state: LibraryContext, query: tuple[str, ...], as_json: bool, missing: bool, sort: str | None,
        limit: int | None, template: str | None, paths_only: bool) -> None:
     """List files matching QUERY (see docs/query.md)."""
-    files = state.library.files(" ".join(query), include_missing=missing,
+    files = state.reader.files(" ".join(query), include_missing=missing,
                                 limit=limit if sort is None else None)
     if sort is not None:
         files = _sorted(files, sort)

@@ -23,14 +23,16 @@ import datetime as _dt
 import logging
 import re
 import threading
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import attrs
-from sqlite_utils import Database
 
 from ..errors import UsageError
 from ..settings import Settings
 from ..store.analytics import AggregateRow, AnalyticsGateway
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 log = logging.getLogger(__name__)
 

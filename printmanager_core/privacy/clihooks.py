@@ -82,9 +82,7 @@ def after_command(group: Any, args: Sequence[str]) -> None:
         found = _existing_db(inv)
         if found is None:
             return
-        from ..store import open_database
-
-        db = open_database(found[1])
+        db = _open_current(found[1])
     except Exception as exc:  # the command is done; its library cannot be opened again now
         log.debug("after command: library not opened: %s", exc)
         return
@@ -93,6 +91,20 @@ def after_command(group: Any, args: Sequence[str]) -> None:
         _retention(db)
     finally:
         db.close()
+
+
+def _open_current(db_path: Path) -> Any:
+    """The database, opened over plain ``sqlite3`` while the schema stamp says nothing is
+    pending (no sqlite-utils for ``ls``), else opened (and migrated) as a command opens it."""
+    from ..plugin_schema import schema_key
+    from ..store.stamp import open_current
+
+    db = open_current(db_path, schema_key())
+    if db is None:
+        from ..store import open_database
+
+        db = open_database(db_path)
+    return db
 
 
 def _count(group: Any, inv: Invocation, db: Any) -> None:

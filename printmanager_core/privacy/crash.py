@@ -19,13 +19,15 @@ import sys
 import sysconfig
 import traceback
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
-from sqlite_utils import Database
 
 from ..settings import Settings, now_iso
 from ..store.crash import CrashGateway, NewCrashReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 log = logging.getLogger(__name__)
 

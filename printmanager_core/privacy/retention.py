@@ -40,13 +40,15 @@ deleted records are overwritten (``secure_delete``), not just marked free.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlite_utils import Database
 
 from ..settings import Settings
 from ..store.retention import DELETES, RetentionGateway
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 
 @attrs.frozen

@@ -1,7 +1,10 @@
 """The store: the only layer that knows SQL and the schema.
 
-``connection`` opens a library database (per-thread connections, busy timeouts,
-private file modes) and applies ``migrations``; the gateways beside them are the
+``plain`` opens a library database over plain ``sqlite3`` (per-thread
+connections, busy timeouts, private file modes), ``connection`` adds
+sqlite-utils' API and applies ``migrations``, and ``stamp`` says whether any is
+pending without importing them (a read-only command opens a plain database
+then); the gateways beside them are the
 typed way the rest of printmanager reads and writes the catalogue:
 
 ==================  =====================================================
@@ -26,15 +29,14 @@ from typing import TYPE_CHECKING, Iterator
 from ..lazy_exports import lazy_exports
 
 from .collections import CollectionsGateway
-from .connection import (
+from .plain import (
     DB_NAME,
     SIDE_SUFFIXES,
-    LibraryDatabase,
+    PlainDatabase,
     busy_timeout_default,
     make_private,
-    open_database,
+    open_plain,
     prepare_library_dir,
-    schema_version,
 )
 from .files import FilesGateway
 from .models import ModelsGateway
@@ -44,6 +46,7 @@ from .search import SearchGateway
 from .tags import TagsGateway
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .connection import LibraryDatabase, open_database, schema_version
     from .organise import OrganiseGateway
     from .analytics import AnalyticsGateway
     from .consent import ConsentGateway
@@ -55,9 +58,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .shares import SharesGateway
     from .slices import SliceLinksGateway
 
-#: names re-exported from gateway modules that an ordinary command (``ls``) does not
-#: need: imported on first use (PEP 562)
+#: names re-exported from modules that an ordinary command (``ls``) does not need
+#: (sqlite-utils' database and the migrations; gateways): imported on first use (PEP 562)
 _LAZY = {
+    "LibraryDatabase": "connection",
+    "open_database": "connection",
+    "schema_version": "connection",
     "AnalyticsGateway": "analytics",
     "ConsentGateway": "consent",
     "CrashGateway": "crash",
@@ -83,7 +89,7 @@ class Store:
     inside :meth:`transaction` (or a scan's own).
     """
 
-    def __init__(self, db: LibraryDatabase):
+    def __init__(self, db: PlainDatabase):
         self.db = db
         self.files = FilesGateway(db)
         self.models = ModelsGateway(db)
@@ -207,9 +213,11 @@ __all__ = [
     "DB_NAME",
     "SIDE_SUFFIXES",
     "LibraryDatabase",
+    "PlainDatabase",
     "busy_timeout_default",
     "make_private",
     "open_database",
+    "open_plain",
     "prepare_library_dir",
     "schema_version",
 ]

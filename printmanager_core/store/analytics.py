@@ -7,12 +7,14 @@ anything but feature ids, days and counts out, and make a switched-off
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import attrs
-from sqlite_utils import Database
 
 from .erase import secure_delete
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 
 @attrs.frozen

@@ -6,8 +6,12 @@ this gateway only appends and reads.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
-from sqlite_utils import Database
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 
 @attrs.frozen

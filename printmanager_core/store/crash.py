@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
-from sqlite_utils import Database
 
 from .erase import secure_delete
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 
 @attrs.frozen

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from sqlite_utils import Database
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,6 @@ def truncate_log(db: Database) -> bool:
 
 def count_rows(db: Database, table: str) -> int:
     """How many rows ``table`` holds (a table of the store's own schema)."""
-    if table not in db.table_names():
+    if db.execute("select 1 from sqlite_master where type = 'table' and name = ?", [table]).fetchone() is None:
         return 0
     return int(db.execute(f"select count(*) from [{table}]").fetchone()[0])

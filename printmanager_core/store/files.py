@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Protocol, Sequence
 
 from ..paths import archive_of, display_path, is_within, path_from_store, stored_path
 from ..records import FileRecord
-from .connection import LibraryDatabase
+from .plain import PlainDatabase
 from .rows import Rows
 
 #: a file row with its model's name and tags, and its sliced ↔ source links (m029),
@@ -59,7 +59,7 @@ class Where(Protocol):
 class FilesGateway(Rows):
     """The ``files`` table."""
 
-    def __init__(self, db: LibraryDatabase):
+    def __init__(self, db: PlainDatabase):
         super().__init__(db)
         # Prepared statements per column set: sqlite-utils' insert()/update()
         # rebuild their SQL for every row, which showed up in cold-scan profiles.

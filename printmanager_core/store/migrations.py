@@ -655,8 +655,8 @@ def m038_problem_log(db: Database) -> None:
 
     Triggers on ``files`` write one row per insert (``inserted`` = 1, nothing kept), per
     delete and per update of a column of m031's list (the file as it was, in the columns
-    of ``store.problems.PROBLEM_LOG_FILE_COLUMNS``, of ``meta`` only the encoding); triggers on ``models`` one row per model inserted,
-    deleted or changed (``model_id`` only). A refresh reads the rows up to the last
+    of ``store.problems.PROBLEM_LOG_FILE_COLUMNS``, of ``meta`` only the encoding);
+    triggers on ``models`` one row per model inserted, deleted or changed (``model_id`` only). A refresh reads the rows up to the last
     one it saw and deletes them when it is done. ``catalogue_changes.log_trusted``
     says whether the problems stored plus the log describe the catalogue (set by a
     complete refresh; here only when the problems were current as the log began).
@@ -695,3 +695,14 @@ def m038_problem_log(db: Database) -> None:
     db.execute("alter table catalogue_changes add column log_trusted integer not null default 0")
     db.execute("update catalogue_changes set log_trusted = coalesce(catalogue = refreshed_catalogue "
                "and problems = refreshed_problems, 0)")
+
+
+@migrations()
+def m043_schema_stamp(db: Database) -> None:
+    """The schema stamp (issue 11, "CLI start-up"): one row naming the migration code (the
+    core's and the plugins') for which nothing is pending, written after a library opens
+    migrated. A command that only reads checks it with one select (store/stamp.py) instead
+    of importing sqlite-utils and every migration set; a stale or missing stamp opens the
+    library as before (migrating), which writes it again.
+    """
+    db.execute("create table schema_stamp (id integer primary key check (id = 1), key text not null)")

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 import attrs
 
-from .connection import LibraryDatabase
+from .plain import PlainDatabase
 from .rows import Rows
 
 #: ids per ``in (...)`` list (well below SQLite's parameter limit)
@@ -66,7 +66,7 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
 class ProblemsGateway(Rows):
     """The ``problems`` table and ``files.problem_kinds``."""
 
-    def __init__(self, db: LibraryDatabase):
+    def __init__(self, db: PlainDatabase):
         super().__init__(db)
 
     # -- facts the problems are computed from ------------------------------------

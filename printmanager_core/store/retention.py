@@ -8,11 +8,13 @@ analytics). The checks are indexed ``EXISTS`` queries; the deletes run inside
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from sqlite_utils import Database
 
 from .erase import secure_delete
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 _ENDED = "(revoked_at < ? or expires_at < ?)"
 _UNUSED_LIST = (

@@ -6,13 +6,13 @@ from typing import Any, Sequence
 
 from ..errors import UsageError
 from ..paths import display_path, stored_path
-from .connection import LibraryDatabase
+from .plain import PlainDatabase
 
 
 class Rows:
     """A gateway over one library database (the base of every gateway)."""
 
-    def __init__(self, db: LibraryDatabase):
+    def __init__(self, db: PlainDatabase):
         self.db = db
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import threading
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from ..records import FileRecord
-from .connection import LibraryDatabase
+from .plain import PlainDatabase
 from .files import FilesGateway, Where
 from .rows import Rows
 
@@ -49,7 +49,7 @@ class _BudgetSpent(Exception):
 class SearchGateway(Rows):
     """Reading a query's first page and its count quickly (over ``files``)."""
 
-    def __init__(self, db: LibraryDatabase, files: FilesGateway):
+    def __init__(self, db: PlainDatabase, files: FilesGateway):
         super().__init__(db)
         self.files = files
         self._local = threading.local()

@@ -6,11 +6,15 @@ checking them) is the domain's job (:mod:`printmanager_core.settings`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
-from sqlite_utils import Database
 
 from .consent import ConsentGateway, LedgerEntry
 from .erase import secure_delete
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
 
 
 @attrs.frozen
