@@ -345,6 +345,29 @@ def test_fit_square_keeps_aspect() -> None:
     assert a[128, 128] == 255 and a[2, 128] == 0 and a[253, 128] == 0
 
 
+
+@pytest.mark.parametrize("size", [(1025, 827), (300, 700), (513, 513)])
+def test_fit_square_of_an_opaque_picture_is_the_rgba_resize(size: tuple[int, int]) -> None:
+    # opaque pictures are resized as RGB: the very pixels Pillow's (premultiplied) RGBA resize gives
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    picture = Image.fromarray(pixels, "RGBA")
+    out = fit_square(picture, 256)
+    scale = 256 / max(size)
+    nw, nh = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+    reference = picture.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    box = ((256 - nw) // 2, (256 - nh) // 2)
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out.crop((*box, box[0] + nw, box[1] + nh))), np.asarray(reference))
+    # a picture with any transparency keeps the RGBA resize (colours weighted by coverage)
+    pixels[0, 0, 3] = 0
+    seethrough = Image.fromarray(pixels, "RGBA")
+    reference = seethrough.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    out = fit_square(seethrough, 256)
+    assert np.array_equal(np.asarray(out.crop((*box, box[0] + nw, box[1] + nh))), np.asarray(reference))
+
+
 # --- toolpaths ------------------------------------------------------------------
 
 GCODE = b"""; generated for the test
