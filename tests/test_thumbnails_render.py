@@ -473,3 +473,25 @@ def test_3mf_entity_expansion_is_refused() -> None:
         data = text.encode("utf-16") if "UTF-16" in text else text.encode()
         with pytest.raises(ThumbnailError, match="entity declarations are not allowed"):
             threemf_triangles(make_3mf(data))
+
+
+# --- PNG writing ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(256, 256), (1, 1), (7, 300)])
+def test_encode_png_is_lossless_and_keeps_text(size: tuple[int, int]) -> None:
+    from printmanager_thumbnails.picture import encode_png
+
+    pixels = np.random.default_rng(5).integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+    text = {"printmanager-source": "rendered", "detail": "Plättchen ☃", "empty": ""}
+    data = encode_png(Image.fromarray(pixels, "RGBA"), text)
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as back:
+        back.load()
+        assert back.mode == "RGBA" and back.size == size
+        assert np.array_equal(np.asarray(back), pixels)
+        assert back.text == text
+    # other modes go through Pillow, text and all
+    rgb = Image.fromarray(pixels[..., :3], "RGB")
+    with Image.open(io.BytesIO(encode_png(rgb, {"k": "v"})), formats=["PNG"]) as back:
+        back.load()
+        assert back.mode == "RGB" and np.array_equal(np.asarray(back), pixels[..., :3]) and back.text == {"k": "v"}

@@ -43,6 +43,8 @@ __all__ = ["RenderError", "Style", "View", "render_triangles"]
 CHUNK_TRIANGLES = 32_768
 #: fragments generated at once by the scan converter (bounds memory)
 CHUNK_FRAGMENTS = 1_000_000
+#: (triangle, pixel row) pairs set up at once by the scan converter
+CHUNK_ROWS = CHUNK_FRAGMENTS // 4
 #: the measuring pass keeps the view-space corners for drawing when they take at most this
 #: many bytes (the size of a contiguous float32 copy of 1.8M triangles); larger meshes are
 #: projected again
@@ -535,16 +537,16 @@ def _cover_spans(
     c2 = -(a2 * x0 + b2 * y0)
     planes = ((-(a1 + a2), -(b1 + b2), 1.0 - c1 - c2), (a1, b1, c1), (a2, b2, c2))
     # On row y, w_k >= -tol bounds x from the left (A_k > 0) or the right (A_k < 0):
-    # x >= P_k y + Q_k, or x <= P_k y + Q_k. Unused bounds are +-inf.
+    # x >= P_k y + Q_k, or x <= P_k y + Q_k. The A_k sum to zero, so at most two planes bound
+    # from each side: each triangle's bounds go in two left and two right slots (of three
+    # planes, one slot stays unused: +-inf), four row evaluations instead of six.
     tol = 1e-6
-    lefts: list[tuple[np.ndarray, np.ndarray]] = []
-    rights: list[tuple[np.ndarray, np.ndarray]] = []
+    bounds = []
     with np.errstate(divide="ignore", invalid="ignore"):
         for ak, bk, ck in planes:
-            pk = np.where(ak != 0, -bk / ak, 0.0)
-            qk = np.where(ak != 0, (-tol - ck) / ak, 0.0)
-            lefts.append((np.where(ak > 0, pk, 0.0), np.where(ak > 0, qk, -np.inf)))
-            rights.append((np.where(ak < 0, pk, 0.0), np.where(ak < 0, qk, np.inf)))
+            bounds.append((ak, np.where(ak != 0, -bk / ak, 0.0), np.where(ak != 0, (-tol - ck) / ak, 0.0)))
+    lefts = _slots([(ak > 0, pk, qk) for ak, pk, qk in bounds], -np.inf)
+    rights = _slots([(ak < 0, pk, qk) for ak, pk, qk in bounds], np.inf)
     # depth plane in key units: key_depth(x, y) = ZX x + ZY y + Z0
     zx = (a1 * dz1 + a2 * dz2) * _ZMAX
     zy = (b1 * dz1 + b2 * dz2) * _ZMAX
@@ -559,19 +561,19 @@ def _cover_spans(
     n = len(idx)
     while start < n:
         base = int(row_csum[start - 1]) if start else 0
-        stop = max(int(np.searchsorted(row_csum, base + CHUNK_FRAGMENTS // 4, side="right")), start + 1)
-        r = rows[start:stop]
-        # which triangle each (triangle, row) pair belongs to: one np.repeat, then a gather per
-        # array (np.repeat with per-element counts is about ten times slower than a take)
-        owner = np.repeat(np.arange(start, stop), r)
+        stop = max(int(np.searchsorted(row_csum, base + CHUNK_ROWS, side="right")), start + 1)
+        sl = slice(start, stop)
+        r = rows[sl]
+        # which triangle of the chunk each (triangle, row) pair belongs to: one np.repeat, then a
+        # gather per array (np.repeat with per-element counts is about ten times slower than a take)
+        owner = np.repeat(np.arange(stop - start), r)
 
-        def per_row(values: np.ndarray, owner: np.ndarray = owner) -> np.ndarray:
-            return values.take(owner)
+        def per_row(values: np.ndarray, owner: np.ndarray = owner, sl: slice = sl) -> np.ndarray:
+            return values[sl].take(owner)
 
         npairs = len(owner)
         # (only this chunk's triangles: computing it over all of them per chunk was quadratic)
-        sl = slice(start, stop)
-        row = np.arange(npairs, dtype=np.int64) + (first_row[sl] - (row_csum[sl] - r - base)).take(owner - start)
+        row = np.arange(npairs, dtype=np.int64) + (first_row[sl] - (row_csum[sl] - r - base)).take(owner)
         yc = row + 0.5
         lo = per_row(left_edge)
         hi = per_row(right_edge)
@@ -603,19 +605,35 @@ def _cover_spans(
             if total:
                 j0 = lcsum[s0:s1] - ln - b0
                 j = np.arange(total, dtype=np.int64)
-                pair = np.repeat(np.arange(s0, s1), ln)  # the pair each fragment belongs to
-                pix = j + (base_pix[s0:s1] - j0).take(pair - s0)
+                pair = np.repeat(np.arange(s1 - s0), ln)  # the pair (of this piece) each fragment belongs to
+                pix = j + (base_pix[s0:s1] - j0).take(pair)
                 zsl = zs[s0:s1]
-                depth = (zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5)).take(pair - s0)
-                depth += zs.take(pair) * j
+                depth = (zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5)).take(pair)
+                depth += zsl.take(pair) * j
                 np.clip(depth, 0.0, _ZMAX, out=depth)
                 key = depth.astype(np.int64)
                 key <<= 8
-                key |= pair_shade.take(pair)
+                key |= pair_shade[s0:s1].take(pair)
                 np.minimum.at(zbuf, pix, key)
             s0 = s1
         start = stop
         budget.check()
+
+
+def _slots(
+    planes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], unused: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The bounds (P, Q) of the (at most two) planes whose mask is set, per triangle, in two
+    slots: the first such plane, then the second; a slot without one is (0, ``unused``)."""
+    (m0, p0, q0), (m1, p1, q1), (m2, p2, q2) = planes
+    first = (np.where(m0, p0, np.where(m1, p1, np.where(m2, p2, 0.0))),
+             np.where(m0, q0, np.where(m1, q1, np.where(m2, q2, unused))))
+    # the second: plane 1 after plane 0, else plane 2 after plane 0 or 1
+    second_is_1 = m0 & m1
+    second_is_2 = ~second_is_1 & (m0 | m1) & m2
+    second = (np.where(second_is_1, p1, np.where(second_is_2, p2, 0.0)),
+              np.where(second_is_1, q1, np.where(second_is_2, q2, unused)))
+    return [first, second]
 
 
 def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Image.Image:
@@ -623,9 +641,11 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
 
     Every covered pixel's colour depends only on its shade byte and whether it lies
     on an outline, so the colours come from a 513-entry table (256 shades, 256
-    outlined shades, the background) looked up once per canvas pixel; the
-    ``ss``×``ss`` blocks are then summed in 16-bit integers (coverage in the alpha
-    channel) and divided by their coverage, which un-premultiplies them.
+    outlined shades, the background) looked up once per canvas pixel. For
+    supersampling the table holds each colour as four 16-bit lanes of one 64-bit
+    word (coverage in the alpha lane), so the ``ss``×``ss`` blocks are summed with a
+    few whole-word additions; the sums are then divided by their coverage (which
+    un-premultiplies them) through a table of every possible quotient.
     """
     hit = zbuf != _EMPTY
     # the shade is the key's low byte: on a little-endian machine a strided view of it
@@ -633,29 +653,71 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
     idx = low.astype(np.uint16)
     if style.outline > 0:
         edge = _depth_edges(zbuf, w)
-        idx[edge.reshape(-1)] += 256
-    idx[~hit] = 512
+        idx += edge.reshape(-1).view(np.uint8) * np.uint16(256)
+    np.copyto(idx, np.uint16(512), where=~hit)
     table = _colour_table(style, ss > 1)
-    canvas = table[idx].view(np.uint8).reshape(w, w, 4)
     if ss == 1:
-        return Image.fromarray(canvas, "RGBA")
-    acc = canvas[0::ss, 0::ss].astype(np.uint16)
-    for oy in range(ss):
-        for ox in range(ss):
-            if oy or ox:
-                acc += canvas[oy::ss, ox::ss]
+        return Image.fromarray(table[idx].view(np.uint8).reshape(w, w, 4), "RGBA")
+    lanes = _lanes_table(table)[idx].reshape(w, w)  # each sample: R, G, B, coverage in 16-bit lanes
+    rows = lanes[:, 0::ss].copy()
+    for ox in range(1, ss):
+        rows += lanes[:, ox::ss]
+    acc = rows[0::ss].copy()
+    for oy in range(1, ss):
+        acc += rows[oy::ss]
+    sums = acc.view(np.uint16).reshape(size, size, 4) if sys.byteorder == "little" else _split_lanes(acc)
     n = ss * ss
-    out = np.empty((size, size, 4), dtype=np.uint8)
+    quotient = _quotients(n, style.background is None)
     if style.background is None:
-        k = acc[..., 3]
-        # mean colour of the covered samples, rounded (0 where nothing is covered)
-        recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
-        out[..., :3] = acc[..., :3] * recip[k][..., None] + np.float32(0.5)
+        k = sums[..., 3]
+        # mean colour of the covered samples, rounded (0 where nothing is covered): the quotient
+        # table's row k holds every sum divided by k (all four lanes at once; alpha is set after)
+        wide = np.uint16 if len(quotient) <= 1 << 16 else np.int32
+        row = k.astype(wide) * wide(255 * n + 1)
+        out = quotient.take(sums.astype(wide, copy=False) + row[..., None])
         out[..., 3] = (np.arange(n + 1) * 255 / n + 0.5).astype(np.uint8)[k]
     else:  # the background is in the table: every sample counts
-        out[..., :3] = acc[..., :3] * np.float32(1.0 / n) + np.float32(0.5)
+        out = quotient.take(sums)
         out[..., 3] = 255
     return Image.fromarray(out, "RGBA")
+
+
+def _lanes_table(table: np.ndarray) -> np.ndarray:
+    """The packed RGBA ``table`` with each byte widened to a 16-bit lane of a ``uint64``."""
+    lanes = _LANES.get(id(table))
+    if lanes is None or lanes[0] is not table:
+        wide = table.view(np.uint8).reshape(-1, 4).astype(np.uint64)
+        packed = wide[:, 0] | (wide[:, 1] << 16) | (wide[:, 2] << 32) | (wide[:, 3] << 48)
+        lanes = (table, packed.astype(np.uint64))
+        _LANES[id(table)] = lanes
+    return lanes[1]
+
+
+def _split_lanes(acc: np.ndarray) -> np.ndarray:
+    """The four 16-bit lanes of ``acc`` as the last axis (R, G, B, coverage), on any byte order."""
+    return np.stack([(acc >> np.uint64(16 * i)) & np.uint64(0xFFFF) for i in range(4)], axis=-1).astype(np.uint16)
+
+
+def _quotients(n: int, by_coverage: bool) -> np.ndarray:
+    """Each colour sum of ``n`` samples divided and rounded as :func:`_compose` wants it, in float32
+    as it always was: by coverage ``k`` at ``[k * (255 n + 1) + sum]`` (0 for k = 0), or by ``n``."""
+    key = (n, by_coverage)
+    table = _QUOTIENTS.get(key)
+    if table is None:
+        sums = np.arange(255 * n + 1, dtype=np.uint16)
+        if by_coverage:
+            recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
+            table = (sums[None, :] * recip[:, None] + np.float32(0.5)).astype(np.uint8).reshape(-1)
+        else:
+            table = (sums * np.float32(1.0 / n) + np.float32(0.5)).astype(np.uint8)
+        _QUOTIENTS[key] = table
+    return table
+
+
+#: widened colour tables (see :func:`_lanes_table`), by the id of the table they widen
+_LANES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+#: quotient tables (see :func:`_quotients`) by (samples, divided by coverage)
+_QUOTIENTS: dict[tuple[int, bool], np.ndarray] = {}
 
 
 def _colour_table(style: Style, coverage: bool) -> np.ndarray:
