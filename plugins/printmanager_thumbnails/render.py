@@ -41,10 +41,13 @@ __all__ = ["RenderError", "Style", "View", "render_triangles"]
 
 #: triangles set up at once (small enough for the working set to stay in cache)
 CHUNK_TRIANGLES = 32_768
-#: fragments generated at once by the scan converter (bounds memory)
-CHUNK_FRAGMENTS = 1_000_000
-#: (triangle, pixel row) pairs set up at once by the scan converter
-CHUNK_ROWS = CHUNK_FRAGMENTS // 4
+#: triangles the scan converter sets up at once, (triangle, pixel row) pairs it solves at
+#: once, and fragments it generates at once: each temporary array of 8-byte numbers stays
+#: under 128 KiB, below which the C allocator reuses memory instead of mapping it anew
+#: (see :func:`_cover_spans`)
+CHUNK_SPAN_TRIANGLES = 16_000
+CHUNK_ROWS = 16_000
+CHUNK_FRAGMENTS = 16_000
 #: the measuring pass keeps the view-space corners for drawing when they take at most this
 #: many bytes (the size of a contiguous float32 copy of 1.8M triangles); larger meshes are
 #: projected again
@@ -527,7 +530,23 @@ def _cover_spans(
     shade: np.ndarray, zbuf: np.ndarray, w: int,
 ) -> None:
     """Scanline rasterisation of triangles ``idx``: for each pixel row the span of pixel
-    centres inside the triangle is solved for, so only covered pixels are generated."""
+    centres inside the triangle is solved for, so only covered pixels are generated.
+
+    Done :data:`CHUNK_SPAN_TRIANGLES` triangles, :data:`CHUNK_ROWS` rows and
+    :data:`CHUNK_FRAGMENTS` pixels at a time: each of the many temporary arrays then stays
+    small enough for the allocator to hand the same memory back, chunk after chunk and
+    picture after picture, instead of mapping fresh pages from the system (and zeroing
+    them) every time, which cost more than the drawing itself.
+    """
+    for start in range(0, len(idx), CHUNK_SPAN_TRIANGLES):
+        _cover_spans_chunk(idx[start : start + CHUNK_SPAN_TRIANGLES], t, iy0, ny, xmin, xmax, shade, zbuf, w)
+
+
+def _cover_spans_chunk(
+    idx: np.ndarray, t: _Tris, iy0: np.ndarray, ny: np.ndarray, xmin: np.ndarray, xmax: np.ndarray,
+    shade: np.ndarray, zbuf: np.ndarray, w: int,
+) -> None:
+    """:func:`_cover_spans` of a few triangles."""
     x0, y0, z0, dx1, dy1, dz1, dx2, dy2, dz2, inv = (a.astype(np.float64) for a in t.take(idx))
     # Barycentric weights as planes in pixel coordinates: w_k(x, y) = A_k x + B_k y + C_k
     # (w_1, w_2 from the edges at corner 0; w_0 = 1 - w_1 - w_2).
