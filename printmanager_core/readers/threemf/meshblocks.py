@@ -65,27 +65,21 @@ _PLAIN_TRIANGLE_BODIES_REORDERED = [
 ]
 
 
-@attrs.frozen
 class _Bodies:
     """The body patterns above, compiled (on first use: compiling them is most of this
     module's import time, and most processes that import the readers read no 3MF)."""
 
-    vertex: "re.Pattern[bytes]"
-    vertex_reordered: list[tuple["re.Pattern[bytes]", list[int]]]
-    triangle: "re.Pattern[bytes]"
-    plain_triangle: "re.Pattern[bytes]"
-    plain_triangle_reordered: list[tuple["re.Pattern[bytes]", list[int]]]
+    def __init__(self) -> None:
+        self.vertex = re.compile(_VERTEX_BODY)
+        self.vertex_reordered = [(re.compile(p), columns) for p, columns in _VERTEX_BODIES_REORDERED]
+        self.triangle = re.compile(_TRIANGLE_BODY)
+        self.plain_triangle = re.compile(_PLAIN_TRIANGLE_BODY)
+        self.plain_triangle_reordered = [(re.compile(p), columns) for p, columns in _PLAIN_TRIANGLE_BODIES_REORDERED]
 
 
 @functools.cache
 def _bodies() -> _Bodies:
-    return _Bodies(
-        re.compile(_VERTEX_BODY),
-        [(re.compile(p), columns) for p, columns in _VERTEX_BODIES_REORDERED],
-        re.compile(_TRIANGLE_BODY),
-        re.compile(_PLAIN_TRIANGLE_BODY),
-        [(re.compile(p), columns) for p, columns in _PLAIN_TRIANGLE_BODIES_REORDERED],
-    )
+    return _Bodies()
 
 
 _CORNER_INDEX = re.compile(rb'%sv[123]="([0-9]++)"' % _WS)
