@@ -135,6 +135,13 @@ _FILL = np.array([0.7, -0.1, -0.7], dtype=np.float32)
 _FILL /= np.linalg.norm(_FILL)
 
 
+def _clip(values: np.ndarray, low: float, high: float) -> None:
+    """``np.clip(values, low, high, out=values)`` as two ufunc calls: the same numbers, without
+    np.clip's wrapper (about 15 µs a call, and a small picture makes dozens)."""
+    np.maximum(values, low, out=values)
+    np.minimum(values, high, out=values)
+
+
 def _as_triangles(triangles: np.ndarray | Sequence[float]) -> np.ndarray:
     tri = np.asarray(triangles, dtype=np.float32)
     if tri.size == 0:
@@ -450,7 +457,7 @@ def _cover(
     w1 = w1[sel]
     w2 = w2[sel]
     depth = z0[sel] + w1 * dz1[sel] + w2 * dz2[sel]
-    np.clip(depth, 0.0, 1.0, out=depth)
+    _clip(depth, 0.0, 1.0)
     key = ((depth * np.float32(_ZMAX)).astype(np.int64) << 8) | shade[sel]
     np.minimum.at(zbuf, py[sel] * w + px[sel], key)
 
@@ -475,10 +482,10 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
     fx1 = np.floor(xmax - half)
     fy0 = np.ceil(ymin - half)
     fy1 = np.floor(ymax - half)
-    np.clip(fx0, 0, w - 1, out=fx0)
-    np.clip(fy0, 0, w - 1, out=fy0)
-    np.clip(fx1, -1, w - 1, out=fx1)
-    np.clip(fy1, -1, w - 1, out=fy1)
+    _clip(fx0, 0, w - 1)
+    _clip(fy0, 0, w - 1)
+    _clip(fx1, -1, w - 1)
+    _clip(fy1, -1, w - 1)
     fx1 -= fx0
     fx1 += 1
     fy1 -= fy0
@@ -501,8 +508,8 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
         third = np.float32(1 / 3)
         cx = ((sx0 + sx1) * half).astype(np.int64)
         cy = ((sy0 + sy1) * half).astype(np.int64)
-        np.clip(cx, 0, w - 1, out=cx)
-        np.clip(cy, 0, w - 1, out=cy)
+        _clip(cx, 0, w - 1)
+        _clip(cy, 0, w - 1)
         cz = sz0 + (sdz1 + sdz2) * third
         key = ((cz * np.float32(_ZMAX)).astype(np.int64) << 8) | sshade
         np.minimum.at(zbuf, cy * w + cx, key)
@@ -606,8 +613,8 @@ def _cover_spans_chunk(
             np.minimum(hi, per_row(pk) * yc + per_row(qk), out=hi)
         i0 = np.ceil(lo - 0.5)
         i1 = np.floor(hi - 0.5)
-        np.clip(i0, 0, w, out=i0)
-        np.clip(i1, -1, w - 1, out=i1)
+        _clip(i0, 0, w)
+        _clip(i1, -1, w - 1)
         i0 = i0.astype(np.int64)
         length = np.maximum(i1.astype(np.int64) - i0 + 1, 0)
         # depth along the row, in key units: key_depth = zc + zs * (x + 0.5)
@@ -633,7 +640,7 @@ def _cover_spans_chunk(
                 zsl = zs[s0:s1]
                 depth = (zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5)).take(pair)
                 depth += zsl.take(pair) * j
-                np.clip(depth, 0.0, _ZMAX, out=depth)
+                _clip(depth, 0.0, _ZMAX)
                 key = depth.astype(np.int64)
                 key <<= 8
                 key |= pair_shade[s0:s1].take(pair)
