@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from printmanager_core.readers.base import EmbeddedImage, Source
+from printmanager_thumbnails import render
 from printmanager_thumbnails.geometry import load_triangles
 from printmanager_thumbnails.images import ImageRejected, decode_image, fit_square, pick_largest
 from printmanager_thumbnails.render import RenderError, Style, View, render_triangles
@@ -495,3 +496,41 @@ def test_encode_png_is_lossless_and_keeps_text(size: tuple[int, int]) -> None:
     with Image.open(io.BytesIO(encode_png(rgb, {"k": "v"})), formats=["PNG"]) as back:
         back.load()
         assert back.mode == "RGB" and np.array_equal(np.asarray(back), pixels[..., :3]) and back.text == {"k": "v"}
+
+
+def _compose_reference(zbuf: np.ndarray, w: int, size: int, ss: int, style: "render.Style") -> np.ndarray:
+    """The final composite written plainly: colour table per sample, block sums, float32 division."""
+    hit = zbuf != render._EMPTY
+    idx = (zbuf & 0xFF).astype(np.uint16)
+    if style.outline > 0:
+        idx[render._depth_edges(zbuf, w).reshape(-1)] += 256
+    idx[~hit] = 512
+    canvas = render._colour_table(style, ss > 1)[idx].view(np.uint8).reshape(w, w, 4)
+    if ss == 1:
+        return canvas
+    acc = canvas.reshape(size, ss, size, ss, 4).sum(axis=(1, 3), dtype=np.uint16)
+    n = ss * ss
+    out = np.empty((size, size, 4), dtype=np.uint8)
+    if style.background is None:
+        k = acc[..., 3]
+        recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
+        out[..., :3] = acc[..., :3] * recip[k][..., None] + np.float32(0.5)
+        out[..., 3] = (np.arange(n + 1) * 255 / n + 0.5).astype(np.uint8)[k]
+    else:
+        out[..., :3] = acc[..., :3] * np.float32(1.0 / n) + np.float32(0.5)
+        out[..., 3] = 255
+    return out
+
+
+@pytest.mark.parametrize("ss", [1, 2, 3, 4])
+@pytest.mark.parametrize("background", [None, (250, 240, 230)])
+def test_compose_matches_the_plain_composite(ss: int, background: tuple[int, int, int] | None) -> None:
+    # random depths and shades, a third of the samples empty: every coverage count and colour sum occurs
+    size = 24
+    w = size * ss
+    rng = np.random.default_rng(ss)
+    keys = (rng.integers(0, 2**render._DEPTH_BITS, w * w, dtype=np.int64) << 8) | rng.integers(0, 256, w * w)
+    keys[rng.random(w * w) < 0.33] = render._EMPTY
+    style = render.Style(supersample=ss, background=background)
+    got = np.asarray(render._compose(keys, w, size, ss, style))
+    assert np.array_equal(got, _compose_reference(keys, w, size, ss, style))
