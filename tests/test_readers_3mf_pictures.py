@@ -186,3 +186,22 @@ def test_corpus_packages_give_the_same_pictures(corpus: Path, monkeypatch: pytes
         except Exception as exc:  # noqa: BLE001
             parsed = repr(exc)  # type: ignore[assignment]
         assert quick == parsed, path.name
+
+
+def test_a_package_of_many_parts_is_searched_not_peeked_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    from printmanager_core.readers.threemf import pictures as pictures_module
+
+    members = {
+        "3D/3dmodel.model": _model(f'<object id="1" type="model" thumbnail="/Thumbnails/a.png">{MESH}</object>'),
+        "3D/_rels/3dmodel.model.rels": _rels((REL_THUMB, "/Thumbnails/a.png")),
+        "Thumbnails/a.png": _png(80, 60),
+        "Metadata/notes.txt": b"not a picture",
+    }
+    data = _package(members)
+    expected = _parsed(data, monkeypatch)
+    monkeypatch.setattr(pictures_module, "MAX_PEEKED_PARTS", 1)
+    peeked: list[str] = []
+    monkeypatch.setattr(pictures_module.ziputil, "peek_member", lambda zf, info, *a: peeked.append(info.filename))
+    _no_parse(monkeypatch)
+    assert _images(data) == expected
+    assert peeked == []

@@ -77,6 +77,8 @@ def pictures(pkg: Package, models: Iterable[ModelPart] = ()) -> list[EmbeddedIma
 
 #: most model parts :func:`object_thumbnails_known` scans before giving up (the caller then parses)
 MAX_SCANNED_PARTS = 32
+#: most other parts whose first bytes it looks at before searching the model instead
+MAX_PEEKED_PARTS = 256
 _XML_WS = rb"[ \t\r\n]*"
 #: an attribute value as written, without entity or character references and without the
 #: whitespace that XML attribute-value normalisation would change: then the text is the value
@@ -153,10 +155,12 @@ def object_thumbnails_known(pkg: Package, root_part: str) -> bool:
 
 def _no_other_pictures(pkg: Package, listed: set[str]) -> bool:
     """Whether every part outside ``listed`` is readable and does not start like a PNG or JPEG
-    picture (only its first bytes are inflated)."""
-    for key, info in pkg.members.items():
-        if key in listed:
-            continue
+    picture (only its first bytes are inflated; a package of very many parts is not looked
+    through part by part, the model is searched instead)."""
+    others = [info for key, info in pkg.members.items() if key not in listed]
+    if len(others) > MAX_PEEKED_PARTS:
+        return False
+    for info in others:
         try:
             head = ziputil.peek_member(pkg.zf, info, _SIGNATURE_BYTES, pkg.limits)
         except ReadError:
