@@ -33,7 +33,6 @@ so a reader's or plugin's ``except Exception`` cannot swallow it.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import signal
 import sys
@@ -194,8 +193,12 @@ def _data_bytes() -> int | None:
 
 
 def _can_bound_memory() -> bool:
+    # a multiprocessing worker has imported multiprocessing (to start): a process that has not
+    # is no worker, and needs not pay for the import to find that out
+    multiprocessing = sys.modules.get("multiprocessing")
     return (
         sys.platform.startswith("linux")
+        and multiprocessing is not None
         and multiprocessing.parent_process() is not None
         and threading.current_thread() is threading.main_thread()
     )

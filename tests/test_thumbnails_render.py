@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from printmanager_core.readers.base import EmbeddedImage, Source
+from printmanager_thumbnails import render
 from printmanager_thumbnails.geometry import load_triangles
 from printmanager_thumbnails.images import ImageRejected, decode_image, fit_square, pick_largest
 from printmanager_thumbnails.render import RenderError, Style, View, render_triangles
@@ -345,6 +346,29 @@ def test_fit_square_keeps_aspect() -> None:
     assert a[128, 128] == 255 and a[2, 128] == 0 and a[253, 128] == 0
 
 
+
+@pytest.mark.parametrize("size", [(1025, 827), (300, 700), (513, 513)])
+def test_fit_square_of_an_opaque_picture_is_the_rgba_resize(size: tuple[int, int]) -> None:
+    # opaque pictures are resized as RGB: the very pixels Pillow's (premultiplied) RGBA resize gives
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    picture = Image.fromarray(pixels, "RGBA")
+    out = fit_square(picture, 256)
+    scale = 256 / max(size)
+    nw, nh = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+    reference = picture.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    box = ((256 - nw) // 2, (256 - nh) // 2)
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out.crop((*box, box[0] + nw, box[1] + nh))), np.asarray(reference))
+    # a picture with any transparency keeps the RGBA resize (colours weighted by coverage)
+    pixels[0, 0, 3] = 0
+    seethrough = Image.fromarray(pixels, "RGBA")
+    reference = seethrough.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    out = fit_square(seethrough, 256)
+    assert np.array_equal(np.asarray(out.crop((*box, box[0] + nw, box[1] + nh))), np.asarray(reference))
+
+
 # --- toolpaths ------------------------------------------------------------------
 
 GCODE = b"""; generated for the test
@@ -450,3 +474,63 @@ def test_3mf_entity_expansion_is_refused() -> None:
         data = text.encode("utf-16") if "UTF-16" in text else text.encode()
         with pytest.raises(ThumbnailError, match="entity declarations are not allowed"):
             threemf_triangles(make_3mf(data))
+
+
+# --- PNG writing ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(256, 256), (1, 1), (7, 300)])
+def test_encode_png_is_lossless_and_keeps_text(size: tuple[int, int]) -> None:
+    from printmanager_thumbnails.picture import encode_png
+
+    pixels = np.random.default_rng(5).integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+    text = {"printmanager-source": "rendered", "detail": "Plättchen ☃", "empty": ""}
+    data = encode_png(Image.fromarray(pixels, "RGBA"), text)
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as back:
+        back.load()
+        assert back.mode == "RGBA" and back.size == size
+        assert np.array_equal(np.asarray(back), pixels)
+        assert back.text == text
+    # other modes go through Pillow, text and all
+    rgb = Image.fromarray(pixels[..., :3], "RGB")
+    with Image.open(io.BytesIO(encode_png(rgb, {"k": "v"})), formats=["PNG"]) as back:
+        back.load()
+        assert back.mode == "RGB" and np.array_equal(np.asarray(back), pixels[..., :3]) and back.text == {"k": "v"}
+
+
+def _compose_reference(zbuf: np.ndarray, w: int, size: int, ss: int, style: "render.Style") -> np.ndarray:
+    """The final composite written plainly: colour table per sample, block sums, float32 division."""
+    hit = zbuf != render._EMPTY
+    idx = (zbuf & 0xFF).astype(np.uint16)
+    if style.outline > 0:
+        idx[render._depth_edges(zbuf, w).reshape(-1)] += 256
+    idx[~hit] = 512
+    canvas = render._colour_table(style, ss > 1)[idx].view(np.uint8).reshape(w, w, 4)
+    if ss == 1:
+        return canvas
+    acc = canvas.reshape(size, ss, size, ss, 4).sum(axis=(1, 3), dtype=np.uint16)
+    n = ss * ss
+    out = np.empty((size, size, 4), dtype=np.uint8)
+    if style.background is None:
+        k = acc[..., 3]
+        recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
+        out[..., :3] = acc[..., :3] * recip[k][..., None] + np.float32(0.5)
+        out[..., 3] = (np.arange(n + 1) * 255 / n + 0.5).astype(np.uint8)[k]
+    else:
+        out[..., :3] = acc[..., :3] * np.float32(1.0 / n) + np.float32(0.5)
+        out[..., 3] = 255
+    return out
+
+
+@pytest.mark.parametrize("ss", [1, 2, 3, 4])
+@pytest.mark.parametrize("background", [None, (250, 240, 230)])
+def test_compose_matches_the_plain_composite(ss: int, background: tuple[int, int, int] | None) -> None:
+    # random depths and shades, a third of the samples empty: every coverage count and colour sum occurs
+    size = 24
+    w = size * ss
+    rng = np.random.default_rng(ss)
+    keys = (rng.integers(0, 2**render._DEPTH_BITS, w * w, dtype=np.int64) << 8) | rng.integers(0, 256, w * w)
+    keys[rng.random(w * w) < 0.33] = render._EMPTY
+    style = render.Style(supersample=ss, background=background)
+    got = np.asarray(render._compose(keys, w, size, ss, style))
+    assert np.array_equal(got, _compose_reference(keys, w, size, ss, style))

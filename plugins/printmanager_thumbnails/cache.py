@@ -18,10 +18,9 @@ from pathlib import Path
 
 import attrs
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from .images import fit_square
-from .picture import PNG_COMPRESS_LEVEL, Thumbnail, ThumbnailError
+from .picture import Thumbnail, ThumbnailError, encode_png
 
 #: name of the cache folder inside the library directory
 FOLDER = "thumbnails"
@@ -93,16 +92,17 @@ class ThumbnailCache:
         image = thumb.to_image()
         if image.size != (size, size):
             image = fit_square(image, size)
-        info = PngInfo()
-        info.add_text("printmanager-version", FORMAT_VERSION)
-        info.add_text("printmanager-source", thumb.source)
-        info.add_text("printmanager-detail", thumb.detail)
-        info.add_text("printmanager-problems", json.dumps(list(thumb.problems)))
+        png = encode_png(image, {
+            "printmanager-version": FORMAT_VERSION,
+            "printmanager-source": thumb.source,
+            "printmanager-detail": thumb.detail,
+            "printmanager-problems": json.dumps(list(thumb.problems)),
+        })
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
         try:
             with os.fdopen(fd, "wb") as fh:
-                image.save(fh, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
+                fh.write(png)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

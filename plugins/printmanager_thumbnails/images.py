@@ -145,7 +145,12 @@ def fit_square(image: Image.Image, size: int) -> Image.Image:
     if (nw, nh) != (w, h):
         # a box reduction by an integer factor first, then Lanczos over at least twice the
         # final size (what Image.thumbnail does): about a third less time than reducing_gap=3
-        img = img.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        if img.getchannel("A").getextrema() == (255, 255):
+            # opaque (most slicer pictures are): resized as RGB, the same pixels without Pillow's
+            # two premultiplying passes over RGBA (about a third of the time)
+            img = img.convert("RGB").resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0).convert("RGBA")
+        else:
+            img = img.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=2.0)
     if (nw, nh) == (size, size):
         return img
     canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))

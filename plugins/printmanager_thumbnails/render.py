@@ -41,8 +41,13 @@ __all__ = ["RenderError", "Style", "View", "render_triangles"]
 
 #: triangles set up at once (small enough for the working set to stay in cache)
 CHUNK_TRIANGLES = 32_768
-#: fragments generated at once by the scan converter (bounds memory)
-CHUNK_FRAGMENTS = 1_000_000
+#: triangles the scan converter sets up at once, (triangle, pixel row) pairs it solves at
+#: once, and fragments it generates at once: each temporary array of 8-byte numbers stays
+#: under 128 KiB, below which the C allocator reuses memory instead of mapping it anew
+#: (see :func:`_cover_spans`)
+CHUNK_SPAN_TRIANGLES = 16_000
+CHUNK_ROWS = 16_000
+CHUNK_FRAGMENTS = 16_000
 #: the measuring pass keeps the view-space corners for drawing when they take at most this
 #: many bytes (the size of a contiguous float32 copy of 1.8M triangles); larger meshes are
 #: projected again
@@ -128,6 +133,13 @@ _KEY = np.array([-0.45, -0.65, -0.62], dtype=np.float32)
 _KEY /= np.linalg.norm(_KEY)
 _FILL = np.array([0.7, -0.1, -0.7], dtype=np.float32)
 _FILL /= np.linalg.norm(_FILL)
+
+
+def _clip(values: np.ndarray, low: float, high: float) -> None:
+    """``np.clip(values, low, high, out=values)`` as two ufunc calls: the same numbers, without
+    np.clip's wrapper (about 15 µs a call, and a small picture makes dozens)."""
+    np.maximum(values, low, out=values)
+    np.minimum(values, high, out=values)
 
 
 def _as_triangles(triangles: np.ndarray | Sequence[float]) -> np.ndarray:
@@ -331,15 +343,19 @@ def _rescaled(view: list[np.ndarray], xy: float, z: float) -> Iterator[np.ndarra
         yield p
 
 
-@attrs.frozen
 class _Cost:
     """What drawing costs beyond the per-triangle set-up at a canvas width ``w``:
     ``rows * w + area * w**2`` pixel operations (scanline rows and covered pixels, measured
-    with the picture one unit wide). The set-up is linear in the triangles and is not bounded here."""
+    with the picture one unit wide). The set-up is linear in the triangles and is not bounded here.
 
-    triangles: int
-    rows: float
-    area: float
+    (A plain class: an attrs class costs about a millisecond to create at import.)"""
+
+    __slots__ = ("triangles", "rows", "area")
+
+    def __init__(self, triangles: int, rows: float, area: float) -> None:
+        self.triangles = triangles
+        self.rows = rows
+        self.area = area
 
     @classmethod
     def of(cls, tri: np.ndarray, basis: np.ndarray, bounds: np.ndarray, margin: float) -> "_Cost":
@@ -441,7 +457,7 @@ def _cover(
     w1 = w1[sel]
     w2 = w2[sel]
     depth = z0[sel] + w1 * dz1[sel] + w2 * dz2[sel]
-    np.clip(depth, 0.0, 1.0, out=depth)
+    _clip(depth, 0.0, 1.0)
     key = ((depth * np.float32(_ZMAX)).astype(np.int64) << 8) | shade[sel]
     np.minimum.at(zbuf, py[sel] * w + px[sel], key)
 
@@ -466,10 +482,10 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
     fx1 = np.floor(xmax - half)
     fy0 = np.ceil(ymin - half)
     fy1 = np.floor(ymax - half)
-    np.clip(fx0, 0, w - 1, out=fx0)
-    np.clip(fy0, 0, w - 1, out=fy0)
-    np.clip(fx1, -1, w - 1, out=fx1)
-    np.clip(fy1, -1, w - 1, out=fy1)
+    _clip(fx0, 0, w - 1)
+    _clip(fy0, 0, w - 1)
+    _clip(fx1, -1, w - 1)
+    _clip(fy1, -1, w - 1)
     fx1 -= fx0
     fx1 += 1
     fy1 -= fy0
@@ -492,8 +508,8 @@ def _draw(p: np.ndarray, zbuf: np.ndarray, w: int, ambient: float, zscale: float
         third = np.float32(1 / 3)
         cx = ((sx0 + sx1) * half).astype(np.int64)
         cy = ((sy0 + sy1) * half).astype(np.int64)
-        np.clip(cx, 0, w - 1, out=cx)
-        np.clip(cy, 0, w - 1, out=cy)
+        _clip(cx, 0, w - 1)
+        _clip(cy, 0, w - 1)
         cz = sz0 + (sdz1 + sdz2) * third
         key = ((cz * np.float32(_ZMAX)).astype(np.int64) << 8) | sshade
         np.minimum.at(zbuf, cy * w + cx, key)
@@ -525,7 +541,23 @@ def _cover_spans(
     shade: np.ndarray, zbuf: np.ndarray, w: int,
 ) -> None:
     """Scanline rasterisation of triangles ``idx``: for each pixel row the span of pixel
-    centres inside the triangle is solved for, so only covered pixels are generated."""
+    centres inside the triangle is solved for, so only covered pixels are generated.
+
+    Done :data:`CHUNK_SPAN_TRIANGLES` triangles, :data:`CHUNK_ROWS` rows and
+    :data:`CHUNK_FRAGMENTS` pixels at a time: each of the many temporary arrays then stays
+    small enough for the allocator to hand the same memory back, chunk after chunk and
+    picture after picture, instead of mapping fresh pages from the system (and zeroing
+    them) every time, which cost more than the drawing itself.
+    """
+    for start in range(0, len(idx), CHUNK_SPAN_TRIANGLES):
+        _cover_spans_chunk(idx[start : start + CHUNK_SPAN_TRIANGLES], t, iy0, ny, xmin, xmax, shade, zbuf, w)
+
+
+def _cover_spans_chunk(
+    idx: np.ndarray, t: _Tris, iy0: np.ndarray, ny: np.ndarray, xmin: np.ndarray, xmax: np.ndarray,
+    shade: np.ndarray, zbuf: np.ndarray, w: int,
+) -> None:
+    """:func:`_cover_spans` of a few triangles."""
     x0, y0, z0, dx1, dy1, dz1, dx2, dy2, dz2, inv = (a.astype(np.float64) for a in t.take(idx))
     # Barycentric weights as planes in pixel coordinates: w_k(x, y) = A_k x + B_k y + C_k
     # (w_1, w_2 from the edges at corner 0; w_0 = 1 - w_1 - w_2).
@@ -535,16 +567,16 @@ def _cover_spans(
     c2 = -(a2 * x0 + b2 * y0)
     planes = ((-(a1 + a2), -(b1 + b2), 1.0 - c1 - c2), (a1, b1, c1), (a2, b2, c2))
     # On row y, w_k >= -tol bounds x from the left (A_k > 0) or the right (A_k < 0):
-    # x >= P_k y + Q_k, or x <= P_k y + Q_k. Unused bounds are +-inf.
+    # x >= P_k y + Q_k, or x <= P_k y + Q_k. The A_k sum to zero, so at most two planes bound
+    # from each side: each triangle's bounds go in two left and two right slots (of three
+    # planes, one slot stays unused: +-inf), four row evaluations instead of six.
     tol = 1e-6
-    lefts: list[tuple[np.ndarray, np.ndarray]] = []
-    rights: list[tuple[np.ndarray, np.ndarray]] = []
+    bounds = []
     with np.errstate(divide="ignore", invalid="ignore"):
         for ak, bk, ck in planes:
-            pk = np.where(ak != 0, -bk / ak, 0.0)
-            qk = np.where(ak != 0, (-tol - ck) / ak, 0.0)
-            lefts.append((np.where(ak > 0, pk, 0.0), np.where(ak > 0, qk, -np.inf)))
-            rights.append((np.where(ak < 0, pk, 0.0), np.where(ak < 0, qk, np.inf)))
+            bounds.append((ak, np.where(ak != 0, -bk / ak, 0.0), np.where(ak != 0, (-tol - ck) / ak, 0.0)))
+    lefts = _slots([(ak > 0, pk, qk) for ak, pk, qk in bounds], -np.inf)
+    rights = _slots([(ak < 0, pk, qk) for ak, pk, qk in bounds], np.inf)
     # depth plane in key units: key_depth(x, y) = ZX x + ZY y + Z0
     zx = (a1 * dz1 + a2 * dz2) * _ZMAX
     zy = (b1 * dz1 + b2 * dz2) * _ZMAX
@@ -559,19 +591,19 @@ def _cover_spans(
     n = len(idx)
     while start < n:
         base = int(row_csum[start - 1]) if start else 0
-        stop = max(int(np.searchsorted(row_csum, base + CHUNK_FRAGMENTS // 4, side="right")), start + 1)
-        r = rows[start:stop]
-        # which triangle each (triangle, row) pair belongs to: one np.repeat, then a gather per
-        # array (np.repeat with per-element counts is about ten times slower than a take)
-        owner = np.repeat(np.arange(start, stop), r)
+        stop = max(int(np.searchsorted(row_csum, base + CHUNK_ROWS, side="right")), start + 1)
+        sl = slice(start, stop)
+        r = rows[sl]
+        # which triangle of the chunk each (triangle, row) pair belongs to: one np.repeat, then a
+        # gather per array (np.repeat with per-element counts is about ten times slower than a take)
+        owner = np.repeat(np.arange(stop - start), r)
 
-        def per_row(values: np.ndarray, owner: np.ndarray = owner) -> np.ndarray:
-            return values.take(owner)
+        def per_row(values: np.ndarray, owner: np.ndarray = owner, sl: slice = sl) -> np.ndarray:
+            return values[sl].take(owner)
 
         npairs = len(owner)
         # (only this chunk's triangles: computing it over all of them per chunk was quadratic)
-        sl = slice(start, stop)
-        row = np.arange(npairs, dtype=np.int64) + (first_row[sl] - (row_csum[sl] - r - base)).take(owner - start)
+        row = np.arange(npairs, dtype=np.int64) + (first_row[sl] - (row_csum[sl] - r - base)).take(owner)
         yc = row + 0.5
         lo = per_row(left_edge)
         hi = per_row(right_edge)
@@ -581,8 +613,8 @@ def _cover_spans(
             np.minimum(hi, per_row(pk) * yc + per_row(qk), out=hi)
         i0 = np.ceil(lo - 0.5)
         i1 = np.floor(hi - 0.5)
-        np.clip(i0, 0, w, out=i0)
-        np.clip(i1, -1, w - 1, out=i1)
+        _clip(i0, 0, w)
+        _clip(i1, -1, w - 1)
         i0 = i0.astype(np.int64)
         length = np.maximum(i1.astype(np.int64) - i0 + 1, 0)
         # depth along the row, in key units: key_depth = zc + zs * (x + 0.5)
@@ -603,19 +635,35 @@ def _cover_spans(
             if total:
                 j0 = lcsum[s0:s1] - ln - b0
                 j = np.arange(total, dtype=np.int64)
-                pair = np.repeat(np.arange(s0, s1), ln)  # the pair each fragment belongs to
-                pix = j + (base_pix[s0:s1] - j0).take(pair - s0)
+                pair = np.repeat(np.arange(s1 - s0), ln)  # the pair (of this piece) each fragment belongs to
+                pix = j + (base_pix[s0:s1] - j0).take(pair)
                 zsl = zs[s0:s1]
-                depth = (zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5)).take(pair - s0)
-                depth += zs.take(pair) * j
-                np.clip(depth, 0.0, _ZMAX, out=depth)
+                depth = (zc[s0:s1] + zsl * (i0[s0:s1] - j0 + 0.5)).take(pair)
+                depth += zsl.take(pair) * j
+                _clip(depth, 0.0, _ZMAX)
                 key = depth.astype(np.int64)
                 key <<= 8
-                key |= pair_shade.take(pair)
+                key |= pair_shade[s0:s1].take(pair)
                 np.minimum.at(zbuf, pix, key)
             s0 = s1
         start = stop
         budget.check()
+
+
+def _slots(
+    planes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], unused: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The bounds (P, Q) of the (at most two) planes whose mask is set, per triangle, in two
+    slots: the first such plane, then the second; a slot without one is (0, ``unused``)."""
+    (m0, p0, q0), (m1, p1, q1), (m2, p2, q2) = planes
+    first = (np.where(m0, p0, np.where(m1, p1, np.where(m2, p2, 0.0))),
+             np.where(m0, q0, np.where(m1, q1, np.where(m2, q2, unused))))
+    # the second: plane 1 after plane 0, else plane 2 after plane 0 or 1
+    second_is_1 = m0 & m1
+    second_is_2 = ~second_is_1 & (m0 | m1) & m2
+    second = (np.where(second_is_1, p1, np.where(second_is_2, p2, 0.0)),
+              np.where(second_is_1, q1, np.where(second_is_2, q2, unused)))
+    return [first, second]
 
 
 def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Image.Image:
@@ -623,9 +671,11 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
 
     Every covered pixel's colour depends only on its shade byte and whether it lies
     on an outline, so the colours come from a 513-entry table (256 shades, 256
-    outlined shades, the background) looked up once per canvas pixel; the
-    ``ss``×``ss`` blocks are then summed in 16-bit integers (coverage in the alpha
-    channel) and divided by their coverage, which un-premultiplies them.
+    outlined shades, the background) looked up once per canvas pixel. For
+    supersampling the table holds each colour as four 16-bit lanes of one 64-bit
+    word (coverage in the alpha lane), so the ``ss``×``ss`` blocks are summed with a
+    few whole-word additions; the sums are then divided by their coverage (which
+    un-premultiplies them) through a table of every possible quotient.
     """
     hit = zbuf != _EMPTY
     # the shade is the key's low byte: on a little-endian machine a strided view of it
@@ -633,29 +683,71 @@ def _compose(zbuf: np.ndarray, w: int, size: int, ss: int, style: Style) -> Imag
     idx = low.astype(np.uint16)
     if style.outline > 0:
         edge = _depth_edges(zbuf, w)
-        idx[edge.reshape(-1)] += 256
-    idx[~hit] = 512
+        idx += edge.reshape(-1).view(np.uint8) * np.uint16(256)
+    np.copyto(idx, np.uint16(512), where=~hit)
     table = _colour_table(style, ss > 1)
-    canvas = table[idx].view(np.uint8).reshape(w, w, 4)
     if ss == 1:
-        return Image.fromarray(canvas, "RGBA")
-    acc = canvas[0::ss, 0::ss].astype(np.uint16)
-    for oy in range(ss):
-        for ox in range(ss):
-            if oy or ox:
-                acc += canvas[oy::ss, ox::ss]
+        return Image.fromarray(table[idx].view(np.uint8).reshape(w, w, 4), "RGBA")
+    lanes = _lanes_table(table)[idx].reshape(w, w)  # each sample: R, G, B, coverage in 16-bit lanes
+    rows = lanes[:, 0::ss].copy()
+    for ox in range(1, ss):
+        rows += lanes[:, ox::ss]
+    acc = rows[0::ss].copy()
+    for oy in range(1, ss):
+        acc += rows[oy::ss]
+    sums = acc.view(np.uint16).reshape(size, size, 4) if sys.byteorder == "little" else _split_lanes(acc)
     n = ss * ss
-    out = np.empty((size, size, 4), dtype=np.uint8)
+    quotient = _quotients(n, style.background is None)
     if style.background is None:
-        k = acc[..., 3]
-        # mean colour of the covered samples, rounded (0 where nothing is covered)
-        recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
-        out[..., :3] = acc[..., :3] * recip[k][..., None] + np.float32(0.5)
+        k = sums[..., 3]
+        # mean colour of the covered samples, rounded (0 where nothing is covered): the quotient
+        # table's row k holds every sum divided by k (all four lanes at once; alpha is set after)
+        wide = np.uint16 if len(quotient) <= 1 << 16 else np.int32
+        row = k.astype(wide) * wide(255 * n + 1)
+        out = quotient.take(sums.astype(wide, copy=False) + row[..., None])
         out[..., 3] = (np.arange(n + 1) * 255 / n + 0.5).astype(np.uint8)[k]
     else:  # the background is in the table: every sample counts
-        out[..., :3] = acc[..., :3] * np.float32(1.0 / n) + np.float32(0.5)
+        out = quotient.take(sums)
         out[..., 3] = 255
     return Image.fromarray(out, "RGBA")
+
+
+def _lanes_table(table: np.ndarray) -> np.ndarray:
+    """The packed RGBA ``table`` with each byte widened to a 16-bit lane of a ``uint64``."""
+    lanes = _LANES.get(id(table))
+    if lanes is None or lanes[0] is not table:
+        wide = table.view(np.uint8).reshape(-1, 4).astype(np.uint64)
+        packed = wide[:, 0] | (wide[:, 1] << 16) | (wide[:, 2] << 32) | (wide[:, 3] << 48)
+        lanes = (table, packed.astype(np.uint64))
+        _LANES[id(table)] = lanes
+    return lanes[1]
+
+
+def _split_lanes(acc: np.ndarray) -> np.ndarray:
+    """The four 16-bit lanes of ``acc`` as the last axis (R, G, B, coverage), on any byte order."""
+    return np.stack([(acc >> np.uint64(16 * i)) & np.uint64(0xFFFF) for i in range(4)], axis=-1).astype(np.uint16)
+
+
+def _quotients(n: int, by_coverage: bool) -> np.ndarray:
+    """Each colour sum of ``n`` samples divided and rounded as :func:`_compose` wants it, in float32
+    as it always was: by coverage ``k`` at ``[k * (255 n + 1) + sum]`` (0 for k = 0), or by ``n``."""
+    key = (n, by_coverage)
+    table = _QUOTIENTS.get(key)
+    if table is None:
+        sums = np.arange(255 * n + 1, dtype=np.uint16)
+        if by_coverage:
+            recip = np.array([0.0] + [1.0 / i for i in range(1, n + 1)], dtype=np.float32)
+            table = (sums[None, :] * recip[:, None] + np.float32(0.5)).astype(np.uint8).reshape(-1)
+        else:
+            table = (sums * np.float32(1.0 / n) + np.float32(0.5)).astype(np.uint8)
+        _QUOTIENTS[key] = table
+    return table
+
+
+#: widened colour tables (see :func:`_lanes_table`), by the id of the table they widen
+_LANES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+#: quotient tables (see :func:`_quotients`) by (samples, divided by coverage)
+_QUOTIENTS: dict[tuple[int, bool], np.ndarray] = {}
 
 
 def _colour_table(style: Style, coverage: bool) -> np.ndarray:

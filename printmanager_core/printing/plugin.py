@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..store.erase import count_rows
 
 
 @hookimpl
@@ -50,5 +49,7 @@ def export_user_data(library: Any, export: Any) -> None:
 @hookimpl
 def delete_user_data(library: Any, report: Any) -> None:
     """Count the print log and the links, which go with the index database."""
+    from ..store.erase import count_rows  # the store (sqlite-utils): not on every plugin-manager start
+
     report.removed("print log entries", count_rows(library.store.db, "prints"), "with the index database")
     report.removed("sliced ↔ source links", count_rows(library.store.db, "slice_links"), "with the index database")

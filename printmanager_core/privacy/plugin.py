@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..settings import defaults
 
 
 @hookimpl
@@ -47,6 +46,7 @@ def catalogue(library: Any) -> dict[str, Any]:
 def export_user_data(library: Any, export: Any) -> None:
     """Add settings, the consent ledger, the catalogue, analytics, crash reports and shares."""
     from .analytics import Analytics
+    from ..settings import defaults  # sqlite-utils: not on every plugin-manager start
     from .crash import CrashReports
     from .sharing import Shares
 

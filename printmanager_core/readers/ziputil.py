@@ -34,6 +34,7 @@ __all__ = [
     "RATIO_CHECK_MIN_BYTES",
     "check_member_name",
     "open_zip",
+    "peek_member",
     "read_member",
     "read_member_named",
     "safe_members",
@@ -195,6 +196,29 @@ def read_member(
     if total < declared:
         raise ReadError(f"zip member {name!r} is truncated: {total} of {declared} bytes")
     return out.getvalue()
+
+
+def peek_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The first ``size`` bytes of a member (fewer if it is shorter), only those inflated.
+
+    :raises ReadError: the member would be refused by :func:`read_member` for its name,
+        encryption, declared size or compression ratio, or its first bytes cannot be read.
+    """
+    name = info.filename
+    check_member_name(name)
+    if info.is_dir():
+        raise ReadError(f"zip member {name!r} is a folder")
+    if info.flag_bits & 0x1:
+        raise ReadError(f"zip member {name!r} is encrypted")
+    cap = min(limits.max_member_bytes, limits.max_read_bytes)
+    if info.file_size > cap:
+        raise ReadError(f"zip member {name!r} is {info.file_size} bytes uncompressed, more than the limit of {cap}")
+    _check_ratio(name, info.file_size, info.compress_size, limits)
+    try:
+        with zf.open(info) as fh:
+            return fh.read(min(size, info.file_size))
+    except _ERRORS as exc:
+        raise ReadError(f"cannot extract zip member {name!r}: {_describe(exc)}") from None
 
 
 def read_member_named(zf: zipfile.ZipFile, name: str, limits: Limits = DEFAULT_LIMITS) -> bytes:

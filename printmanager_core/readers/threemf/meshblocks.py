@@ -10,6 +10,7 @@ is left for the element parser, so results are exactly those of a plain parse.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from typing import Iterator
@@ -29,18 +30,15 @@ _WS = rb"[ \t\r\n]"  # XML whitespace (not \f or \v, which XML forbids)
 _NUMBER = rb'"[-+.0-9eE]++"'  # each value must then parse as exactly one number (checked by count)
 _INDEX = rb'"[0-9]{1,18}+"'  # fits int64
 #: a <vertices> body: only <vertex x= y= z=/> elements (attributes in one order) and whitespace
-_VERTEX_BODY = re.compile(
-    rb"(?:%s*+<vertex%s++x=%s%s++y=%s%s++z=%s%s*+/>)*+%s*+" % (_WS, _WS, _NUMBER, _WS, _NUMBER, _WS, _NUMBER, _WS, _WS)
-)
+_VERTEX_BODY = rb"(?:%s*+<vertex%s++x=%s%s++y=%s%s++z=%s%s*+/>)*+%s*+" % (
+    _WS, _WS, _NUMBER, _WS, _NUMBER, _WS, _NUMBER, _WS, _WS)
 #: the other orders of the three attributes (every element of a block in the same order):
-#: (regex, column of x, y and z in document order)
+#: (pattern, column of x, y and z in document order)
 _ORDERS = [order for order in itertools.permutations(b"xyz") if order != tuple(b"xyz")]
 _VERTEX_BODIES_REORDERED = [
     (
-        re.compile(
-            rb"(?:%s*+<vertex%s++%c=%s%s++%c=%s%s++%c=%s%s*+/>)*+%s*+"
-            % (_WS, _WS, a, _NUMBER, _WS, b, _NUMBER, _WS, c, _NUMBER, _WS, _WS)
-        ),
+        rb"(?:%s*+<vertex%s++%c=%s%s++%c=%s%s++%c=%s%s*+/>)*+%s*+"
+        % (_WS, _WS, a, _NUMBER, _WS, b, _NUMBER, _WS, c, _NUMBER, _WS, _WS),
         [bytes((a, b, c)).index(axis) for axis in b"xyz"],
     )
     for a, b, c in _ORDERS
@@ -50,27 +48,40 @@ _PROPERTIES = (  # optional property attributes of a triangle, each at most once
     + rb"|(?:%s++p1=%s)?+(?:%s++p2=%s)?+(?:%s++p3=%s)?+(?:%s++pid=%s)?+)" % ((_WS, _INDEX) * 4)
 )
 #: a <triangles> body: only <triangle v1= v2= v3= [properties]/> elements and whitespace
-_TRIANGLE_BODY = re.compile(
-    rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s%s*+/>)*+%s*+"
-    % (_WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _PROPERTIES, _WS, _WS)
-)
+_TRIANGLE_BODY = rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s%s*+/>)*+%s*+" % (
+    _WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _PROPERTIES, _WS, _WS)
 #: the same without property attributes (quicker to check)
-_PLAIN_TRIANGLE_BODY = re.compile(
-    rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s*+/>)*+%s*+"
-    % (_WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _WS, _WS)
-)
-#: plain triangles with the corners in another order: (regex, column of v1, v2 and v3)
+_PLAIN_TRIANGLE_BODY = rb"(?:%s*+<triangle%s++v1=%s%s++v2=%s%s++v3=%s%s*+/>)*+%s*+" % (
+    _WS, _WS, _INDEX, _WS, _INDEX, _WS, _INDEX, _WS, _WS)
+#: plain triangles with the corners in another order: (pattern, column of v1, v2 and v3)
 _PLAIN_TRIANGLE_BODIES_REORDERED = [
     (
-        re.compile(
-            rb"(?:%s*+<triangle%s++v%c=%s%s++v%c=%s%s++v%c=%s%s*+/>)*+%s*+"
-            % (_WS, _WS, a, _INDEX, _WS, b, _INDEX, _WS, c, _INDEX, _WS, _WS)
-        ),
+        rb"(?:%s*+<triangle%s++v%c=%s%s++v%c=%s%s++v%c=%s%s*+/>)*+%s*+"
+        % (_WS, _WS, a, _INDEX, _WS, b, _INDEX, _WS, c, _INDEX, _WS, _WS),
         [bytes((a, b, c)).index(corner) for corner in b"123"],
     )
     for a, b, c in itertools.permutations(b"123")
     if (a, b, c) != tuple(b"123")
 ]
+
+
+class _Bodies:
+    """The body patterns above, compiled (on first use: compiling them is most of this
+    module's import time, and most processes that import the readers read no 3MF)."""
+
+    def __init__(self) -> None:
+        self.vertex = re.compile(_VERTEX_BODY)
+        self.vertex_reordered = [(re.compile(p), columns) for p, columns in _VERTEX_BODIES_REORDERED]
+        self.triangle = re.compile(_TRIANGLE_BODY)
+        self.plain_triangle = re.compile(_PLAIN_TRIANGLE_BODY)
+        self.plain_triangle_reordered = [(re.compile(p), columns) for p, columns in _PLAIN_TRIANGLE_BODIES_REORDERED]
+
+
+@functools.cache
+def _bodies() -> _Bodies:
+    return _Bodies()
+
+
 _CORNER_INDEX = re.compile(rb'%sv[123]="([0-9]++)"' % _WS)
 _VERTEX_TEXT = bytes.maketrans(b'<>/="xyz', b"        ")
 _EMPTY_VERTICES = np.empty((0, 3), dtype=np.float64)  # stand-ins when mesh numbers are not read
@@ -153,8 +164,9 @@ def cut_mesh_blocks(data: bytes, geometry: bool = True) -> tuple[bytes, Blocks] 
 def _vertex_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndarray | None:
     """The (m, 3) coordinates of a plainly written <vertices> body ``data[start:end]``, else None."""
     columns = None
-    if _VERTEX_BODY.fullmatch(data, start, end) is None:
-        for body, columns in _VERTEX_BODIES_REORDERED:
+    bodies = _bodies()
+    if bodies.vertex.fullmatch(data, start, end) is None:
+        for body, columns in bodies.vertex_reordered:
             if body.fullmatch(data, start, end) is not None:
                 break
         else:
@@ -188,10 +200,11 @@ def _triangle_body(data: bytes, start: int, end: int, geometry: bool) -> np.ndar
     """The (n, 3) vertex indices of a plainly written <triangles> body ``data[start:end]``, else None."""
     plain = data.find(b"p", start, end) < 0
     columns = None
-    if (_PLAIN_TRIANGLE_BODY if plain else _TRIANGLE_BODY).fullmatch(data, start, end) is None:
+    bodies = _bodies()
+    if (bodies.plain_triangle if plain else bodies.triangle).fullmatch(data, start, end) is None:
         if not plain:
             return None
-        for body, columns in _PLAIN_TRIANGLE_BODIES_REORDERED:
+        for body, columns in bodies.plain_triangle_reordered:
             if body.fullmatch(data, start, end) is not None:
                 break
         else:

@@ -24,7 +24,7 @@ from . import beams as beamlattice
 from .meshblocks import BLOCK_ATTR, Blocks, NotCut, cut_mesh_blocks
 from .package import MAX_PROBLEMS
 
-__all__ = ["PROD_NS", "ModelObject", "ModelPart", "parse_cut", "parse_elements", "parse_model"]
+__all__ = ["PROD_NS", "ModelObject", "ModelPart", "encoding_problem", "parse_cut", "parse_elements", "parse_model"]
 
 #: the production extension (``p:path`` on build items and components)
 PROD_NS = "http://schemas.microsoft.com/3dmanufacturing/production/2015/06"
@@ -62,7 +62,7 @@ class ModelPart:
     required: list[str] = attrs.field(factory=list)
 
 
-def _encoding_problem(data: bytes, part: str) -> str | None:
+def encoding_problem(data: bytes, part: str) -> str | None:
     """A note when an XML part is not UTF-8 (the 3MF spec requires it)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return f"{part} is not UTF-8 encoded (the 3MF specification requires UTF-8)"
@@ -119,7 +119,7 @@ def parse_model(
         the build and find object thumbnails.
     """
     xmlsafe.check_tokens(data, part, limits.max_xml_token_bytes)
-    note = _encoding_problem(data, part)
+    note = encoding_problem(data, part)
     if note:
         problems.append(note)
     else:

@@ -28,7 +28,7 @@ from .beams import BEAMLATTICE_NS
 from .build import ModelParts, build_triangles, measure_build, placements
 from .model import PROD_NS
 from .package import Package
-from .pictures import pictures
+from .pictures import object_thumbnails_known, pictures
 from .project import slicer_project
 
 __all__ = ["ThreeMfReader"]
@@ -96,14 +96,23 @@ class ThreeMfReader:
     def embedded_images(self, source: Source) -> list[EmbeddedImage]:
         """The thumbnails: package thumbnail first, then plate pictures, then per-object ones.
 
-        Model parts are parsed only for their structure (objects, components,
-        build items): the numbers of plainly written mesh blocks are not read.
+        When the thumbnails that objects name are all named by relationships too (as a
+        conforming package has them; see :func:`.pictures.object_thumbnails_known`), the
+        model parts are only searched, not parsed. Otherwise they are parsed for their
+        structure only (objects, components, build items): the numbers of plainly
+        written mesh blocks are not read.
         """
         with ziputil.open_zip(source) as zf:
             pkg = Package(zf, source.limits, [])
+            try:
+                root_part: str | None = pkg.root_part()
+            except ReadError:
+                root_part = None
+            if root_part is None or object_thumbnails_known(pkg, root_part):
+                return pictures(pkg)
             parts = ModelParts(pkg, geometry=False)
             try:
-                root = parts.get(pkg.root_part())
+                root = parts.get(root_part)
             except ReadError:
                 root = None
             if root is not None:  # object thumbnails may sit in other model parts
