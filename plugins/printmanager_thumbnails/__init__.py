@@ -167,9 +167,12 @@ def rendered_thumbnail(library: "Library", file: "FileRecord", size: int) -> "Th
 def scan_finished(library: "Library", report: "ScanReport", options: "ScanOptions") -> None:
     """Make thumbnails for files the scan added or changed, and for files that have none yet
     (not when the scan was asked for none, or the setting ``thumbnails.on_scan`` is false)."""
+    changed = list(getattr(report, "changed_ids", []) or [])
+    pruning = bool(getattr(report, "updated", 0) or getattr(report, "moved", 0) or getattr(report, "missing", 0))
+    if not (changed or pruning or options.thumbnails):
+        return  # nothing to do: the renderer (numpy, Pillow) is not even imported
     from .api import files_needing_thumbnails, forget_stale, make_thumbnails, on_scan, prune_cache
 
-    changed = list(getattr(report, "changed_ids", []) or [])
     if changed:  # nothing changed: no recorded thumbnail can have gone stale
         forget_stale(library, changed)
     if options.thumbnails and on_scan(library):
@@ -178,7 +181,7 @@ def scan_finished(library: "Library", report: "ScanReport", options: "ScanOption
             made = make_thumbnails(library, files, progress=getattr(options, "progress", None))
             log.info("thumbnails: %d made or found, %d without", sum(1 for p in made.values() if p),
                      sum(1 for p in made.values() if not p))
-    if getattr(report, "updated", 0) or getattr(report, "moved", 0) or getattr(report, "missing", 0):
+    if pruning:
         prune_cache(library)
 
 
