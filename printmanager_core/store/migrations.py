@@ -645,3 +645,23 @@ def m034_model_name_trigrams(db: Database) -> None:
         "insert into models_name_trigrams(models_name_trigrams, rowid, name) values ('delete', old.id, old.name); "
         "insert into models_name_trigrams(rowid, name) values (new.id, new.name); end"
     )
+
+
+@migrations()
+def m035_count_indexes(db: Database) -> None:
+    """Indexes a count of every match reads instead of the files (issue 11, "speed").
+
+    A count touches every match; read through the wide path index (m006) or the rows,
+    a broad filter cost a read of every file. These narrow indexes hold what the common
+    filters compare, and ``missing``, so a count seeks to its range and reads the index
+    alone: a format with its triangles and size (replacing the format index of m001,
+    which began with the same column), a print time with its printer, a volume with
+    watertightness; and two short partial indexes, the files absent (a count of the
+    present ones is everything less these) and the files with an error.
+    """
+    db.execute("create index files_by_format on files (format, triangles, size_bytes, missing)")
+    db.execute("drop index if exists idx_files_format")
+    db.execute("create index files_by_print_time_printer on files (print_time_s, missing, printer_model)")
+    db.execute("create index files_by_volume on files (volume_mm3, watertight, missing)")
+    db.execute("create index files_absent on files (id) where missing is not 0")
+    db.execute("create index files_with_error on files (missing) where coalesce(error, '') != ''")

@@ -105,12 +105,12 @@ def tag_probe_sql(key: str) -> SQL:
     )
 
 
-def format_sql(fmt: str) -> SQL:
-    """Files of one format."""
+def format_sql(fmt: str, seek: bool = False) -> SQL:
+    """Files of one format (``seek``: written so an index on ``format`` may be sought, for a count)."""
     # Unary + keeps the planner off single-column indexes: a format or a range
     # usually matches thousands of files, and walking the files_search index in
     # path order (m006) beats fetching and sorting them all.
-    return "+files.format = ?", [fmt]
+    return f"{'' if seek else '+'}files.format = ?", [fmt]
 
 
 def like_sql(column: str, pattern: str) -> SQL:
@@ -185,22 +185,46 @@ def collection_sql(name: str) -> SQL:
     )
 
 
-def compare_sql(column: str, op: str, value: float | int) -> SQL:
-    """A numeric ``files`` column compared with ``value`` (``op`` one of > >= < <= =)."""
+def compare_sql(column: str, op: str, value: float | int, seek: bool = False) -> SQL:
+    """A numeric ``files`` column compared with ``value`` (``op`` one of > >= < <= =);
+    ``seek``: written so an index on ``column`` may be sought, for a count."""
     if op not in (">", ">=", "<", "<=", "="):
         raise ValueError(f"unknown comparison {op!r}")
-    return f"+files.{column} {op} ?", [value]  # unary +: see format_sql
+    return f"{'' if seek else '+'}files.{column} {op} ?", [value]  # unary +: see format_sql
 
+
+# -- counting (m035) ----------------------------------------------------------------
+#
+# A count touches every match. A query that reads only columns one narrow index
+# holds (with ``missing``) is counted off that index alone (INDEXED BY), seeking
+# its first column when the query compares it at its top level.
+
+#: count indexes (m035) → the files columns each holds besides ``missing``, the first sought
+COUNT_INDEXES: dict[str, tuple[str, ...]] = {
+    "files_by_format": ("format", "triangles", "size_bytes"),
+    "files_by_print_time_printer": ("print_time_s", "printer_model"),
+    "files_by_volume": ("volume_mm3", "watertight"),
+}
+#: partial count indexes (m035) → the one column their condition reads: usable only when
+#: a term reading it (the condition itself) is ANDed at the query's top level
+PARTIAL_COUNT_INDEXES: dict[str, str] = {"files_with_error": "error"}
+#: the files the count of present ones leaves out (``files_absent``, m035)
+ABSENT_IDS = "select files.id from files indexed by files_absent where files.missing is not 0"
 
 #: has:WHAT → its expression
 HAS_SQL: dict[str, str] = {
-    "error": "coalesce(files.error, '') != ''",
+    # unary +: a first page walks the path index (1 file in 100 has an error) rather than
+    # fetching and sorting every one through files_with_error (m035), which counts them
+    "error": "coalesce(+files.error, '') != ''",
     "thumbnail": "(coalesce(files.thumbnail_path, '') != '' or coalesce(files.thumbnails, 0) > 0)",
     "problem": "coalesce(files.problem_kinds, '') != ''",
     "tag": f"files.id in ({_TAGGED.format(tag_ids='')})",
     "notes": "coalesce(files.notes, '') != ''",
     "gcode": "files.id in (select slice_links.source_id from slice_links)",
 }
+
+#: has:WHAT → its expression for a count, where it differs (an index may serve it)
+HAS_COUNT_SQL: dict[str, str] = {"error": "coalesce(files.error, '') != ''"}
 
 # -- the print log (m028) and sliced ↔ source links (m029) ------------------------
 
