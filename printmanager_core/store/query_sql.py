@@ -123,6 +123,15 @@ def model_id_sql(model_id: int) -> SQL:
     return "files.model_id = ?", [model_id]
 
 
+#: the ids of the models whose names hold an FTS5 trigram phrase (one parameter), case folded beyond A-Z
+_TRIGRAM_IDS = "select rowid from models_name_trigrams where models_name_trigrams match ?"
+
+
+def _trigram_phrase(text: str) -> str:
+    """``text`` as one FTS5 phrase: its trigrams in a row."""
+    return '"' + text.replace('"', '""') + '"'
+
+
 def _models_named(pattern: str, text: str | None) -> SQL:
     """The ids of the models whose name is LIKE ``pattern``; ``text`` (the substring it
     looks for, when known) lets the trigram index of m034 name the candidates first."""
@@ -130,10 +139,8 @@ def _models_named(pattern: str, text: str | None) -> SQL:
         return "select models.id from models where models.name like ? escape '\\'", [pattern]
     # the text's trigrams in a row: the names holding it, case folded beyond A-Z (a superset), checked by LIKE
     return (
-        "select models.id from models where models.id in "
-        "(select rowid from models_name_trigrams where models_name_trigrams match ?) "
-        "and models.name like ? escape '\\'",
-        ['"' + text.replace('"', '""') + '"', pattern],
+        f"select models.id from models where models.id in ({_TRIGRAM_IDS}) and models.name like ? escape '\\'",
+        [_trigram_phrase(text), pattern],
     )
 
 
@@ -144,15 +151,27 @@ def model_name_sql(pattern: str, text: str | None = None) -> SQL:
 
 
 def model_name_ids_sql(pattern: str, text: str | None = None) -> list[SQL]:
-    """A SELECT of the ids of the files :func:`model_name_sql` matches."""
-    sql, params = _models_named(pattern, text)
-    return [(f"select files.id from files where files.model_id in ({sql})", params)]
+    """A SELECT of the ids of the files :func:`model_name_sql` matches, for judging how
+    many they are: with a whole trigram, the files of the candidate models (a superset,
+    read off the trigram index without reading the models)."""
+    if text is None or len(text) < 3:
+        sql, params = _models_named(pattern, text)
+        return [(f"select files.id from files where files.model_id in ({sql})", params)]
+    return [(f"select files.id from files where files.model_id in ({_TRIGRAM_IDS})", [_trigram_phrase(text)])]
 
 
 def model_name_probe_sql(pattern: str, text: str | None = None) -> SQL:
-    """:func:`model_name_sql`, as a test of each file met in path order."""
-    sql, params = _models_named(pattern, text)
-    return f"+files.model_id in ({sql})", params
+    """:func:`model_name_sql`, as a test of each file met in path order: with a whole
+    trigram, the candidate models' ids (off the trigram index), then the name of the
+    model of each file among them checked by LIKE (a few models read, not every candidate)."""
+    if text is None or len(text) < 3:
+        sql, params = _models_named(pattern, text)
+        return f"+files.model_id in ({sql})", params
+    return (
+        f"(+files.model_id in ({_TRIGRAM_IDS}) and "
+        "(select models.name from models where models.id = files.model_id) like ? escape '\\')",
+        [_trigram_phrase(text), pattern],
+    )
 
 
 #: model columns a query may match by substring (``creator:``, ``licence:``, ``source:``, ``note:``)
