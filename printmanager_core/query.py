@@ -260,8 +260,18 @@ class _FullTextTerm(Query):
     def sql(self) -> SQL:
         return query_sql.fts_sql(self.fts())
 
+    def exact_fts(self) -> str:
+        """:meth:`fts` with its words whole (no prefix): a subset of its matches."""
+        return self.fts()
+
     def members_sql(self) -> list[SQL] | None:
-        return [(query_sql.FTS_IDS, [self.fts()])]
+        # the whole words' matches (a subset) first: the index streams them, so judging a
+        # list long mostly stops early (a prefix's terms are all merged before its first
+        # row is read); the lists overlap, as a tag's do, which a judge of length allows
+        full, exact = self.fts(), self.exact_fts()
+        if full == exact:
+            return [(query_sql.FTS_IDS, [full])]
+        return [(query_sql.FTS_IDS, [exact]), (query_sql.FTS_IDS, [full])]
 
     def probe_sql(self) -> SQL:
         return query_sql.fts_probe_sql(self.fts())
@@ -282,6 +292,9 @@ class TextQuery(_FullTextTerm):
         """The FTS5 expression: the text as one quoted string, ``*`` for prefix."""
         quoted = '"' + self.text.replace('"', '""') + '"'
         return quoted if self.phrase else quoted + "*"
+
+    def exact_fts(self) -> str:
+        return '"' + self.text.replace('"', '""') + '"'
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         needle = tokenize(self.text)
@@ -304,6 +317,9 @@ class AllTextQuery(_FullTextTerm):
     def fts(self) -> str:
         """The FTS5 expression: the terms' expressions joined with AND."""
         return " AND ".join(t.fts() for t in self.terms)
+
+    def exact_fts(self) -> str:
+        return " AND ".join(t.exact_fts() for t in self.terms)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return all(t.match(file, model) for t in self.terms)
