@@ -187,6 +187,11 @@ class Query:
         table, no subquery); None otherwise (see :func:`plan_count`)."""
         return None
 
+    def id_sql(self, file_id: str) -> SQL | None:
+        """:meth:`sql` written over the file's id alone, named by the expression ``file_id``
+        (a term that reads no column of ``files`` but the id); None for the rest."""
+        return None
+
     def count_sql(self) -> SQL:
         """:meth:`sql` for a count through one index named by INDEXED BY: comparisons
         written so that the index may serve them (same rows, same NULLs; see :func:`plan_count`)."""
@@ -208,6 +213,10 @@ class AndQuery(Query):
     def count_sql(self) -> SQL:
         return query_sql.and_sql([t.count_sql() for t in self.terms])
 
+    def id_sql(self, file_id: str) -> SQL | None:
+        parts = [t.id_sql(file_id) for t in self.terms]
+        return None if any(p is None for p in parts) else query_sql.and_sql([p for p in parts if p is not None])
+
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return all(t.match(file, model) for t in self.terms)
 
@@ -226,6 +235,10 @@ class OrQuery(Query):
 
     def count_sql(self) -> SQL:
         return query_sql.or_sql([t.count_sql() for t in self.terms])
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        parts = [t.id_sql(file_id) for t in self.terms]
+        return None if any(p is None for p in parts) else query_sql.or_sql([p for p in parts if p is not None])
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return any(t.match(file, model) for t in self.terms)
@@ -246,6 +259,10 @@ class NotQuery(Query):
     def count_sql(self) -> SQL:
         return query_sql.not_sql(self.term.count_sql())
 
+    def id_sql(self, file_id: str) -> SQL | None:
+        part = self.term.id_sql(file_id)
+        return None if part is None else query_sql.not_sql(part)
+
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return not self.term.match(file, model)
 
@@ -259,6 +276,9 @@ class _FullTextTerm(Query):
 
     def sql(self) -> SQL:
         return query_sql.fts_sql(self.fts())
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        return query_sql.fts_sql(self.fts(), file_id)
 
     def exact_fts(self) -> str:
         """:meth:`fts` with its words whole (no prefix): a subset of its matches."""
@@ -333,6 +353,9 @@ class TagQuery(Query):
 
     def sql(self) -> SQL:
         return query_sql.tag_sql(ascii_lower(self.name))
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        return query_sql.tag_sql(ascii_lower(self.name), file_id)
 
     def members_sql(self) -> list[SQL] | None:
         return query_sql.tag_ids_sql(ascii_lower(self.name))
@@ -746,7 +769,8 @@ class CountPart:
     """One count of a :class:`CountPlan`, added (``sign`` 1) or taken away (-1).
 
     ``kind`` is ``"present"`` (every present file), ``"text"`` (the present files the
-    FTS5 expression ``fts`` matches, counted off the full-text index) or ``"where"``
+    FTS5 expression ``fts`` matches and ``where``, when not None, too: counted off the
+    full-text index, ``where`` by :meth:`Query.id_sql`) or ``"where"``
     (the present files ``where`` matches, read through the index ``index`` alone
     when it is not None, by :meth:`Query.count_sql`, seeking its first column ``seek``
     when that is not None).
@@ -800,7 +824,8 @@ def _where(sign: int, query: Query) -> CountPart:
 def plan_count(query: Query) -> CountPlan:
     """How to count the present files ``query`` matches, touching as little as possible.
 
-    Words alone are counted off the full-text index (no file read); a query of
+    Words alone, or with terms of a file's id alone (tags), are counted off the
+    full-text index (no file read); a query of
     columns one narrow index holds is counted off that index, seeking the range
     of its first column when it can; files matching none of some terms
     (``-format:gcode -format:bgcode``) are every present file less those matching
@@ -811,8 +836,13 @@ def plan_count(query: Query) -> CountPlan:
     terms = merged.terms if isinstance(merged, AndQuery) else (merged,)
     if not terms:
         return CountPlan([CountPart(1, "present")])
-    if len(terms) == 1 and isinstance(terms[0], _FullTextTerm):
-        return CountPlan([CountPart(1, "text", fts=terms[0].fts())])
+    text = next((t for t in terms if isinstance(t, _FullTextTerm)), None)
+    if text is not None:
+        rest = [t for t in terms if t is not text]
+        if not rest:
+            return CountPlan([CountPart(1, "text", fts=text.fts())])
+        if all(t.id_sql(query_sql.FTS_ROW_ID) is not None for t in rest):  # tags: ids alone
+            return CountPlan([CountPart(1, "text", fts=text.fts(), where=AndQuery(rest))])
     if all(isinstance(t, NotQuery) for t in terms):
         inner = [t.term for t in terms if isinstance(t, NotQuery)]
         union = inner[0] if len(inner) == 1 else OrQuery(inner)

@@ -170,7 +170,7 @@ def test_counts_match_the_plain_count_for_every_shape(catalogue) -> None:
     search = lib.store.search
     everything = sorted(lib.files(include_missing=True), key=lambda f: f.path)  # as it is now (tests change it)
     assert any(f.missing for f in everything)  # the counts leave some out
-    kinds: set[tuple[str, str | None, str | None]] = set()
+    kinds: set[tuple[str, str | None, str | None, bool]] = set()
     for i, query in enumerate(COUNT_SHAPES + _queries(60, seed=23)):
         q = parse_query(query)
         plan = plan_count(q)
@@ -179,12 +179,12 @@ def test_counts_match_the_plain_count_for_every_shape(catalogue) -> None:
             assert want == len(_reference(query, everything)[0]), query
         assert search.count_now(plan) == want, (query, plan)
         assert lib.count_files(query) == want, query
-        kinds |= {(p.kind, p.index, p.seek) for p in plan.parts}
+        kinds |= {(p.kind, p.index, p.seek, p.where is not None) for p in plan.parts}
     # every path was taken
-    assert {("text", None, None), ("present", None, None), ("where", None, None),
-            ("where", "files_by_format", "format"), ("where", "files_by_format", None),
-            ("where", "files_by_print_time_printer", "print_time_s"), ("where", "files_by_volume", "volume_mm3"),
-            ("where", "files_with_error", None)} <= kinds
+    assert {("text", None, None, False), ("text", None, None, True), ("present", None, None, False),
+            ("where", None, None, True), ("where", "files_by_format", "format", True),
+            ("where", "files_by_format", None, True), ("where", "files_by_print_time_printer", "print_time_s", True),
+            ("where", "files_by_volume", "volume_mm3", True), ("where", "files_with_error", None, True)} <= kinds
 
 
 @pytest.mark.parametrize("query, parts, seeks", [
@@ -197,7 +197,10 @@ def test_counts_match_the_plain_count_for_every_shape(catalogue) -> None:
     ("printer:MK4 time<2h", [("where", 1)], ["files_by_print_time_printer (print_time_s<?)"]),
     ("volume<5000 is:watertight", [("where", 1)], ["files_by_volume (volume_mm3<?)"]),
     ("has:error", [("where", 1)], ["files_with_error"]),
-    ("benchy format:stl", [("where", 1)], []),  # a list to start from: counted as before
+    ("gridfinity -tag:printed", [("text", 1)], []),  # a tag tests the index's ids alone
+    ("benchy tag:gift OR tag:favourite", [("text", 1)], []),
+    ("benchy has:tag", [("where", 1)], []),  # a test reading more than the id: counted as before
+    ("benchy format:stl", [("where", 1)], []),  # a column to read: counted as before
 ])
 def test_count_plans_read_their_indexes(catalogue, query: str, parts, seeks) -> None:
     from printmanager_core.query import plan_count
@@ -211,7 +214,8 @@ def test_count_plans_read_their_indexes(catalogue, query: str, parts, seeks) -> 
         explained += [r[-1] for r in lib.store.db.execute(f"explain query plan {sql}", params)]
     for seek in seeks:  # the index sought, not scanned, and no file row read
         assert any(line.startswith("SEARCH files USING") and seek in line for line in explained), explained
-    if parts[0][0] == "text":  # the full-text index and the absent files only
+    if parts[0][0] == "text":  # the full-text index and the absent files only, the MATCH run once
+        assert sum("VIRTUAL TABLE INDEX 0:M" in line for line in explained) == 1, explained
         assert all(line == "SCAN files USING INDEX files_absent" for line in explained if "SCAN files " in line), explained
         assert any("files_absent" in line for line in explained), explained
 

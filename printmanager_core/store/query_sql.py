@@ -51,9 +51,10 @@ def not_sql(part: SQL) -> SQL:
 FTS_IDS = "select rowid from files_fts where files_fts match ?"
 
 
-def fts_sql(expression: str) -> SQL:
-    """Files whose name, path, tags or notes match an FTS5 ``expression``."""
-    return f"files.id in ({FTS_IDS})", [expression]
+def fts_sql(expression: str, file_id: str = "files.id") -> SQL:
+    """Files whose name, path, tags or notes match an FTS5 ``expression`` (``file_id``:
+    the expression naming the file's id)."""
+    return f"{file_id} in ({FTS_IDS})", [expression]
 
 
 # -- the probe forms (a first page in path order; see query.plan_first_page) ------------
@@ -80,9 +81,10 @@ _TAGGED = (
 _TAG_IDS = " where tag_id in (select tags.id from tags where lower(tags.name) = ?)"
 
 
-def tag_sql(key: str) -> SQL:
-    """Files tagged ``key`` (already A-Z lower-cased), or whose model is."""
-    return f"files.id in ({_TAGGED.format(tag_ids=_TAG_IDS)})", [key, key]
+def tag_sql(key: str, file_id: str = "files.id") -> SQL:
+    """Files tagged ``key`` (already A-Z lower-cased), or whose model is (``file_id``:
+    the expression naming the file's id)."""
+    return f"{file_id} in ({_TAGGED.format(tag_ids=_TAG_IDS)})", [key, key]
 
 
 def tag_ids_sql(key: str) -> list[SQL]:
@@ -227,6 +229,9 @@ COUNT_INDEXES: dict[str, tuple[str, ...]] = {
 #: partial count indexes (m035) → the one column their condition reads: usable only when
 #: a term reading it (the condition itself) is ANDed at the query's top level
 PARTIAL_COUNT_INDEXES: dict[str, str] = {"files_with_error": "error"}
+#: a file's id in a count read off the full-text index alone: the unary + keeps SQLite
+#: from handing an IN list to FTS5 (which would run the MATCH once per id in the list)
+FTS_ROW_ID = "+files_fts.rowid"
 #: the files the count of present ones leaves out (``files_absent``, m035)
 ABSENT_IDS = "select files.id from files indexed by files_absent where files.missing is not 0"
 

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Protocol, Sequence
 from ..records import FileRecord
 from .connection import LibraryDatabase
 from .files import FilesGateway, Where
-from .query_sql import ABSENT_IDS, COUNT_INDEXES, PARTIAL_COUNT_INDEXES
+from .query_sql import ABSENT_IDS, COUNT_INDEXES, FTS_ROW_ID, PARTIAL_COUNT_INDEXES
 from .rows import Rows
 
 #: SQLite virtual-machine steps a path walk may take before it gives way (about 10 ms of
@@ -197,8 +197,14 @@ class SearchGateway(Rows):
             return f"select (select count(*) from files) - (select count(*) from ({ABSENT_IDS}))", []
         if part.kind == "text":
             # the index's own list, less the absent files (a short list, read off files_absent)
-            return (f"select count(*) from files_fts where files_fts match ? and rowid not in ({ABSENT_IDS})",
-                    [part.fts])
+            sql, params = f"select count(*) from files_fts where files_fts match ? and rowid not in ({ABSENT_IDS})", [
+                part.fts]
+            if part.where is not None:
+                also = part.where.id_sql(FTS_ROW_ID)
+                if also is None:
+                    raise ValueError(f"not a test of a file's id alone: {part.where!r}")
+                sql, params = f"{sql} and ({also[0]})", [*params, *also[1]]
+            return sql, params
         if part.kind != "where" or part.where is None:
             raise ValueError(f"not a count part: {part!r}")
         if part.index is None:
