@@ -695,26 +695,6 @@ class _Probe(Query):
 
 
 @attrs.frozen
-class _Sought(Query):
-    """``term`` (reading only columns ``index`` holds) as the ids that count index yields
-    for it, sought by range: a short list to fetch and sort (see :func:`plan_first_page`)."""
-
-    term: Query
-    index: str
-
-    def members(self) -> list[SQL]:
-        """The SELECT of the ids, for :func:`plan_first_page`'s judge of length."""
-        return [query_sql.sought_ids_sql(self.index, self.term.count_sql())]
-
-    def sql(self) -> SQL:
-        ids, params = query_sql.sought_ids_sql(self.index, self.term.count_sql())
-        return f"files.id in ({ids})", params
-
-    def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
-        return self.term.match(file, model)
-
-
-@attrs.frozen
 class FirstPagePlan:
     """Two ways to read the first files of a query in path order (same rows, same order).
 
@@ -774,13 +754,6 @@ def plan_first_page(query: Query, many: Callable[[list[SQL]], bool]) -> FirstPag
         elif isinstance(term, OrQuery) and all(t.members_sql() is not None for t in term.terms):
             lists.append(list(term.terms))
     if not lists:
-        # no list of its own: a range a count index seeks (time<2h) may be short enough
-        # to fetch and sort; else the path index is walked (the terms' unary + sees to it)
-        index = _count_index(drive)
-        if index is not None and index[1] is not None:
-            sought = _Sought(drive, index[0])
-            if not many(sought.members()):
-                return FirstPagePlan(sought, None)
         return FirstPagePlan(drive, None)
     for options in lists:  # an OR's list: its terms' lists together
         if not many([m for t in options for m in t.members_sql() or ()]):

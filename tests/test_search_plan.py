@@ -130,20 +130,6 @@ def test_a_short_list_drives_and_a_long_one_walks(catalogue) -> None:
     assert search.last_plan == "drive"
 
 
-def test_a_short_range_of_a_count_index_is_fetched_and_sorted(catalogue) -> None:
-    lib, _ = catalogue
-    everything = sorted(lib.files(include_missing=True), key=lambda f: f.path)
-    for query, sought in [("time<2h", True), ("printer:MK4 time<2h", True), ("volume<150", True),
-                          ("format:obj triangles>1000000", True), ("format:stl", False), ("has:error", False),
-                          ("time<2h benchy", False), ("-time<2h", False)]:
-        plan = plan_first_page(parse_query(query), lib.store.search.long_list)
-        assert (type(plan.drive).__name__ == "_Sought") is sought, query
-        want = _reference(query, everything)[0]
-        for limit in (1, 10, 300):
-            assert [f.id for f in lib.files(query, limit=limit)] == want[:limit], (query, limit)
-            assert [f.id for f in lib.store.files.select(plan.drive, limit=limit)] == want[:limit], (query, limit)
-
-
 def test_a_remembered_count_follows_the_catalogue(catalogue) -> None:
     lib, everything = catalogue
     victim = next(f for f in everything if not f.missing and "gift" not in f.tags)

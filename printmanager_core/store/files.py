@@ -84,13 +84,9 @@ class FilesGateway(Rows):
             sql += " and (files.path, files.id) > (?, ?)"
             params = [*params, *after]
         order = " order by files.path, files.id" if after is not None else " order by files.path"
-        if limit is None:
-            text = f"{FILE_SELECT} where {sql}{order}"
-        else:
-            # the page's ids first, then their records: sorting many matches to keep a
-            # few carries the id and path only, not every match's row, model and links
-            text = (f"{FILE_SELECT} where files.id in (select files.id from files where {sql}{order} "
-                    f"limit {int(limit)}){order}")
+        text = f"{FILE_SELECT} where {sql}{order}"
+        if limit is not None:
+            text += f" limit {int(limit)}"
         return [FileRecord.from_row(r) for r in self.rows(text, params)]
 
     def iterate(self, where: Where, *, include_missing: bool = False, page: int = 500) -> Iterator[FileRecord]:

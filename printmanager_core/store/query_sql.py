@@ -229,15 +229,6 @@ COUNT_INDEXES: dict[str, tuple[str, ...]] = {
 #: partial count indexes (m035) → the one column their condition reads: usable only when
 #: a term reading it (the condition itself) is ANDed at the query's top level
 PARTIAL_COUNT_INDEXES: dict[str, str] = {"files_with_error": "error"}
-def sought_ids_sql(index: str, where: SQL) -> SQL:
-    """A SELECT of the ids of the files ``where`` (a term's count form) matches, read
-    through the count index ``index`` alone."""
-    if index not in COUNT_INDEXES:
-        raise ValueError(f"not a count index: {index!r}")
-    sql, params = where
-    return f"select files.id from files indexed by {index} where ({sql})", list(params)
-
-
 #: a file's id in a count read off the full-text index alone: the unary + keeps SQLite
 #: from handing an IN list to FTS5 (which would run the MATCH once per id in the list)
 FTS_ROW_ID = "+files_fts.rowid"
