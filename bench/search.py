@@ -231,7 +231,8 @@ def measure(n_files: int, rounds: int, *, analyze: bool = False, verbose: bool =
             like += latencies(lambda w=w: lib.store.db.execute(
                 "select id from files where name like ? or path like ?", [f"%{w}%"] * 2).fetchall(), rounds)  # fmt: skip
         lib.close()
-    return {"page": page, "count": count, "plain": plain, "remembered": remembered, "fts": fts, "like": like, "built_s": built}
+    return {"page": page, "count": count, "plain": plain, "remembered": remembered, "fts": fts, "like": like,
+            "built_s": built}
 
 
 def main() -> None:

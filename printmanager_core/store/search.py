@@ -8,8 +8,8 @@ in the same order, so which one answers is a matter of speed only.
 
 A count follows a plan (:func:`printmanager_core.query.plan_count`): words alone
 off the full-text index, a filter off a narrow index (m035), a negation as every
-file less the matches. Counts are remembered per query until the catalogue changes: SQLite's
-``data_version`` (commits by other connections) and the connection's own
+file less the matches. Counts are remembered per query until the catalogue
+changes: SQLite's ``data_version`` (commits by other connections) and the connection's own
 ``total_changes`` are the catalogue's generation, read per call for nothing.
 """
 
@@ -197,8 +197,8 @@ class SearchGateway(Rows):
             return f"select (select count(*) from files) - (select count(*) from ({ABSENT_IDS}))", []
         if part.kind == "text":
             # the index's own list, less the absent files (a short list, read off files_absent)
-            sql, params = f"select count(*) from files_fts where files_fts match ? and rowid not in ({ABSENT_IDS})", [
-                part.fts]
+            sql = f"select count(*) from files_fts where files_fts match ? and rowid not in ({ABSENT_IDS})"
+            params: list[Any] = [part.fts]
             if part.where is not None:
                 also = part.where.id_sql(FTS_ROW_ID)
                 if also is None:
