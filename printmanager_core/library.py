@@ -26,7 +26,7 @@ from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
 from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
-from .query import parse_query, plan_first_page
+from .query import parse_query, plan_count, plan_first_page
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanOptions, ScanReport
 from .roots import containing_root, fold_nested, place
 from .settings import Settings
@@ -426,7 +426,7 @@ class Library:
 
     def count_files(self, query: str = "") -> int:
         """How many present files match ``query``."""
-        return self.store.search.count(parse_query(display_path(query or "")))
+        return self.store.search.count(plan_count(parse_query(display_path(query or ""))))
 
     def models(self, query: str = "", *, include_missing: bool = False) -> list[ModelRecord]:
         """Models with at least one file matching ``query``, ordered by name."""

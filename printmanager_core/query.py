@@ -54,6 +54,9 @@ __all__ = [
     "TextQuery",
     "parse_query",
     "plan_first_page",
+    "plan_count",
+    "CountPlan",
+    "CountPart",
     "parse_value",
     "tokenize",
 ]
@@ -144,6 +147,17 @@ def _model_tags(file: "FileRecord", model: "ModelRecord | None") -> Sequence[str
     return getattr(file, "model_tags", None) or ()
 
 
+def _columns(terms: Sequence["Query"]) -> frozenset[str] | None:
+    """The columns all of ``terms`` read (None when one reads more than columns)."""
+    out: set[str] = set()
+    for t in terms:
+        cols = t.columns()
+        if cols is None:
+            return None
+        out |= cols
+    return frozenset(out)
+
+
 # -- terms ------------------------------------------------------------------------
 
 
@@ -168,6 +182,21 @@ class Query:
         """:meth:`sql` written as a test of each file met in path order (see :func:`plan_first_page`)."""
         return self.sql()
 
+    def columns(self) -> frozenset[str] | None:
+        """The ``files`` columns :meth:`sql` reads, when it reads nothing else (no other
+        table, no subquery); None otherwise (see :func:`plan_count`)."""
+        return None
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        """:meth:`sql` written over the file's id alone, named by the expression ``file_id``
+        (a term that reads no column of ``files`` but the id); None for the rest."""
+        return None
+
+    def count_sql(self) -> SQL:
+        """:meth:`sql` for a count through one index named by INDEXED BY: comparisons
+        written so that the index may serve them (same rows, same NULLs; see :func:`plan_count`)."""
+        return self.sql()
+
 
 @attrs.frozen
 class AndQuery(Query):
@@ -177,6 +206,16 @@ class AndQuery(Query):
 
     def sql(self) -> SQL:
         return query_sql.and_sql([t.sql() for t in self.terms])
+
+    def columns(self) -> frozenset[str] | None:
+        return _columns(self.terms)
+
+    def count_sql(self) -> SQL:
+        return query_sql.and_sql([t.count_sql() for t in self.terms])
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        parts = [t.id_sql(file_id) for t in self.terms]
+        return None if any(p is None for p in parts) else query_sql.and_sql([p for p in parts if p is not None])
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return all(t.match(file, model) for t in self.terms)
@@ -191,6 +230,16 @@ class OrQuery(Query):
     def sql(self) -> SQL:
         return query_sql.or_sql([t.sql() for t in self.terms])
 
+    def columns(self) -> frozenset[str] | None:
+        return _columns(self.terms)
+
+    def count_sql(self) -> SQL:
+        return query_sql.or_sql([t.count_sql() for t in self.terms])
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        parts = [t.id_sql(file_id) for t in self.terms]
+        return None if any(p is None for p in parts) else query_sql.or_sql([p for p in parts if p is not None])
+
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return any(t.match(file, model) for t in self.terms)
 
@@ -203,6 +252,16 @@ class NotQuery(Query):
 
     def sql(self) -> SQL:
         return query_sql.not_sql(self.term.sql())
+
+    def columns(self) -> frozenset[str] | None:
+        return self.term.columns()
+
+    def count_sql(self) -> SQL:
+        return query_sql.not_sql(self.term.count_sql())
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        part = self.term.id_sql(file_id)
+        return None if part is None else query_sql.not_sql(part)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return not self.term.match(file, model)
@@ -218,8 +277,21 @@ class _FullTextTerm(Query):
     def sql(self) -> SQL:
         return query_sql.fts_sql(self.fts())
 
+    def id_sql(self, file_id: str) -> SQL | None:
+        return query_sql.fts_sql(self.fts(), file_id)
+
+    def exact_fts(self) -> str:
+        """:meth:`fts` with its words whole (no prefix): a subset of its matches."""
+        return self.fts()
+
     def members_sql(self) -> list[SQL] | None:
-        return [(query_sql.FTS_IDS, [self.fts()])]
+        # the whole words' matches (a subset) first: the index streams them, so judging a
+        # list long mostly stops early (a prefix's terms are all merged before its first
+        # row is read); the lists overlap, as a tag's do, which a judge of length allows
+        full, exact = self.fts(), self.exact_fts()
+        if full == exact:
+            return [(query_sql.FTS_IDS, [full])]
+        return [(query_sql.FTS_IDS, [exact]), (query_sql.FTS_IDS, [full])]
 
     def probe_sql(self) -> SQL:
         return query_sql.fts_probe_sql(self.fts())
@@ -240,6 +312,9 @@ class TextQuery(_FullTextTerm):
         """The FTS5 expression: the text as one quoted string, ``*`` for prefix."""
         quoted = '"' + self.text.replace('"', '""') + '"'
         return quoted if self.phrase else quoted + "*"
+
+    def exact_fts(self) -> str:
+        return '"' + self.text.replace('"', '""') + '"'
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         needle = tokenize(self.text)
@@ -263,6 +338,9 @@ class AllTextQuery(_FullTextTerm):
         """The FTS5 expression: the terms' expressions joined with AND."""
         return " AND ".join(t.fts() for t in self.terms)
 
+    def exact_fts(self) -> str:
+        return " AND ".join(t.exact_fts() for t in self.terms)
+
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return all(t.match(file, model) for t in self.terms)
 
@@ -275,6 +353,9 @@ class TagQuery(Query):
 
     def sql(self) -> SQL:
         return query_sql.tag_sql(ascii_lower(self.name))
+
+    def id_sql(self, file_id: str) -> SQL | None:
+        return query_sql.tag_sql(ascii_lower(self.name), file_id)
 
     def members_sql(self) -> list[SQL] | None:
         return query_sql.tag_ids_sql(ascii_lower(self.name))
@@ -295,6 +376,12 @@ class FormatQuery(Query):
 
     def sql(self) -> SQL:
         return query_sql.format_sql(self.format)
+
+    def columns(self) -> frozenset[str] | None:
+        return frozenset({"format"})
+
+    def count_sql(self) -> SQL:
+        return query_sql.format_sql(self.format, seek=True)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return file.format == self.format
@@ -324,6 +411,9 @@ class SubstringQuery(Query):
         column = TEXT_FIELDS[self.field][0]
         # LIKE ignores case for A-Z only, as ascii_lower does in match()
         return query_sql.like_sql(column, like_contains(self.text))
+
+    def columns(self) -> frozenset[str] | None:
+        return frozenset({TEXT_FIELDS[self.field][0]})
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         value = TEXT_FIELDS[self.field][1](file)
@@ -452,6 +542,12 @@ class CompareQuery(Query):
         column = NUMERIC_FIELDS[self.field][0]
         return query_sql.compare_sql(column, self.op, self.value)
 
+    def columns(self) -> frozenset[str] | None:
+        return frozenset({NUMERIC_FIELDS[self.field][0]})
+
+    def count_sql(self) -> SQL:
+        return query_sql.compare_sql(NUMERIC_FIELDS[self.field][0], self.op, self.value, seek=True)
+
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         value = NUMERIC_FIELDS[self.field][1](file)
         return value is not None and _OPS[self.op](value, self.value)
@@ -466,6 +562,11 @@ HAS: dict[str, Callable[["FileRecord", Sequence[str]], bool]] = {
     "notes": lambda f, mt: bool(f.notes),
     "gcode": lambda f, mt: bool(f.gcodes),
 }
+#: has:WHAT → the files columns its SQL reads (absent: it reads other tables too)
+_HAS_COLUMNS: dict[str, frozenset[str]] = {
+    "error": frozenset({"error"}), "thumbnail": frozenset({"thumbnail_path", "thumbnails"}),
+    "problem": frozenset({"problem_kinds"}), "notes": frozenset({"notes"}),
+}
 HAS_ALIASES = {"errors": "error", "thumbnails": "thumbnail", "problems": "problem", "tags": "tag", "note": "notes",
                "gcodes": "gcode"}
 
@@ -478,6 +579,12 @@ class HasQuery(Query):
 
     def sql(self) -> SQL:
         return HAS_SQL[self.what], []
+
+    def columns(self) -> frozenset[str] | None:
+        return _HAS_COLUMNS.get(self.what)
+
+    def count_sql(self) -> SQL:
+        return query_sql.HAS_COUNT_SQL.get(self.what, HAS_SQL[self.what]), []
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return HAS[self.what](file, _model_tags(file, model))
@@ -512,6 +619,9 @@ class IsQuery(Query):
 
     def sql(self) -> SQL:
         return IS_SQL[self.what], []
+
+    def columns(self) -> frozenset[str] | None:
+        return frozenset({self.what})
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return IS[self.what](file)
@@ -649,6 +759,97 @@ def plan_first_page(query: Query, many: Callable[[list[SQL]], bool]) -> FirstPag
         if not many([m for t in options for m in t.members_sql() or ()]):
             return FirstPagePlan(drive, None)
     return FirstPagePlan(drive, _probed(drive))
+
+
+# -- planning a count --------------------------------------------------------------
+
+
+@attrs.frozen
+class CountPart:
+    """One count of a :class:`CountPlan`, added (``sign`` 1) or taken away (-1).
+
+    ``kind`` is ``"present"`` (every present file), ``"text"`` (the present files the
+    FTS5 expression ``fts`` matches and ``where``, when not None, too: counted off the
+    full-text index, ``where`` by :meth:`Query.id_sql`) or ``"where"``
+    (the present files ``where`` matches, read through the index ``index`` alone
+    when it is not None, by :meth:`Query.count_sql`, seeking its first column ``seek``
+    when that is not None).
+    """
+
+    sign: int
+    kind: str
+    where: Query | None = None
+    fts: str | None = None
+    index: str | None = None
+    seek: str | None = None
+
+
+@attrs.frozen
+class CountPlan:
+    """How to count the present files a query matches: the sum of its parts' counts."""
+
+    parts: tuple[CountPart, ...] = attrs.field(converter=tuple)
+
+
+def _count_index(query: Query) -> tuple[str, str | None] | None:
+    """The count index (:data:`query_sql.COUNT_INDEXES`) holding every column ``query``
+    reads, and the column to seek (a column a term ANDed at its top level compares
+    alone), preferring an index it can seek; None when no index holds them all."""
+    columns = query.columns()
+    if columns is None:
+        return None
+    columns = columns - {"missing"}  # every count index holds it
+    terms = query.terms if isinstance(query, AndQuery) else (query,)
+    alone = {next(iter(c)) for c in (t.columns() for t in terms) if c is not None and len(c) == 1}
+    for name, column in query_sql.PARTIAL_COUNT_INDEXES.items():
+        # the partial index's condition is the has: term itself, ANDed at the top
+        if columns <= {column} and any(isinstance(t, HasQuery) and t.columns() == {column} for t in terms):
+            return name, None
+    found: tuple[str, str | None] | None = None
+    for name, held in query_sql.COUNT_INDEXES.items():
+        if columns <= set(held):
+            if held[0] in alone:
+                return name, held[0]
+            found = found or (name, None)
+    return found
+
+
+def _where(sign: int, query: Query) -> CountPart:
+    index = _count_index(query)
+    if index is None:
+        return CountPart(sign, "where", where=query)
+    return CountPart(sign, "where", where=query, index=index[0], seek=index[1])
+
+
+def plan_count(query: Query) -> CountPlan:
+    """How to count the present files ``query`` matches, touching as little as possible.
+
+    Words alone, or with terms of a file's id alone (tags), are counted off the
+    full-text index (no file read); a query of
+    columns one narrow index holds is counted off that index, seeking the range
+    of its first column when it can; files matching none of some terms
+    (``-format:gcode -format:bgcode``) are every present file less those matching
+    any (a NOT is two-valued: an unknown value counts as no match). Anything else
+    is counted as :meth:`FilesGateway.count` would. Same count every way.
+    """
+    merged = _merged_words(query)
+    terms = merged.terms if isinstance(merged, AndQuery) else (merged,)
+    if not terms:
+        return CountPlan([CountPart(1, "present")])
+    text = next((t for t in terms if isinstance(t, _FullTextTerm)), None)
+    if text is not None:
+        rest = [t for t in terms if t is not text]
+        if not rest:
+            return CountPlan([CountPart(1, "text", fts=text.fts())])
+        if all(t.id_sql(query_sql.FTS_ROW_ID) is not None for t in rest):  # tags: ids alone
+            return CountPlan([CountPart(1, "text", fts=text.fts(), where=AndQuery(rest))])
+    if all(isinstance(t, NotQuery) for t in terms):
+        inner = [t.term for t in terms if isinstance(t, NotQuery)]
+        union = inner[0] if len(inner) == 1 else OrQuery(inner)
+        part = _where(-1, union)
+        if part.index is not None:  # the union is quick to count: every file less it
+            return CountPlan([CountPart(1, "present"), part])
+    return CountPlan([_where(1, query)])
 
 
 # -- values ------------------------------------------------------------------------

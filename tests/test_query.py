@@ -166,7 +166,7 @@ SQLS: list[tuple[str, str, list[Any]]] = [
     ("printer:MK4", "files.printer_model like ? escape '\\'", ["%MK4%"]),
     ("slicer:50%", "files.slicer like ? escape '\\'", ["%50\\%%"]),
     ("is:missing", "coalesce(files.missing, 0) != 0", []),
-    ("has:error", "coalesce(files.error, '') != ''", []),
+    ("has:error", "coalesce(+files.error, '') != ''", []),
     ("-is:watertight", "not coalesce((coalesce(files.watertight, 0) != 0), 0)", []),
     ("format:stl format:obj", "(+files.format = ?) and (+files.format = ?)", ["stl", "obj"]),
     ("format:stl OR format:obj", "(+files.format = ?) or (+files.format = ?)", ["stl", "obj"]),

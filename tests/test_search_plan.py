@@ -145,3 +145,91 @@ def test_a_remembered_count_follows_the_catalogue(catalogue) -> None:
         other.close()
     assert lib.count_files("tag:gift") == before
 
+
+
+# -- counts (plan_count: words off the full-text index, filters off the count indexes of m035) --
+
+COUNT_SHAPES = [
+    "", "benchy", "bench", "Benchy", "dragon articulated", "articulated dragon stl", '"cable clip"', '"clip cable"',
+    "zzzz", "clip OR gridfinity", "benchy -dragon", "-benchy", "benchy format:stl", "gridfinity -tag:printed",
+    "format:stl", "format:3mf", "format:stl triangles>100000", "format:3mf size<1MB",
+    "format:stl size>=1MB triangles<5k",
+    "triangles>100000", "size<1MB", "triangles>100000 size<1MB", "-format:gcode", "-format:stl -format:3mf",
+    "-format:gcode -format:bgcode -format:gcode.3mf", "-format:gcode -triangles>1000", "-format:stl -tag:gift",
+    "format:stl OR format:obj", "format:stl OR triangles>100000", "-(format:stl OR format:obj)",
+    "printer:MK4 time<2h", "time<2h", "printer:MK4", "time>1h printer:Bambu", "-time<2h",
+    "volume<5000 is:watertight", "volume<5000", "is:watertight", "-is:watertight volume>1000",
+    "has:error", "-has:error", "has:error format:stl", "has:error OR format:obj", "is:missing", "-is:missing",
+    "tag:calibration", "tag:gift OR tag:favourite", "model:voron format:stl", "has:notes", "path:Toys format:stl",
+]
+
+
+def test_counts_match_the_plain_count_for_every_shape(catalogue) -> None:
+    from printmanager_core.query import plan_count
+
+    lib, _ = catalogue
+    search = lib.store.search
+    everything = sorted(lib.files(include_missing=True), key=lambda f: f.path)  # as it is now (tests change it)
+    assert any(f.missing for f in everything)  # the counts leave some out
+    kinds: set[tuple[str, str | None, str | None, bool]] = set()
+    for i, query in enumerate(COUNT_SHAPES + _queries(60, seed=23)):
+        q = parse_query(query)
+        plan = plan_count(q)
+        want = lib.store.files.count(q)  # the straightforward SQL
+        if i < len(COUNT_SHAPES):  # and the shapes' matches picked out in Python
+            assert want == len(_reference(query, everything)[0]), query
+        assert search.count_now(plan) == want, (query, plan)
+        assert lib.count_files(query) == want, query
+        kinds |= {(p.kind, p.index, p.seek, p.where is not None) for p in plan.parts}
+    # every path was taken
+    assert {("text", None, None, False), ("text", None, None, True), ("present", None, None, False),
+            ("where", None, None, True), ("where", "files_by_format", "format", True),
+            ("where", "files_by_format", None, True), ("where", "files_by_print_time_printer", "print_time_s", True),
+            ("where", "files_by_volume", "volume_mm3", True), ("where", "files_with_error", None, True)} <= kinds
+
+
+@pytest.mark.parametrize("query, parts, seeks", [
+    ("benchy", [("text", 1)], []),
+    ("dragon articulated", [("text", 1)], []),
+    ('"cable clip"', [("text", 1)], []),
+    ("format:stl triangles>100000", [("where", 1)], ["files_by_format (format=? AND triangles>?)"]),
+    ("format:3mf size<1MB", [("where", 1)], ["files_by_format (format=?)"]),
+    ("-format:gcode -format:bgcode -format:gcode.3mf", [("present", 1), ("where", -1)], ["files_by_format (format=?)"]),
+    ("printer:MK4 time<2h", [("where", 1)], ["files_by_print_time_printer (print_time_s<?)"]),
+    ("volume<5000 is:watertight", [("where", 1)], ["files_by_volume (volume_mm3<?)"]),
+    ("has:error", [("where", 1)], ["files_with_error"]),
+    ("gridfinity -tag:printed", [("text", 1)], []),  # a tag tests the index's ids alone
+    ("benchy tag:gift OR tag:favourite", [("text", 1)], []),
+    ("benchy has:tag", [("where", 1)], []),  # a test reading more than the id: counted as before
+    ("benchy format:stl", [("where", 1)], []),  # a column to read: counted as before
+])
+def test_count_plans_read_their_indexes(catalogue, query: str, parts, seeks) -> None:
+    from printmanager_core.query import plan_count
+
+    lib, _ = catalogue
+    plan = plan_count(parse_query(query))
+    assert [(p.kind, p.sign) for p in plan.parts] == parts
+    explained = []
+    for part in plan.parts:
+        sql, params = lib.store.search.count_statement(part)
+        explained += [r[-1] for r in lib.store.db.execute(f"explain query plan {sql}", params)]
+    for seek in seeks:  # the index sought, not scanned, and no file row read
+        assert any(line.startswith("SEARCH files USING") and seek in line for line in explained), explained
+    if parts[0][0] == "text":  # the full-text index and the absent files only, the MATCH run once
+        assert sum("VIRTUAL TABLE INDEX 0:M" in line for line in explained) == 1, explained
+        scans = [line for line in explained if "SCAN files " in line]
+        assert scans == ["SCAN files USING INDEX files_absent"], explained
+        assert any("files_absent" in line for line in explained), explained
+
+
+def test_new_indexes_leave_first_pages_walking(catalogue) -> None:
+    lib, _ = catalogue
+    search = lib.store.search
+    for query in ("has:error", "format:stl triangles>100000", "volume<5000 is:watertight", "time<2h"):
+        lib.files(query, limit=10)
+        assert search.last_plan == "drive", query
+        sql, params = parse_query(query).sql()
+        lines = [r[-1] for r in lib.store.db.execute(
+            f"explain query plan select files.id from files where ({sql}) and files.missing = 0 "
+            "order by files.path limit 10", params)]
+        assert lines == ["SCAN files USING COVERING INDEX files_search"], (query, lines)

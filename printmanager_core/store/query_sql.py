@@ -51,9 +51,10 @@ def not_sql(part: SQL) -> SQL:
 FTS_IDS = "select rowid from files_fts where files_fts match ?"
 
 
-def fts_sql(expression: str) -> SQL:
-    """Files whose name, path, tags or notes match an FTS5 ``expression``."""
-    return f"files.id in ({FTS_IDS})", [expression]
+def fts_sql(expression: str, file_id: str = "files.id") -> SQL:
+    """Files whose name, path, tags or notes match an FTS5 ``expression`` (``file_id``:
+    the expression naming the file's id)."""
+    return f"{file_id} in ({FTS_IDS})", [expression]
 
 
 # -- the probe forms (a first page in path order; see query.plan_first_page) ------------
@@ -80,9 +81,10 @@ _TAGGED = (
 _TAG_IDS = " where tag_id in (select tags.id from tags where lower(tags.name) = ?)"
 
 
-def tag_sql(key: str) -> SQL:
-    """Files tagged ``key`` (already A-Z lower-cased), or whose model is."""
-    return f"files.id in ({_TAGGED.format(tag_ids=_TAG_IDS)})", [key, key]
+def tag_sql(key: str, file_id: str = "files.id") -> SQL:
+    """Files tagged ``key`` (already A-Z lower-cased), or whose model is (``file_id``:
+    the expression naming the file's id)."""
+    return f"{file_id} in ({_TAGGED.format(tag_ids=_TAG_IDS)})", [key, key]
 
 
 def tag_ids_sql(key: str) -> list[SQL]:
@@ -105,12 +107,12 @@ def tag_probe_sql(key: str) -> SQL:
     )
 
 
-def format_sql(fmt: str) -> SQL:
-    """Files of one format."""
+def format_sql(fmt: str, seek: bool = False) -> SQL:
+    """Files of one format (``seek``: written so an index on ``format`` may be sought, for a count)."""
     # Unary + keeps the planner off single-column indexes: a format or a range
     # usually matches thousands of files, and walking the files_search index in
     # path order (m006) beats fetching and sorting them all.
-    return "+files.format = ?", [fmt]
+    return f"{'' if seek else '+'}files.format = ?", [fmt]
 
 
 def like_sql(column: str, pattern: str) -> SQL:
@@ -123,6 +125,15 @@ def model_id_sql(model_id: int) -> SQL:
     return "files.model_id = ?", [model_id]
 
 
+#: the ids of the models whose names hold an FTS5 trigram phrase (one parameter), case folded beyond A-Z
+_TRIGRAM_IDS = "select rowid from models_name_trigrams where models_name_trigrams match ?"
+
+
+def _trigram_phrase(text: str) -> str:
+    """``text`` as one FTS5 phrase: its trigrams in a row."""
+    return '"' + text.replace('"', '""') + '"'
+
+
 def _models_named(pattern: str, text: str | None) -> SQL:
     """The ids of the models whose name is LIKE ``pattern``; ``text`` (the substring it
     looks for, when known) lets the trigram index of m034 name the candidates first."""
@@ -130,10 +141,8 @@ def _models_named(pattern: str, text: str | None) -> SQL:
         return "select models.id from models where models.name like ? escape '\\'", [pattern]
     # the text's trigrams in a row: the names holding it, case folded beyond A-Z (a superset), checked by LIKE
     return (
-        "select models.id from models where models.id in "
-        "(select rowid from models_name_trigrams where models_name_trigrams match ?) "
-        "and models.name like ? escape '\\'",
-        ['"' + text.replace('"', '""') + '"', pattern],
+        f"select models.id from models where models.id in ({_TRIGRAM_IDS}) and models.name like ? escape '\\'",
+        [_trigram_phrase(text), pattern],
     )
 
 
@@ -144,15 +153,27 @@ def model_name_sql(pattern: str, text: str | None = None) -> SQL:
 
 
 def model_name_ids_sql(pattern: str, text: str | None = None) -> list[SQL]:
-    """A SELECT of the ids of the files :func:`model_name_sql` matches."""
-    sql, params = _models_named(pattern, text)
-    return [(f"select files.id from files where files.model_id in ({sql})", params)]
+    """A SELECT of the ids of the files :func:`model_name_sql` matches, for judging how
+    many they are: with a whole trigram, the files of the candidate models (a superset,
+    read off the trigram index without reading the models)."""
+    if text is None or len(text) < 3:
+        sql, params = _models_named(pattern, text)
+        return [(f"select files.id from files where files.model_id in ({sql})", params)]
+    return [(f"select files.id from files where files.model_id in ({_TRIGRAM_IDS})", [_trigram_phrase(text)])]
 
 
 def model_name_probe_sql(pattern: str, text: str | None = None) -> SQL:
-    """:func:`model_name_sql`, as a test of each file met in path order."""
-    sql, params = _models_named(pattern, text)
-    return f"+files.model_id in ({sql})", params
+    """:func:`model_name_sql`, as a test of each file met in path order: with a whole
+    trigram, the candidate models' ids (off the trigram index), then the name of the
+    model of each file among them checked by LIKE (a few models read, not every candidate)."""
+    if text is None or len(text) < 3:
+        sql, params = _models_named(pattern, text)
+        return f"+files.model_id in ({sql})", params
+    return (
+        f"(+files.model_id in ({_TRIGRAM_IDS}) and "
+        "(select models.name from models where models.id = files.model_id) like ? escape '\\')",
+        [_trigram_phrase(text), pattern],
+    )
 
 
 #: model columns a query may match by substring (``creator:``, ``licence:``, ``source:``, ``note:``)
@@ -185,22 +206,49 @@ def collection_sql(name: str) -> SQL:
     )
 
 
-def compare_sql(column: str, op: str, value: float | int) -> SQL:
-    """A numeric ``files`` column compared with ``value`` (``op`` one of > >= < <= =)."""
+def compare_sql(column: str, op: str, value: float | int, seek: bool = False) -> SQL:
+    """A numeric ``files`` column compared with ``value`` (``op`` one of > >= < <= =);
+    ``seek``: written so an index on ``column`` may be sought, for a count."""
     if op not in (">", ">=", "<", "<=", "="):
         raise ValueError(f"unknown comparison {op!r}")
-    return f"+files.{column} {op} ?", [value]  # unary +: see format_sql
+    return f"{'' if seek else '+'}files.{column} {op} ?", [value]  # unary +: see format_sql
 
+
+# -- counting (m035) ----------------------------------------------------------------
+#
+# A count touches every match. A query that reads only columns one narrow index
+# holds (with ``missing``) is counted off that index alone (INDEXED BY), seeking
+# its first column when the query compares it at its top level.
+
+#: count indexes (m035) → the files columns each holds besides ``missing``, the first sought
+COUNT_INDEXES: dict[str, tuple[str, ...]] = {
+    "files_by_format": ("format", "triangles", "size_bytes"),
+    "files_by_print_time_printer": ("print_time_s", "printer_model"),
+    "files_by_volume": ("volume_mm3", "watertight"),
+}
+#: partial count indexes (m035) → the one column their condition reads: usable only when
+#: a term reading it (the condition itself) is ANDed at the query's top level
+PARTIAL_COUNT_INDEXES: dict[str, str] = {"files_with_error": "error"}
+#: a file's id in a count read off the full-text index alone: the unary + keeps SQLite
+#: from handing an IN list to FTS5 (which would run the MATCH once per id in the list)
+FTS_ROW_ID = "+files_fts.rowid"
+#: the files the count of present ones leaves out (``files_absent``, m035)
+ABSENT_IDS = "select files.id from files indexed by files_absent where files.missing is not 0"
 
 #: has:WHAT → its expression
 HAS_SQL: dict[str, str] = {
-    "error": "coalesce(files.error, '') != ''",
+    # unary +: a first page walks the path index (1 file in 100 has an error) rather than
+    # fetching and sorting every one through files_with_error (m035), which counts them
+    "error": "coalesce(+files.error, '') != ''",
     "thumbnail": "(coalesce(files.thumbnail_path, '') != '' or coalesce(files.thumbnails, 0) > 0)",
     "problem": "coalesce(files.problem_kinds, '') != ''",
     "tag": f"files.id in ({_TAGGED.format(tag_ids='')})",
     "notes": "coalesce(files.notes, '') != ''",
     "gcode": "files.id in (select slice_links.source_id from slice_links)",
 }
+
+#: has:WHAT → its expression for a count, where it differs (an index may serve it)
+HAS_COUNT_SQL: dict[str, str] = {"error": "coalesce(files.error, '') != ''"}
 
 # -- the print log (m028) and sliced ↔ source links (m029) ------------------------
 

@@ -6,8 +6,10 @@ reads the path-walking form under a budget of SQLite steps, and falls back to
 the list-driven form when the budget runs out. Both forms select the same rows
 in the same order, so which one answers is a matter of speed only.
 
-Counts are remembered per query until the catalogue changes: SQLite's
-``data_version`` (commits by other connections) and the connection's own
+A count follows a plan (:func:`printmanager_core.query.plan_count`): words alone
+off the full-text index, a filter off a narrow index (m035), a negation as every
+file less the matches. Counts are remembered per query until the catalogue
+changes: SQLite's ``data_version`` (commits by other connections) and the connection's own
 ``total_changes`` are the catalogue's generation, read per call for nothing.
 """
 
@@ -17,11 +19,12 @@ import contextlib
 import math
 import sqlite3
 import threading
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 from ..records import FileRecord
 from .plain import PlainDatabase
 from .files import FilesGateway, Where
+from .query_sql import ABSENT_IDS, COUNT_INDEXES, FTS_ROW_ID, PARTIAL_COUNT_INDEXES
 from .rows import Rows
 
 #: SQLite virtual-machine steps a path walk may take before it gives way (about 10 ms of
@@ -40,6 +43,35 @@ class FirstPage(Protocol):
 
     @property
     def walk(self) -> Where | None: ...
+
+
+class CountPartLike(Protocol):
+    """One count of a plan (a :class:`printmanager_core.query.CountPart`)."""
+
+    @property
+    def sign(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def where(self) -> Any: ...
+
+    @property
+    def fts(self) -> str | None: ...
+
+    @property
+    def index(self) -> str | None: ...
+
+    @property
+    def seek(self) -> str | None: ...
+
+
+class CountPlanLike(Protocol):
+    """What :meth:`SearchGateway.count` reads (a :class:`printmanager_core.query.CountPlan`)."""
+
+    @property
+    def parts(self) -> Sequence[CountPartLike]: ...
 
 
 class _BudgetSpent(Exception):
@@ -141,14 +173,50 @@ class SearchGateway(Rows):
         self.last_plan = "drive"
         return self.files.select(plan.drive, include_missing=include_missing, limit=limit)
 
-    def count(self, where: Where, counter: Callable[[Where], int] | None = None) -> int:
-        """How many present files match ``where`` (:meth:`FilesGateway.count`), remembered
-        until the catalogue changes."""
-        sql, params = where.sql()
-        key = ("count", sql, tuple(params))
+    def count(self, plan: CountPlanLike) -> int:
+        """How many present files a query matches (:meth:`count_now`), remembered until
+        the catalogue changes."""
+        key = ("count", plan)
         cache = self._cache()
         if key not in cache:
             if len(cache) >= COUNT_CACHE:
                 del cache[next(iter(cache))]
-            cache[key] = (counter or self.files.count)(where)
+            cache[key] = self.count_now(plan)
         return int(cache[key])
+
+    def count_now(self, plan: CountPlanLike) -> int:
+        """How many present files a query matches, counted now by ``plan``
+        (:func:`printmanager_core.query.plan_count`): the same number as
+        :meth:`FilesGateway.count` of the query, read off narrower indexes."""
+        return sum(part.sign * self._count_part(part) for part in plan.parts)
+
+    def count_statement(self, part: CountPartLike) -> tuple[str, list[Any]]:
+        """The SELECT (and its parameters) counting one part of a count plan (for
+        :meth:`count_now`; tests read its EXPLAIN QUERY PLAN)."""
+        if part.kind == "present":
+            return f"select (select count(*) from files) - (select count(*) from ({ABSENT_IDS}))", []
+        if part.kind == "text":
+            # the index's own list, less the absent files (a short list, read off files_absent)
+            sql = f"select count(*) from files_fts where files_fts match ? and rowid not in ({ABSENT_IDS})"
+            params: list[Any] = [part.fts]
+            if part.where is not None:
+                also = part.where.id_sql(FTS_ROW_ID)
+                if also is None:
+                    raise ValueError(f"not a test of a file's id alone: {part.where!r}")
+                sql, params = f"{sql} and ({also[0]})", [*params, *also[1]]
+            return sql, params
+        if part.kind != "where" or part.where is None:
+            raise ValueError(f"not a count part: {part!r}")
+        if part.index is None:
+            sql, params = part.where.sql()
+            return f"select count(*) from files where ({sql}) and files.missing = 0", list(params)
+        if part.index not in COUNT_INDEXES and part.index not in PARTIAL_COUNT_INDEXES:
+            raise ValueError(f"not a count index: {part.index!r}")
+        sql, params = part.where.count_sql()
+        return f"select count(*) from files indexed by {part.index} where ({sql}) and files.missing = 0", list(params)
+
+    def _count_part(self, part: CountPartLike) -> int:
+        if part.kind == "where" and part.index is None and part.where is not None:
+            return self.files.count(part.where)
+        sql, params = self.count_statement(part)
+        return int(self.db.execute(sql, params).fetchone()[0])
