@@ -151,16 +151,8 @@ def read_member(
         bomb), inflates past its declared size, or its data is corrupt.
     """
     name = info.filename
-    check_member_name(name)
-    if info.is_dir():
-        raise ReadError(f"zip member {name!r} is a folder")
-    if info.flag_bits & 0x1:
-        raise ReadError(f"zip member {name!r} is encrypted")
+    _check_member(info, limits)
     declared = info.file_size
-    cap = min(limits.max_member_bytes, limits.max_read_bytes)
-    if declared > cap:
-        raise ReadError(f"zip member {name!r} is {declared} bytes uncompressed, more than the limit of {cap}")
-    _check_ratio(name, declared, info.compress_size, limits)
     # one growing buffer (getvalue() hands it over without a copy): the member is in
     # memory once, not once in chunks and again joined
     out = io.BytesIO()
@@ -198,12 +190,8 @@ def read_member(
     return out.getvalue()
 
 
-def peek_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """The first ``size`` bytes of a member (fewer if it is shorter), only those inflated.
-
-    :raises ReadError: the member would be refused by :func:`read_member` for its name,
-        encryption, declared size or compression ratio, or its first bytes cannot be read.
-    """
+def _check_member(info: zipfile.ZipInfo, limits: Limits) -> None:
+    """Refuse a member for its name, being a folder, encryption, declared size or compression ratio."""
     name = info.filename
     check_member_name(name)
     if info.is_dir():
@@ -214,6 +202,16 @@ def peek_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, limits: L
     if info.file_size > cap:
         raise ReadError(f"zip member {name!r} is {info.file_size} bytes uncompressed, more than the limit of {cap}")
     _check_ratio(name, info.file_size, info.compress_size, limits)
+
+
+def peek_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The first ``size`` bytes of a member (fewer if it is shorter), only those inflated.
+
+    :raises ReadError: the member would be refused by :func:`read_member` for its name,
+        encryption, declared size or compression ratio, or its first bytes cannot be read.
+    """
+    name = info.filename
+    _check_member(info, limits)
     try:
         with zf.open(info) as fh:
             return fh.read(min(size, info.file_size))

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..errors import LibraryDamaged, printable
 from .migrations import migrations
 from .plain import (
     BUSY_TIMEOUT_S,
@@ -24,9 +23,9 @@ from .plain import (
     YIELD_MAX_S,
     PlainDatabase,
     _Connection,
-    _create_private,
     busy_timeout_default,
     make_private,
+    prepare_database_file,
     prepare_library_dir,
     set_wal,
 )
@@ -77,12 +76,7 @@ def open_database(path: str | Path, migrate: bool = True, *, busy_timeout: float
         :func:`busy_timeout_default`).
     :raises LibraryError: a one-line reason when the file cannot be used.
     """
-    if busy_timeout is None:
-        busy_timeout = busy_timeout_default()
-    path = Path(path)
-    if path.is_dir():
-        raise LibraryDamaged(f"{printable(path)} is a folder, not a printmanager database")
-    _create_private(path)
+    path, busy_timeout = prepare_database_file(path, busy_timeout)
     db = LibraryDatabase(path, busy_timeout=busy_timeout)
     try:
         set_wal(db)

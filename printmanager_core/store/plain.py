@@ -507,6 +507,19 @@ def busy_timeout_default() -> float:
     return value
 
 
+def prepare_database_file(path: str | Path, busy_timeout: float | None) -> tuple[Path, float]:
+    """The database file as a path, created if missing (mode 0600), and the busy timeout
+    to open it with (``busy_timeout``, else :func:`busy_timeout_default`).
+
+    :raises LibraryDamaged: the path is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise LibraryDamaged(f"{printable(path)} is a folder, not a printmanager database")
+    _create_private(path)
+    return path, busy_timeout_default() if busy_timeout is None else busy_timeout
+
+
 def open_plain(path: str | Path, *, busy_timeout: float | None = None) -> PlainDatabase:
     """Open the existing database at ``path`` over plain ``sqlite3``, in WAL mode, without
     migrating it (see :func:`.stamp.open_current` for the check that nothing is pending).
@@ -515,12 +528,7 @@ def open_plain(path: str | Path, *, busy_timeout: float | None = None) -> PlainD
         :func:`busy_timeout_default`).
     :raises LibraryError: a one-line reason when the file cannot be used.
     """
-    if busy_timeout is None:
-        busy_timeout = busy_timeout_default()
-    path = Path(path)
-    if path.is_dir():
-        raise LibraryDamaged(f"{printable(path)} is a folder, not a printmanager database")
-    _create_private(path)
+    path, busy_timeout = prepare_database_file(path, busy_timeout)
     db = PlainDatabase(path, busy_timeout=busy_timeout)
     try:
         set_wal(db)
