@@ -70,6 +70,10 @@ serial:
   baudrate: 0
   autoconnect: true
   additionalPorts: []
+  # the virtual printer sometimes drops a line's checksum and then stays silent; OctoPrint
+  # asks again after this long without an answer (default 30 s, a stall of half the print)
+  timeout:
+    communication: 3.0
 plugins:
   _disabled:
   - announcements
