@@ -198,47 +198,43 @@ class Query:
         return self.sql()
 
 
-@attrs.frozen
-class AndQuery(Query):
-    """All of ``terms``; no terms matches everything."""
+class _Combined(Query):
+    """Terms joined by one SQL connective (``_join``: AND or OR), the SQL forms built alike."""
 
-    terms: tuple[Query, ...] = attrs.field(default=(), converter=tuple)
+    terms: tuple[Query, ...]
+    _join: Callable[[list[SQL]], SQL]
 
     def sql(self) -> SQL:
-        return query_sql.and_sql([t.sql() for t in self.terms])
+        return self._join([t.sql() for t in self.terms])
 
     def columns(self) -> frozenset[str] | None:
         return _columns(self.terms)
 
     def count_sql(self) -> SQL:
-        return query_sql.and_sql([t.count_sql() for t in self.terms])
+        return self._join([t.count_sql() for t in self.terms])
 
     def id_sql(self, file_id: str) -> SQL | None:
         parts = [t.id_sql(file_id) for t in self.terms]
-        return None if any(p is None for p in parts) else query_sql.and_sql([p for p in parts if p is not None])
+        return None if any(p is None for p in parts) else self._join([p for p in parts if p is not None])
+
+
+@attrs.frozen
+class AndQuery(_Combined):
+    """All of ``terms``; no terms matches everything."""
+
+    terms: tuple[Query, ...] = attrs.field(default=(), converter=tuple)
+    _join = staticmethod(query_sql.and_sql)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return all(t.match(file, model) for t in self.terms)
 
 
 @attrs.frozen
-class OrQuery(Query):
+class OrQuery(_Combined):
     """Any of ``terms``."""
 
     terms: tuple[Query, ...] = attrs.field(converter=tuple)
-
-    def sql(self) -> SQL:
-        return query_sql.or_sql([t.sql() for t in self.terms])
-
-    def columns(self) -> frozenset[str] | None:
-        return _columns(self.terms)
-
-    def count_sql(self) -> SQL:
-        return query_sql.or_sql([t.count_sql() for t in self.terms])
-
-    def id_sql(self, file_id: str) -> SQL | None:
-        parts = [t.id_sql(file_id) for t in self.terms]
-        return None if any(p is None for p in parts) else query_sql.or_sql([p for p in parts if p is not None])
+    _join = staticmethod(query_sql.or_sql)
 
     def match(self, file: "FileRecord", model: "ModelRecord | None" = None) -> bool:
         return any(t.match(file, model) for t in self.terms)
