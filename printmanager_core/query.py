@@ -697,10 +697,14 @@ class FirstPagePlan:
     ``walk`` (None when it cannot help) walks the path index and tests each file;
     it is quick when matches are many, and is to be abandoned past a budget.
     ``drive`` starts from the shortest list of matches and sorts what it finds.
+    ``narrow`` (None when no such index holds every column ``drive`` reads) names a
+    narrow count index (m035) the matches can be listed off: when they are few,
+    fetching and sorting them beats walking the path index to its end.
     """
 
     drive: Query
     walk: Query | None
+    narrow: str | None = None
 
 
 #: terms SQLite decides from the path index's own columns, cheapest first (tested first)
@@ -739,7 +743,9 @@ def plan_first_page(query: Query, many: Callable[[list[SQL]], bool]) -> FirstPag
     When every such list the query must start from is long (``many`` says
     whether a SELECT of file ids holds many rows), walking the path index and
     testing each file stops sooner; :attr:`FirstPagePlan.walk` is that form.
-    ``many`` is given a term's :meth:`Query.members_sql`.
+    ``many`` is given a term's :meth:`Query.members_sql`. A query of filters alone
+    (no list to start from) whose columns a narrow count index holds gets that
+    index as :attr:`FirstPagePlan.narrow`, to list its matches off when they are few.
     """
     drive = _merged_words(query)
     terms = drive.terms if isinstance(drive, AndQuery) else (drive,)
@@ -750,7 +756,8 @@ def plan_first_page(query: Query, many: Callable[[list[SQL]], bool]) -> FirstPag
         elif isinstance(term, OrQuery) and all(t.members_sql() is not None for t in term.terms):
             lists.append(list(term.terms))
     if not lists:
-        return FirstPagePlan(drive, None)
+        index = _count_index(drive)
+        return FirstPagePlan(drive, None, index[0] if index is not None else None)
     for options in lists:  # an OR's list: its terms' lists together
         if not many([m for t in options for m in t.members_sql() or ()]):
             return FirstPagePlan(drive, None)

@@ -94,7 +94,7 @@ def _reference(query: str, everything) -> tuple[list[int], list[int]]:
 def test_first_pages_and_counts_match_a_plain_evaluation(catalogue) -> None:
     lib, everything = catalogue
     search = lib.store.search
-    walked = gave_way = 0
+    walked = gave_way = narrowed = listed = 0
     for query in _queries(90, seed=11):
         want, missing = _reference(query, everything)
         q = parse_query(query)
@@ -105,6 +105,8 @@ def test_first_pages_and_counts_match_a_plain_evaluation(catalogue) -> None:
             plan = plan_first_page(q, lambda members: True)  # every list long: the walking form
             drive = [f.id for f in lib.store.files.select(plan.drive, limit=limit)]
             assert drive == want[:limit], (query, limit)
+            ids_first = [f.id for f in lib.store.files.select(plan.drive, limit=limit, ids_first=True)]
+            assert ids_first == want[:limit], (query, limit)
             if plan.walk is not None:
                 walked += 1
                 got = search.first_page(plan, limit=limit, budget=10**12)
@@ -115,8 +117,17 @@ def test_first_pages_and_counts_match_a_plain_evaluation(catalogue) -> None:
                 assert [f.id for f in spent] == want[:limit], (query, limit)
                 assert [f.id for f in search.first_page(plan, include_missing=True, limit=limit, budget=10**12)] == \
                     missing[:limit], query
+            if plan.narrow is not None:
+                narrowed += 1
+                got = search.first_page(plan, limit=limit, budget=1)  # no walk: listed when few
+                listed += search.last_plan == "narrow"
+                assert [f.id for f in got] == want[:limit], (query, limit)
+                assert [f.id for f in search.first_page(plan, include_missing=True, limit=limit, budget=1)] == \
+                    missing[:limit], query
+                assert [f.id for f in search.first_page(plan, limit=limit)] == want[:limit], (query, limit)
     assert walked > 100  # most queries had a list to walk past
     assert gave_way > 30  # and most walks past a few thousand steps gave way to the list
+    assert narrowed > 15 and listed > 3  # filters alone: listed off their narrow index when few
 
 
 def test_a_short_list_drives_and_a_long_one_walks(catalogue) -> None:
@@ -222,10 +233,32 @@ def test_count_plans_read_their_indexes(catalogue, query: str, parts, seeks) -> 
         assert any("files_absent" in line for line in explained), explained
 
 
-def test_new_indexes_leave_first_pages_walking(catalogue) -> None:
+def test_a_sparse_filter_is_listed_off_its_narrow_index(catalogue) -> None:
+    lib, everything = catalogue
+    search = lib.store.search
+    query = "printer:MK4 time<2h"  # a few dozen of 2,500 files, scattered along the paths
+    want, _ = _reference(query, everything)
+    assert 0 < len(want) <= 200
+    plan = plan_first_page(parse_query(query), search.long_list)
+    assert plan.walk is None and plan.narrow == "files_by_print_time_printer"
+    # a walk this small catalogue finishes inside its budget; one spent at once lists
+    assert [f.id for f in search.first_page(plan, limit=10, budget=1)] == want[:10]
+    assert search.last_plan == "narrow"
+    with lib.store.db.conn:  # inside a transaction too (no walk is tried there)
+        lib.store.db.execute("update files set notes = notes where id = ?", [want[0]])
+        assert [f.id for f in lib.files(query, limit=10)] == want[:10]
+        assert search.last_plan == "narrow"
+    explained = [r[-1] for r in lib.store.db.execute(
+        "explain query plan select files.id from files indexed by files_by_print_time_printer where "
+        "(files.print_time_s < ?) and (files.printer_model like ? escape '\\') and files.missing = 0",
+        [7200, "%MK4%"])]
+    assert all("files_by_print_time_printer" in line for line in explained), explained
+
+
+def test_a_dense_filter_walks_the_path_index(catalogue) -> None:
     lib, _ = catalogue
     search = lib.store.search
-    for query in ("has:error", "format:stl triangles>100000", "volume<5000 is:watertight", "time<2h"):
+    for query in ("format:stl triangles>100000", "volume<5000 is:watertight"):  # hundreds of matches
         lib.files(query, limit=10)
         assert search.last_plan == "drive", query
         sql, params = parse_query(query).sql()

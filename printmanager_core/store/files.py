@@ -69,12 +69,16 @@ class FilesGateway(Rows):
 
     def select(
         self, where: Where, *, include_missing: bool = False, limit: int | None = None,
-        after: tuple[str, int] | None = None,
+        after: tuple[str, int] | None = None, ids_first: bool = False,
     ) -> list[FileRecord]:
         """Files matching ``where``, ordered by path (then id).
 
         :param after: ``(path display text, id)`` of the last file of the previous
             page: only files after it (keyset paging, see :meth:`iterate`).
+        :param ids_first: with ``limit``, select the page's ids first and build only
+            their rows: for a ``where`` SQLite reads off a list of matches and sorts
+            (asked at once, it builds every match's whole row, the model join and the
+            slice-link subqueries, before it sorts and keeps ``limit`` of them).
         """
         sql, params = where.sql()
         sql = f"({sql})"
@@ -84,10 +88,26 @@ class FilesGateway(Rows):
             sql += " and (files.path, files.id) > (?, ?)"
             params = [*params, *after]
         order = " order by files.path, files.id" if after is not None else " order by files.path"
-        text = f"{FILE_SELECT} where {sql}{order}"
-        if limit is not None:
-            text += f" limit {int(limit)}"
+        if limit is None:
+            text = f"{FILE_SELECT} where {sql}{order}"
+        elif ids_first:
+            text = (f"{FILE_SELECT} where files.id in (select files.id from files where {sql}{order} "
+                    f"limit {int(limit)}){order}")
+        else:
+            text = f"{FILE_SELECT} where {sql}{order} limit {int(limit)}"
         return [FileRecord.from_row(r) for r in self.rows(text, params)]
+
+    def first_of(self, ids: Sequence[int], *, limit: int) -> list[FileRecord]:
+        """The first ``limit`` of the files ``ids`` in path order (ids already known to
+        match: see :meth:`printmanager_core.store.search.SearchGateway.first_page`)."""
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        if len(ids) > self.max_params():
+            raise ValueError(f"{len(ids)} ids is more than one statement takes")
+        text = (f"{FILE_SELECT} where files.id in (select files.id from files where files.id in ({marks}) "
+                f"order by files.path limit {int(limit)}) order by files.path")
+        return [FileRecord.from_row(r) for r in self.rows(text, list(ids))]
 
     def iterate(self, where: Where, *, include_missing: bool = False, page: int = 500) -> Iterator[FileRecord]:
         """Files matching ``where`` in path order, fetched ``page`` at a time.
@@ -305,7 +325,7 @@ class FilesGateway(Rows):
             by_cols.setdefault(tuple(row), []).append(row)
         for cols, group in by_cols.items():
             one = f"({', '.join('?' * len(cols))})"
-            per = max(1, self._max_params() // len(cols))
+            per = max(1, self.max_params() // len(cols))
             head = f"insert into files ({', '.join(cols)}) values "
             for i in range(0, len(group), per):
                 chunk = group[i : i + per]
@@ -319,7 +339,7 @@ class FilesGateway(Rows):
 
     _params: int | None = None
 
-    def _max_params(self) -> int:
+    def max_params(self) -> int:
         """How many ``?`` one statement may have here (SQLite's compile-time limit)."""
         if self._params is None:
             getlimit = getattr(self.db.conn, "getlimit", None)  # Python 3.11+
