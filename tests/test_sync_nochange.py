@@ -9,7 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
-from sync_support import make_prints, scanned_library  # noqa: F401
+from sync_support import make_prints, scanned_library
 
 from printmanager_core.store.catalogue_copy import CatalogueCopy
 from printmanager_sync import enable, sync_now
