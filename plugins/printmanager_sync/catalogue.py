@@ -54,11 +54,18 @@ def relative(path: str, root: str) -> str | None:
     if path == root:
         rel = "."
     elif path.startswith(root) and path[len(root)] in "/\\":
-        rel = "/".join(p for p in re.split(r"[\\/]", path[len(root) + 1 :]) if p)
+        rest = path[len(root) + 1 :]
+        if "\\" in rest or "//" in rest or rest.startswith("/") or rest.endswith("/"):
+            rel = "/".join(p for p in re.split(r"[\\/]", rest) if p)
+        else:  # the usual case: already ``/``-separated with no empty component
+            rel = rest
     else:
         return None
     return rel + (ARCHIVE_SEP + member if member else "")
 
+
+#: one encoder for every row of the catalogue fingerprint (building one per row cost more than the row)
+_FACTS_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 #: characters Windows refuses in a file name (besides the separators and control characters)
 _WINDOWS_RESERVED = frozenset('<>:"|?*')
@@ -349,8 +356,9 @@ class Catalogue:
             if key is not None:
                 rows.append(("model:" + key, d))
         rows.sort(key=lambda r: r[0])
+        encode = _FACTS_ENCODER.encode  # the bytes of json.dumps(..., sort_keys=True, default=str)
         for key, d in rows:
-            h.update(json.dumps([key, d], sort_keys=True, default=str).encode())
+            h.update(encode([key, d]).encode())
         h.update(json.dumps(meta["collections"], sort_keys=True).encode())
         return meta, h.hexdigest()
 
