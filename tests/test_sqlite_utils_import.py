@@ -61,3 +61,39 @@ def test_a_warm_rescan_imports_no_numpy_and_a_changed_file_is_still_read(tmp_pat
     stl.write_bytes(stl.read_bytes() + b"\0" * 4)  # a changed size: re-read
     touched, _ = scan()
     assert touched["updated"] == 1
+
+
+#: a sqlite-utils plugin (the ``sqlite_utils`` entry point group) adding an SQL function
+_PLUGIN = """
+import sqlite_utils
+
+@sqlite_utils.hookimpl
+def prepare_connection(conn):
+    conn.create_function("wren", 0, lambda: "wren says hi")
+"""
+
+_USE_PLUGIN = """
+import json, sqlite3, sys
+sys.path.insert(0, sys.argv[1])
+from printmanager_core.store.sqlite_utils_import import import_sqlite_utils
+sqlite_utils = import_sqlite_utils()
+from sqlite_utils.plugins import get_plugins
+db = sqlite_utils.Database(sqlite3.connect(":memory:"))
+said, metadata_imported = db.execute("select wren()").fetchone()[0], "importlib.metadata" in sys.modules
+print(json.dumps([said, get_plugins(), metadata_imported]))  # (get_plugins reads the project name from it)
+"""
+
+
+def test_sqlite_utils_plugins_are_loaded_as_sqlite_utils_loads_them(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "sqlite_utils_wren-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sqlite-utils-wren\nVersion: 1.0\n\nA plugin.\n")
+    (info / "entry_points.txt").write_text("[sqlite_utils]\nwren = sqlite_utils_wren\n")
+    (site / "sqlite_utils_wren.py").write_text(_PLUGIN)
+    out = subprocess.run([sys.executable, "-c", _USE_PLUGIN, str(site)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    said, plugins, metadata_imported = json.loads(out.stdout)
+    assert said == "wren says hi"  # the plugin prepared the connection
+    assert plugins == [{"name": "sqlite-utils-wren", "hooks": ["prepare_connection"], "version": "1.0"}]
+    assert metadata_imported is False

@@ -8,6 +8,12 @@ start-up. :func:`import_sqlite_utils` imports sqlite-utils with numpy hidden
 when numpy is not imported yet, and replaces that mapping with one that maps
 numpy's types as soon as numpy is imported by anyone: until then no numpy
 value can exist in the process, so nothing is looked up any differently.
+
+It also loads sqlite-utils' own plugins (the ``sqlite_utils`` entry points,
+which its ``Database`` loads on first use through ``importlib.metadata``, some
+20 ms of CPU) with :func:`printmanager_core.entry_points.find`, which finds the
+same entry points in the same order, registering them as pluggy's
+``load_setuptools_entrypoints`` does.
 """
 
 from __future__ import annotations
@@ -71,4 +77,23 @@ def import_sqlite_utils() -> Any:
             if sys.modules.get("numpy", 0) is None:
                 del sys.modules["numpy"]
         db.COLUMN_TYPE_MAPPING = _NumpyOnUse(db.COLUMN_TYPE_MAPPING)
+        _load_plugins()
         return sqlite_utils
+
+
+def _load_plugins() -> None:
+    """sqlite-utils' ``ensure_plugins_loaded``, with the entry points found without importlib.metadata."""
+    from sqlite_utils import plugins
+
+    if plugins._plugins_loaded or getattr(sys, "_called_from_test", False):
+        return
+    from ..entry_points import find
+
+    pm = plugins.pm
+    for ep in find("sqlite_utils"):  # as pluggy's load_setuptools_entrypoints: a failure raises
+        if pm.get_plugin(ep.name) or pm.is_blocked(ep.name):
+            continue
+        plugin = ep.load()
+        pm.register(plugin, name=ep.name)
+        pm._plugin_distinfo.append((plugin, ep.dist))  # type: ignore[arg-type]
+    plugins._plugins_loaded = True
