@@ -62,6 +62,18 @@ class _NumpyOnUse(dict):  # type: ignore[type-arg]
         return super().__contains__(key) or (self._add_numpy() and super().__contains__(key))
 
 
+class _NumpyHidden:
+    """A finder making ``import numpy`` fail in the importing thread only (other threads import it as usual)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "numpy" and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError("numpy is not imported with sqlite-utils", name=name)
+        return None
+
+
 def import_sqlite_utils() -> Any:
     """The ``sqlite_utils`` package, imported (once) without importing numpy."""
     with _lock:
@@ -69,13 +81,13 @@ def import_sqlite_utils() -> Any:
             import sqlite_utils
 
             return sqlite_utils
-        sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` raises ImportError
+        hide = _NumpyHidden()
+        sys.meta_path.insert(0, hide)
         try:
             import sqlite_utils
             import sqlite_utils.db as db
         finally:
-            if sys.modules.get("numpy", 0) is None:
-                del sys.modules["numpy"]
+            sys.meta_path.remove(hide)
         db.COLUMN_TYPE_MAPPING = _NumpyOnUse(db.COLUMN_TYPE_MAPPING)
         _load_plugins()
         return sqlite_utils
