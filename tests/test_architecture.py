@@ -49,6 +49,7 @@ STORE_MAY_IMPORT = {
     "printmanager_core.clock",
     "printmanager_core.readers.base",
     "printmanager_core.lazy_exports",  # a leaf: stdlib only
+    "printmanager_core.entry_points",  # a leaf: stdlib only (sqlite-utils' plugins, store/sqlite_utils_import.py)
 }
 
 

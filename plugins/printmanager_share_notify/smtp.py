@@ -12,7 +12,6 @@ or the file ``notify.smtp.cafile`` names (a self-hosted server's).
 from __future__ import annotations
 
 import socket
-import ssl
 from typing import TYPE_CHECKING, Any, Sequence
 
 import attrs
@@ -25,6 +24,7 @@ from .notice import Delivery, ShareNotice
 
 if TYPE_CHECKING:  # pragma: no cover
     import smtplib
+    import ssl
     from email.message import EmailMessage
 
     from printmanager_core.library import Library
@@ -170,6 +170,8 @@ def message(notice: ShareNotice, sender: str) -> "EmailMessage":
 
 
 def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
+    import ssl  # on sending, not when the plugin's settings are registered (every command)
+
     context = ssl.create_default_context()
     if config.cafile:
         context.load_verify_locations(cafile=config.cafile)
@@ -183,6 +185,7 @@ def connect(config: SmtpConfig, password: str | None, timeout: float = TIMEOUT) 
         certificate is not trusted, or the login is refused (one line each).
     """
     import smtplib
+    import ssl
 
     where = f"{config.host}:{config.port}"
     context = _tls_context(config)

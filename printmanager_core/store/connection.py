@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
+from .sqlite_utils_import import import_sqlite_utils
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+else:
+    Database = import_sqlite_utils().Database  # before anything imports it (no numpy)
 from .migrations import migrations
 from .plain import (
     BUSY_TIMEOUT_S,
