@@ -17,8 +17,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time
+# (module fixtures stay in one process); TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # The speed-and-memory table (docs/performance.md): --quick sizes unless BENCH_FULL=1;
 # writes bench/results.md and bench/results.json. BENCH_ARGS passes more (e.g. --only search).

@@ -13,6 +13,7 @@ tracking, error tracking, plugin repository, network discovery), and a
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import socket
@@ -46,13 +47,18 @@ def ensure_venv(name: str, requirement: str, command: str) -> Path:
     if binary.exists():
         return binary
     venv.parent.mkdir(parents=True, exist_ok=True)
-    python = getattr(sys, "_base_executable", None) or sys.executable
-    subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", requirement],
-                          capture_output=True, text=True, timeout=1500)
-    if done.returncode != 0 or not binary.exists():
-        pytest.fail(f"pip could not install {requirement} into {venv}: {done.stderr.strip()[-2000:]}")
-    return binary
+    # `make test` runs test files in two processes: one makes the venv while the other waits
+    with open(venv.parent / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():
+            return binary
+        python = getattr(sys, "_base_executable", None) or sys.executable
+        subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
+        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", requirement],
+                              capture_output=True, text=True, timeout=1500)
+        if done.returncode != 0 or not binary.exists():
+            pytest.fail(f"pip could not install {requirement} into {venv}: {done.stderr.strip()[-2000:]}")
+        return binary
 
 
 CONFIG = """\
