@@ -42,6 +42,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from .plugin_manager import PluginManager
 from .plugin_extras import PluginOff, extra_off
 
 PROJECT = "printmanager"
@@ -201,7 +202,7 @@ def plugins_off() -> list[PluginOff]:
 
 
 def _new_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(PROJECT)
+    pm = PluginManager(PROJECT)
     if _env_on(TRACE_ENV):
         _start_tracing(pm)
     pm.add_hookspecs(hookspecs)

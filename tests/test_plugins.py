@@ -258,7 +258,7 @@ def test_trace_plugins_env_writes_hook_calls_to_stderr(tmp_path: Path) -> None:
     assert json.loads(traced.stdout)["updated"] == 1  # stdout stays the command's own
     err = traced.stderr
     # hooks pluggy calls (the historic add_hookspecs) and hooks the core calls one plugin at a time
-    assert "add_hookspecs [hook]" in err and "plugin_manager: <pluggy" in err
+    assert "add_hookspecs [hook]" in err and "plugin_manager: <printmanager_core.plugin_manager.PluginManager" in err
     assert "register_settings in plugin 'thumbnails' [hook]" in err  # (a core command alone calls no register_commands)
     assert "register_readers in plugin 'printmanager_core.readers.off' [hook]" in err
     assert "scan_finished in plugin 'thumbnails' [hook]" in err
