@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 import attrs
 
@@ -62,6 +62,20 @@ def relative(path: str, root: str) -> str | None:
     else:
         return None
     return rel + (ARCHIVE_SEP + member if member else "")
+
+
+#: sync state key: the catalogue's fingerprint and the :meth:`Catalogue.stamp` it was worked out at
+FINGERPRINT_CACHE = "catalogue_fingerprint"
+#: what the fingerprint is worked out from and how; a change to either must add one (old caches then miss)
+FINGERPRINT_VERSION = 1
+
+
+class FingerprintCache(Protocol):
+    """Where :meth:`Catalogue.survey_cached` keeps the fingerprint (the sync state)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
 
 
 #: one encoder for every row of the catalogue fingerprint (building one per row cost more than the row)
@@ -154,6 +168,7 @@ class RootGuard:
 
     def __init__(self) -> None:
         self._real: dict[str, str] = {}
+        self._prefix: dict[str, str] = {}  # folder -> its resolved path and a separator
 
     def _real_dir(self, folder: str) -> str:
         real = self._real.get(folder)
@@ -161,19 +176,34 @@ class RootGuard:
             real = self._real[folder] = os.path.realpath(folder)
         return real
 
+    def _inside_prefix(self, folder: str) -> str:
+        prefix = self._prefix.get(folder)
+        if prefix is None:
+            prefix = self._prefix[folder] = self._real_dir(folder).rstrip(os.sep) + os.sep
+        return prefix
+
     def stat_inside(self, path: str, folder: str) -> tuple[bool, os.stat_result | None]:
         """``(inside, stat)``: :meth:`inside`, and the ``os.stat`` of ``path`` (None if it cannot
-        be had) — one ``lstat`` for a file that is not a link, the usual case."""
-        base = self._real_dir(folder)
-        parent, name = os.path.split(path)
-        real = os.path.join(self._real_dir(parent), name)
+        be had) — one ``lstat`` for a file that is not a link, the usual case.
+
+        The folder holding ``path`` is resolved once (cached); when it resolves to itself (no
+        symlink on the way, the usual case) ``path`` is its own resolved form up to its last
+        component, which the ``lstat`` checks."""
+        prefix = self._inside_prefix(folder)
+        cut = path.rfind(os.sep) if os.altsep is None else -1
+        if 0 < cut < len(path) - 1:
+            parent, name = path[:cut], path[cut + 1 :]
+        else:  # no separator, a trailing one, or a system with two separators: the general split
+            parent, name = os.path.split(path)
+        real_parent = self._real.get(parent) or self._real_dir(parent)
+        real = path if real_parent == parent else os.path.join(real_parent, name)
         try:
             st: os.stat_result | None = os.lstat(real)
         except OSError:
             st = None
         if name in ("", ".", "..") or (st is not None and stat.S_ISLNK(st.st_mode)):
             real, st = os.path.realpath(real), None
-        inside = real.startswith(base.rstrip(os.sep) + os.sep)
+        inside = real.startswith(prefix)
         if inside and st is None:
             try:
                 st = os.stat(path)
@@ -331,10 +361,39 @@ class Catalogue:
 
     def survey(self, root_keys: dict[str, str]) -> tuple[list[LocalFile], dict[str, Any], str]:
         """:meth:`local_files`, :meth:`user_meta` and :meth:`fingerprint` at once, reading the
-        rows' places once (what a sync looks at every time)."""
+        rows' places once."""
         places = self.store.file_places()
         meta, fingerprint = self.edits_and_fingerprint(root_keys, places)
         return self.local_files(root_keys, places), meta, fingerprint
+
+    def stamp(self, root_keys: dict[str, str]) -> str | None:
+        """What the fingerprint (and :meth:`user_meta`) depend on besides the rows' values: the
+        count of row changes (m047), the schema version, ``root_keys`` and this code's
+        :data:`FINGERPRINT_VERSION`, hashed. The same stamp means the same fingerprint. None
+        when the database keeps no count."""
+        changes = self.store.row_changes()
+        if changes is None:
+            return None
+        text = json.dumps([FINGERPRINT_VERSION, *changes, sorted(root_keys.items())])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def survey_cached(self, root_keys: dict[str, str],
+                      cache: "FingerprintCache") -> tuple[list[LocalFile], dict[str, Any] | None, str]:  # fmt: skip
+        """:meth:`survey`, the fingerprint taken from ``cache`` when the catalogue's
+        :meth:`stamp` is the one it was worked out at (then the edits are None: nothing read
+        them; :meth:`user_meta` gives them). Otherwise the rows are read and the cache is told
+        the new fingerprint. What a sync looks at every time.
+
+        The stamp is read before the rows: a change committed while they are read moves the
+        count past the stamp kept with them, so the next survey reads them again."""
+        stamp = self.stamp(root_keys)
+        kept = cache.get(FINGERPRINT_CACHE)
+        if stamp is not None and isinstance(kept, dict) and kept.get("stamp") == stamp and kept.get("fingerprint"):
+            return self.local_files(root_keys), None, str(kept["fingerprint"])
+        files, meta, fingerprint = self.survey(root_keys)
+        if stamp is not None:
+            cache.set(FINGERPRINT_CACHE, {"stamp": stamp, "fingerprint": fingerprint})
+        return files, meta, fingerprint
 
     def edits_and_fingerprint(self, root_keys: dict[str, str],
                               places: list[Place] | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip

@@ -16,18 +16,33 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import Session
 
 
-def _digest(entries: dict[str, Entry], thumbs: dict[str, Entry], meta: dict[str, Any], fingerprint: str,
-            roots: Any) -> str:  # fmt: skip
-    """One hash of everything this device would put in a snapshot (to skip no-change syncs)."""
-    payload = [{k: e.to_json() for k, e in entries.items()}, {k: t.to_json() for k, t in thumbs.items()},
-               meta, fingerprint, roots]  # fmt: skip
-    return hashlib.sha256(fmt.canonical_json(payload)).hexdigest()
+#: begins what :func:`_digest` hashes: a digest of another form (an older version's) never equals one of this
+_DIGEST_FORM = b"printmanager-sync local digest 2\0"
+
+
+def _digest(entries: dict[str, Entry], thumbs: dict[str, Entry], fingerprint: str, roots: Any) -> str:
+    """One hash of everything this device would put in a snapshot (to skip no-change syncs):
+    every entry's key, place, size, mtime and object id, the catalogue's fingerprint (which
+    determines the user's edits: they are read from the rows it hashes) and the roots.
+
+    Fields are NUL-terminated (no path, id or number holds a NUL) and each part is counted,
+    so two different states give two different inputs. It is only ever compared with the
+    digest the last sync stored: one stored by an older version (another form) differs,
+    which costs one full sync, never a wrong skip."""
+    h = hashlib.sha256(_DIGEST_FORM)
+    for part in (entries, thumbs):
+        h.update(f"{len(part)}\0".encode())
+        h.update("".join(f"{k}\0{e.rel}\0{e.size}\0{e.mtime_ns}\0{e.blob}\0{e.root}\0" for k, e in sorted(part.items()))
+                 .encode("utf-8", "surrogatepass"))  # fmt: skip
+    h.update(fmt.canonical_json([fingerprint, roots]))
+    return h.hexdigest()
 
 
 class LocalScan:
     """This device's current state as container entries: the files behind the catalogue's
     present entries (inside their roots, regular files only), the thumbnail cache, the
-    user's edits and the catalogue's fingerprint.
+    user's edits and the catalogue's fingerprint (kept in the sync state under the
+    catalogue's count of row changes: read again only when a row changed).
 
     An object id comes from the cache when size and mtime match, else the file is hashed.
     """
@@ -41,7 +56,8 @@ class LocalScan:
         self.refused: list[str] = []
         found: dict[str, tuple[str, int, int]] = {}  # entry key -> (path, size, mtime)
         guard = catalogue.RootGuard()
-        files, self.meta, self.fingerprint = cat.survey(self.root_keys)
+        self._catalogue = cat
+        files, self._meta, self.fingerprint = cat.survey_cached(self.root_keys, state)
         for f in files:
             inside, st = guard.stat_inside(f.path, self.roots[f.root])
             if not inside:
@@ -77,7 +93,16 @@ class LocalScan:
             if path in ids:
                 self.thumbs[rel] = Entry(rel, size, mtime, ids[path])
                 self.thumb_paths[ids[path]] = path
-        self.digest = _digest(self.entries, self.thumbs, self.meta, self.fingerprint, sorted(self.roots.items()))
+        self.digest = _digest(self.entries, self.thumbs, self.fingerprint, sorted(self.roots.items()))
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The user's edits keyed by container path (``Catalogue.user_meta``): read with the
+        fingerprint, or, when that came from its cache, read the first time they are asked for
+        (a sync that finds nothing changed never does)."""
+        if self._meta is None:
+            self._meta = self._catalogue.user_meta(self.root_keys)
+        return self._meta
 
     @property
     def files(self) -> int:

@@ -175,6 +175,21 @@ class CatalogueCopy:
         """Root id -> exact root path."""
         return {int(i): _exact(t, b) for i, t, b in self.db.execute("select id, path, path_bytes from roots")}
 
+    def row_changes(self) -> tuple[int, int] | None:
+        """``(changes, schema version)``: how many rows of the catalogue tables were inserted,
+        deleted or updated so far (m047's count, kept by triggers whoever writes), and SQLite's
+        schema version (a column added or dropped moves it). Read before the rows it stands for:
+        the same pair later means none of them changed since. None on a database without the
+        count."""
+        try:
+            row = self.db.execute("select row_changes from catalogue_changes where id = 1").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if row is None:
+            return None
+        (version,) = self.db.execute("pragma schema_version").fetchone()
+        return int(row[0]), int(version)
+
     def file_places(self, *, present_only: bool = False) -> list[Place]:
         """Where every file row lives (only the present ones with ``present_only``)."""
         sql = "select id, root_id, path, path_bytes, archive_path, missing from files"
