@@ -17,7 +17,7 @@ from sync_support import make_prints, scanned_library
 
 from printmanager_sync import enable, sync_now
 from printmanager_sync.catalogue import FINGERPRINT_CACHE, Catalogue, RootGuard
-from printmanager_sync.local import _digest
+from printmanager_sync.local import _digest, entry_rows
 from printmanager_sync.snapshot import Entry
 from printmanager_sync.state import SyncState
 
@@ -88,7 +88,11 @@ def test_the_kept_fingerprint_is_the_one_every_row_gives_after_every_kind_of_edi
         assert not hit, what  # the count moved: every row read again
         assert fp != before, what  # ... and the fingerprint saw the edit
         assert _survey(cat, state, keys) == (fp, True), what  # nothing changed since: kept
-    # a column added (a later migration, or by hand), then written: the schema version and the count move
+    # a table created and dropped (what sqlite-utils does to probe for upserts) leaves the rows as they were
+    _sqlite_elsewhere(db_path, "create table probe (x)")
+    _sqlite_elsewhere(db_path, "drop table probe")
+    assert _survey(cat, state, keys) == (fp, True)
+    # a column added (a later migration, or by hand), then written: the table's schema and the count move
     _sqlite_elsewhere(db_path, "alter table files add column colour text")
     assert _survey(cat, state, keys)[1] is False
     _sqlite_elsewhere(db_path, "update files set colour = 'red' where name = 'spider.obj'")
@@ -101,6 +105,11 @@ def test_the_kept_fingerprint_is_the_one_every_row_gives_after_every_kind_of_edi
     # a write that changes nothing the fingerprint reads still only costs a recount, never a stale hit
     lib.store.db.conn.execute("update files set scanned_at = scanned_at")
     lib.store.db.conn.commit()
+    assert _survey(cat, state, state.root_keys())[1] is False
+    # without a trigger that keeps the count (a table rebuilt drops its triggers) nothing is kept
+    _sqlite_elsewhere(db_path, "drop trigger collection_models_row_changes_ai")
+    assert cat.stamp(state.root_keys()) is None
+    assert _survey(cat, state, state.root_keys())[1] is False
     assert _survey(cat, state, state.root_keys())[1] is False
     lib.close()
 
@@ -155,8 +164,12 @@ def test_the_packed_digest_tells_every_field_apart() -> None:
     base = {"r1/a/b.stl": Entry("a/b.stl", 10, 1000, "f" * 64, "r1"), "r1/c.stl": Entry("c.stl", 5, 7, "e" * 64, "r1")}
     thumbs = {"t/1.png": Entry("t/1.png", 3, 4, "d" * 64)}
     roots = [("r1", "/prints")]
-    one = _digest(base, thumbs, "fp", roots)
-    assert _digest(dict(reversed(base.items())), thumbs, "fp", roots) == one  # order does not matter
+
+    def digest(entries: dict[str, Entry], thumbnails: dict[str, Entry], fingerprint: str, roots: Any) -> str:
+        return _digest(entry_rows(entries), entry_rows(thumbnails), fingerprint, roots)
+
+    one = digest(base, thumbs, "fp", roots)
+    assert digest(dict(reversed(base.items())), thumbs, "fp", roots) == one  # order does not matter
     variants = [
         ({**base, "r1/c.stl": Entry("c.stl", 6, 7, "e" * 64, "r1")}, thumbs, "fp", roots),  # size
         ({**base, "r1/c.stl": Entry("c.stl", 5, 8, "e" * 64, "r1")}, thumbs, "fp", roots),  # mtime
@@ -171,7 +184,7 @@ def test_the_packed_digest_tells_every_field_apart() -> None:
         ({"r1/a/b.stl\x00": base["r1/a/b.stl"], "r1/c.stl": base["r1/c.stl"]}, thumbs, "fp", roots),
         ({**base, "r1/\udce9.stl": Entry("\udce9.stl", 1, 1, "b" * 64, "r1")}, thumbs, "fp", roots),  # an undecodable name
     ]
-    digests = {_digest(*v) for v in variants}
+    digests = {digest(*v) for v in variants}
     assert len(digests) == len(variants) and one not in digests
 
 
