@@ -399,11 +399,10 @@ class Catalogue:
         return self.local_files(root_keys, places), meta, fingerprint
 
     def stamp(self, root_keys: dict[str, str]) -> str | None:
-        """What the fingerprint, :meth:`user_meta` and :meth:`local_files` depend on besides the rows: the
-        count of row changes (m047), the tables' columns, ``root_keys`` and this code's
-        :data:`FINGERPRINT_VERSION`, hashed. The same stamp means the same rows, so the same
-        fingerprint and files. None
-        when the database keeps no count."""
+        """What the fingerprint, :meth:`user_meta` and :meth:`local_files` depend on, hashed: the
+        count of row changes (m047) and the tables' columns (``CatalogueCopy.row_changes``),
+        ``root_keys`` and this code's :data:`FINGERPRINT_VERSION`. The same stamp means the
+        same rows, so the same fingerprint and files. None when the database keeps no count."""
         changes = self.store.row_changes()
         if changes is None:
             return None
