@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 import attrs
 
@@ -45,6 +45,27 @@ class LocalFile:
         return f"{self.root}/{self.rel}"
 
 
+def _local_file_key(f: LocalFile) -> str:
+    return f"{f.root}/{f.rel}"
+
+
+def _pack_files(files: list[LocalFile]) -> str:
+    """``files`` as one text: path, root key and relative path of each, NUL-terminated (no
+    path holds a NUL)."""
+    return "".join(f"{f.path}\0{f.root}\0{f.rel}\0" for f in files)
+
+
+def _unpack_files(text: Any) -> list[LocalFile] | None:
+    """What :func:`_pack_files` packed; None if ``text`` is not such a text."""
+    if not isinstance(text, str) or (text and not text.endswith("\0")):
+        return None
+    parts = text.split("\0")[:-1]
+    if len(parts) % 3:
+        return None
+    it = iter(parts)
+    return [LocalFile(path, root, rel) for path, root, rel in zip(it, it, it)]
+
+
 def relative(path: str, root: str) -> str | None:
     """``path`` relative to ``root`` with ``/`` separators (archive members kept), or None outside it."""
     member = ""
@@ -62,6 +83,20 @@ def relative(path: str, root: str) -> str | None:
     else:
         return None
     return rel + (ARCHIVE_SEP + member if member else "")
+
+
+#: sync state key: the catalogue's fingerprint and files on disk, and the :meth:`Catalogue.stamp` they were worked out at
+FINGERPRINT_CACHE = "catalogue_fingerprint"
+#: what the fingerprint and the files are worked out from and how; a change to either must add one (old caches then miss)
+FINGERPRINT_VERSION = 1
+
+
+class FingerprintCache(Protocol):
+    """Where :meth:`Catalogue.survey_cached` keeps what it found (the sync state)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
 
 
 #: one encoder for every row of the catalogue fingerprint (building one per row cost more than the row)
@@ -154,6 +189,7 @@ class RootGuard:
 
     def __init__(self) -> None:
         self._real: dict[str, str] = {}
+        self._prefix: dict[str, str] = {}  # folder -> its resolved path and a separator
 
     def _real_dir(self, folder: str) -> str:
         real = self._real.get(folder)
@@ -161,25 +197,49 @@ class RootGuard:
             real = self._real[folder] = os.path.realpath(folder)
         return real
 
+    def _inside_prefix(self, folder: str) -> str:
+        prefix = self._prefix.get(folder)
+        if prefix is None:
+            prefix = self._prefix[folder] = self._real_dir(folder).rstrip(os.sep) + os.sep
+        return prefix
+
     def stat_inside(self, path: str, folder: str) -> tuple[bool, os.stat_result | None]:
         """``(inside, stat)``: :meth:`inside`, and the ``os.stat`` of ``path`` (None if it cannot
         be had) — one ``lstat`` for a file that is not a link, the usual case."""
-        base = self._real_dir(folder)
-        parent, name = os.path.split(path)
-        real = os.path.join(self._real_dir(parent), name)
-        try:
-            st: os.stat_result | None = os.lstat(real)
-        except OSError:
-            st = None
-        if name in ("", ".", "..") or (st is not None and stat.S_ISLNK(st.st_mode)):
-            real, st = os.path.realpath(real), None
-        inside = real.startswith(base.rstrip(os.sep) + os.sep)
-        if inside and st is None:
+        return self.stat_all([(path, folder)])[0]
+
+    def stat_all(self, files: Iterable[tuple[str, str]]) -> list[tuple[bool, os.stat_result | None]]:
+        """:meth:`stat_inside` of each ``(path, folder)``, in one loop (a sync asks it of every file).
+
+        The folder holding a path is resolved once (cached); when it resolves to itself (no
+        symlink on the way, the usual case) the path is its own resolved form up to its last
+        component, which the ``lstat`` checks."""
+        sep, lstat, islink, real_of = os.sep, os.lstat, stat.S_ISLNK, self._real
+        general_split = os.altsep is not None  # two separators: always the general split
+        out: list[tuple[bool, os.stat_result | None]] = []
+        for path, folder in files:
+            prefix = self._prefix.get(folder) or self._inside_prefix(folder)
+            cut = -1 if general_split else path.rfind(sep)
+            if 0 < cut < len(path) - 1:
+                parent, name = path[:cut], path[cut + 1 :]
+            else:  # no separator or a trailing one: the general split
+                parent, name = os.path.split(path)
+            real_parent = real_of.get(parent) or self._real_dir(parent)
+            real = path if real_parent == parent else os.path.join(real_parent, name)
             try:
-                st = os.stat(path)
+                st: os.stat_result | None = lstat(real)
             except OSError:
                 st = None
-        return inside, st
+            if name in ("", ".", "..") or (st is not None and islink(st.st_mode)):
+                real, st = os.path.realpath(real), None
+            inside = real.startswith(prefix)
+            if inside and st is None:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    st = None
+            out.append((inside, st))
+        return out
 
     def inside(self, path: str, folder: str) -> bool:
         """True if ``path`` (resolved) is inside ``folder`` (resolved), not the folder itself."""
@@ -306,20 +366,22 @@ class Catalogue:
     def local_files(self, root_keys: dict[str, str], places: list[Place] | None = None) -> list[LocalFile]:
         """The distinct files on disk behind the catalogue's present entries (``places``: the
         file rows' places when the caller read them already)."""
-        roots = self.store.roots()
+        synced = {rid: (path, root_keys[path]) for rid, path in self.store.roots().items() if path in root_keys}
         seen: dict[str, LocalFile] = {}
         for place in self.store.file_places(present_only=True) if places is None else places:
             if place.missing:
                 continue
-            disk = place.disk_path
-            root = roots.get(place.root_id) if place.root_id is not None else None
-            if root is None or root not in root_keys or disk in seen:
+            root = synced.get(place.root_id)  # type: ignore[arg-type]
+            if root is None:
                 continue
-            rel = relative(disk, root)
+            disk = place.archive or place.path  # its disk path
+            if disk in seen:
+                continue
+            rel = relative(disk, root[0])
             if rel is None or rel == "." or ARCHIVE_SEP in rel:
                 continue
-            seen[disk] = LocalFile(disk, root_keys[root], rel)
-        return sorted(seen.values(), key=lambda f: f.key)
+            seen[disk] = LocalFile(disk, root[1], rel)
+        return sorted(seen.values(), key=_local_file_key)
 
     def thumbnail_files(self) -> list[tuple[str, str]]:
         """``(absolute path, path relative to the thumbnails folder)`` of every cached thumbnail."""
@@ -331,10 +393,41 @@ class Catalogue:
 
     def survey(self, root_keys: dict[str, str]) -> tuple[list[LocalFile], dict[str, Any], str]:
         """:meth:`local_files`, :meth:`user_meta` and :meth:`fingerprint` at once, reading the
-        rows' places once (what a sync looks at every time)."""
+        rows' places once."""
         places = self.store.file_places()
         meta, fingerprint = self.edits_and_fingerprint(root_keys, places)
         return self.local_files(root_keys, places), meta, fingerprint
+
+    def stamp(self, root_keys: dict[str, str]) -> str | None:
+        """What the fingerprint, :meth:`user_meta` and :meth:`local_files` depend on, hashed: the
+        count of row changes (m047) and the tables' columns (``CatalogueCopy.row_changes``),
+        ``root_keys`` and this code's :data:`FINGERPRINT_VERSION`. The same stamp means the
+        same rows, so the same fingerprint and files. None when the database keeps no count."""
+        changes = self.store.row_changes()
+        if changes is None:
+            return None
+        text = json.dumps([FINGERPRINT_VERSION, *changes, sorted(root_keys.items())])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def survey_cached(self, root_keys: dict[str, str],
+                      cache: "FingerprintCache") -> tuple[list[LocalFile], dict[str, Any] | None, str]:  # fmt: skip
+        """:meth:`survey`, its files and fingerprint taken from ``cache`` when the catalogue's
+        :meth:`stamp` is the one they were worked out at (then the edits are None: nothing read
+        them; :meth:`user_meta` gives them). Otherwise the rows are read and the cache is told
+        what they gave. What a sync looks at every time.
+
+        The stamp is read before the rows: a change committed while they are read moves the
+        count past the stamp kept with them, so the next survey reads them again."""
+        stamp = self.stamp(root_keys)
+        kept = cache.get(FINGERPRINT_CACHE)
+        if stamp is not None and isinstance(kept, dict) and kept.get("stamp") == stamp:
+            files = _unpack_files(kept.get("files"))
+            if files is not None and isinstance(kept.get("fingerprint"), str):
+                return files, None, kept["fingerprint"]
+        files, meta, fingerprint = self.survey(root_keys)
+        if stamp is not None:
+            cache.set(FINGERPRINT_CACHE, {"stamp": stamp, "fingerprint": fingerprint, "files": _pack_files(files)})
+        return files, meta, fingerprint
 
     def edits_and_fingerprint(self, root_keys: dict[str, str],
                               places: list[Place] | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip

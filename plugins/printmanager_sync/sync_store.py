@@ -34,7 +34,7 @@ TABLES = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs", "sync
 #: the tables that mean nothing on another machine (emptied in a database backup)
 BOOKKEEPING = ("sync_upload_parts", "sync_uploads", "sync_files", "sync_blobs")
 #: ``sync_state`` keys a backup leaves out: rewritten by every sync, meaningless elsewhere
-VOLATILE_STATE = ("last", "listed_at")
+VOLATILE_STATE = ("last", "listed_at", "catalogue_fingerprint")
 
 
 def from_column(value: Any) -> Any:

@@ -175,6 +175,32 @@ class CatalogueCopy:
         """Root id -> exact root path."""
         return {int(i): _exact(t, b) for i, t, b in self.db.execute("select id, path, path_bytes from roots")}
 
+    def row_changes(self) -> tuple[int, str] | None:
+        """``(changes, schema)``: how many rows of the catalogue tables were inserted, deleted or
+        updated so far (m047's count, kept by triggers whoever writes), and the text of what
+        else a copy's reading depends on (the ``create`` statements of ``files`` and ``models``,
+        whose columns it reads all of, and of the triggers that keep the count). Read before
+        the rows it stands for: the same pair later means none of them changed since. None on a
+        database without the count or without one of its triggers (a table rebuilt drops them).
+
+        (Not ``pragma schema_version``: sqlite-utils moves it by creating and dropping a probe
+        table the first time a connection upserts.)"""
+        try:
+            row = self.db.execute("select row_changes from catalogue_changes where id = 1").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if row is None:
+            return None
+        triggers = {f"{table}_row_changes_{event}" for table in CATALOGUE_TABLES for event in ("ai", "ad", "au")}
+        schema = self.db.execute(
+            "select type, name, sql from sqlite_master where (type = 'table' and name in ('files', 'models')) "
+            f"or (type = 'trigger' and name in ({', '.join('?' * len(triggers))})) order by type, name",
+            sorted(triggers),
+        ).fetchall()
+        if {name for kind, name, _ in schema if kind == "trigger"} != triggers:
+            return None
+        return int(row[0]), "\n".join(sql for _, _, sql in schema)
+
     def file_places(self, *, present_only: bool = False) -> list[Place]:
         """Where every file row lives (only the present ones with ``present_only``)."""
         sql = "select id, root_id, path, path_bytes, archive_path, missing from files"
