@@ -26,7 +26,7 @@ from .locking import LOCK_NAME, Holder, WriteLock
 from .paths import display_path, is_within, resolve_library_dir
 from .plugins import call_hook_safely, get_plugin_manager
 from .readers.base import DEFAULT_LIMITS, Limits
-from .query import parse_query, plan_count, plan_first_page
+from .query import parse_query, plan_count, plan_first_page, whole_words
 from .records import CollectionRecord, FileRecord, ModelRecord, RootRecord, ScanOptions, ScanReport
 from .roots import containing_root, fold_nested, place
 from .settings import Settings
@@ -375,8 +375,9 @@ class Library:
         parsed = parse_query(display_path(query or ""))
         if limit is None:
             return self.store.files.select(parsed, include_missing=include_missing)
-        # a page: walk the path index or start from a short list, whichever is quicker (issue 11)
-        plan = plan_first_page(parsed, self.store.search.long_list)
+        # a page: walk the path index or start from a short list, whichever is quicker (issue 11);
+        # a prefix word no longer word extends is read as the whole word (its list unmerged)
+        plan = plan_first_page(whole_words(parsed, self.store.search.extended), self.store.search.long_list)
         return self.store.search.first_page(plan, include_missing=include_missing, limit=limit)
 
     def iter_files(self, query: str = "", *, include_missing: bool = False, page: int = 500) -> Iterator[FileRecord]:
@@ -426,7 +427,8 @@ class Library:
 
     def count_files(self, query: str = "") -> int:
         """How many present files match ``query``."""
-        return self.store.search.count(plan_count(parse_query(display_path(query or ""))))
+        parsed = whole_words(parse_query(display_path(query or "")), self.store.search.extended)
+        return self.store.search.count(plan_count(parsed))
 
     def models(self, query: str = "", *, include_missing: bool = False) -> list[ModelRecord]:
         """Models with at least one file matching ``query``, ordered by name."""

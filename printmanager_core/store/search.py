@@ -42,6 +42,10 @@ NARROW_AFTER = 12_000
 NARROW_MOST = 5_000
 #: counts remembered per connection (the oldest is forgotten first)
 COUNT_CACHE = 256
+#: the full-text index's words, one row per instance (a temporary table: no schema change)
+_WORDS_TABLE = "create virtual table if not exists temp.files_fts_words using fts5vocab(main, files_fts, instance)"
+#: a word of the index at or past the first bound and below the second, if any
+_LONGER_WORD = "select term from temp.files_fts_words where term >= ? and term < ? limit 1"
 
 
 class FirstPage(Protocol):
@@ -141,6 +145,44 @@ class SearchGateway(Rows):
             if found >= k:
                 return True
         return False
+
+    # -- words of the full-text index -------------------------------------------
+
+    def extended(self, word: str) -> bool:
+        """Whether the full-text index holds a word longer than ``word`` (lower-case
+        ASCII letters and digits, as the index folds them) that starts with it:
+        when not, the prefix ``"word"*`` matches what the whole word does
+        (:func:`printmanager_core.query.whole_words`). Remembered until the catalogue changes.
+
+        Read off an ``fts5vocab`` table of the index's instances (a temporary one, per
+        connection): the first instance of the first word past ``word`` and below the
+        next prefix, about 0.1 ms at 1,000,000 files (a ``row`` table would count that
+        word's every match first).
+        """
+        if not word or not (word.isascii() and word.isalnum()) or word != word.lower():
+            raise ValueError(f"not a folded ASCII word: {word!r}")
+        key = ("extended", word)
+        cache = self._cache()
+        if key not in cache:
+            # every longer word starting with ``word`` sorts in [word + NUL, the next prefix)
+            bounds = [word + "\x00", word[:-1] + chr(ord(word[-1]) + 1)]
+            longer = self._longer_word(bounds)
+            if len(cache) >= COUNT_CACHE:
+                del cache[next(iter(cache))]
+            cache[key] = longer
+        return bool(cache[key])
+
+    def _longer_word(self, bounds: list[str]) -> bool:
+        try:
+            return self.db.execute(_LONGER_WORD, bounds).fetchone() is not None
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+        try:
+            self.db.execute(_WORDS_TABLE)
+        except sqlite3.OperationalError:
+            return True  # no table to ask (a connection that may not write): keep the prefix, as asked
+        return self.db.execute(_LONGER_WORD, bounds).fetchone() is not None
 
     # -- reading ---------------------------------------------------------------
 
