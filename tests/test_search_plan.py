@@ -266,3 +266,67 @@ def test_a_dense_filter_walks_the_path_index(catalogue) -> None:
             f"explain query plan select files.id from files where ({sql}) and files.missing = 0 "
             "order by files.path limit 10", params)]
         assert lines == ["SCAN files USING COVERING INDEX files_search"], (query, lines)
+
+
+# -- whole words (a prefix no longer word extends, asked as the whole word) --------
+
+WORD_SHAPES = ["benchy", "bench", "Benchy", "dragon articulated", "articulated dragon stl", "gridfinity -tag:printed",
+               "gridfinity", "grid", "clip", "cable clip", '"cable clip"', "clip OR gridfinity", "benchy -dragon",
+               "-benchy", "benchy format:stl", "voron", "vo", "b", "zzzz", "t042", "t04", "stl", "3mf", "sam",
+               "benchy OR tag:gift", "dragon_articulated", "Bénchy"]
+
+
+def test_whole_words_read_what_the_prefixes_do(catalogue) -> None:
+    from printmanager_core.query import AllTextQuery, AndQuery, TextQuery, plan_count, whole_words
+
+    lib, _ = catalogue
+    search = lib.store.search
+    everything = sorted(lib.files(include_missing=True), key=lambda f: f.path)
+    rewritten = kept = 0
+    for query in WORD_SHAPES + list(BENCH.QUERIES) + _queries(40, seed=31):
+        old = parse_query(query)
+        new = whole_words(old, search.extended)
+        rewritten += new != old
+        kept += new == old
+        for limit in (1, 50, 300):
+            # the old form and the new, each walked in full and each read off its list
+            old_plan = plan_first_page(old, lambda members: True)
+            new_plan = plan_first_page(new, lambda members: True)
+            want = [f.id for f in lib.store.files.select(old_plan.drive, limit=limit)]
+            assert [f.id for f in lib.store.files.select(new_plan.drive, limit=limit)] == want, (query, limit)
+            if old_plan.walk is not None:
+                assert [f.id for f in search.first_page(old_plan, limit=limit, budget=10**12)] == want, query
+                assert [f.id for f in search.first_page(new_plan, limit=limit, budget=10**12)] == want, query
+            assert [f.id for f in lib.files(query, limit=limit)] == want, (query, limit)
+        assert search.count_now(plan_count(new)) == search.count_now(plan_count(old)) == lib.store.files.count(old)
+        if query in WORD_SHAPES[:24]:
+            assert lib.count_files(query) == len(_reference(query, everything)[0]), query
+    assert rewritten > 20 and kept > 20
+    # which words became whole: a word of the index that no longer one starts ("benchy"), not
+    # one that does ("bench": "benchy"), nor a word of other characters (folded by the index)
+    assert whole_words(parse_query("benchy"), search.extended) == TextQuery("benchy", phrase=True)
+    assert whole_words(parse_query("Benchy"), search.extended) == TextQuery("Benchy", phrase=True)
+    assert whole_words(parse_query("bench"), search.extended) == TextQuery("bench")
+    assert whole_words(parse_query("Bénchy"), search.extended) == TextQuery("Bénchy")
+    assert whole_words(parse_query("zzzz"), search.extended) == TextQuery("zzzz", phrase=True)  # nothing either way
+    merged = plan_first_page(parse_query("dragon articulated bench"), lambda members: True).drive
+    assert whole_words(merged, search.extended) == AndQuery([AllTextQuery(
+        [TextQuery("dragon", phrase=True), TextQuery("articulated", phrase=True), TextQuery("bench")])])
+    assert isinstance(whole_words(parse_query("benchy format:stl"), search.extended), AndQuery)
+
+
+def test_a_longer_word_added_keeps_the_prefix(catalogue) -> None:
+    lib, _ = catalogue
+    search = lib.store.search
+    before = lib.count_files("benchy")
+    assert not search.extended("benchy")
+    victim = next(f for f in lib.files() if "benchy" not in f.path.lower())  # present now
+    lib.tag(victim.id, "benchyfan")  # a tag is indexed: the index now holds a longer word
+    assert search.extended("benchy")
+    assert lib.count_files("benchy") == before + 1
+    assert victim.id in [f.id for f in lib.files("benchy", limit=10**6)]
+    assert lib.count_files('"benchy"') == before
+    lib.untag(victim.id, "benchyfan")
+    assert lib.count_files("benchy") == before
+    with pytest.raises(ValueError):
+        search.extended("Benchy")
