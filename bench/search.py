@@ -5,10 +5,12 @@ records, the first page a UI shows) and of counting every match of the same quer
 (the whole search, no records built), over representative queries: free words, a
 phrase, tag:, format: with a comparison, negation, has:, OR.
 
-The count is what ``Library.count_files`` does when it remembers nothing (the first
+The count is what ``Library.count_files`` does when it remembers no count (the first
 count after a change, or of a new query): ``SearchGateway.count_now`` of the
 query's ``plan_count`` (words off the full-text index, filters off the narrow
-count indexes of m035, a negation as every file less the matches).
+count indexes of m035, a negation as every file less the matches), its prefix
+words asked whole where no longer word extends them (``query.whole_words``; which
+words do is remembered per catalogue generation, as counts are).
 
 Baselines measured in the same run:
 - the plain count, every match's row read (``FilesGateway.count``, what the count
@@ -42,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_quick, emit, percentile  # noqa: E402
 
 from printmanager_core import Library  # noqa: E402
-from printmanager_core.query import parse_query, plan_count  # noqa: E402
+from printmanager_core.query import parse_query, plan_count, whole_words  # noqa: E402
 
 THINGS = [
     "benchy", "calibration cube", "gridfinity bin", "cable clip", "articulated dragon", "planter",
@@ -204,8 +206,9 @@ def measure(n_files: int, rounds: int, *, analyze: bool = False, verbose: bool =
         remembered: list[float] = []
         for q in QUERIES:
 
-            def count_all(q: str = q) -> int:  # what count_files does when nothing is remembered
-                return lib.store.search.count_now(plan_count(parse_query(q)))
+            def count_all(q: str = q) -> int:  # what count_files does when no count is remembered
+                search = lib.store.search
+                return search.count_now(plan_count(whole_words(parse_query(q), search.extended)))
 
             def count_plain(q: str = q) -> int:  # the straightforward count: every match's row read
                 return lib.store.files.count(parse_query(q))
