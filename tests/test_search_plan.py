@@ -283,12 +283,12 @@ def test_whole_words_read_what_the_prefixes_do(catalogue) -> None:
     search = lib.store.search
     everything = sorted(lib.files(include_missing=True), key=lambda f: f.path)
     rewritten = kept = 0
-    for query in WORD_SHAPES + list(BENCH.QUERIES) + _queries(40, seed=31):
+    for query in WORD_SHAPES + list(BENCH.QUERIES) + _queries(12, seed=31):
         old = parse_query(query)
         new = whole_words(old, search.extended)
         rewritten += new != old
         kept += new == old
-        for limit in (1, 50, 300):
+        for limit in (1, 50):
             # the old form and the new, each walked in full and each read off its list
             old_plan = plan_first_page(old, lambda members: True)
             new_plan = plan_first_page(new, lambda members: True)
@@ -301,7 +301,7 @@ def test_whole_words_read_what_the_prefixes_do(catalogue) -> None:
         assert search.count_now(plan_count(new)) == search.count_now(plan_count(old)) == lib.store.files.count(old)
         if query in WORD_SHAPES[:24]:
             assert lib.count_files(query) == len(_reference(query, everything)[0]), query
-    assert rewritten > 20 and kept > 20
+    assert rewritten > 15 and kept > 15
     # which words became whole: a word of the index that no longer one starts ("benchy"), not
     # one that does ("bench": "benchy"), nor a word of other characters (folded by the index)
     assert whole_words(parse_query("benchy"), search.extended) == TextQuery("benchy", phrase=True)
