@@ -541,6 +541,9 @@ class Scanner:
         self._pending: list[dict[str, Any]] = []
         #: new model rows (with their ids) not yet written: written before the file rows
         self._pending_models: list[dict[str, Any]] = []
+        #: models files were written into or out of since the last commit (their ``missing``
+        #: is brought up to date before it; see _refresh_touched_models)
+        self._models_touched: set[int | None] = set()
         #: extra arguments of read_task: none for the registered readers
         self._readers: dict[str, ReaderTable] = {} if readers is None else {"readers": readers}
 
@@ -677,9 +680,9 @@ class Scanner:
                         stale_members.append(m)
         for m in stale_members:
             self._mark_missing(m)
-        if to_read or gone or stale_members:
+        if self._models_whole_root:
             self._refresh_models(root_id)
-        self._commit()
+        self._commit()  # and the models whose files were written (_refresh_touched_models)
 
     # -- reading ---------------------------------------------------------------
 
@@ -785,6 +788,7 @@ class Scanner:
 
     def _commit(self) -> None:
         self._flush()
+        self._refresh_touched_models()
         self.store.commit()
         self._last_commit = time.monotonic()
         if self._interrupt_pending and not self._critical:
@@ -868,6 +872,7 @@ class Scanner:
         row["added_at"] = row["scanned_at"]
         new_id = row["id"] = self._new_id()
         self._pending.append(row)
+        self._models_touched.add(row["model_id"])
         self.report.added += 1
         self._event("file_added", new_id)
         self.report.changed_ids.append(new_id)
@@ -886,9 +891,12 @@ class Scanner:
             self._stored.update((i, dict(zip(_UPDATED_COLUMNS, v))) for i, v in found.items())
             stored = self._stored.pop(file_id, None)
         if stored is None:
+            self._models_whole_root = True  # the model it was in is not known
             self.files.update(file_id, row)
         else:
+            self._models_touched.add(stored["model_id"])
             self.files.update_changed(file_id, row, stored)
+        self._models_touched.add(row["model_id"])
 
     #: files to re-read that have a row (ids, in walk order), and how far the reads of
     #: their stored values got
@@ -898,6 +906,7 @@ class Scanner:
     def _mark_missing(self, r: Known) -> None:
         self._begin()
         self._stored.pop(r.id, None)
+        self._models_whole_root = True  # (a Known row does not say its model)
         self.files.mark_missing(r.id)
         self._any_missing = True
         self.report.missing += 1
@@ -935,6 +944,23 @@ class Scanner:
         return mid
 
     def _refresh_models(self, root_id: int) -> None:
+        """Every model of the root marked missing exactly when none of its files is present
+        (after rows went missing: the models of those rows are not at hand)."""
         self._begin()
         self._flush()
         self.store.models.refresh_missing(root_id)
+        self._models_whole_root = False
+        self._models_touched.clear()
+
+    def _refresh_touched_models(self) -> None:
+        """Bring up to date the ``missing`` of the models files were written into or out of
+        since the last commit (in the transaction that wrote them, so a commit never leaves a
+        model's flag behind its files, even when the scan is killed afterwards)."""
+        touched = self._models_touched
+        touched.discard(None)
+        if touched:
+            self.store.models.refresh_missing_of(touched)
+            touched.clear()
+
+    #: whether every model of the root is to be brought up to date (rows went missing)
+    _models_whole_root = False

@@ -54,6 +54,25 @@ def _model_problems(db: Path) -> set[tuple[str, str, str]]:
         con.close()
 
 
+def _models(db: Path) -> dict[str, tuple[int, int]]:
+    """Every model by path: (its ``missing``, how many of its files are present)."""
+    con = sqlite3.connect(db)
+    try:
+        return {r[0]: (r[1], r[2]) for r in con.execute(
+            "select path, missing, (select count(*) from files where files.model_id = models.id "
+            "and files.missing = 0) from models")}
+    finally:
+        con.close()
+
+
+def _present_models(db: Path) -> set[str]:
+    """The paths of the models not marked missing, after checking that every model is marked
+    missing exactly when none of its files is present."""
+    models = _models(db)
+    assert {p: bool(m) for p, (m, _) in models.items()} == {p: n == 0 for p, (_, n) in models.items()}
+    return {p for p, (m, _) in models.items() if not m}
+
+
 def _touch(path: Path, content: bytes) -> None:
     """Write ``content`` and move the mtime on (a size/mtime pair the scan has not seen)."""
     st = path.stat() if path.exists() else None
@@ -114,5 +133,36 @@ def test_a_touched_rescan_leaves_what_a_cold_scan_does(tmp_path: Path, corpus: P
     for path in want:
         assert warm[path] == want[path], path
     assert _model_problems(rescanned) == _model_problems(fresh)
+    assert _present_models(rescanned) == _present_models(fresh)
     # the columns compared include every column a scan writes
     assert set(SCANNED_COLUMNS) <= set(next(iter(want.values())))
+
+
+def test_models_follow_their_files_when_nothing_went_missing(tmp_path: Path, corpus: Path) -> None:
+    """A rescan that marks no file missing brings up to date only the models its files were
+    written into or out of: a model a file moved out of goes missing, one a file came back
+    to is present again, as after a cold scan."""
+    root = tmp_path / "Prints"
+    benchy = corpus / "Benchy multi-part"
+    moved = _copy(benchy / "Wheel.stl", root / "Old home" / "Wheel.stl")
+    touched = _copy(benchy / "Window.stl", root / "Kept" / "Window.stl")
+    back = _copy(benchy / "Chimney body.stl", root / "Back" / "Chimney body.stl")
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root], thumbnails=False)
+        chimney = back.read_bytes()
+        back.unlink()
+        assert lib.scan(thumbnails=False).missing == 1
+        assert _present_models(lib.db_path) == {str(root / "Old home"), str(root / "Kept")}
+        (root / "New home").mkdir()
+        moved.rename(root / "New home" / "Wheel.stl")
+        (root / "Old home").rmdir()
+        back.write_bytes(chimney)
+        _touch(touched, (benchy / "Stern window.stl").read_bytes())
+        report = lib.scan(thumbnails=False)
+        assert (report.moved, report.updated, report.missing) == (1, 2, 0), report
+        warm = lib.db_path
+        with Library(tmp_path / "cold") as cold:
+            cold.scan([root], thumbnails=False)
+            assert _present_models(warm) == _present_models(cold.db_path) == {
+                str(root / "New home"), str(root / "Kept"), str(root / "Back")}
+        assert _models(warm)[str(root / "Old home")] == (1, 0)
