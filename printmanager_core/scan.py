@@ -83,6 +83,8 @@ TASK_BYTES = 4 * 1024 * 1024
 #: below this much to read, reading stays in-process
 PARALLEL_MIN_FILES = 8
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+#: rows to update whose stored values are read in one query (see Scanner._update)
+STORED_AHEAD = 64
 #: commit the write transaction at least this often (seconds)
 COMMIT_EVERY_S = 0.5
 #: before waiting for reads, commit a transaction open this long (seconds), so a
@@ -93,6 +95,11 @@ RELEASE_AFTER_S = 0.5
 #: the columns a scan writes for every file it reads (declared with FileRecord's fields)
 COLUMNS = SCANNED_COLUMNS
 _NOTHING_READ = scanned_defaults()
+#: every column a scan may write over an existing row (compared with what is stored first)
+_UPDATED_COLUMNS = tuple(dict.fromkeys((
+    *COLUMNS, "name", "model_id", "root_id", "scanned_at", "missing", "mtime_ns", "archive_path", "archive_size",
+    "size_bytes", "path", "path_bytes",
+)))
 
 
 class Entry(NamedTuple):
@@ -534,6 +541,9 @@ class Scanner:
         self._pending: list[dict[str, Any]] = []
         #: new model rows (with their ids) not yet written: written before the file rows
         self._pending_models: list[dict[str, Any]] = []
+        #: models files were written into or out of since the last commit (their ``missing``
+        #: is brought up to date before it; see _refresh_touched_models)
+        self._models_touched: set[int | None] = set()
         #: extra arguments of read_task: none for the registered readers
         self._readers: dict[str, ReaderTable] = {} if readers is None else {"readers": readers}
 
@@ -647,8 +657,13 @@ class Scanner:
         self._by_path = by_path
         self._root = str(root)
         self._root_id = root_id
+        self._to_update = [m.id for e in to_read for m in (
+            archive_rows.get(e.path, ()) if e.kind == "archive" and e.path in archive_rows
+            else [by_path[e.path]] if e.path in by_path else ())]
+        self._ahead = 0
 
         self._read_all(to_read)
+        self._stored = {}  # stored values read ahead for rows not written (members gone from an archive)
 
         # Whatever disappeared and did not move is missing now.
         moved_ids = self._moved_ids
@@ -665,9 +680,9 @@ class Scanner:
                         stale_members.append(m)
         for m in stale_members:
             self._mark_missing(m)
-        if to_read or gone or stale_members:
+        if self._models_whole_root:
             self._refresh_models(root_id)
-        self._commit()
+        self._commit()  # and the models whose files were written (_refresh_touched_models)
 
     # -- reading ---------------------------------------------------------------
 
@@ -727,10 +742,13 @@ class Scanner:
             self.store.begin()
             # what another writer did before this transaction is seen from here on
             self._any_missing: bool | None = None
+            #: stored values of rows about to be updated (read in this transaction only)
+            self._stored: dict[int, dict[str, Any]] = {}
             self._next_id: int | None = None
             self._next_model_id: int | None = None
 
     _any_missing = None
+    _stored: dict[int, dict[str, Any]] = {}
     _next_id = None
     _next_model_id = None
 
@@ -770,6 +788,7 @@ class Scanner:
 
     def _commit(self) -> None:
         self._flush()
+        self._refresh_touched_models()
         self.store.commit()
         self._last_commit = time.monotonic()
         if self._interrupt_pending and not self._critical:
@@ -824,8 +843,7 @@ class Scanner:
         self._written.add(path)
         existing = self._by_path.get(path)
         if existing is not None:
-            self._flush_models()  # the row written now may name a model held back
-            self.files.update(existing.id, row)
+            self._update(existing.id, row)
             self.report.updated += 1
             self._event("file_changed", existing.id)
             self.report.changed_ids.append(existing.id)
@@ -835,8 +853,7 @@ class Scanner:
         candidates = self._gone_by_hash.get(h) if h else None
         if candidates:
             old = candidates.pop(0)
-            self._flush_models()
-            self.files.update(old.id, {**row, "path": text, "path_bytes": exact})
+            self._update(old.id, {**row, "path": text, "path_bytes": exact})
             self._moved_ids.add(old.id)
             self.report.moved += 1
             self._event("file_changed", old.id)
@@ -845,8 +862,7 @@ class Scanner:
         # a missing file anywhere in the library with this content takes the new path
         moved_elsewhere = self.files.missing_with_hash(h) if h and self._missing_anywhere() else None
         if moved_elsewhere is not None:
-            self._flush_models()
-            self.files.update(moved_elsewhere, {**row, "path": text, "path_bytes": exact})
+            self._update(moved_elsewhere, {**row, "path": text, "path_bytes": exact})
             self.report.moved += 1
             self._event("file_changed", moved_elsewhere)
             self.report.changed_ids.append(moved_elsewhere)
@@ -856,12 +872,41 @@ class Scanner:
         row["added_at"] = row["scanned_at"]
         new_id = row["id"] = self._new_id()
         self._pending.append(row)
+        self._models_touched.add(row["model_id"])
         self.report.added += 1
         self._event("file_added", new_id)
         self.report.changed_ids.append(new_id)
 
+    def _update(self, file_id: int, row: dict[str, Any]) -> None:
+        """Write ``row`` over file ``file_id``: only the columns whose value changed
+        (:meth:`FilesGateway.update_changed`), against the row as stored, read in this
+        transaction a batch of the rows to re-read at a time."""
+        self._flush_models()  # the row written now may name a model held back
+        stored = self._stored.pop(file_id, None)
+        if stored is None:
+            # this one, and the next files to re-read (read in the order they were walked)
+            ahead = self._to_update[self._ahead : self._ahead + STORED_AHEAD]
+            self._ahead += STORED_AHEAD
+            found = self.files.current_values([file_id, *ahead], _UPDATED_COLUMNS)
+            self._stored.update((i, dict(zip(_UPDATED_COLUMNS, v))) for i, v in found.items())
+            stored = self._stored.pop(file_id, None)
+        if stored is None:
+            self._models_whole_root = True  # the model it was in is not known
+            self.files.update(file_id, row)
+        else:
+            self._models_touched.add(stored["model_id"])
+            self.files.update_changed(file_id, row, stored)
+        self._models_touched.add(row["model_id"])
+
+    #: files to re-read that have a row (ids, in walk order), and how far the reads of
+    #: their stored values got
+    _to_update: list[int] = []
+    _ahead = 0
+
     def _mark_missing(self, r: Known) -> None:
         self._begin()
+        self._stored.pop(r.id, None)
+        self._models_whole_root = True  # (a Known row does not say its model)
         self.files.mark_missing(r.id)
         self._any_missing = True
         self.report.missing += 1
@@ -899,6 +944,23 @@ class Scanner:
         return mid
 
     def _refresh_models(self, root_id: int) -> None:
+        """Every model of the root marked missing exactly when none of its files is present
+        (after rows went missing: the models of those rows are not at hand)."""
         self._begin()
         self._flush()
         self.store.models.refresh_missing(root_id)
+        self._models_whole_root = False
+        self._models_touched.clear()
+
+    def _refresh_touched_models(self) -> None:
+        """Bring up to date the ``missing`` of the models files were written into or out of
+        since the last commit (in the transaction that wrote them, so a commit never leaves a
+        model's flag behind its files, even when the scan is killed afterwards)."""
+        touched = self._models_touched
+        touched.discard(None)
+        if touched:
+            self.store.models.refresh_missing_of(touched)
+            touched.clear()
+
+    #: whether every model of the root is to be brought up to date (rows went missing)
+    _models_whole_root = False

@@ -30,6 +30,7 @@ import attrs
 
 from ..paths import archive_of, display_path, path_from_store, stored_path
 from .connection import LibraryDatabase, open_database
+from .models import MODEL_MISSING
 
 #: the catalogue tables a copy carries, in dependency order
 CATALOGUE_TABLES = ("roots", "models", "files", "tags", "file_tags", "model_tags", "collections", "collection_models")
@@ -296,6 +297,12 @@ class CatalogueCopy:
         ids = [p.id for p in self.file_places() if p.path in wanted or (p.archive is not None and p.archive in wanted)]
         with self.db.conn:
             self.db.conn.executemany("update files set missing = 1 where id = ?", [(fid,) for fid in ids])
+            # their models as a scan leaves them (missing when none of their files is present)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                self.db.execute(
+                    f"update models set missing = {MODEL_MISSING} where id in (select model_id from files "
+                    f"where id in ({', '.join('?' * len(chunk))})) and missing is not {MODEL_MISSING}", chunk)
         return len(ids)
 
     def copy_from(self, source: str | os.PathLike[str], relocation: Relocation) -> CopiedRows:

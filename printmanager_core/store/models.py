@@ -10,6 +10,12 @@ from ..clock import now_iso
 from .files import Where, exact_key
 from .rows import Rows
 
+#: a model's ``missing`` as its files say: 1 when none of them is present
+MODEL_MISSING = "(case when exists (select 1 from files where files.model_id = models.id and files.missing = 0) " \
+           "then 0 else 1 end)"
+#: ids per ``in (...)`` list
+_CHUNK = 500
+
 #: a model row with its present files counted and its collections' names
 MODEL_SELECT = (
     "select models.*, "
@@ -190,13 +196,24 @@ class ModelsGateway(Rows):
 
     def refresh_missing(self, root_id: int) -> None:
         """Mark the root's models missing exactly when none of their files is present."""
-        present = "(case when exists (select 1 from files where files.model_id = models.id and files.missing = 0) " \
-                  "then 0 else 1 end)"
         # only the rows whose value changes are written (every write is a row's triggers)
         self.db.execute(
-            f"update models set missing = {present} where root_id = ? and missing is not {present}",
+            f"update models set missing = {MODEL_MISSING} where root_id = ? and missing is not {MODEL_MISSING}",
             [root_id],
         )
+
+    def refresh_missing_of(self, model_ids: Iterable[int]) -> None:
+        """Mark models ``model_ids`` missing exactly when none of their files is present (as
+        :meth:`refresh_missing`, for the models whose files were written: an index lookup
+        each, not a pass over the root's models). In the caller's transaction."""
+        ids = sorted(set(model_ids))
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            self.db.execute(
+                f"update models set missing = {MODEL_MISSING} where id in ({', '.join('?' * len(chunk))}) "
+                f"and missing is not {MODEL_MISSING}",
+                chunk,
+            )
 
     def move_root(self, from_root: int, to_root: int) -> None:
         """Give every model of root ``from_root`` to root ``to_root``. In the caller's transaction."""

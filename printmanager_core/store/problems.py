@@ -165,7 +165,7 @@ class ProblemsGateway(Rows):
         kind_marks = ",".join("?" * len(kinds))
         for chunk in _chunks(list(ids)):
             self.db.execute(
-                f"delete from problems where kind in ({kind_marks}) and file_id in ({','.join('?' * len(chunk))})",
+                f"delete from problems where +kind in ({kind_marks}) and file_id in ({','.join('?' * len(chunk))})",
                 [*kinds, *chunk],
             )
         self._insert(rows, at)
@@ -197,12 +197,14 @@ class ProblemsGateway(Rows):
         :returns: the files and the models (of rows with no file) whose rows were added or removed.
         """
         kind_marks = ",".join("?" * len(kinds))
+        # read off the file and model indexes ("+kind", "+file_id": not the kind index,
+        # which SQLite picks without statistics and which holds every row of a kind)
         old: dict[tuple[Any, ...], int] = {}
         for column, ids in (("file_id", sorted(set(file_ids))), ("model_id", sorted(set(model_ids)))):
-            extra = "" if column == "file_id" else " and file_id is null"
+            extra = "" if column == "file_id" else " and +file_id is null"
             for chunk in _chunks(ids):
                 for r in self.db.execute(
-                        f"select id, kind, path, file_id, model_id, other_id, detail from problems where kind in "
+                        f"select id, kind, path, file_id, model_id, other_id, detail from problems where +kind in "
                         f"({kind_marks}){extra} and {column} in ({','.join('?' * len(chunk))})",
                         [*kinds, *chunk]).fetchall():
                     old[tuple(r[1:])] = r[0]
