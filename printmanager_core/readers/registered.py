@@ -63,10 +63,11 @@ def _builtin_reader_for(name: str) -> object:
     take any ending); then the modules are tried in the registry's order, as the table
     does. Anything else (or a module that fails) is left to the full table: :data:`_UNSETTLED`.
     """
+    from .. import plugins
     from ..plugins import READER_EXTENSIONS, LazyReaderPlugin, get_plugin_manager
 
     caller = getattr(get_plugin_manager().hook, "register_readers", None)
-    if caller is None:
+    if caller is None or plugins._tracer() is not None:  # (tracing: every hook call is written out)
         return _UNSETTLED
     by_ext: dict[str, LazyReaderPlugin] = {}
     for impl in reversed(caller.get_hookimpls()):  # pluggy's call order: the registry's, so the table's
