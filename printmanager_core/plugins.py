@@ -70,6 +70,28 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 #: parsers) the first time readers are asked for, not at start-up.
 LAZY_READER_PLUGINS: frozenset[str] = frozenset(m for m in DEFAULT_PLUGINS if m.startswith("printmanager_core.readers."))
 
+#: The file-name endings each built-in reader module's readers take (lower-case, with the
+#: dot, in the order the module registers them): lets :func:`~.readers.registered.reader_for`
+#: import only the module a name needs while no other plugin registers readers.
+#: ``tests/test_reader_extensions.py`` checks it against the modules' readers.
+READER_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "printmanager_core.readers.stl": (".stl",),
+    "printmanager_core.readers.obj": (".obj",),
+    "printmanager_core.readers.ply": (".ply",),
+    "printmanager_core.readers.threemf.reader": (".3mf",),
+    "printmanager_core.readers.off": (".off",),
+    "printmanager_core.readers.amf": (".amf",),
+    "printmanager_core.readers.gltf": (".glb", ".gltf"),
+    "printmanager_core.readers.step": (".step", ".stp"),
+    "printmanager_core.readers.gcode": (".gcode", ".gco", ".g"),
+    "printmanager_core.readers.gcode3mf": (".gcode.3mf",),
+    "printmanager_core.readers.bgcode": (".bgcode",),
+}
+
+#: The core's command plugin: registered as a :class:`LazyCommandsPlugin`, so building the
+#: plugin manager (a library's first ``reader_for``) does not import click and the CLI package.
+COMMANDS_PLUGIN = "printmanager_core.cli.commands"
+
 
 class LazyReaderPlugin:
     """A built-in reader module, registered under its module name without importing it.
@@ -78,11 +100,15 @@ class LazyReaderPlugin:
     imports the module and hands ``register`` to the module's own
     ``register_readers``. A module that fails to import is then recorded as that
     plugin failing in ``register_readers`` (and stepped around) instead of at load.
+
+    What the module registers is kept (:meth:`registered`) and handed out again on
+    later calls: every registry built from this plugin holds the same reader objects.
     """
 
     def __init__(self, module_name: str):
         self.__name__ = module_name
         self._module: Any = None
+        self._registered: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None
 
     def module(self) -> Any:
         """The reader module itself (imported on the first call)."""
@@ -90,13 +116,49 @@ class LazyReaderPlugin:
             self._module = importlib.import_module(self.__name__)
         return self._module
 
+    def registered(self) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """The ``register`` calls of the module's ``register_readers`` (made once): their
+        positional and keyword arguments."""
+        with _lock:
+            if self._registered is None:
+                calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+                self.module().register_readers(lambda *args, **kwargs: calls.append((args, kwargs)))
+                self._registered = calls
+            return self._registered
+
     @hookspecs.hookimpl
     def register_readers(self, register: Callable[..., None]) -> None:
         """The module's readers (see the module's own ``register_readers``)."""
-        self.module().register_readers(register)
+        for args, kwargs in self.registered():
+            register(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<lazy reader plugin {self.__name__}>"
+
+
+class LazyCommandsPlugin:
+    """The core's commands plugin (:data:`COMMANDS_PLUGIN`), registered under its module name
+    without importing it: the module lives in the CLI package, whose import loads click.
+
+    pluggy sees one hook implementation, ``register_commands``; its call imports the
+    module and hands ``cli`` to the module's own ``register_commands`` (a failing import is
+    recorded as that plugin failing in the hook, as for :class:`LazyReaderPlugin`).
+    """
+
+    def __init__(self, module_name: str = COMMANDS_PLUGIN):
+        self.__name__ = module_name
+
+    def module(self) -> Any:
+        """The commands module itself (imported on the first call)."""
+        return importlib.import_module(self.__name__)
+
+    @hookspecs.hookimpl
+    def register_commands(self, cli: Any) -> None:
+        """The core's commands (see the module's own ``register_commands``)."""
+        self.module().register_commands(cli)
+
+    def __repr__(self) -> str:
+        return f"<lazy commands plugin {self.__name__}>"
 
 
 _lock = threading.RLock()
@@ -216,6 +278,9 @@ def _new_manager() -> pluggy.PluginManager:
             continue
         if module_name in LAZY_READER_PLUGINS:  # imported on the first register_readers call
             _register_safely(pm, module_name, lambda name=module_name: LazyReaderPlugin(name))
+            continue
+        if module_name == COMMANDS_PLUGIN:  # imported (with click) when the CLI asks for commands
+            _register_safely(pm, module_name, lambda name=module_name: LazyCommandsPlugin(name))
             continue
         _register_safely(pm, module_name, lambda name=module_name: importlib.import_module(name))
     _load_entry_points(pm)

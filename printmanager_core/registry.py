@@ -115,6 +115,15 @@ def collect(hook_name: str, name_of: Callable[..., str]) -> Registry[Any]:
     return registry
 
 
+def cached(hook_name: str) -> Registry[Any] | None:
+    """The registry of ``hook_name`` if it was built for the current plugin set, else None
+    (nothing is built)."""
+    found = _cache.get(hook_name)
+    if found is not None and found[0] == plugin_set_version():
+        return found[1]
+    return None
+
+
 def _forget(registry: Registry[Any], given: list[Entry[Any]]) -> None:
     for entry in given:
         if registry.entries.get(entry.name) is entry:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import attrs
@@ -99,6 +98,8 @@ class ThumbnailCache:
             "printmanager-problems": json.dumps(list(thumb.problems)),
         })
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (and shutil, bz2, lzma): only a cache write needs it
+
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
         try:
             with os.fdopen(fd, "wb") as fh:

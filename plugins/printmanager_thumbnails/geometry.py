@@ -10,8 +10,7 @@ to get rendered thumbnails). Text G-code, and the plate G-code of a
 from __future__ import annotations
 
 import io
-import zipfile
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -20,6 +19,9 @@ from printmanager_core.readers.base import ReadError, Source
 
 from . import toolpath
 from .picture import ThumbnailError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import zipfile  # (imported by ziputil when a plate is drawn: a mesh's thumbnail does without)
 
 #: file-name endings drawn from a toolpath
 TOOLPATH_TYPES = (".gcode", ".gco", ".g")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-import click
-
 from printmanager_core.hookspecs import hookimpl
 from printmanager_core.lazy_exports import lazy_exports
 
@@ -44,6 +42,7 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    import click
     import pluggy
 
     from printmanager_core.library import Library
