@@ -544,6 +544,14 @@ class Scanner:
         #: models files were written into or out of since the last commit (their ``missing``
         #: is brought up to date before it; see _refresh_touched_models)
         self._models_touched: set[int | None] = set()
+        #: whether every model of the root is to be brought up to date (rows went missing)
+        self._models_whole_root = False
+        #: stored values of rows about to be updated (read in the open transaction only)
+        self._stored: dict[int, dict[str, Any]] = {}
+        #: files to re-read that have a row (ids, in walk order), and how far the reads of
+        #: their stored values got (see _update)
+        self._to_update: list[int] = []
+        self._ahead = 0
         #: extra arguments of read_task: none for the registered readers
         self._readers: dict[str, ReaderTable] = {} if readers is None else {"readers": readers}
 
@@ -742,13 +750,11 @@ class Scanner:
             self.store.begin()
             # what another writer did before this transaction is seen from here on
             self._any_missing: bool | None = None
-            #: stored values of rows about to be updated (read in this transaction only)
-            self._stored: dict[int, dict[str, Any]] = {}
+            self._stored = {}  # what was read ahead belongs to the transaction that read it
             self._next_id: int | None = None
             self._next_model_id: int | None = None
 
     _any_missing = None
-    _stored: dict[int, dict[str, Any]] = {}
     _next_id = None
     _next_model_id = None
 
@@ -898,11 +904,6 @@ class Scanner:
             self.files.update_changed(file_id, row, stored)
         self._models_touched.add(row["model_id"])
 
-    #: files to re-read that have a row (ids, in walk order), and how far the reads of
-    #: their stored values got
-    _to_update: list[int] = []
-    _ahead = 0
-
     def _mark_missing(self, r: Known) -> None:
         self._begin()
         self._stored.pop(r.id, None)
@@ -961,6 +962,3 @@ class Scanner:
         if touched:
             self.store.models.refresh_missing_of(touched)
             touched.clear()
-
-    #: whether every model of the root is to be brought up to date (rows went missing)
-    _models_whole_root = False

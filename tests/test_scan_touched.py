@@ -81,6 +81,15 @@ def _touch(path: Path, content: bytes) -> None:
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
 
 
+
+def _scan_then_lose(lib: Library, root: Path, lost: Path) -> bytes:
+    """Scan ``root`` into ``lib``, delete ``lost`` and rescan (it goes missing); its bytes."""
+    lib.scan([root], thumbnails=False)
+    content = lost.read_bytes()
+    lost.unlink()
+    assert lib.scan(thumbnails=False).missing == 1
+    return content
+
 def test_a_touched_rescan_leaves_what_a_cold_scan_does(tmp_path: Path, corpus: Path) -> None:
     root = tmp_path / "Prints"
     benchy = corpus / "Benchy multi-part"
@@ -99,10 +108,7 @@ def test_a_touched_rescan_leaves_what_a_cold_scan_does(tmp_path: Path, corpus: P
     gone_back = _copy(benchy / "Deck surface.stl", root / "Deck" / "Deck surface.stl")
 
     with Library(tmp_path / "lib") as lib:
-        lib.scan([root], thumbnails=False)
-        deck = gone_back.read_bytes()
-        gone_back.unlink()
-        assert lib.scan(thumbnails=False).missing == 1
+        deck = _scan_then_lose(lib, root, gone_back)
         # touched: new content of the same format, another format's content, the same
         # content (a new mtime only), an ASCII STL turned binary, re-headed tiny STLs,
         # a changed archive, a file back where it went missing, a copy (a new duplicate)
@@ -148,10 +154,7 @@ def test_models_follow_their_files_when_nothing_went_missing(tmp_path: Path, cor
     touched = _copy(benchy / "Window.stl", root / "Kept" / "Window.stl")
     back = _copy(benchy / "Chimney body.stl", root / "Back" / "Chimney body.stl")
     with Library(tmp_path / "lib") as lib:
-        lib.scan([root], thumbnails=False)
-        chimney = back.read_bytes()
-        back.unlink()
-        assert lib.scan(thumbnails=False).missing == 1
+        chimney = _scan_then_lose(lib, root, back)
         assert _present_models(lib.db_path) == {str(root / "Old home"), str(root / "Kept")}
         (root / "New home").mkdir()
         moved.rename(root / "New home" / "Wheel.stl")

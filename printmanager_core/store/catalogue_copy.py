@@ -30,7 +30,7 @@ import attrs
 
 from ..paths import archive_of, display_path, path_from_store, stored_path
 from .connection import LibraryDatabase, open_database
-from .models import MODEL_MISSING
+from .models import refresh_models_missing
 
 #: the catalogue tables a copy carries, in dependency order
 CATALOGUE_TABLES = ("roots", "models", "files", "tags", "file_tags", "model_tags", "collections", "collection_models")
@@ -298,11 +298,12 @@ class CatalogueCopy:
         with self.db.conn:
             self.db.conn.executemany("update files set missing = 1 where id = ?", [(fid,) for fid in ids])
             # their models as a scan leaves them (missing when none of their files is present)
+            models: set[int | None] = set()
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
-                self.db.execute(
-                    f"update models set missing = {MODEL_MISSING} where id in (select model_id from files "
-                    f"where id in ({', '.join('?' * len(chunk))})) and missing is not {MODEL_MISSING}", chunk)
+                models.update(r[0] for r in self.db.execute(
+                    f"select model_id from files where id in ({', '.join('?' * len(chunk))})", chunk))
+            refresh_models_missing(self.db, models)
         return len(ids)
 
     def copy_from(self, source: str | os.PathLike[str], relocation: Relocation) -> CopiedRows:

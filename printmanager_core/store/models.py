@@ -206,15 +206,22 @@ class ModelsGateway(Rows):
         """Mark models ``model_ids`` missing exactly when none of their files is present (as
         :meth:`refresh_missing`, for the models whose files were written: an index lookup
         each, not a pass over the root's models). In the caller's transaction."""
-        ids = sorted(set(model_ids))
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
-            self.db.execute(
-                f"update models set missing = {MODEL_MISSING} where id in ({', '.join('?' * len(chunk))}) "
-                f"and missing is not {MODEL_MISSING}",
-                chunk,
-            )
+        refresh_models_missing(self.db, model_ids)
 
     def move_root(self, from_root: int, to_root: int) -> None:
         """Give every model of root ``from_root`` to root ``to_root``. In the caller's transaction."""
         self.db.execute("update models set root_id = ? where root_id = ?", [to_root, from_root])
+
+
+def refresh_models_missing(db: Any, model_ids: Iterable[int | None]) -> None:
+    """Mark models ``model_ids`` missing exactly when none of their files is present, on
+    ``db`` (a library connection: the gateway's, or a catalogue copy's); only the rows whose
+    value changes are written. ``None`` ids (files of no model) are left out."""
+    ids = sorted({i for i in model_ids if i is not None})
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        db.execute(
+            f"update models set missing = {MODEL_MISSING} where id in ({', '.join('?' * len(chunk))}) "
+            f"and missing is not {MODEL_MISSING}",
+            chunk,
+        )
